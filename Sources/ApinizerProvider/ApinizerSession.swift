@@ -1,0 +1,181 @@
+import CredOps
+import Foundation
+import Synchronization
+
+/// Calls on one Apinizer manager: paths URL-encoded with their trailing slash, Bearer auth,
+/// retries by the shared policy, errors with the server's own code and text (redacted).
+final class ApinizerSession: ProviderSession {
+    private let connection: Connection
+    private let http: HTTPClient
+    private let policy: RetryPolicy
+    private let tokens: TokenSource
+    private let redactor: Redactor
+    private let counters = Mutex(RequestStatistics())
+
+    init(connection: Connection, http: HTTPClient) {
+        self.connection = connection
+        self.http = http
+        self.policy = RetryPolicy(settings: connection.retry)
+        self.tokens = TokenSource(connection: connection, http: http, policy: RetryPolicy(settings: connection.retry))
+        self.redactor = Redactor(secrets: connection.secrets)
+    }
+
+    var statistics: RequestStatistics {
+        var stats = counters.withLock { $0 }
+        stats.authentications = tokens.authentications
+        return stats
+    }
+
+    // MARK: Paths
+
+    private func credentialsPath(_ project: ProjectName) -> String {
+        "/apiops/projects/\(URLParts.encodeSegment(project.rawValue))/credentials/"
+    }
+
+    private func credentialPath(_ project: ProjectName, _ id: Username) -> String {
+        credentialsPath(project) + URLParts.encodeSegment(id.rawValue) + "/"
+    }
+
+    // MARK: Calls
+
+    func list(project: ProjectName) async throws(ProviderError) -> [Resource] {
+        let response = try await call(.get, credentialsPath(project))
+        let answer: ApinizerWire.ListAnswer<ApinizerWire.WireCredential> = try decode(response, .get, credentialsPath(project))
+        return (answer.resultList ?? []).map(\.resource)
+    }
+
+    func grants(project: ProjectName, id: Username) async throws(ProviderError) -> [AccessGrant] {
+        let path = credentialPath(project, id) + "access/"
+        let response = try await call(.get, path)
+        let answer: ApinizerWire.ListAnswer<ApinizerWire.WireGrant> = try decode(response, .get, path)
+        return Array(Set((answer.resultList ?? []).map { AccessGrant(type: $0.type, name: $0.name) })).sorted()
+    }
+
+    func create(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError) {
+        try await write(.post, credentialsPath(project), body: ApinizerWire.credentialBody(resource, password: secret), secrets: [secret])
+    }
+
+    func update(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError) {
+        try await write(.put, credentialsPath(project), body: ApinizerWire.credentialBody(resource, password: secret), secrets: [secret])
+    }
+
+    func setSecret(project: ProjectName, id: Username, secret: Secret) async throws(ProviderError) {
+        try await write(.patch, credentialPath(project, id), body: ApinizerWire.passwordBody(secret), secrets: [secret])
+    }
+
+    func delete(project: ProjectName, id: Username) async throws(ProviderError) {
+        do {
+            try await write(.delete, credentialPath(project, id), body: nil, secrets: [])
+        } catch where Self.isNotFound(error, id: id) {
+            // Already gone (deleted out of band, or our earlier attempt went through): done.
+        }
+    }
+
+    func grant(project: ProjectName, id: Username, grants: [AccessGrant]) async throws(ProviderError) {
+        let path = credentialPath(project, id) + "access/"
+        do {
+            try await write(.put, path, body: ApinizerWire.accessBody(grants), secrets: [])
+        } catch where error.status == 400 && error.message.contains("has already access") {
+            // Some of them exist already (granted out of band, or an earlier answer was lost):
+            // grant only what is still missing.
+            let live = Set(try await self.grants(project: project, id: id))
+            let missing = grants.filter { !live.contains($0) }
+            if !missing.isEmpty { try await write(.put, path, body: ApinizerWire.accessBody(missing), secrets: []) }
+        }
+    }
+
+    func revoke(project: ProjectName, id: Username, grants: [AccessGrant]) async throws(ProviderError) {
+        // The API revokes a missing grant silently, so a repeated revoke is harmless.
+        try await write(.delete, credentialPath(project, id) + "access/", body: ApinizerWire.accessBody(grants), secrets: [])
+    }
+
+    private static func isNotFound(_ error: ProviderError, id: Username) -> Bool {
+        error.status == 400 && error.message.contains("was not found") && error.message.contains(id.rawValue)
+            || error.status == 404 && !error.message.contains("Project")
+    }
+
+    // MARK: Plumbing
+
+    private func write(_ method: HTTPMethod, _ path: String, body: Data?, secrets: [Secret]) async throws(ProviderError) {
+        let response = try await call(method, path, body: body, secrets: secrets)
+        if let failed = ApinizerWire.failedGateways(response.body) {
+            let names = failed.map(\.name)
+            let detail = failed.isEmpty
+                ? "the manager reported the deployment as failed"
+                : failed.map { "gateway \($0.name) failed" + ($0.message.isEmpty ? "" : ": \(redact($0.message, secrets))") }.joined(separator: "; ")
+            throw ProviderError(.gatewayFailed(gateways: names), request: "\(method.rawValue) \(path)",
+                                message: "stored on the manager but not deployed: \(detail)")
+        }
+    }
+
+    /// One API call: token, request, retries, one renewal on 401, and error mapping.
+    private func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, secrets: [Secret] = []) async throws(ProviderError) -> HTTPResponse {
+        let summary = "\(method.rawValue) \(path)"
+        var renewed = false
+        while true {
+            let token = try await tokens.token(request: summary)
+            var headers = HTTPHeaders([("Accept", "application/json")])
+            headers.add("Authorization", "Bearer " + token.reveal())
+            if body != nil { headers.add("Content-Type", "application/json") }
+            let request = HTTPRequest(method: method, url: connection.baseURL + path, headers: headers, body: body)
+            let response: HTTPResponse
+            do throws(HTTPClientError) {
+                let (answer, retries) = try await http.send(request, policy: policy)
+                response = answer
+                counters.withLock {
+                    if method == .get { $0.reads += 1 + retries } else { $0.writes += 1 + retries }
+                    $0.retries += retries
+                }
+            } catch {
+                counters.withLock { if method == .get { $0.reads += 1 } else { $0.writes += 1 } }
+                throw ProviderError(error.kind == .cancelled ? .cancelled : .transport(error.kind), request: summary,
+                                    message: error.message, outcomeUnknown: method != .get && error.outcomeUnknown)
+            }
+            if response.status == 401, tokens.canRenew, !renewed {
+                renewed = true
+                tokens.invalidate(token)
+                continue
+            }
+            guard response.isSuccess else { throw failure(response, method: method, summary: summary, secrets: secrets) }
+            return response
+        }
+    }
+
+    private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, secrets: [Secret]) -> ProviderError {
+        let status = response.status
+        if (300..<400).contains(status) {
+            let location = response.headers["Location"].map { " to \(URLParts.withoutQuery($0))" } ?? ""
+            return ProviderError(.server(status: status, code: "redirect"), request: summary,
+                                 message: "\(status) redirect\(location); credops does not follow redirects: check the environment's url")
+        }
+        // 5xx after a write may mean the change was stored and only the answer failed.
+        let unknown = method != .get && status >= 500
+        guard let body = ApinizerWire.errorBody(response.body) else {
+            let type = response.headers["Content-Type"].map { ", \($0)" } ?? ""
+            return ProviderError(.server(status: status, code: ""), request: summary,
+                                 message: "\(status) (an answer that is not an API error: \(response.body.count) bytes\(type))", outcomeUnknown: unknown)
+        }
+        var text = "\(status) \(body.code): \(redact(body.description, secrets))"
+        if !body.validation.isEmpty {
+            text += " (" + body.validation.map { "\($0.field): \(redact($0.message, secrets))" }.joined(separator: "; ") + ")"
+        }
+        let kind: ProviderError.Kind = status == 401 || status == 403 ? .authentication : .server(status: status, code: body.code)
+        if status == 401 {
+            text += "; check the environment's auth token or client login"
+        }
+        return ProviderError(kind, request: summary, message: text, outcomeUnknown: unknown)
+    }
+
+    private func redact(_ text: String, _ secrets: [Secret]) -> String {
+        Redactor(secrets: secrets).redact(redactor.redact(text))
+    }
+
+    private func decode<T: Decodable>(_ response: HTTPResponse, _ method: HTTPMethod, _ path: String) throws(ProviderError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: response.body)
+        } catch {
+            throw ProviderError(.badAnswer, request: "\(method.rawValue) \(path)",
+                                message: "\(response.status) with an answer credops cannot read (\(response.body.count) bytes of non-API JSON)")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import CredOps
+import Foundation
+
+/// JSON shapes of the Apinizer Management API and their mapping to `Resource`.
+enum ApinizerWire {
+    /// The body of a create or update: every field, the password included.
+    static func credentialBody(_ resource: Resource, password: Secret) -> Data {
+        var object: [String: Any] = ["username": resource.id.rawValue]
+        for spec in ApinizerProvider.credentialSchema.fields {
+            let value = resource[spec.name] ?? spec.defaultValue
+            switch value {
+            case .string(let s): object[spec.name] = s
+            case .bool(let b): object[spec.name] = b
+            case .set(let items): object[spec.name] = items
+            case .instant(let ms): object[spec.name] = ms.map(Timestamp.format) ?? NSNull()
+            }
+        }
+        // The only place the password leaves its `Secret`: the wire body.
+        object["password"] = password.reveal()
+        return json(object)
+    }
+
+    static func passwordBody(_ password: Secret) -> Data {
+        json(["password": password.reveal()])
+    }
+
+    static func accessBody(_ grants: [AccessGrant]) -> Data {
+        json(["credentialAccessList": grants.map { ["name": $0.name, "type": $0.type] }])
+    }
+
+    static func json(_ object: Any) -> Data {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    }
+
+    /// A credential as list answers carry it. Decoding is lenient per field: a field of an
+    /// unexpected type reads as absent rather than failing the whole list.
+    struct WireCredential: Decodable {
+        var username: String
+        var email: String?
+        var fullName: String?
+        var description: String?
+        var roleNameList: [String]?
+        var enabled: Bool?
+        var ipList: [String]?
+        var expireDate: String?
+
+        enum CodingKeys: String, CodingKey {
+            case username, email, fullName, description, roleNameList, enabled, ipList, expireDate
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            username = try c.decode(String.self, forKey: .username)
+            email = try? c.decodeIfPresent(String.self, forKey: .email)
+            fullName = try? c.decodeIfPresent(String.self, forKey: .fullName)
+            description = try? c.decodeIfPresent(String.self, forKey: .description)
+            roleNameList = try? c.decodeIfPresent([String].self, forKey: .roleNameList)
+            enabled = try? c.decodeIfPresent(Bool.self, forKey: .enabled)
+            ipList = try? c.decodeIfPresent([String].self, forKey: .ipList)
+            expireDate = try? c.decodeIfPresent(String.self, forKey: .expireDate)
+        }
+
+        /// As a `Resource`: null description is "", null lists are empty, null enabled is true.
+        var resource: Resource {
+            let schema = ApinizerProvider.credentialSchema
+            var fields: [String: FieldValue] = [
+                "email": .string(email ?? ""),
+                "fullName": .string(fullName ?? ""),
+                "description": .string(description ?? ""),
+                "roleNameList": .setOf(roleNameList ?? []),
+                "enabled": .bool(enabled ?? true),
+                "expireDate": .instant(nil),
+            ]
+            fields["ipList"] = schema.field(named: "ipList")!.canonical(.setOf(ipList ?? []))
+            if let expireDate {
+                // An unreadable date stays visible as text, so it shows as a difference.
+                fields["expireDate"] = Timestamp.parse(expireDate).map { .instant($0) } ?? .string(expireDate)
+            }
+            return Resource(id: Username(username), fields: fields)
+        }
+    }
+
+    struct ListAnswer<Item: Decodable>: Decodable {
+        var success: Bool?
+        var resultList: [Item]?
+    }
+
+    struct WireGrant: Decodable {
+        var name: String
+        var type: String
+    }
+
+    /// `{"error", "error_description", "validation_errors"}` of an error answer.
+    struct ErrorBody {
+        var code: String
+        var description: String
+        var validation: [(field: String, message: String)]
+        var retryAfter: Double?
+    }
+
+    static func errorBody(_ data: Data) -> ErrorBody? {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        let code = object["error"] as? String ?? ""
+        let description = object["error_description"] as? String ?? object["message"] as? String ?? ""
+        let validation = (object["validation_errors"] as? [[String: Any]] ?? []).map {
+            (field: $0["field"] as? String ?? "", message: $0["message"] as? String ?? "")
+        }
+        guard !code.isEmpty || !description.isEmpty else { return nil }
+        return ErrorBody(code: code, description: description, validation: validation,
+                         retryAfter: (object["retry_after"] as? NSNumber)?.doubleValue)
+    }
+
+    /// The failed gateways of a write's `deploymentResult`, or nil when everything deployed.
+    /// Returns `.some([])` when the answer says it failed without naming a gateway.
+    static func failedGateways(_ data: Data) -> [(name: String, message: String)]? {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        let result = object["deploymentResult"] as? [String: Any]
+        let entries = (result?["environmentResults"] as? [[String: Any]] ?? []).filter { ($0["success"] as? Bool) == false }
+        let failed = entries.map { (name: $0["environmentName"] as? String ?? "?", message: $0["message"] as? String ?? "") }
+        if !failed.isEmpty { return failed }
+        if (result?["success"] as? Bool) == false || (object["success"] as? Bool) == false { return [] }
+        return nil
+    }
+}

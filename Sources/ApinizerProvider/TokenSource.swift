@@ -1,0 +1,121 @@
+import CredOps
+import Foundation
+import Synchronization
+
+/// Bearer tokens for one environment: a personal token as given, or client-credentials tokens
+/// fetched from `/apiops/auth/token`, cached and renewed before `expires_in` runs out (and once
+/// more when a request is answered 401). Concurrent callers share one token call.
+final class TokenSource: Sendable {
+    private struct Cached: Sendable {
+        var token: Secret
+        var renewAt: ContinuousClock.Instant
+    }
+
+    private enum State: Sendable {
+        case empty
+        case fetching(Task<Cached, any Error>)
+        case ready(Cached)
+    }
+
+    private let connection: Connection
+    private let http: HTTPClient
+    private let policy: RetryPolicy
+    private let state = Mutex(State.empty)
+    private let count = Mutex(0)
+
+    init(connection: Connection, http: HTTPClient, policy: RetryPolicy) {
+        self.connection = connection
+        self.http = http
+        self.policy = policy
+    }
+
+    /// True when a 401 can be cured by fetching a new token.
+    var canRenew: Bool {
+        if case .clientCredentials = connection.credentials { return true }
+        return false
+    }
+
+    /// Token calls made so far.
+    var authentications: Int { count.withLock { $0 } }
+
+    func invalidate(_ token: Secret) {
+        state.withLock { state in
+            if case .ready(let cached) = state, cached.token.constantTimeEquals(token) { state = .empty }
+        }
+    }
+
+    func token(request: String) async throws(ProviderError) -> Secret {
+        guard case .clientCredentials(let clientID, let clientSecret) = connection.credentials else {
+            if case .bearer(let token) = connection.credentials { return token }
+            fatalError("unreachable")
+        }
+        let task: Task<Cached, any Error> = state.withLock { state in
+            switch state {
+            case .ready(let cached) where ContinuousClock.now < cached.renewAt:
+                return Task { cached }
+            case .fetching(let task):
+                return task
+            default:
+                let task = Task { try await self.fetch(clientID: clientID, clientSecret: clientSecret) }
+                state = .fetching(task)
+                return task
+            }
+        }
+        do {
+            let cached = try await task.value
+            state.withLock { state in
+                if case .fetching = state { state = .ready(cached) }
+            }
+            return cached.token
+        } catch {
+            state.withLock { state in
+                if case .fetching = state { state = .empty }
+            }
+            if let error = error as? ProviderError { throw error }
+            throw ProviderError(.authentication, request: request, message: "could not get a token")
+        }
+    }
+
+    private func fetch(clientID: Secret, clientSecret: Secret) async throws(ProviderError) -> Cached {
+        let path = "/apiops/auth/token"
+        let summary = "POST \(path)"
+        count.withLock { $0 += 1 }
+        var form = URLComponents()
+        // The one place the client secret leaves its `Secret`: the token call's form body.
+        form.queryItems = [
+            URLQueryItem(name: "grant_type", value: "client_credentials"),
+            URLQueryItem(name: "client_id", value: clientID.reveal()),
+            URLQueryItem(name: "client_secret", value: clientSecret.reveal()),
+        ]
+        let body = Data((form.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B").utf8)
+        let request = HTTPRequest(method: .post, url: connection.baseURL + path,
+                                  headers: HTTPHeaders([("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]),
+                                  body: body)
+        let response: HTTPResponse
+        do throws(HTTPClientError) {
+            // Asking for a token twice is harmless, so this POST may be retried.
+            response = try await http.send(request, policy: policy, idempotent: true).0
+        } catch {
+            throw ProviderError(.transport(error.kind), request: summary, message: error.message)
+        }
+        guard response.isSuccess else {
+            let body = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
+            let code = body?["error"] as? String ?? "error"
+            let text = Redactor(secrets: [clientSecret]).redact(body?["error_description"] as? String ?? "")
+            throw ProviderError(.authentication, request: summary,
+                                message: "\(response.status) \(code): \(text); check auth.oauth2 clientId and clientSecret")
+        }
+        struct Answer: Decodable {
+            var access_token: String
+            var expires_in: Double?
+        }
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: response.body), !answer.access_token.isEmpty else {
+            throw ProviderError(.badAnswer, request: summary, message: "\(response.status) without an access_token")
+        }
+        let ttl = max(1, answer.expires_in ?? 3600)
+        // Renew with a margin: a tenth of the lifetime, at least a second, at most a minute.
+        let margin = min(60, max(1, ttl / 10))
+        let renewAt = ContinuousClock.now + .milliseconds(Int64((ttl - margin) * 1000))
+        return Cached(token: Secret(answer.access_token), renewAt: renewAt)
+    }
+}

@@ -1,0 +1,48 @@
+#ifndef CCURL_H
+#define CCURL_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <stdatomic.h>
+
+/// A growable byte buffer filled by libcurl callbacks.
+typedef struct ccurl_buffer {
+    char *data;
+    size_t length;
+    size_t capacity;
+} ccurl_buffer;
+
+/// Everything one transfer collects, plus its limits and its cancel flag.
+typedef struct ccurl_transfer {
+    ccurl_buffer body;
+    /// Raw header lines of the last response only (a 100-continue or proxy answer is discarded).
+    ccurl_buffer headers;
+    size_t max_body;
+    size_t max_headers;
+    /// Set when the body or the headers went over their cap; the transfer then ends with CURLE_WRITE_ERROR.
+    int body_overflow;
+    int headers_overflow;
+    /// Set from any thread to abort the transfer at the next progress callback.
+    atomic_int cancelled;
+    char error[CURL_ERROR_SIZE];
+} ccurl_transfer;
+
+/// Allocates a transfer with the given caps; returns NULL when out of memory.
+ccurl_transfer *ccurl_transfer_create(size_t max_body, size_t max_headers);
+void ccurl_transfer_destroy(ccurl_transfer *t);
+/// Asks a running transfer to stop; safe from any thread.
+void ccurl_transfer_cancel(ccurl_transfer *t);
+/// Installs the write, header, progress and error-buffer options of `t` on `h`.
+CURLcode ccurl_transfer_attach(CURL *h, ccurl_transfer *t);
+
+// Non-variadic wrappers for the variadic curl_easy_setopt / curl_easy_getinfo.
+CURLcode ccurl_setopt_long(CURL *h, CURLoption option, long value);
+CURLcode ccurl_setopt_off(CURL *h, CURLoption option, curl_off_t value);
+CURLcode ccurl_setopt_string(CURL *h, CURLoption option, const char *value);
+CURLcode ccurl_setopt_pointer(CURL *h, CURLoption option, const void *value);
+CURLcode ccurl_setopt_slist(CURL *h, CURLoption option, struct curl_slist *value);
+CURLcode ccurl_getinfo_long(CURL *h, CURLINFO info, long *value);
+CURLcode ccurl_getinfo_string(CURL *h, CURLINFO info, const char **value);
+CURLcode ccurl_getinfo_off(CURL *h, CURLINFO info, curl_off_t *value);
+
+#endif

@@ -1,0 +1,199 @@
+import Foundation
+
+/// Who runs an apply, for the state history and locks.
+public struct RunInfo: Sendable {
+    public var runID: String
+    public var command: String
+    public var user: String
+    public var host: String
+    public var pid: Int32
+
+    public init(runID: String, command: String, user: String, host: String, pid: Int32) {
+        self.runID = runID
+        self.command = command
+        self.user = user
+        self.host = host
+        self.pid = pid
+    }
+
+    /// A short random id (8 hex digits), enough to name a run in messages and unlock commands.
+    public static func newID() -> String {
+        String(format: "%08x", UInt32.random(in: 0...UInt32.max))
+    }
+}
+
+/// Progress of an apply, for the CLI to show as it happens.
+public enum ApplyEvent: Sendable {
+    case environmentStarted(EnvironmentName, operations: Int)
+    case operationFinished(EnvironmentName, OperationResult, done: Int, total: Int)
+    case environmentFinished(EnvironmentReport)
+}
+
+/// Executes a plan: environments at the same time, inside each at most `concurrency`
+/// credentials worked on at once, each credential's steps in order (create → password →
+/// grants), deletes last. State is written after every successful operation.
+public struct Applier: Sendable {
+    public let store: any StateStore
+    public let run: RunInfo
+    /// Checked before each operation starts: true once the user asked to stop (Ctrl-C).
+    public let shouldStop: @Sendable () -> Bool
+    private let events: @Sendable (ApplyEvent) -> Void
+
+    public init(store: any StateStore, run: RunInfo, shouldStop: @escaping @Sendable () -> Bool = { false },
+                events: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) {
+        self.store = store
+        self.run = run
+        self.shouldStop = shouldStop
+        self.events = events
+    }
+
+    public func apply(_ plan: Plan, prepared: [EnvironmentName: PreparedEnvironment], schemas: [String: ResourceSchema]) async -> ApplyReport {
+        let reports = await withTaskGroup(of: EnvironmentReport.self) { group in
+            for envPlan in plan.environments {
+                group.addTask {
+                    let report = await self.applyEnvironment(envPlan, prepared: prepared[envPlan.environment],
+                                                             schema: schemas[envPlan.provider])
+                    self.events(.environmentFinished(report))
+                    return report
+                }
+            }
+            var collected: [EnvironmentReport] = []
+            for await report in group { collected.append(report) }
+            return collected
+        }
+        return ApplyReport(runID: run.runID, environments: reports.sorted { $0.environmentName < $1.environmentName })
+    }
+
+    private func applyEnvironment(_ plan: EnvironmentPlan, prepared: PreparedEnvironment?, schema: ResourceSchema?) async -> EnvironmentReport {
+        let name = plan.environment.rawValue
+        if let failure = plan.failure {
+            return EnvironmentReport(environmentName: name, success: false, message: failure)
+        }
+        guard let prepared, let session = prepared.session, let schema else {
+            return EnvironmentReport(environmentName: name, success: false, message: "not connected")
+        }
+        if !plan.refusals.isEmpty {
+            return EnvironmentReport(environmentName: name, success: false, message: plan.refusals.joined(separator: "; "))
+        }
+        var record = RunRecord(runID: run.runID, environment: plan.environment, command: run.command, user: run.user,
+                               host: run.host, pid: run.pid, startedAt: Date())
+        do {
+            try await store.beginRun(record)
+        } catch {
+            return EnvironmentReport(environmentName: name, success: false, message: "cannot write state (\(store.displayName)): \(error)")
+        }
+
+        let worker = EnvironmentWorker(environment: plan.environment, session: session, store: store, book: prepared.book,
+                                       planner: Planner(schema: schema), runID: run.runID, managed: prepared.managed,
+                                       shouldStop: shouldStop)
+        let changes = plan.changes
+        let total = changes.count
+        events(.environmentStarted(plan.environment, operations: total))
+        let progress = ProgressCounter(total: total)
+        let emit: @Sendable ([OperationResult]) -> Void = { results in
+            for result in results {
+                let done = progress.increment()
+                self.events(.operationFinished(plan.environment, result, done: done, total: total))
+            }
+        }
+
+        // Phase 1: every credential's steps, credentials side by side; phase 2: deletes.
+        let jobs = CredentialJob.group(changes.filter { $0.action.kind != .delete })
+        let deletes = changes.filter { $0.action.kind == .delete }.map { CredentialJob(changes: [$0]) }
+        let limit = prepared.config.concurrency
+        var results = await Concurrently.map(jobs, limit: limit) { (job: CredentialJob) -> [OperationResult] in
+            let r = await worker.run(job)
+            emit(r)
+            return r
+        }.flatMap { $0 }
+        results += await Concurrently.map(deletes, limit: limit) { (job: CredentialJob) -> [OperationResult] in
+            let r = await worker.run(job)
+            emit(r)
+            return r
+        }.flatMap { $0 }
+
+        // Housekeeping: managed credentials gone from the server and no longer declared.
+        for project in plan.projects where !shouldStop() {
+            for id in project.forgotten {
+                try? await store.forget(environment: plan.environment, project: project.serverProject, username: id)
+            }
+        }
+
+        let report = Self.report(name: name, results: results)
+        record.finishedAt = Date()
+        record.success = report.success
+        record.message = report.message
+        record.counts = report.changes.stateCounts
+        record.counts.failed = results.filter { $0.status == .failed }.count
+        try? await store.finishRun(record)
+        return report
+    }
+
+    static func report(name: String, results: [OperationResult]) -> EnvironmentReport {
+        var counts = ReportCounts()
+        for r in results where r.status == .applied {
+            switch r.action {
+            case .create: counts.created += 1
+            case .update:
+                counts.updated += 1
+                if r.note?.contains("password changed") == true { counts.passwordChanged += 1 }
+            case .password: counts.passwordChanged += 1
+            case .grant: counts.granted += r.grants?.count ?? 1
+            case .revoke: counts.revoked += r.grants?.count ?? 1
+            case .delete: counts.deleted += 1
+            case .adopt: counts.adopted += 1
+            }
+        }
+        let failed = results.filter { $0.status == .failed }
+        let skipped = results.filter { $0.status == .skipped }
+        let message: String
+        if !failed.isEmpty {
+            let first = failed.prefix(3).map { "\($0.username) \($0.action.rawValue): \($0.error ?? "failed")" }.joined(separator: "; ")
+            let more = failed.count > 3 ? "; and \(failed.count - 3) more" : ""
+            message = "\(failed.count) of \(results.count) operations failed: \(first)\(more)"
+        } else if !skipped.isEmpty {
+            message = "\(skipped.count) of \(results.count) operations skipped: \(skipped.first?.error ?? "interrupted")"
+        } else if counts.summary.isEmpty {
+            message = "No changes"
+        } else {
+            message = "Deployed successfully: \(counts.summary)"
+        }
+        return EnvironmentReport(environmentName: name, success: failed.isEmpty && skipped.isEmpty, message: message,
+                                 changes: counts, operations: results)
+    }
+}
+
+/// The steps for one credential, in order.
+struct CredentialJob: Sendable {
+    var changes: [Change]
+
+    /// Groups consecutive changes by project and username, keeping plan order.
+    static func group(_ changes: [Change]) -> [CredentialJob] {
+        var jobs: [CredentialJob] = []
+        var index: [String: Int] = [:]
+        for change in changes {
+            let key = change.serverProject.rawValue + "\u{0}" + change.username.rawValue
+            if let i = index[key] { jobs[i].changes.append(change) } else {
+                index[key] = jobs.count
+                jobs.append(CredentialJob(changes: [change]))
+            }
+        }
+        return jobs
+    }
+}
+
+/// Counts finished operations across tasks.
+final class ProgressCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = 0
+    let total: Int
+
+    init(total: Int) { self.total = total }
+
+    func increment() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        done += 1
+        return done
+    }
+}

@@ -1,0 +1,19 @@
+/// A place in a file that a person can open: `path:line:column`, 1-based.
+public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+    /// The path as the user named it (relative paths stay relative, so messages stay short).
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
+
+    public static func < (lhs: SourceLocation, rhs: SourceLocation) -> Bool {
+        (lhs.file, lhs.line, lhs.column) < (rhs.file, rhs.line, rhs.column)
+    }
+}

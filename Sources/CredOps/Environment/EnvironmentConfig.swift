@@ -1,0 +1,103 @@
+/// One target server and how to reach it, from `environments/NAME.yaml`.
+public struct EnvironmentConfig: Sendable {
+    public var name: EnvironmentName
+    public var file: String
+    public var location: SourceLocation
+    public var provider: String
+    public var endpoint: Endpoint
+    public var endpointLocation: SourceLocation
+    public var auth: AuthConfig?
+    /// Manifest project name → the project's name on this server.
+    public var projects: [ProjectName: ProjectName] = [:]
+    /// Requests in flight to this environment at most.
+    public var concurrency: Int = 8
+    public var timeoutSeconds: Int = 30
+    public var connectTimeoutSeconds: Int = 10
+    /// Apply needs `--confirm-environment NAME`, and deletes need `--allow-delete`.
+    public var isProtected = false
+    public var tls = TLSSettings()
+    public var allowInsecureHTTP = false
+    public var retry = RetrySettings()
+    /// Seed data for a `sandbox://` environment.
+    public var sandboxSeed: SandboxSeedSettings?
+
+    /// The name `project` has on this server (renamed by `projects:` or the same).
+    public func serverProject(for project: ProjectName) -> ProjectName {
+        projects[project] ?? project
+    }
+
+    public init(name: EnvironmentName, file: String, location: SourceLocation, provider: String,
+                endpoint: Endpoint, endpointLocation: SourceLocation) {
+        self.name = name
+        self.file = file
+        self.location = location
+        self.provider = provider
+        self.endpoint = endpoint
+        self.endpointLocation = endpointLocation
+    }
+}
+
+/// Where an environment's server is.
+public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
+    /// A real server: `https://host[:port][/base]`, without a trailing slash.
+    case url(String)
+    /// The built-in emulator, started in-process: `sandbox://NAME`.
+    case sandbox(String)
+
+    public var description: String {
+        switch self {
+        case .url(let u): u
+        case .sandbox(let n): "sandbox://\(n)"
+        }
+    }
+}
+
+/// How credops authenticates to an environment.
+public enum AuthConfig: Sendable {
+    /// A personal API access token sent as `Authorization: Bearer`.
+    case bearer(SecretReference)
+    /// The client-credentials token call; the token is cached and renewed.
+    case oauth2(clientID: SecretReference, clientSecret: SecretReference)
+}
+
+/// TLS settings; verification is on unless `insecureSkipVerify` says otherwise.
+public struct TLSSettings: Sendable, Equatable {
+    /// Extra CA certificates (PEM), resolved against the environment file's directory.
+    public var caFile: String?
+    public var certFile: String?
+    public var keyFile: String?
+    public var insecureSkipVerify = false
+
+    public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, insecureSkipVerify: Bool = false) {
+        self.caFile = caFile
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.insecureSkipVerify = insecureSkipVerify
+    }
+}
+
+/// How requests are retried; the defaults are RELIABILITY.md's.
+public struct RetrySettings: Sendable, Equatable {
+    public var maxRetries = 4
+    public var initialBackoffMilliseconds = 200
+    public var maxBackoffMilliseconds = 10_000
+    /// `Retry-After` and `retry_after` are honoured up to this many seconds.
+    public var retryAfterCapSeconds = 60
+
+    public init() {}
+}
+
+/// Seed data for the built-in emulator, as written under `sandbox:` in an environment file.
+public struct SandboxSeedSettings: Sendable, Equatable {
+    public var projects: [String] = []
+    public var roles: [String] = []
+    public var apiProxies: [String] = []
+    public var apiProxyGroups: [String] = []
+    public var gateways: [String] = []
+    public var tokens: [String] = []
+    public var clients: [String: String] = [:]
+    public var tokenTTLSeconds: Int?
+    public var latencyMilliseconds: Int?
+
+    public init() {}
+}

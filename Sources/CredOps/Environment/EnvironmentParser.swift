@@ -1,0 +1,230 @@
+import Foundation
+
+/// Reads one environment file, reporting every problem with its position.
+struct EnvironmentParser {
+    static let keys = ["name", "provider", "url", "auth", "projects", "concurrency", "timeoutSeconds",
+                       "connectTimeoutSeconds", "protected", "tls", "allowInsecureHTTP", "retry", "sandbox"]
+    static let seedKeys = ["projects", "roles", "apiProxies", "apiProxyGroups", "gateways", "tokens", "clients",
+                           "tokenTTLSeconds", "latencyMilliseconds"]
+
+    let reader: NodeReader
+    let options: LoadOptions
+    let directory: String
+    let providers: [String]
+    /// The file name without its extension: the environment's name unless `name:` says otherwise.
+    let defaultName: String
+
+    func parse(_ root: YAMLNode) -> EnvironmentConfig? {
+        guard let top = reader.mapping(root, what: "the environment file") else { return nil }
+        reader.rejectUnknownKeys(top, allowed: Self.keys)
+
+        var name = defaultName
+        if let node = top["name"], let v = reader.string(node, field: "name") {
+            if Self.isValidName(v) { name = v } else {
+                reader.error("name must use letters, digits, '-', '_' and '.' only", at: node)
+            }
+        }
+        var provider = "apinizer"
+        if let node = top["provider"], let v = reader.string(node, field: "provider") {
+            if providers.contains(v) { provider = v } else {
+                var message = "unknown provider '\(v)'"
+                if let s = Suggestion.closest(to: v, among: providers) { message += " (did you mean '\(s)'?)" }
+                reader.error(message, at: node)
+            }
+        }
+        var allowInsecureHTTP = false
+        if let node = top["allowInsecureHTTP"], let v = reader.bool(node, field: "allowInsecureHTTP") { allowInsecureHTTP = v }
+
+        guard let urlNode = top["url"] else {
+            reader.error("missing url: the manager URL (https://...), or sandbox://NAME for the built-in emulator", at: root)
+            return nil
+        }
+        guard let urlText = reader.string(urlNode, field: "url"), let endpoint = parseEndpoint(urlText, node: urlNode, allowInsecureHTTP: allowInsecureHTTP) else {
+            return nil
+        }
+
+        var config = EnvironmentConfig(name: EnvironmentName(name), file: reader.file, location: reader.location(root),
+                                       provider: provider, endpoint: endpoint, endpointLocation: reader.location(urlNode))
+        config.allowInsecureHTTP = allowInsecureHTTP
+
+        if let node = top["auth"] { config.auth = parseAuth(node) } else if case .url = endpoint {
+            reader.error("missing auth: bearer: { fromEnv: NAME } or oauth2: { clientId: ..., clientSecret: ... }", at: root)
+        }
+        if let node = top["projects"], let map = reader.mapping(node, what: "projects") {
+            for entry in map.entries {
+                if let v = reader.string(entry.value, field: "projects.\(entry.key)") {
+                    if v.isEmpty { reader.error("projects.\(entry.key) must name a project", at: entry.value) } else {
+                        config.projects[ProjectName(entry.key)] = ProjectName(v)
+                    }
+                }
+            }
+        }
+        if let node = top["concurrency"], let v = reader.integer(node, field: "concurrency", range: 1...256) { config.concurrency = v }
+        if let node = top["timeoutSeconds"], let v = reader.integer(node, field: "timeoutSeconds", range: 1...3600) { config.timeoutSeconds = v }
+        if let node = top["connectTimeoutSeconds"], let v = reader.integer(node, field: "connectTimeoutSeconds", range: 1...600) { config.connectTimeoutSeconds = v }
+        if let node = top["protected"], let v = reader.bool(node, field: "protected") { config.isProtected = v }
+        if let node = top["tls"] { config.tls = parseTLS(node) }
+        if config.tls.insecureSkipVerify {
+            reader.warning("tls.insecureSkipVerify is on: the server's certificate is not checked", at: top.entry("tls")!.keyNode)
+        }
+        if let node = top["retry"] { config.retry = parseRetry(node) }
+        if let node = top["sandbox"] {
+            if case .sandbox = endpoint {
+                config.sandboxSeed = parseSeed(node)
+            } else {
+                reader.error("sandbox: seed data applies only to url: sandbox://NAME", at: node)
+            }
+        }
+        return config
+    }
+
+    static func isValidName(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 100 && s.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0))
+        }
+    }
+
+    private func parseEndpoint(_ text: String, node: YAMLNode, allowInsecureHTTP: Bool) -> Endpoint? {
+        if text.hasPrefix("sandbox://") {
+            let name = String(text.dropFirst("sandbox://".count))
+            guard Self.isValidName(name) else {
+                reader.error("sandbox://NAME needs a name of letters, digits, '-', '_' and '.'", at: node)
+                return nil
+            }
+            return .sandbox(name)
+        }
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+              let host = components.host, !host.isEmpty else {
+            reader.error("url must be an absolute http(s) URL such as https://apinizer.example.com, or sandbox://NAME", at: node)
+            return nil
+        }
+        guard scheme == "https" || scheme == "http" else {
+            reader.error("url must use https (or http to a loopback address), found \(scheme)://", at: node)
+            return nil
+        }
+        if components.user != nil || components.password != nil {
+            reader.error("url must not hold a user or password; put credentials under auth:", at: node)
+            return nil
+        }
+        if components.query != nil || components.fragment != nil {
+            reader.error("url must not have a query or fragment; credops appends /apiops/... itself", at: node)
+            return nil
+        }
+        if scheme == "http" && !allowInsecureHTTP && !HostAddress.isLoopback(host) {
+            reader.error("http:// to a non-loopback host; use https, or set allowInsecureHTTP: true", at: node)
+            return nil
+        }
+        var normalized = text
+        while normalized.hasSuffix("/") { normalized.removeLast() }
+        return .url(normalized)
+    }
+
+    private func parseAuth(_ node: YAMLNode) -> AuthConfig? {
+        guard let map = reader.mapping(node, what: "auth") else { return nil }
+        reader.rejectUnknownKeys(map, allowed: ["bearer", "oauth2"])
+        let secrets = SecretReferenceParser(reader: reader, options: options, directory: directory)
+        if map["bearer"] != nil && map["oauth2"] != nil {
+            reader.error("auth takes bearer or oauth2, not both", at: node)
+            return nil
+        }
+        if let bearer = map["bearer"] {
+            return secrets.parse(bearer, field: "auth.bearer", literalAllowed: true).map(AuthConfig.bearer)
+        }
+        if let oauth = map["oauth2"], let oauthMap = reader.mapping(oauth, what: "auth.oauth2") {
+            reader.rejectUnknownKeys(oauthMap, allowed: ["clientId", "clientSecret"])
+            var clientID: SecretReference?
+            if let idNode = oauthMap["clientId"] {
+                // A client id is a login name, not a secret: plain text is fine here.
+                if case .scalar = idNode.content, let text = reader.string(idNode, field: "auth.oauth2.clientId") {
+                    clientID = SecretReference(.literal(Secret(text)), at: reader.location(idNode))
+                } else if case .mapping = idNode.content {
+                    clientID = secrets.parse(idNode, field: "auth.oauth2.clientId", literalAllowed: false)
+                }
+            } else {
+                reader.error("auth.oauth2 needs clientId", at: oauth)
+            }
+            var clientSecret: SecretReference?
+            if let secretNode = oauthMap["clientSecret"] {
+                clientSecret = secrets.parse(secretNode, field: "auth.oauth2.clientSecret", literalAllowed: true)
+            } else {
+                reader.error("auth.oauth2 needs clientSecret", at: oauth)
+            }
+            if let clientID, let clientSecret { return .oauth2(clientID: clientID, clientSecret: clientSecret) }
+            return nil
+        }
+        reader.error("auth needs bearer: { fromEnv: NAME } or oauth2: { clientId: ..., clientSecret: ... }", at: node)
+        return nil
+    }
+
+    private func parseTLS(_ node: YAMLNode) -> TLSSettings {
+        var tls = TLSSettings()
+        guard let map = reader.mapping(node, what: "tls") else { return tls }
+        reader.rejectUnknownKeys(map, allowed: ["caFile", "certFile", "keyFile", "insecureSkipVerify"])
+        func file(_ key: String) -> String? {
+            guard let n = map[key], let path = reader.string(n, field: "tls.\(key)") else { return nil }
+            let resolved = ((path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)) as NSString).standardizingPath
+            if !FileManager.default.isReadableFile(atPath: resolved) {
+                reader.error("tls.\(key) \(path) does not exist or cannot be read", at: n)
+            }
+            return resolved
+        }
+        tls.caFile = file("caFile")
+        tls.certFile = file("certFile")
+        tls.keyFile = file("keyFile")
+        if (tls.certFile == nil) != (tls.keyFile == nil), map["certFile"] != nil || map["keyFile"] != nil {
+            reader.error("tls.certFile and tls.keyFile go together", at: node)
+        }
+        if let n = map["insecureSkipVerify"], let v = reader.bool(n, field: "tls.insecureSkipVerify") { tls.insecureSkipVerify = v }
+        return tls
+    }
+
+    private func parseRetry(_ node: YAMLNode) -> RetrySettings {
+        var retry = RetrySettings()
+        guard let map = reader.mapping(node, what: "retry") else { return retry }
+        reader.rejectUnknownKeys(map, allowed: ["maxRetries", "initialBackoffMilliseconds", "maxBackoffMilliseconds", "retryAfterCapSeconds"])
+        if let n = map["maxRetries"], let v = reader.integer(n, field: "retry.maxRetries", range: 0...10) { retry.maxRetries = v }
+        if let n = map["initialBackoffMilliseconds"], let v = reader.integer(n, field: "retry.initialBackoffMilliseconds", range: 1...60_000) { retry.initialBackoffMilliseconds = v }
+        if let n = map["maxBackoffMilliseconds"], let v = reader.integer(n, field: "retry.maxBackoffMilliseconds", range: 1...600_000) { retry.maxBackoffMilliseconds = v }
+        if let n = map["retryAfterCapSeconds"], let v = reader.integer(n, field: "retry.retryAfterCapSeconds", range: 0...3600) { retry.retryAfterCapSeconds = v }
+        return retry
+    }
+
+    private func parseSeed(_ node: YAMLNode) -> SandboxSeedSettings? {
+        guard let map = reader.mapping(node, what: "sandbox") else { return nil }
+        reader.rejectUnknownKeys(map, allowed: Self.seedKeys)
+        var seed = SandboxSeedSettings()
+        func list(_ key: String) -> [String] {
+            guard let n = map[key] else { return [] }
+            return reader.stringList(n, field: "sandbox.\(key)")?.map(\.value) ?? []
+        }
+        seed.projects = list("projects")
+        seed.roles = list("roles")
+        seed.apiProxies = list("apiProxies")
+        seed.apiProxyGroups = list("apiProxyGroups")
+        seed.gateways = list("gateways")
+        seed.tokens = list("tokens")
+        if let n = map["clients"], let clients = reader.mapping(n, what: "sandbox.clients") {
+            for entry in clients.entries {
+                if let v = reader.string(entry.value, field: "sandbox.clients.\(entry.key)") { seed.clients[entry.key] = v }
+            }
+        }
+        if let n = map["tokenTTLSeconds"] { seed.tokenTTLSeconds = reader.integer(n, field: "sandbox.tokenTTLSeconds", range: 1...86_400 * 365) }
+        if let n = map["latencyMilliseconds"] { seed.latencyMilliseconds = reader.integer(n, field: "sandbox.latencyMilliseconds", range: 0...60_000) }
+        return seed
+    }
+}
+
+/// Host name checks shared by the loader and the HTTP client.
+public enum HostAddress {
+    /// True for `localhost`, 127.0.0.0/8 and ::1 (with or without brackets).
+    public static func isLoopback(_ host: String) -> Bool {
+        var h = host.lowercased()
+        if h.hasPrefix("[") && h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
+        if h == "localhost" || h.hasSuffix(".localhost") { return true }
+        guard let ip = IPRange.parse(h) else { return false }
+        switch ip.family {
+        case .v4: return ip.bytes[0] == 127
+        case .v6: return ip.bytes == [UInt8](repeating: 0, count: 15) + [1]
+        }
+    }
+}

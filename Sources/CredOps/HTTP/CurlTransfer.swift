@@ -1,0 +1,140 @@
+import CCurl
+import Foundation
+
+/// One libcurl transfer on a worker's reused handle: options, perform, answer or error.
+struct CurlTransfer {
+    let handle: UnsafeMutableRawPointer
+    let job: CurlJob
+    let configuration: HTTPClientConfiguration
+
+    func perform() -> Result<HTTPResponse, HTTPClientError> {
+        let request = job.request
+        // Reset options but keep the connection cache: the next request reuses the connection.
+        curl_easy_reset(handle)
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+
+        guard let origin = URLParts.origin(request.url) else {
+            return .failure(HTTPClientError(.invalidURL, request: request.summary, message: "not an absolute URL"))
+        }
+        var ok = true
+        func set(_ option: CURLoption, _ value: Int) { ok = ok && ccurl_setopt_long(handle, option, value) == CURLE_OK }
+        func set(_ option: CURLoption, _ value: String) { ok = ok && ccurl_setopt_string(handle, option, value) == CURLE_OK }
+
+        set(CURLOPT_URL, request.url)
+        set(CURLOPT_NOSIGNAL, 1)
+        set(CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.milliseconds))
+        set(CURLOPT_TIMEOUT_MS, Int(job.timeout.milliseconds))
+        set(CURLOPT_FOLLOWLOCATION, 0)
+        set(CURLOPT_PROTOCOLS_STR, "http,https")
+        set(CURLOPT_TCP_KEEPALIVE, 1)
+        set(CURLOPT_TCP_NODELAY, 1)
+        set(CURLOPT_USERAGENT, configuration.userAgent)
+        // Decode gzip/deflate/br; the body cap applies to the decoded bytes, so a bomb stops at the cap.
+        set(CURLOPT_ACCEPT_ENCODING, "")
+        set(CURLOPT_SSL_VERIFYPEER, configuration.tls.insecureSkipVerify ? 0 : 1)
+        set(CURLOPT_SSL_VERIFYHOST, configuration.tls.insecureSkipVerify ? 0 : 2)
+        if let ca = configuration.tls.caFile { set(CURLOPT_CAINFO, ca) }
+        if let cert = configuration.tls.certFile { set(CURLOPT_SSLCERT, cert) }
+        if let key = configuration.tls.keyFile { set(CURLOPT_SSLKEY, key) }
+        // Loopback never goes through a proxy; other hosts follow the usual proxy variables.
+        if HostAddress.isLoopback(origin.host) { set(CURLOPT_PROXY, "") }
+
+        for (name, value) in request.headers { headerList = curl_slist_append(headerList, "\(name): \(value)") }
+        headerList = curl_slist_append(headerList, "Expect:")
+
+        switch request.method {
+        case .get:
+            set(CURLOPT_HTTPGET, 1)
+        case .post:
+            set(CURLOPT_POST, 1)
+        case .put, .patch, .delete:
+            set(CURLOPT_CUSTOMREQUEST, request.method.rawValue)
+        }
+        // A GET never carries a body (libcurl would turn it into a POST).
+        if let body = request.body, request.method != .get {
+            ok = ok && ccurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)) == CURLE_OK
+            ok = ok && body.withUnsafeBytes { raw in
+                ccurl_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!) == CURLE_OK
+            }
+        } else if request.method == .post {
+            ok = ok && ccurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, 0) == CURLE_OK
+            ok = ok && ccurl_setopt_string(handle, CURLOPT_COPYPOSTFIELDS, "") == CURLE_OK
+        }
+        ok = ok && ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList) == CURLE_OK
+        ok = ok && ccurl_transfer_attach(handle, job.transfer) == CURLE_OK
+        guard ok else {
+            return .failure(HTTPClientError(.other, request: request.summary, message: "libcurl refused an option (is libcurl older than 7.85?)"))
+        }
+
+        let code = curl_easy_perform(handle)
+        let transfer = job.transfer.pointee
+        guard code == CURLE_OK else {
+            return .failure(error(for: code, transfer: transfer, origin: origin))
+        }
+        var status = 0
+        _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        let body = transfer.body.data.map { Data(bytes: $0, count: transfer.body.length) } ?? Data()
+        let headers = Self.parseHeaders(transfer.headers)
+        return .success(HTTPResponse(status: status, headers: headers, body: body))
+    }
+
+    private func error(for code: CURLcode, transfer: ccurl_transfer, origin: (scheme: String, host: String, port: Int)) -> HTTPClientError {
+        let summary = job.request.summary
+        let detail = withUnsafeBytes(of: transfer.error) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        let place = origin.host.contains(":") ? "[\(origin.host)]:\(origin.port)" : "\(origin.host):\(origin.port)"
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            if detail.hasPrefix("Connection timed out") || detail.hasPrefix("Failed to connect") || detail.hasPrefix("Resolving timed out") {
+                return HTTPClientError(.connectTimeout, request: summary,
+                                       message: "connect to \(place) timed out after \(configuration.connectTimeout.shortDescription)")
+            }
+            return HTTPClientError(.timeout, request: summary, message: "no complete answer from \(place) within \(job.timeout.shortDescription)")
+        case CURLE_COULDNT_RESOLVE_HOST:
+            return HTTPClientError(.dnsFailure, request: summary, message: "cannot resolve host \(origin.host)")
+        case CURLE_COULDNT_RESOLVE_PROXY:
+            return HTTPClientError(.dnsFailure, request: summary, message: "cannot resolve the proxy host (check HTTPS_PROXY / HTTP_PROXY)")
+        case CURLE_COULDNT_CONNECT:
+            let reason = detail.range(of: ": ", options: .backwards).map { String(detail[$0.upperBound...]).lowercased() } ?? "refused"
+            return HTTPClientError(.connectFailed, request: summary, message: "connect to \(place) failed: \(reason)")
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
+             CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS,
+             CURLE_SSL_CRL_BADFILE, CURLE_SSL_ENGINE_INITFAILED, CURLE_SSL_SHUTDOWN_FAILED, CURLE_USE_SSL_FAILED:
+            return HTTPClientError(.tls, request: summary, message: "TLS with \(place) failed: \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)")
+        case CURLE_WRITE_ERROR where transfer.body_overflow != 0:
+            return HTTPClientError(.responseTooLarge, request: summary,
+                                   message: "the answer from \(place) is larger than \(configuration.maxResponseBytes / 1024 / 1024) MiB; refused")
+        case CURLE_WRITE_ERROR where transfer.headers_overflow != 0:
+            return HTTPClientError(.responseTooLarge, request: summary, message: "the answer's headers from \(place) are larger than 256 KiB; refused")
+        case CURLE_ABORTED_BY_CALLBACK:
+            return HTTPClientError(.cancelled, request: summary, message: "cancelled")
+        case CURLE_GOT_NOTHING:
+            return HTTPClientError(.connectionDropped, request: summary, message: "\(place) closed the connection without answering")
+        case CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM:
+            return HTTPClientError(.connectionDropped, request: summary, message: "the connection to \(place) broke before a complete answer")
+        case CURLE_BAD_CONTENT_ENCODING:
+            return HTTPClientError(.other, request: summary, message: "the answer from \(place) has a broken content encoding")
+        case CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT:
+            return HTTPClientError(.invalidURL, request: summary, message: "the URL cannot be used")
+        default:
+            let text = String(cString: curl_easy_strerror(code))
+            return HTTPClientError(.other, request: summary, message: "request to \(place) failed: \(text)")
+        }
+    }
+
+    /// Header lines of the final answer, status line skipped.
+    static func parseHeaders(_ buffer: ccurl_buffer) -> HTTPHeaders {
+        guard let data = buffer.data, buffer.length > 0 else { return HTTPHeaders() }
+        let text = String(decoding: UnsafeRawBufferPointer(start: data, count: buffer.length), as: UTF8.self)
+        var headers = HTTPHeaders()
+        for line in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\r\n" || $0 == "\n" }) {
+            guard let colon = line.firstIndex(of: ":"), !line.hasPrefix("HTTP/") else { continue }
+            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers.add(name, value)
+        }
+        return headers
+    }
+}

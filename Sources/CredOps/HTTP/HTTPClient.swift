@@ -1,0 +1,207 @@
+import CCurl
+import Foundation
+
+/// An HTTP client over libcurl for one environment, with async/await.
+///
+/// A fixed pool of worker threads (one per allowed in-flight request) each keeps one easy
+/// handle, so connections are reused. Redirects are never followed, TLS is verified, answers
+/// are capped, and plain http goes only to loopback unless allowed.
+public final class HTTPClient: Sendable {
+    public let configuration: HTTPClientConfiguration
+    private let pool: CurlWorkerPool
+
+    public init(configuration: HTTPClientConfiguration) {
+        CurlGlobal.initializeOnce()
+        self.configuration = configuration
+        self.pool = CurlWorkerPool(size: configuration.concurrency, configuration: configuration)
+    }
+
+    deinit { pool.shutdown() }
+
+    /// Stops the worker threads after the requests already queued.
+    public func shutdown() { pool.shutdown() }
+
+    /// Sends one request and returns the answer, whatever its status.
+    ///
+    /// - Parameter timeout: the request's deadline, if shorter than the configured one.
+    /// - Throws: `HTTPClientError` when no complete answer arrived, or on cancellation.
+    public func send(_ request: HTTPRequest, timeout: Duration? = nil) async throws(HTTPClientError) -> HTTPResponse {
+        try checkURL(request)
+        if Task.isCancelled { throw HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending") }
+        let deadline = min(timeout ?? configuration.requestTimeout, configuration.requestTimeout)
+        let job = CurlJob(request: request, timeout: deadline, maxBody: configuration.maxResponseBytes)
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, HTTPClientError>, Never>) in
+                if job.attach(continuation) { pool.submit(job) }
+            }
+        } onCancel: {
+            job.cancel()
+        }
+        return try result.get()
+    }
+
+    private func checkURL(_ request: HTTPRequest) throws(HTTPClientError) {
+        guard let origin = URLParts.origin(request.url) else {
+            throw HTTPClientError(.invalidURL, request: request.summary, message: "not an absolute http(s) URL")
+        }
+        switch origin.scheme {
+        case "https":
+            return
+        case "http":
+            guard configuration.allowInsecureHTTP || HostAddress.isLoopback(origin.host) else {
+                throw HTTPClientError(.insecureURL, request: request.summary,
+                                      message: "plain http:// to \(origin.host) is refused (only loopback hosts); use https, or set allowInsecureHTTP: true in the environment file")
+            }
+        default:
+            throw HTTPClientError(.invalidURL, request: request.summary, message: "unsupported scheme \(origin.scheme)://")
+        }
+    }
+}
+
+/// `curl_global_init` exactly once per process, before the first handle.
+enum CurlGlobal {
+    private static let initialized: Bool = {
+        curl_global_init(Int(CURL_GLOBAL_ALL))
+        return true
+    }()
+
+    static func initializeOnce() { _ = initialized }
+}
+
+/// One request on its way through the pool.
+///
+/// Invariant: `state` and `continuation` are read and written only with `lock` held; the
+/// continuation is resumed exactly once, outside the lock.
+final class CurlJob: @unchecked Sendable {
+    enum State { case pending, running, finished }
+
+    let request: HTTPRequest
+    let timeout: Duration
+    let transfer: UnsafeMutablePointer<ccurl_transfer>
+
+    private let lock = NSLock()
+    private var state = State.pending
+    private var continuation: CheckedContinuation<Result<HTTPResponse, HTTPClientError>, Never>?
+    private var earlyResult: Result<HTTPResponse, HTTPClientError>?
+
+    init(request: HTTPRequest, timeout: Duration, maxBody: Int) {
+        self.request = request
+        self.timeout = timeout
+        guard let t = ccurl_transfer_create(maxBody, 256 * 1024) else { fatalError("out of memory") }
+        self.transfer = t
+    }
+
+    deinit { ccurl_transfer_destroy(transfer) }
+
+    /// Stores the continuation; false when the job already ended (cancelled before it started).
+    func attach(_ c: CheckedContinuation<Result<HTTPResponse, HTTPClientError>, Never>) -> Bool {
+        lock.lock()
+        if state == .finished, let early = earlyResult {
+            lock.unlock()
+            c.resume(returning: early)
+            return false
+        }
+        continuation = c
+        lock.unlock()
+        return true
+    }
+
+    /// Called by a worker; false when the job was cancelled while queued.
+    func start() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard state == .pending else { return false }
+        state = .running
+        return true
+    }
+
+    func finish(_ result: Result<HTTPResponse, HTTPClientError>) {
+        lock.lock()
+        guard state != .finished else { lock.unlock(); return }
+        state = .finished
+        let c = continuation
+        continuation = nil
+        if c == nil { earlyResult = result }
+        lock.unlock()
+        c?.resume(returning: result)
+    }
+
+    func cancel() {
+        lock.lock()
+        switch state {
+        case .pending:
+            lock.unlock()
+            finish(.failure(HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending")))
+        case .running:
+            // The progress callback sees the flag and aborts the transfer within a second.
+            ccurl_transfer_cancel(transfer)
+            lock.unlock()
+        case .finished:
+            lock.unlock()
+        }
+    }
+}
+
+/// A fixed set of threads, each owning one reused curl easy handle.
+///
+/// Invariant: `queue`, `head` and `isShutdown` are touched only with `condition` locked.
+final class CurlWorkerPool: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var queue: [CurlJob] = []
+    private var head = 0
+    private var isShutdown = false
+    private let configuration: HTTPClientConfiguration
+
+    init(size: Int, configuration: HTTPClientConfiguration) {
+        self.configuration = configuration
+        for i in 0..<size {
+            let thread = Thread { [self] in self.run() }
+            thread.name = "credops-http-\(i)"
+            thread.stackSize = 512 * 1024
+            thread.start()
+        }
+    }
+
+    func submit(_ job: CurlJob) {
+        condition.lock()
+        if isShutdown {
+            condition.unlock()
+            job.finish(.failure(HTTPClientError(.cancelled, request: job.request.summary, message: "the HTTP client was shut down")))
+            return
+        }
+        queue.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    func shutdown() {
+        condition.lock()
+        isShutdown = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func next() -> CurlJob? {
+        condition.lock()
+        defer { condition.unlock() }
+        while head >= queue.count && !isShutdown { condition.wait() }
+        guard head < queue.count else { return nil }
+        let job = queue[head]
+        head += 1
+        // Compact now and then so the array does not grow forever.
+        if head > 1024 && head * 2 > queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
+        return job
+    }
+
+    private func run() {
+        guard let handle = curl_easy_init() else { return }
+        defer { curl_easy_cleanup(handle) }
+        while let job = next() {
+            guard job.start() else { continue }
+            job.finish(CurlTransfer(handle: handle, job: job, configuration: configuration).perform())
+        }
+    }
+}

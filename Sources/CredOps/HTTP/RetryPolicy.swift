@@ -1,0 +1,104 @@
+import Foundation
+
+/// When and how long to wait before sending a request again.
+///
+/// Network errors, 5xx and 429 are retried for idempotent requests (GET, PUT, PATCH, DELETE)
+/// with exponential backoff and jitter; a server's `Retry-After` (seconds or HTTP date) or body
+/// `retry_after` is honoured up to a cap, and garbage there falls back to backoff. 4xx, TLS
+/// failures and non-idempotent requests are never retried here: a create whose answer was lost
+/// is resolved by reading back, not by sending it again.
+public struct RetryPolicy: Sendable {
+    public enum Decision: Sendable, Equatable {
+        case stop
+        case retry(after: Duration)
+    }
+
+    public var settings: RetrySettings
+
+    public init(settings: RetrySettings = RetrySettings()) {
+        self.settings = settings
+    }
+
+    /// - Parameters:
+    ///   - retriesSoFar: how many retries were already made for this request.
+    ///   - idempotent: whether sending the request again is safe.
+    ///   - jitter: a value in 0..<1 (random in use; fixed in tests).
+    public func decide(outcome: Result<HTTPResponse, HTTPClientError>, idempotent: Bool, retriesSoFar: Int,
+                       now: Date = Date(), jitter: Double = Double.random(in: 0..<1)) -> Decision {
+        guard idempotent, retriesSoFar < settings.maxRetries else { return .stop }
+        switch outcome {
+        case .failure(let error):
+            return error.isRetryable ? .retry(after: backoff(retriesSoFar, jitter: jitter)) : .stop
+        case .success(let response):
+            guard response.status == 429 || (500...599).contains(response.status) else { return .stop }
+            if let wait = serverDelay(response, now: now) { return .retry(after: wait) }
+            return .retry(after: backoff(retriesSoFar, jitter: jitter))
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half the step fixed, half random.
+    func backoff(_ retriesSoFar: Int, jitter: Double) -> Duration {
+        let step = min(Double(settings.maxBackoffMilliseconds), Double(settings.initialBackoffMilliseconds) * pow(2, Double(retriesSoFar)))
+        let ms = step / 2 + step / 2 * min(max(jitter, 0), 1)
+        return .milliseconds(Int64(ms))
+    }
+
+    /// The server's requested wait, capped; nil when absent or unreadable.
+    func serverDelay(_ response: HTTPResponse, now: Date) -> Duration? {
+        var seconds: Double?
+        if let header = response.headers["Retry-After"]?.trimmingCharacters(in: .whitespaces) {
+            if let s = Double(header), s.isFinite, s >= 0, header.allSatisfy({ $0.isNumber || $0 == "." }) {
+                seconds = s
+            } else if let date = Self.httpDate(header) {
+                seconds = max(0, date.timeIntervalSince(now))
+            }
+        }
+        if seconds == nil,
+           let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
+           let value = object["retry_after"] {
+            if let n = value as? NSNumber, !(value is Bool), n.doubleValue.isFinite, n.doubleValue >= 0 { seconds = n.doubleValue }
+            if let s = value as? String, let n = Double(s), n.isFinite, n >= 0 { seconds = n }
+        }
+        guard let seconds else { return nil }
+        return .milliseconds(Int64(min(seconds, Double(settings.retryAfterCapSeconds)) * 1000))
+    }
+
+    /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP/1.1 senders must use.
+    static func httpDate(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text)
+    }
+}
+
+extension HTTPClient {
+    /// Sends `request`, retrying as `policy` allows.
+    ///
+    /// - Parameter idempotent: whether the request may be sent again; defaults to the method's nature.
+    /// - Returns: the last answer and how many retries it took.
+    public func send(_ request: HTTPRequest, policy: RetryPolicy, idempotent: Bool? = nil) async throws(HTTPClientError) -> (HTTPResponse, retries: Int) {
+        var retries = 0
+        while true {
+            let outcome: Result<HTTPResponse, HTTPClientError>
+            do throws(HTTPClientError) {
+                outcome = .success(try await send(request))
+            } catch {
+                if error.kind == .cancelled { throw error }
+                outcome = .failure(error)
+            }
+            switch policy.decide(outcome: outcome, idempotent: idempotent ?? request.method.isIdempotent, retriesSoFar: retries) {
+            case .stop:
+                return (try outcome.get(), retries)
+            case .retry(let delay):
+                retries += 1
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    throw HTTPClientError(.cancelled, request: request.summary, message: "cancelled while waiting to retry")
+                }
+            }
+        }
+    }
+}

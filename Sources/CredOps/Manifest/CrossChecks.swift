@@ -1,0 +1,111 @@
+/// Checks that need every file at once: names of environments, duplicate usernames across
+/// files, conflicting prune modes, a password for every environment a credential goes to.
+struct CrossChecks {
+    let manifests: [Manifest]
+    let environments: [EnvironmentConfig]
+    let schemas: [String: ResourceSchema]
+
+    func run() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        let names = environments.map(\.name.rawValue)
+
+        func checkKnown(_ env: Located<EnvironmentName>, provider: String, what: String) {
+            guard let config = environments.first(where: { $0.name == env.value }) else {
+                var message = "\(what) names environment '\(env.value)', which has no environment file"
+                if let s = Suggestion.closest(to: env.value.rawValue, among: names) { message += " (did you mean '\(s)'?)" }
+                diagnostics.append(.error(message, at: env.location))
+                return
+            }
+            if config.provider != provider {
+                diagnostics.append(.error("environment '\(env.value)' uses provider \(config.provider), not \(provider)", at: env.location))
+            }
+        }
+
+        for manifest in manifests {
+            for env in manifest.environments ?? [] { checkKnown(env, provider: manifest.provider, what: "the manifest") }
+            let manifestEnvs = applicableEnvironments(of: manifest)
+            if manifestEnvs.isEmpty && manifest.environments == nil {
+                diagnostics.append(.warning("no environment uses provider \(manifest.provider); this manifest applies nowhere", at: manifest.location))
+            }
+            for credential in manifest.credentials {
+                let what = "credential '\(credential.username)'"
+                for env in credential.environments ?? [] {
+                    checkKnown(env, provider: manifest.provider, what: what)
+                    if let restricted = manifest.environments, !restricted.contains(where: { $0.value == env.value }),
+                       environments.contains(where: { $0.name == env.value }) {
+                        diagnostics.append(.error("\(what) names environment '\(env.value)', but its manifest applies only to \(restricted.map(\.value.rawValue).joined(separator: ", "))", at: env.location))
+                    }
+                }
+                for (env, location) in credential.overrideLocations.sorted(by: { $0.key < $1.key }) {
+                    if !environments.contains(where: { $0.name == env }) {
+                        var message = "overrides name environment '\(env)', which has no environment file"
+                        if let s = Suggestion.closest(to: env.rawValue, among: names) { message += " (did you mean '\(s)'?)" }
+                        diagnostics.append(.error(message, at: location))
+                    } else if !manifestEnvs.contains(env) || !credential.applies(to: env) {
+                        diagnostics.append(.warning("overrides.\(env) has no effect: \(what) does not apply to \(env)", at: location))
+                    }
+                }
+                for env in manifestEnvs where credential.applies(to: env) {
+                    let values = credential.overrides[env].map { credential.values.overlaid(with: $0) } ?? credential.values
+                    if values.password == nil && !values.passwordDeclared {
+                        diagnostics.append(.error("\(what) has no password for environment \(env): add password: { fromEnv: NAME }, or overrides.\(env).password", at: credential.location))
+                    }
+                }
+            }
+        }
+        diagnostics += duplicateUsernames()
+        diagnostics += conflictingPrune()
+        return diagnostics
+    }
+
+    /// The environments (that exist) a manifest applies to.
+    private func applicableEnvironments(of manifest: Manifest) -> [EnvironmentName] {
+        environments.filter { $0.provider == manifest.provider && manifest.applies(to: $0.name) }.map(\.name)
+    }
+
+    private func duplicateUsernames() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        // Within a project, anywhere: one name, one declaration.
+        var firstInProject: [String: SourceLocation] = [:]
+        for manifest in manifests {
+            for credential in manifest.credentials {
+                let key = "\(manifest.provider)\u{0}\(manifest.project)\u{0}\(credential.username)"
+                if let first = firstInProject[key] {
+                    diagnostics.append(.error("username '\(credential.username)' is declared twice in project \(manifest.project) (first at \(first)); remove one", at: credential.location))
+                } else {
+                    firstInProject[key] = credential.location
+                }
+            }
+        }
+        // Across projects, where the provider's usernames are global and both reach one environment.
+        for env in environments {
+            guard schemas[env.provider]?.identifiersAreGlobal == true else { continue }
+            var first: [Username: (ProjectName, SourceLocation)] = [:]
+            for manifest in manifests where manifest.provider == env.provider && manifest.applies(to: env.name) {
+                for credential in manifest.credentials where credential.applies(to: env.name) {
+                    if let (project, location) = first[credential.username], project != manifest.project {
+                        diagnostics.append(.error("username '\(credential.username)' is declared in projects \(project) (at \(location)) and \(manifest.project), both in environment \(env.name); \(env.provider) usernames are unique across projects", at: credential.location))
+                    } else if first[credential.username] == nil {
+                        first[credential.username] = (manifest.project, credential.location)
+                    }
+                }
+            }
+        }
+        return diagnostics
+    }
+
+    private func conflictingPrune() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        var first: [String: (PruneMode, SourceLocation)] = [:]
+        for manifest in manifests {
+            guard let location = manifest.pruneLocation else { continue }
+            let key = "\(manifest.provider)\u{0}\(manifest.project)"
+            if let (mode, at) = first[key], mode != manifest.prune {
+                diagnostics.append(.error("project \(manifest.project) has prune: \(manifest.prune) here but prune: \(mode) at \(at); one project, one prune mode", at: location))
+            } else if first[key] == nil {
+                first[key] = (manifest.prune, location)
+            }
+        }
+        return diagnostics
+    }
+}

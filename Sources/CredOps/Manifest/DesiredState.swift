@@ -1,0 +1,64 @@
+/// What one environment should hold, project by project, built from the manifests for it.
+public struct DesiredEnvironment: Sendable {
+    public var environment: EnvironmentConfig
+    /// Sorted by project name.
+    public var projects: [DesiredProject]
+}
+
+/// The credentials one project should hold in one environment.
+public struct DesiredProject: Sendable {
+    /// As the manifests name it.
+    public var project: ProjectName
+    /// As this environment's server names it.
+    public var serverProject: ProjectName
+    public var prune: PruneMode
+    /// Sorted by username.
+    public var credentials: [DesiredCredential]
+    /// Where the project is declared (the first manifest), for messages.
+    public var location: SourceLocation
+}
+
+/// One credential as it should be in one environment: defaults and overrides applied.
+public struct DesiredCredential: Sendable {
+    public var resource: Resource
+    public var password: SecretReference
+    /// Declared access grants, sorted; nil when the credential does not declare `access`.
+    public var grants: [AccessGrant]?
+    /// Where the credential is declared.
+    public var location: SourceLocation
+    /// Where each field's effective value is written (an override or the credential).
+    public var fieldLocations: [String: SourceLocation]
+
+    public var username: Username { resource.id }
+}
+
+extension Inputs {
+    /// The desired state of `environment`: every manifest and credential that applies to it,
+    /// with overrides for it laid over the base values and schema defaults filled in.
+    public func desired(for environment: EnvironmentConfig, schema: ResourceSchema) -> DesiredEnvironment {
+        var byProject: [ProjectName: DesiredProject] = [:]
+        for manifest in manifests where manifest.provider == environment.provider && manifest.applies(to: environment.name) {
+            var project = byProject[manifest.project] ?? DesiredProject(
+                project: manifest.project, serverProject: environment.serverProject(for: manifest.project),
+                prune: .managed, credentials: [], location: manifest.projectLocation)
+            if manifest.pruneLocation != nil { project.prune = manifest.prune }
+            for credential in manifest.credentials where credential.applies(to: environment.name) {
+                let values = credential.overrides[environment.name].map { credential.values.overlaid(with: $0) } ?? credential.values
+                var fields: [String: FieldValue] = [:]
+                for spec in schema.fields { fields[spec.name] = values.fields[spec.name] ?? spec.defaultValue }
+                // Cross checks guarantee a password for every environment a credential applies to.
+                guard let password = values.password else { continue }
+                project.credentials.append(DesiredCredential(
+                    resource: Resource(id: credential.username, fields: fields), password: password,
+                    grants: values.grants, location: credential.location, fieldLocations: values.fieldLocations))
+            }
+            byProject[manifest.project] = project
+        }
+        let projects = byProject.values.map { p -> DesiredProject in
+            var p = p
+            p.credentials.sort { $0.username < $1.username }
+            return p
+        }.sorted { $0.project < $1.project }
+        return DesiredEnvironment(environment: environment, projects: projects)
+    }
+}

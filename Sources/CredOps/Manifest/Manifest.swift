@@ -1,0 +1,84 @@
+/// What happens to live credentials that no manifest declares.
+public enum PruneMode: String, Sendable, Codable, CaseIterable {
+    /// Delete what credops created or adopted and is no longer declared (the default).
+    case managed
+    /// Delete every undeclared credential of the project.
+    case all
+    /// Delete nothing.
+    case none
+}
+
+/// One `kind: CredentialSet` document: the credentials of one project.
+public struct Manifest: Sendable {
+    public var file: String
+    public var location: SourceLocation
+    public var provider: String
+    public var project: ProjectName
+    public var projectLocation: SourceLocation
+    /// The environments this manifest applies to; nil means every environment of its provider.
+    public var environments: [Located<EnvironmentName>]?
+    public var prune: PruneMode
+    /// Where `prune` is written; nil when the default applies.
+    public var pruneLocation: SourceLocation?
+    public var credentials: [ManifestCredential]
+
+    /// True when the manifest applies to `environment`.
+    public func applies(to environment: EnvironmentName) -> Bool {
+        environments?.contains { $0.value == environment } ?? true
+    }
+}
+
+/// A credential as declared, before the per-environment view is built.
+public struct ManifestCredential: Sendable {
+    public var username: Username
+    public var location: SourceLocation
+    public var values: CredentialValues
+    /// Restriction to some environments; nil means wherever the manifest applies.
+    public var environments: [Located<EnvironmentName>]?
+    public var overrides: [EnvironmentName: CredentialValues]
+    public var overrideLocations: [EnvironmentName: SourceLocation]
+
+    public func applies(to environment: EnvironmentName) -> Bool {
+        environments?.contains { $0.value == environment } ?? true
+    }
+}
+
+/// Field values, password and grants declared in one place (the credential or one override).
+public struct CredentialValues: Sendable {
+    /// Declared fields only, canonical.
+    public var fields: [String: FieldValue] = [:]
+    public var fieldLocations: [String: SourceLocation] = [:]
+    public var password: SecretReference?
+    /// The password key is present (even if its value was refused), so no "missing password" follows.
+    public var passwordDeclared = false
+    /// nil when the `access` key is absent.
+    public var grants: [AccessGrant]?
+    public var grantsLocation: SourceLocation?
+
+    public init() {}
+
+    /// `other` laid over `self`: what `other` declares wins.
+    public func overlaid(with other: CredentialValues) -> CredentialValues {
+        var result = self
+        for (k, v) in other.fields { result.fields[k] = v }
+        for (k, v) in other.fieldLocations { result.fieldLocations[k] = v }
+        if let p = other.password { result.password = p }
+        if other.passwordDeclared { result.passwordDeclared = true }
+        if let g = other.grants {
+            result.grants = g
+            result.grantsLocation = other.grantsLocation
+        }
+        return result
+    }
+}
+
+/// A value with the place it was written.
+public struct Located<Value: Sendable>: Sendable {
+    public var value: Value
+    public var location: SourceLocation
+
+    public init(_ value: Value, at location: SourceLocation) {
+        self.value = value
+        self.location = location
+    }
+}

@@ -1,0 +1,386 @@
+import Foundation
+
+/// Options that change what the loader accepts.
+public struct LoadOptions: Sendable {
+    /// Accept `password: "literal"` (manifests live in git, so this is off by default).
+    public var allowPlaintextSecrets = false
+    public var limits = YAMLLimits()
+
+    public init(allowPlaintextSecrets: Bool = false) {
+        self.allowPlaintextSecrets = allowPlaintextSecrets
+    }
+}
+
+/// Turns one composed `CredentialSet` document into a `Manifest`, reporting every problem.
+struct ManifestParser {
+    static let apiVersion = "credops/v1"
+    static let kind = "CredentialSet"
+    static let topKeys = ["apiVersion", "kind", "provider", "project", "environments", "prune", "credentials"]
+
+    let reader: NodeReader
+    let schemas: [String: ResourceSchema]
+    let options: LoadOptions
+    /// The directory of the manifest, for `fromFile` paths.
+    let directory: String
+
+    func parse(_ root: YAMLNode) -> Manifest? {
+        guard let top = reader.mapping(root, what: "the manifest") else { return nil }
+        reader.rejectUnknownKeys(top, allowed: Self.topKeys)
+
+        if let node = top["apiVersion"] {
+            if let v = reader.string(node, field: "apiVersion"), v != Self.apiVersion {
+                reader.error("unsupported apiVersion '\(v)'; this credops reads \(Self.apiVersion)", at: node)
+            }
+        } else {
+            reader.error("missing apiVersion: \(Self.apiVersion)", at: root)
+        }
+        if let node = top["kind"] {
+            if let v = reader.string(node, field: "kind"), v != Self.kind {
+                var message = "unsupported kind '\(v)'; expected \(Self.kind)"
+                if let s = Suggestion.closest(to: v, among: [Self.kind]), s != v { message = "unsupported kind '\(v)' (did you mean '\(s)'?)" }
+                reader.error(message, at: node)
+            }
+        } else {
+            reader.error("missing kind: \(Self.kind)", at: root)
+        }
+
+        var providerName = "apinizer"
+        if let node = top["provider"], let v = reader.string(node, field: "provider") {
+            providerName = v
+        }
+        let schema = schemas[providerName]
+        if schema == nil, let node = top["provider"] {
+            var message = "unknown provider '\(providerName)'"
+            if let s = Suggestion.closest(to: providerName, among: schemas.keys.sorted()) { message += " (did you mean '\(s)'?)" } else { message += "; known: \(schemas.keys.sorted().joined(separator: ", "))" }
+            reader.error(message, at: node)
+        }
+
+        var project: ProjectName?
+        var projectLocation = reader.location(root)
+        if let node = top["project"] {
+            projectLocation = reader.location(node)
+            if let v = reader.string(node, field: "project") {
+                if v.trimmingCharacters(in: .whitespaces).isEmpty || v != v.trimmingCharacters(in: .whitespacesAndNewlines) {
+                    reader.error("project must be a non-empty name without surrounding spaces", at: node)
+                } else {
+                    project = ProjectName(v)
+                }
+            }
+        } else {
+            reader.error("missing project: the project (namespace) on the server these credentials belong to", at: root)
+        }
+
+        let environments = top["environments"].flatMap { environmentList($0, field: "environments") }
+
+        var prune = PruneMode.managed
+        var pruneLocation: SourceLocation?
+        if let node = top["prune"], let v = reader.string(node, field: "prune") {
+            pruneLocation = reader.location(node)
+            if let mode = PruneMode(rawValue: v) {
+                prune = mode
+            } else {
+                reader.error("prune must be managed, all or none, found '\(v)'", at: node)
+            }
+        }
+        if prune == .all, project?.rawValue == "admin" {
+            reader.error("prune: all is refused for the project admin: listing admin returns the credentials of every project", at: top["prune"] ?? root)
+        }
+
+        var credentials: [ManifestCredential] = []
+        if let node = top["credentials"] {
+            if case .sequence(let items) = node.content {
+                if let schema {
+                    for item in items {
+                        if let credential = parseCredential(item, schema: schema) { credentials.append(credential) }
+                    }
+                }
+            } else {
+                reader.error("credentials must be a list (write credentials: [] to declare that the project holds none), found \(node.kindDescription)", at: node)
+            }
+        } else {
+            reader.error("missing credentials: list the credentials, or write credentials: [] to declare that the project holds none", at: root)
+        }
+
+        guard let project, schema != nil else { return nil }
+        return Manifest(file: reader.file, location: reader.location(root), provider: providerName, project: project,
+                        projectLocation: projectLocation, environments: environments, prune: prune,
+                        pruneLocation: pruneLocation, credentials: credentials)
+    }
+
+    private func environmentList(_ node: YAMLNode, field: String) -> [Located<EnvironmentName>]? {
+        guard let items = reader.stringList(node, field: field) else { return nil }
+        if items.isEmpty { reader.error("\(field) is empty; leave it out to mean every environment", at: node) }
+        var seen = Set<String>()
+        var result: [Located<EnvironmentName>] = []
+        for (value, itemNode) in items {
+            if !seen.insert(value).inserted {
+                reader.warning("\(field) lists '\(value)' twice", at: itemNode)
+                continue
+            }
+            result.append(Located(EnvironmentName(value), at: reader.location(itemNode)))
+        }
+        return result
+    }
+
+    private func parseCredential(_ node: YAMLNode, schema: ResourceSchema) -> ManifestCredential? {
+        // Name the credential in messages about its own keys when its username is readable.
+        var label = "a credential"
+        if case .mapping(let pairs) = node.content,
+           let id = pairs.first(where: { $0.key.scalar?.value == schema.identifierField })?.value.scalar, !id.isNull {
+            label = "credential '\(id.value)'"
+        }
+        guard let map = reader.mapping(node, what: label) else { return nil }
+        var username: Username?
+        var what = "a credential"
+        if let idNode = map[schema.identifierField] {
+            if let v = reader.string(idNode, field: schema.identifierField) {
+                if v.isEmpty || v != v.trimmingCharacters(in: .whitespacesAndNewlines) || v.contains(where: { $0.isNewline }) {
+                    reader.error("\(schema.identifierField) must be a non-empty name without surrounding spaces", at: idNode)
+                } else {
+                    username = Username(v)
+                    what = "credential '\(v)'"
+                }
+            }
+        } else {
+            reader.error("a credential needs a \(schema.identifierField)", at: node)
+        }
+        let named = Mapping(node: map.node, entries: map.entries, what: what)
+        reader.rejectUnknownKeys(named, allowed: schema.credentialKeys)
+
+        // Without a password here, every override that applies must supply one (checked per environment later).
+        let values = parseValues(named, schema: schema, skipping: [schema.identifierField, "environments", "overrides"], what: what)
+        for spec in schema.fields where spec.isRequired && values.fields[spec.name] == nil && named[spec.name] == nil {
+            reader.error("\(what) needs \(spec.name)", at: node)
+        }
+
+        let environments = named["environments"].flatMap { environmentList($0, field: "environments of \(what)") }
+
+        var overrides: [EnvironmentName: CredentialValues] = [:]
+        var overrideLocations: [EnvironmentName: SourceLocation] = [:]
+        if let overridesNode = named["overrides"], let overridesMap = reader.mapping(overridesNode, what: "overrides of \(what)") {
+            let allowed = [schema.secretField] + schema.fields.map(\.name) + [schema.grantsField]
+            for entry in overridesMap.entries {
+                guard let envMap = reader.mapping(entry.value, what: "overrides.\(entry.key) of \(what)") else { continue }
+                reader.rejectUnknownKeys(envMap, allowed: allowed)
+                let env = EnvironmentName(entry.key)
+                overrides[env] = parseValues(envMap, schema: schema, skipping: [], what: "overrides.\(entry.key) of \(what)")
+                overrideLocations[env] = reader.location(entry.keyNode)
+            }
+        }
+        guard let username else { return nil }
+        return ManifestCredential(username: username, location: reader.location(map[schema.identifierField] ?? node),
+                                  values: values, environments: environments, overrides: overrides,
+                                  overrideLocations: overrideLocations)
+    }
+
+    /// Reads the schema fields, the password and the grants present in `map`.
+    private func parseValues(_ map: Mapping, schema: ResourceSchema, skipping: Set<String>, what: String) -> CredentialValues {
+        var values = CredentialValues()
+        for entry in map.entries where !skipping.contains(entry.key) {
+            let location = reader.location(entry.value)
+            if entry.key == schema.secretField {
+                values.passwordDeclared = true
+                values.password = SecretReferenceParser(reader: reader, options: options, directory: directory)
+                    .parse(entry.value, field: entry.key, literalAllowed: true)
+            } else if entry.key == schema.grantsField {
+                values.grants = parseGrants(entry.value, schema: schema, what: what)
+                values.grantsLocation = location
+            } else if let spec = schema.field(named: entry.key) {
+                if let value = FieldReader(reader: reader).read(entry.value, spec: spec) {
+                    values.fields[spec.name] = spec.canonical(value)
+                    values.fieldLocations[spec.name] = location
+                }
+            }
+        }
+        return values
+    }
+
+    private func parseGrants(_ node: YAMLNode, schema: ResourceSchema, what: String) -> [AccessGrant]? {
+        guard case .sequence(let items) = node.content else {
+            reader.error("\(schema.grantsField) of \(what) must be a list of { name, type }, found \(node.kindDescription)", at: node)
+            return nil
+        }
+        var grants: [AccessGrant] = []
+        var seen = Set<AccessGrant>()
+        var ok = true
+        for item in items {
+            guard let map = reader.mapping(item, what: "an access entry") else { ok = false; continue }
+            reader.rejectUnknownKeys(map, allowed: ["name", "type"])
+            let name = map["name"].flatMap { reader.string($0, field: "name") }
+            if map["name"] == nil { reader.error("an access entry needs a name", at: item) }
+            if let name, name.isEmpty { reader.error("name must not be empty", at: map["name"]!) }
+            var type: String?
+            if let typeNode = map["type"], let t = reader.string(typeNode, field: "type") {
+                if schema.grantTypes.contains(t) {
+                    type = t
+                } else {
+                    var message = "unknown access type '\(t)'"
+                    if let s = Suggestion.closest(to: t, among: schema.grantTypes) { message += " (did you mean '\(s)'?)" }
+                    message += "; expected \(schema.grantTypes.joined(separator: " or "))"
+                    reader.error(message, at: typeNode)
+                }
+            } else if map["type"] == nil {
+                reader.error("an access entry needs a type (\(schema.grantTypes.joined(separator: " or ")))", at: item)
+            }
+            guard let name, !name.isEmpty, let type else { ok = false; continue }
+            let grant = AccessGrant(type: type, name: name)
+            if !seen.insert(grant).inserted {
+                reader.warning("\(schema.grantsField) of \(what) lists \(grant) twice", at: item)
+                continue
+            }
+            grants.append(grant)
+        }
+        return ok ? grants.sorted() : nil
+    }
+}
+
+/// Reads one schema field's value with the strict rules of its kind and format.
+struct FieldReader {
+    let reader: NodeReader
+
+    func read(_ node: YAMLNode, spec: FieldSpec) -> FieldValue? {
+        switch spec.kind {
+        case .string:
+            if reader.isNull(node) {
+                if spec.isRequired || spec.isNonEmpty {
+                    reader.error("\(spec.name) must not be empty", at: node)
+                    return nil
+                }
+                return spec.defaultValue
+            }
+            guard let text = reader.string(node, field: spec.name) else { return nil }
+            if spec.isNonEmpty, text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                reader.error("\(spec.name) must not be empty", at: node)
+                return nil
+            }
+            guard checkFormat(text, spec: spec, node: node) else { return nil }
+            return .string(text)
+        case .bool:
+            return reader.bool(node, field: spec.name).map(FieldValue.bool)
+        case .stringSet:
+            if reader.isNull(node) { return spec.defaultValue }
+            guard let items = reader.stringList(node, field: spec.name) else { return nil }
+            var ok = true
+            var seen = Set<String>()
+            var values: [String] = []
+            for (text, itemNode) in items {
+                guard checkFormat(text, spec: spec, node: itemNode) else { ok = false; continue }
+                let canonical = spec.format == .ipOrCIDR ? (IPRange.parse(text)?.description ?? text) : text
+                if !seen.insert(canonical).inserted {
+                    reader.warning("\(spec.name) lists '\(text)' twice", at: itemNode)
+                }
+                values.append(canonical)
+            }
+            return ok ? .setOf(values) : nil
+        case .instant:
+            if reader.isNull(node) { return .instant(nil) }
+            guard let text = reader.string(node, field: spec.name) else { return nil }
+            guard let millis = Timestamp.parse(text) else {
+                reader.error("\(spec.name) must be an ISO 8601 date and time with a zone, e.g. 2027-06-30T23:59:59.000Z, found '\(text.prefix(60))'", at: node)
+                return nil
+            }
+            return .instant(millis)
+        }
+    }
+
+    private func checkFormat(_ text: String, spec: FieldSpec, node: YAMLNode) -> Bool {
+        switch spec.format {
+        case .any:
+            return true
+        case .email:
+            if EmailAddress.isPlausible(text) { return true }
+            reader.error("'\(text.prefix(80))' is not an email address", at: node)
+            return false
+        case .ipOrCIDR:
+            guard let range = IPRange.parse(text) else {
+                reader.error("'\(text.prefix(80))' is not an IP address or CIDR range", at: node)
+                return false
+            }
+            if range.hasHostBits {
+                reader.error("'\(text)' has bits set after its prefix; did you mean '\(range.networkAddress)'?", at: node)
+                return false
+            }
+            return true
+        }
+    }
+}
+
+/// Reads `{ fromEnv: NAME }`, `{ fromFile: PATH }` or (only when allowed) a literal.
+struct SecretReferenceParser {
+    let reader: NodeReader
+    let options: LoadOptions
+    let directory: String
+
+    /// Never puts the secret's text in a message: a literal may be a real password.
+    func parse(_ node: YAMLNode, field: String, literalAllowed: Bool) -> SecretReference? {
+        switch node.content {
+        case .scalar(let scalar):
+            if reader.isNull(node) {
+                reader.error("\(field) is empty; use { fromEnv: NAME } or { fromFile: PATH }", at: node)
+                return nil
+            }
+            guard literalAllowed, options.allowPlaintextSecrets else {
+                reader.error("\(field) is written in the file; use { fromEnv: NAME } or { fromFile: PATH }"
+                             + (literalAllowed ? " (or pass --allow-plaintext-secrets)" : ""), at: node)
+                return nil
+            }
+            guard !scalar.value.isEmpty else {
+                reader.error("\(field) is empty", at: node)
+                return nil
+            }
+            return SecretReference(.literal(Secret(scalar.value)), at: reader.location(node))
+        case .sequence:
+            reader.error("\(field) must be { fromEnv: NAME } or { fromFile: PATH }, found a list", at: node)
+            return nil
+        case .mapping:
+            guard let map = reader.mapping(node, what: field) else { return nil }
+            reader.rejectUnknownKeys(map, allowed: ["fromEnv", "fromFile"])
+            let env = map.entry("fromEnv"), file = map.entry("fromFile")
+            if env != nil && file != nil {
+                reader.error("\(field) takes fromEnv or fromFile, not both", at: node)
+                return nil
+            }
+            if let env {
+                guard let name = reader.string(env.value, field: "fromEnv") else { return nil }
+                guard Self.isVariableName(name) else {
+                    reader.error("fromEnv must name an environment variable (letters, digits and _, not starting with a digit)", at: env.value)
+                    return nil
+                }
+                return SecretReference(.environment(name), at: reader.location(env.value))
+            }
+            if let file {
+                guard let path = reader.string(file.value, field: "fromFile") else { return nil }
+                guard !path.isEmpty else {
+                    reader.error("fromFile must name a file", at: file.value)
+                    return nil
+                }
+                let resolved = path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
+                return SecretReference(.file(path: path, resolvedPath: (resolved as NSString).standardizingPath),
+                                       at: reader.location(file.value))
+            }
+            reader.error("\(field) must be { fromEnv: NAME } or { fromFile: PATH }", at: node)
+            return nil
+        }
+    }
+
+    static func isVariableName(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
+        return s.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+    }
+}
+
+/// The email check the API documents: "must look like an email address".
+public enum EmailAddress {
+    public static func isPlausible(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, let local = parts.first, let domain = parts.last,
+              !local.isEmpty, local.count <= 64, !domain.isEmpty, text.count <= 254,
+              !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2 else { return false }
+        return labels.allSatisfy { label in
+            !label.isEmpty && label.first != "-" && label.last != "-"
+                && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
+        } && !local.hasPrefix(".") && !local.hasSuffix(".") && !local.contains("..")
+    }
+}

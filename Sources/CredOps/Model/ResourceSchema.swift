@@ -1,0 +1,127 @@
+/// What a provider's credentials look like: their fields, which are sets, which are secret, and
+/// which access types exist. The manifest loader and the planner are driven by it, so a new
+/// provider brings a schema instead of a new diff.
+public struct ResourceSchema: Sendable {
+    /// The field that names a credential (`username`). Never changes; a new name is a new credential.
+    public var identifierField: String
+    /// The write-only secret field (`password`): declared by reference, never read back.
+    public var secretField: String
+    /// Every other field, in the order the server documents them (and plans show them).
+    public var fields: [FieldSpec]
+    /// The key under which access grants are declared (`access`), and their allowed types.
+    public var grantsField: String
+    public var grantTypes: [String]
+    /// True when identifiers are unique across the whole server, not only within a project
+    /// (Apinizer: usernames are global), so two projects cannot declare the same one.
+    public var identifiersAreGlobal: Bool
+
+    public init(identifierField: String, secretField: String, fields: [FieldSpec], grantsField: String, grantTypes: [String],
+                identifiersAreGlobal: Bool) {
+        self.identifiersAreGlobal = identifiersAreGlobal
+        self.identifierField = identifierField
+        self.secretField = secretField
+        self.fields = fields
+        self.grantsField = grantsField
+        self.grantTypes = grantTypes
+    }
+
+    public func field(named name: String) -> FieldSpec? { fields.first { $0.name == name } }
+
+    /// Every key a credential entry may hold, for "did you mean" suggestions.
+    public var credentialKeys: [String] {
+        [identifierField, secretField] + fields.map(\.name) + [grantsField, "environments", "overrides"]
+    }
+}
+
+/// One field of a credential.
+public struct FieldSpec: Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// Text; YAML 1.1 words like `no` or `0777` stay text.
+        case string
+        /// Only `true` or `false`.
+        case bool
+        /// A list compared as a set.
+        case stringSet
+        /// A strict ISO 8601 instant, or null for "never".
+        case instant
+    }
+
+    /// Extra checks on the text of a value (or of each element of a set).
+    public enum Format: Sendable, Equatable {
+        case any
+        case email
+        /// A single IP address or a CIDR range, IPv4 or IPv6; kept in canonical form.
+        case ipOrCIDR
+    }
+
+    public var name: String
+    public var kind: Kind
+    public var format: Format
+    /// Must be given in the manifest.
+    public var isRequired: Bool
+    /// Must not be empty text when given.
+    public var isNonEmpty: Bool
+    /// The value when the manifest leaves the field out (and the value a server's `null` means).
+    public var defaultValue: FieldValue
+    /// Shown on the one-line summary of a create.
+    public var isSummary: Bool
+
+    public init(_ name: String, _ kind: Kind, format: Format = .any, required: Bool = false, nonEmpty: Bool = false,
+                default defaultValue: FieldValue, summary: Bool = false) {
+        self.name = name
+        self.kind = kind
+        self.format = format
+        self.isRequired = required
+        self.isNonEmpty = nonEmpty
+        self.defaultValue = defaultValue
+        self.isSummary = summary
+    }
+
+    /// Brings a value into the form used for comparison (canonical IPs; sorted sets).
+    public func canonical(_ value: FieldValue) -> FieldValue {
+        switch (format, value) {
+        case (.ipOrCIDR, .set(let items)):
+            return .setOf(items.map { IPRange.parse($0)?.description ?? $0 })
+        case (.ipOrCIDR, .string(let s)):
+            return .string(IPRange.parse(s)?.description ?? s)
+        case (_, .set(let items)):
+            return .setOf(items)
+        default:
+            return value
+        }
+    }
+}
+
+/// A credential as a provider sees it: its identifier and its readable field values.
+/// The password is not here: it is write-only and lives in `Secret`.
+public struct Resource: Hashable, Sendable {
+    public var id: Username
+    /// Values by field name, canonical (see `FieldSpec.canonical`).
+    public var fields: [String: FieldValue]
+
+    public init(id: Username, fields: [String: FieldValue]) {
+        self.id = id
+        self.fields = fields
+    }
+
+    public subscript(field: String) -> FieldValue? {
+        get { fields[field] }
+        set { fields[field] = newValue }
+    }
+}
+
+/// Access of a credential to something on the server (Apinizer: an API proxy or a proxy group).
+public struct AccessGrant: Hashable, Sendable, Comparable, Codable, CustomStringConvertible {
+    /// `API_PROXY`, `API_PROXY_GROUP`, ... as the provider names them.
+    public var type: String
+    public var name: String
+
+    public init(type: String, name: String) {
+        self.type = type
+        self.name = name
+    }
+
+    public static func < (lhs: AccessGrant, rhs: AccessGrant) -> Bool { (lhs.type, lhs.name) < (rhs.type, rhs.name) }
+
+    public var description: String { "\(type) \(name)" }
+}

@@ -1,0 +1,222 @@
+import Foundation
+
+/// What apply would do, per environment: a value computed by the planner and rendered by the
+/// CLI (text, JSON, markdown). It never holds a secret, only password fingerprints.
+public struct Plan: Sendable {
+    /// Version of the JSON form; bumped on incompatible changes.
+    public static let formatVersion = 1
+
+    public var environments: [EnvironmentPlan]
+    public var createdAt: Date
+
+    public init(environments: [EnvironmentPlan], createdAt: Date = Date()) {
+        self.environments = environments
+        self.createdAt = createdAt
+    }
+
+    public var hasChanges: Bool { environments.contains { $0.hasChanges } }
+    /// An environment could not be planned, or a guard rail refused it.
+    public var hasErrors: Bool { environments.contains { $0.failure != nil || !$0.refusals.isEmpty } }
+
+    public var counts: PlanCounts { environments.reduce(PlanCounts()) { $0 + $1.counts } }
+}
+
+/// The plan for one environment.
+public struct EnvironmentPlan: Sendable {
+    public var environment: EnvironmentName
+    public var provider: String
+    public var endpoint: String
+    public var isProtected: Bool
+    /// Sorted by project.
+    public var projects: [ProjectPlan]
+    /// Why the environment could not be planned (unreachable, refused login, unknown project).
+    public var failure: String?
+    /// Guard rails that stop apply (mass delete, deletes in a protected environment).
+    public var refusals: [String]
+
+    public init(environment: EnvironmentName, provider: String, endpoint: String, isProtected: Bool,
+                projects: [ProjectPlan] = [], failure: String? = nil, refusals: [String] = []) {
+        self.environment = environment
+        self.provider = provider
+        self.endpoint = endpoint
+        self.isProtected = isProtected
+        self.projects = projects
+        self.failure = failure
+        self.refusals = refusals
+    }
+
+    public var changes: [Change] { projects.flatMap(\.changes) }
+    public var hasChanges: Bool { projects.contains { !$0.changes.isEmpty } }
+    public var counts: PlanCounts { projects.reduce(PlanCounts()) { $0 + $1.counts } }
+}
+
+/// The plan for one project in one environment.
+public struct ProjectPlan: Sendable {
+    /// As the manifests name it.
+    public var project: ProjectName
+    /// As the server names it.
+    public var serverProject: ProjectName
+    public var prune: PruneMode
+    /// In order: each credential's changes (adopt, create, update, password, grant, revoke) by
+    /// username, then the deletes.
+    public var changes: [Change]
+    /// Live credentials nothing declares and that are not deleted (unmanaged, or prune: none).
+    public var leftAlone: [Username]
+    /// Live grants of declared credentials that credops did not give and does not revoke.
+    public var unmanagedGrants: [Username: [AccessGrant]]
+    /// Declared credentials that need nothing.
+    public var inSync: Int
+    /// Live credentials of the project before any change.
+    public var liveCount: Int
+    /// Managed credentials gone from the server and no longer declared: apply drops them from state.
+    public var forgotten: [Username]
+
+    public init(project: ProjectName, serverProject: ProjectName, prune: PruneMode, changes: [Change] = [], leftAlone: [Username] = [],
+                unmanagedGrants: [Username: [AccessGrant]] = [:], inSync: Int = 0, liveCount: Int = 0, forgotten: [Username] = []) {
+        self.project = project
+        self.serverProject = serverProject
+        self.prune = prune
+        self.changes = changes
+        self.leftAlone = leftAlone
+        self.unmanagedGrants = unmanagedGrants
+        self.inSync = inSync
+        self.liveCount = liveCount
+        self.forgotten = forgotten
+    }
+
+    public var counts: PlanCounts {
+        var c = PlanCounts()
+        for change in changes { c.add(change.action.kind) }
+        return c
+    }
+}
+
+/// One step of a plan: one action on one credential.
+public struct Change: Sendable {
+    public var project: ProjectName
+    public var serverProject: ProjectName
+    public var username: Username
+    public var action: Action
+    /// Why, for people ("managed by credops, no longer declared"). Never decides anything.
+    public var reason: String?
+    /// Where the credential is declared, for messages.
+    public var declaredAt: SourceLocation?
+
+    public init(project: ProjectName, serverProject: ProjectName, username: Username, action: Action,
+                reason: String? = nil, declaredAt: SourceLocation? = nil) {
+        self.project = project
+        self.serverProject = serverProject
+        self.username = username
+        self.action = action
+        self.reason = reason
+        self.declaredAt = declaredAt
+    }
+}
+
+/// What apply does to one credential. The type says what exists: a create has no "before".
+public enum Action: Sendable {
+    /// Start managing a live credential (and/or live grants that are declared); state only.
+    case adopt(current: Resource, grants: [AccessGrant], credential: Bool)
+    case create(after: Resource, password: Fingerprint)
+    /// Every field is sent (the API needs them all, the password too).
+    case update(before: Resource, after: Resource, fields: [FieldChange], password: Fingerprint, passwordChanged: Bool)
+    case setPassword(Fingerprint)
+    case grant([AccessGrant])
+    case revoke([AccessGrant])
+    case delete(before: Resource)
+
+    public var kind: ActionKind {
+        switch self {
+        case .adopt: .adopt
+        case .create: .create
+        case .update: .update
+        case .setPassword: .password
+        case .grant: .grant
+        case .revoke: .revoke
+        case .delete: .delete
+        }
+    }
+
+    /// The fingerprint of the password this action applies, if it sends one.
+    public var passwordFingerprint: Fingerprint? {
+        switch self {
+        case .create(_, let fp), .update(_, _, _, let fp, _), .setPassword(let fp): fp
+        default: nil
+        }
+    }
+}
+
+/// The closed set of action kinds, with their words in reports.
+public enum ActionKind: String, Sendable, Codable, CaseIterable, Comparable {
+    case adopt, create, update, password, grant, revoke, delete
+
+    /// The order within one credential: adopt → create → update → password → grant → revoke.
+    var rank: Int {
+        switch self {
+        case .adopt: 0
+        case .create: 1
+        case .update: 2
+        case .password: 3
+        case .grant: 4
+        case .revoke: 5
+        case .delete: 6
+        }
+    }
+
+    public static func < (lhs: ActionKind, rhs: ActionKind) -> Bool { lhs.rank < rhs.rank }
+
+    /// Changes the server (adopt only writes state).
+    public var writesToServer: Bool { self != .adopt }
+}
+
+/// One field that changes: its value before and after.
+public struct FieldChange: Sendable, Hashable {
+    public var field: String
+    public var before: FieldValue
+    public var after: FieldValue
+
+    public init(field: String, before: FieldValue, after: FieldValue) {
+        self.field = field
+        self.before = before
+        self.after = after
+    }
+}
+
+/// How many changes of each kind a plan holds.
+public struct PlanCounts: Sendable, Equatable {
+    public var adopt = 0, create = 0, update = 0, password = 0, grant = 0, revoke = 0, delete = 0
+
+    public init() {}
+
+    public mutating func add(_ kind: ActionKind, _ n: Int = 1) {
+        switch kind {
+        case .adopt: adopt += n
+        case .create: create += n
+        case .update: update += n
+        case .password: password += n
+        case .grant: grant += n
+        case .revoke: revoke += n
+        case .delete: delete += n
+        }
+    }
+
+    public subscript(kind: ActionKind) -> Int {
+        switch kind {
+        case .adopt: adopt
+        case .create: create
+        case .update: update
+        case .password: password
+        case .grant: grant
+        case .revoke: revoke
+        case .delete: delete
+        }
+    }
+
+    public var total: Int { adopt + create + update + password + grant + revoke + delete }
+
+    public static func + (a: PlanCounts, b: PlanCounts) -> PlanCounts {
+        var r = a
+        for kind in ActionKind.allCases { r.add(kind, b[kind]) }
+        return r
+    }
+}

@@ -1,0 +1,178 @@
+/// Compares what should be with what is, for one project in one environment. Pure: no I/O.
+///
+/// One generic diff for every provider: the schema says which fields there are and which are
+/// sets; values arrive canonical, so equality is the comparison.
+public struct Planner: Sendable {
+    public let schema: ResourceSchema
+
+    public init(schema: ResourceSchema) { self.schema = schema }
+
+    /// What the planner needs about one project.
+    public struct ProjectInput: Sendable {
+        public var desired: DesiredProject
+        public var live: [Resource]
+        /// Access lists read from the server, for the credentials whose grants matter.
+        public var liveGrants: [Username: [AccessGrant]]
+        /// State records of this project.
+        public var managed: [Username: ManagedCredential]
+        /// Fingerprints of the declared passwords.
+        public var passwords: [Username: Fingerprint]
+
+        public init(desired: DesiredProject, live: [Resource], liveGrants: [Username: [AccessGrant]],
+                    managed: [Username: ManagedCredential], passwords: [Username: Fingerprint]) {
+            self.desired = desired
+            self.live = live
+            self.liveGrants = liveGrants
+            self.managed = managed
+            self.passwords = passwords
+        }
+    }
+
+    /// Whether the access list of a live credential must be read to plan it.
+    public static func needsGrants(declared: DesiredCredential?, managed: ManagedCredential?, prune: PruneMode) -> Bool {
+        guard let declared else { return false }
+        if declared.grants.map({ !$0.isEmpty }) ?? false { return true }
+        if let managed, !managed.grants.isEmpty, prune != .none { return true }
+        return prune == .all
+    }
+
+    public func plan(_ input: ProjectInput) -> ProjectPlan {
+        let desired = input.desired
+        var plan = ProjectPlan(project: desired.project, serverProject: desired.serverProject, prune: desired.prune,
+                               liveCount: input.live.count)
+        let liveByID = Dictionary(input.live.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let declaredIDs = Set(desired.credentials.map(\.username))
+
+        func change(_ id: Username, _ action: Action, reason: String? = nil, at location: SourceLocation? = nil) -> Change {
+            Change(project: desired.project, serverProject: desired.serverProject, username: id, action: action,
+                   reason: reason, declaredAt: location)
+        }
+
+        for credential in desired.credentials {
+            let id = credential.username
+            let managed = input.managed[id]
+            guard let password = input.passwords[id] else { continue }
+            let declaredGrants = credential.grants ?? []
+            guard let live = liveByID[id] else {
+                plan.changes.append(change(id, .create(after: credential.resource, password: password), at: credential.location))
+                if !declaredGrants.isEmpty {
+                    plan.changes.append(change(id, .grant(declaredGrants), at: credential.location))
+                }
+                continue
+            }
+            var changes: [Change] = []
+            let liveGrants = input.liveGrants[id] ?? []
+            let recorded = Set(managed?.grants ?? [])
+            let liveSet = Set(liveGrants)
+            // Declared grants already on the server become managed (recorded) ones.
+            let adoptedGrants = declaredGrants.filter { liveSet.contains($0) && !recorded.contains($0) }
+            if managed == nil {
+                changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: true),
+                                      reason: "exists on the server, not yet managed by credops", at: credential.location))
+            } else if !adoptedGrants.isEmpty {
+                changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: false),
+                                      reason: "already granted on the server", at: credential.location))
+            }
+
+            let fields = fieldChanges(live: live, desired: credential.resource)
+            let passwordState: String?
+            if let known = managed?.passwordFingerprint {
+                passwordState = known.matches(password) ? nil : "changed since the last apply"
+            } else {
+                passwordState = managed == nil ? "not set by credops yet" : "never applied by credops"
+            }
+            if !fields.isEmpty || managed?.pendingRedeploy != nil {
+                let reason = fields.isEmpty ? "redeploy: \(managed?.pendingRedeploy ?? "")" : passwordState.map { "password \($0)" }
+                changes.append(change(id, .update(before: live, after: credential.resource, fields: fields, password: password,
+                                                  passwordChanged: passwordState != nil), reason: reason, at: credential.location))
+            } else if let passwordState {
+                changes.append(change(id, .setPassword(password), reason: passwordState, at: credential.location))
+            }
+
+            let toGrant = declaredGrants.filter { !liveSet.contains($0) }
+            if !toGrant.isEmpty { changes.append(change(id, .grant(toGrant), at: credential.location)) }
+            let declaredSet = Set(declaredGrants)
+            let undeclared = liveGrants.filter { !declaredSet.contains($0) }
+            let toRevoke: [AccessGrant]
+            switch desired.prune {
+            case .all: toRevoke = undeclared
+            case .managed: toRevoke = undeclared.filter { recorded.contains($0) }
+            case .none: toRevoke = []
+            }
+            if !toRevoke.isEmpty {
+                changes.append(change(id, .revoke(toRevoke), reason: desired.prune == .all ? "not declared (prune: all)" : "granted by credops, no longer declared",
+                                      at: credential.location))
+            }
+            let leftGrants = undeclared.filter { !toRevoke.contains($0) }
+            if !leftGrants.isEmpty { plan.unmanagedGrants[id] = leftGrants }
+            if changes.isEmpty { plan.inSync += 1 }
+            plan.changes += changes
+        }
+
+        // Live credentials nothing declares.
+        var deletes: [Change] = []
+        for live in input.live.sorted(by: { $0.id < $1.id }) where !declaredIDs.contains(live.id) {
+            let managed = input.managed[live.id] != nil
+            switch desired.prune {
+            case .managed where managed:
+                deletes.append(change(live.id, .delete(before: live), reason: "managed by credops, no longer declared"))
+            case .all:
+                deletes.append(change(live.id, .delete(before: live), reason: managed ? "managed by credops, no longer declared" : "not declared (prune: all)"))
+            default:
+                plan.leftAlone.append(live.id)
+            }
+        }
+        plan.changes += deletes
+        plan.forgotten = input.managed.keys.filter { liveByID[$0] == nil && !declaredIDs.contains($0) }.sorted()
+        return plan
+    }
+
+    /// Each schema field whose live value differs from the desired one.
+    public func fieldChanges(live: Resource, desired: Resource) -> [FieldChange] {
+        schema.fields.compactMap { spec in
+            let before = spec.canonical(live[spec.name] ?? spec.defaultValue)
+            let after = spec.canonical(desired[spec.name] ?? spec.defaultValue)
+            return before == after ? nil : FieldChange(field: spec.name, before: before, after: after)
+        }
+    }
+}
+
+/// Options that decide what a plan may contain.
+public struct PlanOptions: Sendable {
+    /// Deletes in protected environments are allowed.
+    public var allowDelete = false
+    /// Mass deletes are allowed.
+    public var allowMassDelete = false
+    /// At most this many deletes per environment (nil: no fixed limit).
+    public var maxDeletes: Int?
+
+    public init(allowDelete: Bool = false, allowMassDelete: Bool = false, maxDeletes: Int? = nil) {
+        self.allowDelete = allowDelete
+        self.allowMassDelete = allowMassDelete
+        self.maxDeletes = maxDeletes
+    }
+}
+
+extension EnvironmentPlan {
+    /// The guard rails of PRODUCT.md: deletes in a protected environment need `--allow-delete`;
+    /// deleting more than half of a project's live credentials (when more than two), or more
+    /// than `--max-deletes`, needs `--allow-mass-delete`.
+    public func guardRailRefusals(options: PlanOptions) -> [String] {
+        var refusals: [String] = []
+        let deletes = counts.delete
+        if isProtected && deletes > 0 && !options.allowDelete {
+            refusals.append("\(environment) is protected: \(deletes) delete\(deletes == 1 ? "" : "s") planned; pass --allow-delete to allow them")
+        }
+        guard !options.allowMassDelete else { return refusals }
+        if let max = options.maxDeletes, deletes > max {
+            refusals.append("\(environment): \(deletes) deletes planned, more than --max-deletes \(max); pass --allow-mass-delete if that is intended")
+        }
+        for project in projects {
+            let n = project.counts.delete
+            if n > 2 && n * 2 > project.liveCount {
+                refusals.append("\(environment): \(n) of \(project.liveCount) credentials of project \(project.project) would be deleted (more than half); check the manifests, or pass --allow-mass-delete if that is intended")
+            }
+        }
+        return refusals
+    }
+}

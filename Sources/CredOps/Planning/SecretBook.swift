@@ -1,0 +1,72 @@
+
+/// The resolved secrets of one environment: its auth and every declared password, with the
+/// fingerprints plans use. Built before any request, so that a missing secret stops the run
+/// before anything changes.
+public struct SecretBook: Sendable {
+    public var auth: Connection.Credentials?
+    private var passwords: [String: (Secret, Fingerprint)] = [:]
+
+    public init(auth: Connection.Credentials?) { self.auth = auth }
+
+    static func key(_ project: ProjectName, _ id: Username) -> String { project.rawValue + "\u{0}" + id.rawValue }
+
+    mutating func add(project: ProjectName, id: Username, secret: Secret, fingerprint: Fingerprint) {
+        passwords[Self.key(project, id)] = (secret, fingerprint)
+    }
+
+    /// The password declared for a credential (by the server's project name).
+    public func password(project: ProjectName, id: Username) -> Secret? { passwords[Self.key(project, id)]?.0 }
+
+    public func fingerprint(project: ProjectName, id: Username) -> Fingerprint? { passwords[Self.key(project, id)]?.1 }
+
+    /// Every secret in the book, for redaction.
+    public var allSecrets: [Secret] {
+        var result = passwords.values.map(\.0)
+        switch auth {
+        case .bearer(let t)?: result.append(t)
+        case .clientCredentials(let id, let s)?: result += [id, s]
+        case nil: break
+        }
+        return result
+    }
+
+    /// The HMAC context of a password: environment, server project and username.
+    public static func fingerprintContext(environment: EnvironmentName, project: ProjectName, id: Username) -> String {
+        "\(environment.rawValue)\u{0}\(project.rawValue)\u{0}\(id.rawValue)"
+    }
+}
+
+extension SecretResolver {
+    /// Resolves the auth and every password `desired` needs, reporting every missing one.
+    public func book(for desired: DesiredEnvironment, key: FingerprintKey) -> (SecretBook, [Diagnostic]) {
+        var problems: [Diagnostic] = []
+        let env = desired.environment
+        func value(_ ref: SecretReference) -> Secret? {
+            do {
+                return try self.resolve(ref)
+            } catch {
+                problems.append(.error("\(error)", at: ref.location, address: env.name.rawValue))
+                return nil
+            }
+        }
+        var auth: Connection.Credentials?
+        switch env.auth {
+        case .bearer(let ref)?:
+            auth = value(ref).map(Connection.Credentials.bearer)
+        case .oauth2(let idRef, let secretRef)?:
+            if let id = value(idRef), let secret = value(secretRef) { auth = .clientCredentials(clientID: id, clientSecret: secret) }
+        case nil:
+            break
+        }
+        var book = SecretBook(auth: auth)
+        for project in desired.projects {
+            for credential in project.credentials {
+                guard let secret = value(credential.password) else { continue }
+                let context = SecretBook.fingerprintContext(environment: env.name, project: project.serverProject, id: credential.username)
+                book.add(project: project.serverProject, id: credential.username, secret: secret,
+                         fingerprint: secret.fingerprint(key: key, context: context))
+            }
+        }
+        return (book, problems)
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+
+/// One environment made ready for planning and applying: its session, secrets and state.
+public final class PreparedEnvironment: Sendable {
+    public let config: EnvironmentConfig
+    public let desired: DesiredEnvironment
+    public let book: SecretBook
+    public let session: (any ProviderSession)?
+    public let http: HTTPClient?
+    public let managed: [ManagedCredential]
+
+    init(config: EnvironmentConfig, desired: DesiredEnvironment, book: SecretBook, session: (any ProviderSession)?,
+         http: HTTPClient?, managed: [ManagedCredential]) {
+        self.config = config
+        self.desired = desired
+        self.book = book
+        self.session = session
+        self.http = http
+        self.managed = managed
+    }
+
+    /// Stops the environment's HTTP workers.
+    public func close() { http?.shutdown() }
+}
+
+/// The stages of a run, as a value: which environments, with which inputs, against which
+/// state. The CLI builds one and calls `plan` and then `apply`.
+public struct Workflow: Sendable {
+    public let inputs: Inputs
+    public let providers: ProviderRegistry
+    public let connector: any EnvironmentConnector
+    public let store: any StateStore
+    public let stateKey: FingerprintKey
+    public let secrets: SecretResolver
+
+    public init(inputs: Inputs, providers: ProviderRegistry, connector: any EnvironmentConnector, store: any StateStore,
+                stateKey: FingerprintKey, secrets: SecretResolver) {
+        self.inputs = inputs
+        self.providers = providers
+        self.connector = connector
+        self.store = store
+        self.stateKey = stateKey
+        self.secrets = secrets
+    }
+
+    /// The environments a run works on: all, or those named with `-e` (unknown names are errors).
+    public func selectEnvironments(_ names: [String]) -> Result<[EnvironmentConfig], Diagnostic> {
+        guard !names.isEmpty else { return .success(inputs.environments) }
+        var selected: [EnvironmentConfig] = []
+        for name in names {
+            guard let env = inputs.environment(named: EnvironmentName(name)) else {
+                var message = "no environment named '\(name)'"
+                if let s = Suggestion.closest(to: name, among: inputs.environments.map(\.name.rawValue)) { message += " (did you mean '\(s)'?)" }
+                message += "; known: \(inputs.environments.map(\.name.rawValue).joined(separator: ", "))"
+                return .failure(.error(message, address: name))
+            }
+            if !selected.contains(where: { $0.name == env.name }) { selected.append(env) }
+        }
+        return .success(selected.sorted { $0.name < $1.name })
+    }
+
+    /// Resolves every secret the selected environments need; any missing one is an error.
+    public func resolveSecrets(for environments: [EnvironmentConfig]) -> ([EnvironmentName: SecretBook], [Diagnostic]) {
+        var books: [EnvironmentName: SecretBook] = [:]
+        var problems: [Diagnostic] = []
+        for env in environments {
+            guard let provider = providers[env.provider] else { continue }
+            let desired = inputs.desired(for: env, schema: provider.schema)
+            let (book, p) = secrets.book(for: desired, key: stateKey)
+            books[env.name] = book
+            problems += p
+        }
+        return (books, problems)
+    }
+
+    /// Reads every environment's live state (side by side) and plans it. Writes nothing.
+    public func plan(environments: [EnvironmentConfig], books: [EnvironmentName: SecretBook], options: PlanOptions) async
+        -> (Plan, [EnvironmentName: PreparedEnvironment]) {
+        let results = await withTaskGroup(of: (EnvironmentPlan, PreparedEnvironment?).self) { group in
+            for env in environments {
+                group.addTask {
+                    await self.planEnvironment(env, book: books[env.name] ?? SecretBook(auth: nil), options: options)
+                }
+            }
+            var collected: [(EnvironmentPlan, PreparedEnvironment?)] = []
+            for await result in group { collected.append(result) }
+            return collected
+        }
+        var prepared: [EnvironmentName: PreparedEnvironment] = [:]
+        for (plan, env) in results { if let env { prepared[plan.environment] = env } }
+        let plans = results.map(\.0).sorted { $0.environment < $1.environment }
+        return (Plan(environments: plans), prepared)
+    }
+
+    private func planEnvironment(_ env: EnvironmentConfig, book: SecretBook, options: PlanOptions) async -> (EnvironmentPlan, PreparedEnvironment?) {
+        var plan = EnvironmentPlan(environment: env.name, provider: env.provider, endpoint: env.endpoint.description,
+                                   isProtected: env.isProtected)
+        guard let provider = providers[env.provider] else {
+            plan.failure = "unknown provider \(env.provider)"
+            return (plan, nil)
+        }
+        var desired = inputs.desired(for: env, schema: provider.schema)
+        let managed: [ManagedCredential]
+        do {
+            managed = try await store.managedCredentials(environment: env.name)
+        } catch {
+            plan.failure = "cannot read state (\(store.displayName)): \(error)"
+            return (plan, nil)
+        }
+        desired.projects = scope(desired, env: env, managed: managed)
+
+        let connection: Connection
+        do {
+            connection = try await connector.connect(env, credentials: book.auth)
+        } catch {
+            plan.failure = "\(error)"
+            return (plan, nil)
+        }
+        let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env))
+        let session = provider.session(for: env, connection: connection, http: http)
+        let prepared = PreparedEnvironment(config: env, desired: desired, book: book, session: session, http: http, managed: managed)
+
+        let planner = Planner(schema: provider.schema)
+        let byProject = Dictionary(grouping: managed, by: \.project)
+        for project in desired.projects {
+            do {
+                let input = try await readProject(project, session: session, managed: byProject[project.serverProject] ?? [],
+                                                  book: book, concurrency: env.concurrency)
+                plan.projects.append(planner.plan(input))
+            } catch {
+                plan.failure = "project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)"
+                plan.projects = []
+                return (plan, prepared)
+            }
+        }
+        plan.refusals = plan.guardRailRefusals(options: options)
+        return (plan, prepared)
+    }
+
+    /// The projects to look at: those declared for the environment, plus declared projects (for
+    /// other environments) where the state says credops still manages credentials here, so that
+    /// removing an environment from a manifest cleans up after itself.
+    private func scope(_ desired: DesiredEnvironment, env: EnvironmentConfig, managed: [ManagedCredential]) -> [DesiredProject] {
+        var projects = desired.projects
+        let present = Set(projects.map(\.serverProject))
+        let managedProjects = Set(managed.map(\.project))
+        var seen = Set<ProjectName>()
+        for manifest in inputs.manifests where manifest.provider == env.provider {
+            let server = env.serverProject(for: manifest.project)
+            guard !present.contains(server), managedProjects.contains(server), seen.insert(server).inserted else { continue }
+            projects.append(DesiredProject(project: manifest.project, serverProject: server,
+                                           prune: manifest.prune == .none ? .none : .managed, credentials: [],
+                                           location: manifest.projectLocation))
+        }
+        return projects.sorted { $0.project < $1.project }
+    }
+
+    private func readProject(_ project: DesiredProject, session: any ProviderSession, managed: [ManagedCredential],
+                             book: SecretBook, concurrency: Int) async throws(ProviderError) -> Planner.ProjectInput {
+        let live = try await session.list(project: project.serverProject)
+        let managedByID = Dictionary(managed.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
+        let declared = Dictionary(project.credentials.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
+        let needGrants = live.map(\.id).filter {
+            Planner.needsGrants(declared: declared[$0], managed: managedByID[$0], prune: project.prune)
+        }
+        let grants = try await Concurrently.map(needGrants, limit: concurrency) { (id: Username) throws(ProviderError) -> (Username, [AccessGrant]) in
+            (id, try await session.grants(project: project.serverProject, id: id))
+        }
+        var passwords: [Username: Fingerprint] = [:]
+        for credential in project.credentials {
+            passwords[credential.username] = book.fingerprint(project: project.serverProject, id: credential.username)
+        }
+        return Planner.ProjectInput(desired: project, live: live, liveGrants: Dictionary(grants, uniquingKeysWith: { a, _ in a }),
+                                    managed: managedByID, passwords: passwords)
+    }
+}

@@ -1,0 +1,60 @@
+import Crypto
+import Foundation
+
+/// A secret value (password, token, client secret) that never prints.
+///
+/// `"\(secret)"`, `dump(secret)` and `debugPrint(secret)` all show `(sensitive)`. The value is
+/// taken out only by `reveal()`, and only where a request body or header is built.
+public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    private let value: String
+
+    public init(_ value: String) { self.value = value }
+
+    public var description: String { "(sensitive)" }
+    public var debugDescription: String { "(sensitive)" }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+
+    public var isEmpty: Bool { value.isEmpty }
+
+    /// The value itself. Call only where it goes on the wire (request body or header).
+    public func reveal() -> String { value }
+
+    /// HMAC-SHA256 of the value under `key`, bound to `context` so that one password used by two
+    /// credentials gives two fingerprints. Hex encoded.
+    public func fingerprint(key: FingerprintKey, context: String) -> Fingerprint {
+        var hmac = HMAC<SHA256>(key: key.symmetricKey)
+        hmac.update(data: Array(context.utf8))
+        hmac.update(data: [0])
+        hmac.update(data: Array(value.utf8))
+        return Fingerprint(hex: Data(hmac.finalize()).map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// Constant-time comparison, for tokens checked by the sandbox and the like.
+    public func constantTimeEquals(_ other: Secret) -> Bool {
+        let a = Array(value.utf8), b = Array(other.value.utf8)
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return diff == 0
+    }
+}
+
+/// The HMAC-SHA256 fingerprint of a password as applied; never the password itself.
+public struct Fingerprint: Hashable, Sendable, Codable, CustomStringConvertible {
+    public let hex: String
+
+    public init(hex: String) { self.hex = hex }
+
+    /// Shown to people: the first 8 hex digits only.
+    public var description: String { "hmac:" + hex.prefix(8) + "…" }
+
+    /// Constant-time equality: fingerprints are compared without leaking how many leading bytes matched.
+    public func matches(_ other: Fingerprint) -> Bool {
+        let a = Array(hex.utf8), b = Array(other.hex.utf8)
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<a.count { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+}

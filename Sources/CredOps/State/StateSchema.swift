@@ -1,0 +1,118 @@
+import Foundation
+
+/// SQL shared by the state stores. Portable SQL only (SQLite and PostgreSQL both run it):
+/// TEXT for strings, JSON and timestamps (ISO 8601 UTC, which sorts correctly), BIGINT for numbers.
+public enum StateSchema {
+    public static let version1 = """
+        CREATE TABLE managed_credentials (
+            environment TEXT NOT NULL,
+            project TEXT NOT NULL,
+            username TEXT NOT NULL,
+            password_fingerprint TEXT,
+            grants TEXT NOT NULL DEFAULT '[]',
+            pending_redeploy TEXT,
+            last_action TEXT NOT NULL,
+            last_run_id TEXT NOT NULL,
+            last_changed_at TEXT NOT NULL,
+            PRIMARY KEY (environment, project, username)
+        );
+        CREATE TABLE runs (
+            run_id TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            command TEXT NOT NULL,
+            user_name TEXT NOT NULL,
+            host TEXT NOT NULL,
+            pid BIGINT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            success BIGINT,
+            message TEXT,
+            created BIGINT NOT NULL DEFAULT 0,
+            updated BIGINT NOT NULL DEFAULT 0,
+            password_changed BIGINT NOT NULL DEFAULT 0,
+            granted BIGINT NOT NULL DEFAULT 0,
+            revoked BIGINT NOT NULL DEFAULT 0,
+            deleted BIGINT NOT NULL DEFAULT 0,
+            adopted BIGINT NOT NULL DEFAULT 0,
+            failed BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, environment)
+        );
+        CREATE INDEX runs_by_environment ON runs (environment, started_at);
+        """
+
+    public static let runColumns = "run_id, environment, command, user_name, host, pid, started_at, finished_at, success, message, created, updated, password_changed, granted, revoked, deleted, adopted, failed"
+
+    /// Parameters in the order of `StateCoding.runValues`.
+    public static let upsertRun = """
+        INSERT INTO runs (\(runColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (run_id, environment) DO UPDATE SET finished_at = excluded.finished_at, success = excluded.success,
+            message = excluded.message, created = excluded.created, updated = excluded.updated,
+            password_changed = excluded.password_changed, granted = excluded.granted, revoked = excluded.revoked,
+            deleted = excluded.deleted, adopted = excluded.adopted, failed = excluded.failed
+        """
+}
+
+/// Conversions between state values and their stored text, shared by the stores.
+public enum StateCoding {
+    public enum Value: Sendable, Equatable {
+        case integer(Int64)
+        case text(String)
+    }
+
+    public static func encodeGrants(_ grants: [AccessGrant]) -> String {
+        let data = (try? JSONEncoder.sorted.encode(grants.sorted())) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func decodeGrants(_ text: String) -> [AccessGrant] {
+        (try? JSONDecoder().decode([AccessGrant].self, from: Data(text.utf8))) ?? []
+    }
+
+    public static func string(_ date: Date) -> String {
+        Timestamp.format(Int64((date.timeIntervalSince1970 * 1000).rounded()))
+    }
+
+    public static func date(_ text: String?) -> Date? {
+        guard let text, let ms = Timestamp.parse(text) else { return nil }
+        return Date(timeIntervalSince1970: Double(ms) / 1000)
+    }
+
+    public static func runValues(_ run: RunRecord) -> [Value?] {
+        let c = run.counts
+        return [
+            .text(run.runID), .text(run.environment.rawValue), .text(run.command), .text(run.user), .text(run.host),
+            .integer(Int64(run.pid)), .text(string(run.startedAt)), run.finishedAt.map { .text(string($0)) },
+            run.success.map { .integer($0 ? 1 : 0) }, run.message.map(Value.text),
+            .integer(Int64(c.created)), .integer(Int64(c.updated)), .integer(Int64(c.passwordChanged)),
+            .integer(Int64(c.granted)), .integer(Int64(c.revoked)), .integer(Int64(c.deleted)),
+            .integer(Int64(c.adopted)), .integer(Int64(c.failed)),
+        ]
+    }
+
+    public static func run(from row: [Value?]) -> RunRecord {
+        func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
+        func int(_ i: Int) -> Int { if case .integer(let n)? = row[i] { return Int(n) } else { return 0 } }
+        var counts = ChangeCounts()
+        counts.created = int(10)
+        counts.updated = int(11)
+        counts.passwordChanged = int(12)
+        counts.granted = int(13)
+        counts.revoked = int(14)
+        counts.deleted = int(15)
+        counts.adopted = int(16)
+        counts.failed = int(17)
+        let success: Bool? = row[8] == nil ? nil : int(8) != 0
+        return RunRecord(runID: text(0) ?? "", environment: EnvironmentName(text(1) ?? ""), command: text(2) ?? "",
+                         user: text(3) ?? "", host: text(4) ?? "", pid: Int32(int(5)), startedAt: date(text(6)) ?? Date(timeIntervalSince1970: 0),
+                         finishedAt: date(text(7)), success: success, message: text(9), counts: counts)
+    }
+}
+
+extension JSONEncoder {
+    /// Sorted keys: stable bytes for the same value.
+    public static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+
+/// What credops remembers between runs, behind one contract so that SQLite (one person, one
+/// runner) and PostgreSQL (a team) behave the same.
+///
+/// Every method is one transaction. Writers call `record`/`forget` after each successful
+/// operation, never only at the end, so an interrupted apply loses nothing.
+public protocol StateStore: Sendable {
+    /// A human description without any password (`sqlite:.credops/state.db`).
+    var displayName: String { get }
+
+    /// Every credential credops manages in `environment`.
+    func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential]
+
+    /// Inserts or replaces one managed credential.
+    func record(_ credential: ManagedCredential) async throws
+
+    /// Forgets one credential (it was deleted, or it is gone from the server).
+    func forget(environment: EnvironmentName, project: ProjectName, username: Username) async throws
+
+    /// Starts the history entry of an apply on one environment.
+    func beginRun(_ run: RunRecord) async throws
+
+    /// Completes the history entry with its outcome and counts.
+    func finishRun(_ run: RunRecord) async throws
+
+    /// Recent applies, newest first.
+    func history(environment: EnvironmentName?, limit: Int) async throws -> [RunRecord]
+
+    /// Releases resources (connections, threads).
+    func close() async
+}
+
+/// A credential credops created or adopted in one environment.
+public struct ManagedCredential: Sendable, Codable, Equatable {
+    public var environment: EnvironmentName
+    /// The project as the server names it.
+    public var project: ProjectName
+    public var username: Username
+    /// HMAC-SHA256 of the password credops last applied; nil when it never set one (adopted).
+    public var passwordFingerprint: Fingerprint?
+    /// Grants credops applied or adopted for this credential (sorted).
+    public var grants: [AccessGrant]
+    /// Set when the last write was stored on the manager but not deployed to every gateway;
+    /// the next plan sends the credential again.
+    public var pendingRedeploy: String?
+    /// The last action applied (`create`, `update`, `password`, `grant`, `revoke`, `adopt`).
+    public var lastAction: String
+    public var lastRunID: String
+    public var lastChangedAt: Date
+
+    public init(environment: EnvironmentName, project: ProjectName, username: Username, passwordFingerprint: Fingerprint?,
+                grants: [AccessGrant], pendingRedeploy: String? = nil, lastAction: String, lastRunID: String, lastChangedAt: Date) {
+        self.environment = environment
+        self.project = project
+        self.username = username
+        self.passwordFingerprint = passwordFingerprint
+        self.grants = grants
+        self.pendingRedeploy = pendingRedeploy
+        self.lastAction = lastAction
+        self.lastRunID = lastRunID
+        self.lastChangedAt = lastChangedAt
+    }
+}
+
+/// One apply on one environment, as kept in the history.
+public struct RunRecord: Sendable, Codable, Equatable {
+    public var runID: String
+    public var environment: EnvironmentName
+    public var command: String
+    public var user: String
+    public var host: String
+    public var pid: Int32
+    public var startedAt: Date
+    public var finishedAt: Date?
+    public var success: Bool?
+    public var message: String?
+    public var counts: ChangeCounts
+
+    public init(runID: String, environment: EnvironmentName, command: String, user: String, host: String, pid: Int32,
+                startedAt: Date, finishedAt: Date? = nil, success: Bool? = nil, message: String? = nil, counts: ChangeCounts = ChangeCounts()) {
+        self.runID = runID
+        self.environment = environment
+        self.command = command
+        self.user = user
+        self.host = host
+        self.pid = pid
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.success = success
+        self.message = message
+        self.counts = counts
+    }
+}
+
+/// Counts of applied changes, in the report's words.
+public struct ChangeCounts: Sendable, Codable, Equatable {
+    public var created = 0
+    public var updated = 0
+    public var passwordChanged = 0
+    public var granted = 0
+    public var revoked = 0
+    public var deleted = 0
+    public var adopted = 0
+    public var failed = 0
+
+    public init() {}
+
+    public var total: Int { created + updated + passwordChanged + granted + revoked + deleted + adopted }
+}
+
+/// A state location from `--state` or `CREDOPS_STATE`.
+public enum StateLocation: Sendable, Equatable, CustomStringConvertible {
+    case sqlite(path: String)
+    case postgres(url: String)
+
+    public static let defaultSQLite = StateLocation.sqlite(path: ".credops/state.db")
+
+    /// Parses `sqlite:PATH` or `postgres://...` (`postgresql://` too).
+    public static func parse(_ text: String) -> StateLocation? {
+        if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            return path.isEmpty ? nil : .sqlite(path: path)
+        }
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return .postgres(url: text) }
+        return nil
+    }
+
+    /// Never shows a password that a PostgreSQL URL may hold.
+    public var description: String {
+        switch self {
+        case .sqlite(let path): return "sqlite:\(path)"
+        case .postgres(let url):
+            guard var c = URLComponents(string: url) else { return "postgres://(unreadable url)" }
+            if c.password != nil { c.password = "(redacted)" }
+            return c.string ?? "postgres://"
+        }
+    }
+}

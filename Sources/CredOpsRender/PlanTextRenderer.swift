@@ -1,0 +1,159 @@
+import CredOps
+
+/// A plan for people: one block per environment and project, one line per change with its
+/// marker (`+ ~ ± - ·`), the changed fields old → new, and a summary line.
+public struct PlanTextRenderer: Sendable {
+    public var style: TextStyle
+    public var schemas: [String: ResourceSchema]
+
+    public init(style: TextStyle, schemas: [String: ResourceSchema]) {
+        self.style = style
+        self.schemas = schemas
+    }
+
+    public func render(_ plan: Plan) -> String {
+        var out: [String] = []
+        for env in plan.environments {
+            out += renderEnvironment(env)
+            out.append("")
+        }
+        out.append(summary(plan))
+        return out.joined(separator: "\n")
+    }
+
+    func renderEnvironment(_ env: EnvironmentPlan) -> [String] {
+        var out: [String] = []
+        let head = "\(style.bold(env.environment.rawValue)) · \(env.provider)\(env.isProtected ? " · protected" : "")"
+        if let failure = env.failure {
+            out.append(head)
+            out.append("  \(style.red("✗")) cannot plan: \(failure)")
+            return out
+        }
+        if env.projects.isEmpty {
+            out.append(head)
+            out.append("  no projects declared for this environment")
+        }
+        for project in env.projects {
+            let renamed = project.serverProject != project.project ? " (\(project.serverProject) on the server)" : ""
+            out.append("\(head) · project \(project.project)\(renamed)")
+            out += renderProject(project, schema: schemas[env.provider])
+        }
+        for refusal in env.refusals {
+            out.append("  \(style.red("✗ refused:")) \(refusal)")
+        }
+        return out
+    }
+
+    func renderProject(_ project: ProjectPlan, schema: ResourceSchema?) -> [String] {
+        var out: [String] = []
+        let width = min(28, max(12, (project.changes.map(\.username.rawValue.count) + project.leftAlone.map(\.rawValue.count)).max() ?? 12))
+        let indent = String(repeating: " ", count: 4 + width + 1 + 10)
+        for change in project.changes {
+            let (marker, word) = Self.marker(change.action.kind)
+            let colored = colorize(marker, change.action.kind)
+            let lead = "  \(colored) \(change.username.rawValue.padded(width)) \(word.padded(9))"
+            let details = self.details(change, schema: schema)
+            out.append(lead + (details.first.map { " " + $0 } ?? ""))
+            for line in details.dropFirst() { out.append(indent + line) }
+        }
+        for (id, grants) in project.unmanagedGrants.sorted(by: { $0.key < $1.key }) {
+            out.append("  \(style.dim("·")) \(id.rawValue.padded(width)) \(style.dim("grants not given by credops, left alone: " + grants.map(\.description).joined(separator: ", ")))")
+        }
+        for id in project.leftAlone {
+            out.append("  \(style.dim("·")) \(id.rawValue.padded(width)) \(style.dim(project.prune == .none ? "not declared, left alone (prune: none)" : "unmanaged, left alone"))")
+        }
+        if project.changes.isEmpty {
+            out.append("  no changes (\(project.inSync) credential\(project.inSync == 1 ? "" : "s") in sync)")
+        }
+        return out
+    }
+
+    static func marker(_ kind: ActionKind) -> (String, String) {
+        switch kind {
+        case .create: ("+", "create")
+        case .grant: ("+", "grant")
+        case .update: ("~", "update")
+        case .password: ("±", "password")
+        case .revoke: ("-", "revoke")
+        case .delete: ("-", "delete")
+        case .adopt: ("=", "adopt")
+        }
+    }
+
+    private func colorize(_ marker: String, _ kind: ActionKind) -> String {
+        switch kind {
+        case .create, .grant: style.green(marker)
+        case .update: style.yellow(marker)
+        case .password: style.magenta(marker)
+        case .revoke, .delete: style.red(marker)
+        case .adopt: style.cyan(marker)
+        }
+    }
+
+    /// The text after the action word; the first element goes on the change's line.
+    func details(_ change: Change, schema: ResourceSchema?) -> [String] {
+        switch change.action {
+        case .create(let after, _):
+            let summary = (schema?.fields.filter(\.isSummary) ?? []).compactMap { spec -> String? in
+                guard let value = after[spec.name], value != spec.defaultValue else { return nil }
+                return "\(spec.name) \(Self.short(value))"
+            }
+            return [summary.isEmpty ? "" : summary.joined(separator: " · ")]
+        case .update(_, _, let fields, _, let passwordChanged):
+            var lines = fields.map(Self.fieldLine)
+            if passwordChanged { lines.append("password: \(change.reason.map { $0.replacingOccurrences(of: "password ", with: "") } ?? "changed")") }
+            if lines.isEmpty { lines.append(change.reason ?? "sent again") }
+            return lines
+        case .setPassword:
+            return [change.reason ?? "changed since the last apply"]
+        case .grant(let grants), .revoke(let grants):
+            return grants.map(\.description)
+        case .delete:
+            return [change.reason ?? ""]
+        case .adopt(_, let grants, let credential):
+            var text = credential ? "exists on the server; credops will manage it" : "already on the server; credops will manage"
+            if !grants.isEmpty { text += (credential ? " and its grants " : " grants ") + grants.map(\.description).joined(separator: ", ") }
+            return [text]
+        }
+    }
+
+    /// `enabled: true → false`, `ipList: +10.1.0.0/16 −10.2.0.0/16`.
+    static func fieldLine(_ change: FieldChange) -> String {
+        if case .set(let before) = change.before, case .set(let after) = change.after {
+            let added = after.filter { !before.contains($0) }.map { "+" + $0 }
+            let removed = before.filter { !after.contains($0) }.map { "−" + $0 }
+            return "\(change.field): " + (added + removed).joined(separator: " ")
+        }
+        return "\(change.field): \(change.before.display) → \(change.after.display)"
+    }
+
+    static func short(_ value: FieldValue) -> String {
+        switch value {
+        case .set(let items): return items.joined(separator: ",")
+        case .instant(let ms?): return Timestamp.formatDate(ms)
+        default: return value.display
+        }
+    }
+
+    /// `Plan: 1 to create, 1 to update, ... in 1 of 2 environments.`
+    public func summary(_ plan: Plan) -> String {
+        let c = plan.counts
+        let changed = plan.environments.filter(\.hasChanges).count
+        let failed = plan.environments.filter { $0.failure != nil }.count
+        var text: String
+        if c.total == 0 {
+            text = "No changes. "
+            let ok = plan.environments.count - failed
+            text += ok == 1 ? "1 environment is in sync with the manifests." : "\(ok) environments are in sync with the manifests."
+        } else {
+            var parts = ["\(c.create) to create", "\(c.update) to update", "\(c.password) password\(c.password == 1 ? "" : "s")",
+                         "\(c.grant) grant\(c.grant == 1 ? "" : "s")", "\(c.revoke) revoke\(c.revoke == 1 ? "" : "s")", "\(c.delete) to delete"]
+            if c.adopt > 0 { parts.insert("\(c.adopt) to adopt", at: 0) }
+            text = "Plan: " + parts.joined(separator: ", ") + ", in \(changed) of \(plan.environments.count) environment\(plan.environments.count == 1 ? "" : "s")."
+        }
+        if failed > 0 { text += " " + style.red("\(failed) environment\(failed == 1 ? "" : "s") could not be planned.") }
+        let refused = plan.environments.filter { !$0.refusals.isEmpty }.count
+        if refused > 0 { text += " " + style.red("Refused in \(refused) environment\(refused == 1 ? "" : "s") (see above).") }
+        return text
+    }
+}

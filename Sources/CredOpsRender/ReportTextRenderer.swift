@@ -1,0 +1,37 @@
+import CredOps
+
+/// The end of an apply for people: one line per environment, failures with their reasons, and
+/// a last line that says what happened.
+public struct ReportTextRenderer: Sendable {
+    public var style: TextStyle
+
+    public init(style: TextStyle) { self.style = style }
+
+    public func render(_ report: ApplyReport, reportFile: String?) -> String {
+        var out: [String] = [""]
+        for env in report.deploymentResult.environmentResults {
+            if env.success {
+                out.append("\(style.green("✓")) \(env.environmentName): \(env.message)")
+            } else {
+                let failed = env.operations.filter { $0.status == .failed }
+                let headline = failed.isEmpty ? env.message : "\(failed.count) of \(env.operations.count) operations failed"
+                out.append("\(style.red("✗")) \(env.environmentName): \(headline)")
+                for op in failed.prefix(20) {
+                    out.append("    \(op.username) \(op.action.rawValue): \(op.error ?? "failed")")
+                }
+                if failed.count > 20 { out.append("    ... and \(failed.count - 20) more (see the report)") }
+                let skipped = env.operations.filter { $0.status == .skipped }.count
+                if skipped > 0 { out.append("    \(skipped) operation\(skipped == 1 ? "" : "s") skipped") }
+            }
+        }
+        out.append("")
+        let envs = report.deploymentResult.environmentResults
+        let failed = envs.filter { !$0.success }.count
+        var last = failed == 0
+            ? "Apply complete in \(envs.count) environment\(envs.count == 1 ? "" : "s")."
+            : "\(failed) of \(envs.count) environment\(envs.count == 1 ? "" : "s") failed."
+        if let reportFile { last += " Report written to \(reportFile)." }
+        out.append(last)
+        return out.joined(separator: "\n")
+    }
+}

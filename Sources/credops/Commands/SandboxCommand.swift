@@ -1,0 +1,118 @@
+import ApinizerSandbox
+import ArgumentParser
+import CredOps
+import Foundation
+
+struct SandboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox",
+        abstract: "The built-in Apinizer emulator.",
+        subcommands: [Serve.self])
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "serve",
+            abstract: "Run the Apinizer emulator until Ctrl-C; prints its base URL as the first line.",
+            discussion: """
+                The emulator implements the credential endpoints of the Apinizer Management API with \
+                their validation and error bodies, plus test-only calls under /__sandbox/ (dump, stats, \
+                seed, reset, faults) behind the same token.
+
+                Example:
+                  credops sandbox serve --port 8080 --token demo-token --data sandbox.json
+                """)
+
+        @Option(help: "Address to listen on (a loopback address unless you mean to share it).")
+        var host = "127.0.0.1"
+
+        @Option(help: "Port to listen on; 0 picks a free one.")
+        var port = 0
+
+        @Option(help: "Accepted bearer token (default: $CREDOPS_SANDBOX_TOKEN, else a random one printed on stderr).")
+        var token: String?
+
+        @Option(help: "Seed data (YAML): projects, roles, apiProxies, apiProxyGroups, gateways, tokens, clients, tokenTTLSeconds.")
+        var seed: String?
+
+        @Option(help: "Keep the data in this JSON file between runs (written atomically, mode 0600).")
+        var data: String?
+
+        @Option(help: "Latency added to every API answer, in milliseconds.")
+        var latencyMs = 0
+
+        func run() async throws {
+            var configuration = SandboxConfiguration()
+            configuration.host = host
+            configuration.port = port
+            let token = self.token ?? ProcessInfo.processInfo.environment["CREDOPS_SANDBOX_TOKEN"]
+            let chosen = token ?? FingerprintKey.random().withBytes { $0.prefix(16).map { String(format: "%02x", $0) }.joined() }
+            if token == nil {
+                FileHandle.standardError.write(Data("token: \(chosen) (pass --token to choose one)\n".utf8))
+            }
+            configuration.tokens = [chosen]
+            if let seed {
+                do {
+                    configuration.seed = try SandboxSeed.load(yamlFile: seed)
+                } catch {
+                    FileHandle.standardError.write(Data("error: \(seed): \(error)\n".utf8))
+                    throw ExitCode(1)
+                }
+            }
+            configuration.dataFile = data
+            configuration.faults.latencyMilliseconds = latencyMs
+
+            let stop = SignalWaiter(signals: [SIGINT, SIGTERM])
+            let server: SandboxServer
+            do {
+                server = try await SandboxServer.start(configuration)
+            } catch {
+                FileHandle.standardError.write(Data("error: cannot start the sandbox on \(host):\(port): \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            FileHandle.standardOutput.write(Data("\(server.baseURL)\n".utf8))
+            await stop.wait()
+            await server.stop()
+        }
+    }
+}
+
+/// Waits for one of some signals; the default action of those signals is replaced meanwhile.
+final class SignalWaiter: @unchecked Sendable {
+    private var sources: [any DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "credops-signals")
+    private let lock = NSLock()
+    private var received = false
+    private var continuation: CheckedContinuation<Void, Never>?
+
+    init(signals: [Int32]) {
+        for sig in signals {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { [weak self] in self?.fire() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func fire() {
+        lock.lock()
+        received = true
+        let c = continuation
+        continuation = nil
+        lock.unlock()
+        c?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if received {
+                lock.unlock()
+                c.resume()
+            } else {
+                continuation = c
+                lock.unlock()
+            }
+        }
+    }
+}

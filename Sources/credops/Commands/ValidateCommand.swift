@@ -1,0 +1,47 @@
+import ArgumentParser
+import CredOps
+import CredOpsRender
+import Foundation
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check manifests and environment files, without any network access.",
+        discussion: """
+            Reports every problem at once as `file:line:col: error: message`. Secrets are not \
+            resolved, so this runs in a pull request without any secret.
+
+            Example:
+              credops validate examples
+            """)
+
+    @OptionGroup var input: InputOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let terminal = Terminal(noColor: output.noColor)
+        let inputs = try Loading.load(input, terminal: terminal)
+        let envNote = inputs.environments.count == 1 ? "1 environment" : "\(inputs.environments.count) environments"
+        let manifests = inputs.manifests.count == 1 ? "1 manifest" : "\(inputs.manifests.count) manifests"
+        terminal.out("\(manifests) (\(inputs.projectCount) project\(inputs.projectCount == 1 ? "" : "s"), \(inputs.credentialCount) credential\(inputs.credentialCount == 1 ? "" : "s")) and \(envNote) are valid.")
+    }
+}
+
+/// Loading inputs with diagnostics printed, shared by the commands.
+enum Loading {
+    static func load(_ input: InputOptions, terminal: Terminal) throws -> Inputs {
+        let loader = InputLoader(schemas: Composition.providers.schemas,
+                                 options: LoadOptions(allowPlaintextSecrets: input.allowPlaintextSecrets))
+        let (inputs, diagnostics) = loader.load(paths: input.paths, environmentsDirectory: input.environmentsDirectory)
+        terminal.diagnostics(diagnostics)
+        guard let inputs else {
+            terminal.err(DiagnosticsRenderer.summary(diagnostics))
+            throw ExitCode(1)
+        }
+        if !inputs.skippedFiles.isEmpty {
+            let list = inputs.skippedFiles.prefix(5).joined(separator: ", ") + (inputs.skippedFiles.count > 5 ? ", ..." : "")
+            terminal.err("note: skipped \(inputs.skippedFiles.count) YAML file\(inputs.skippedFiles.count == 1 ? "" : "s") that \(inputs.skippedFiles.count == 1 ? "is" : "are") not a credops manifest: \(list)")
+        }
+        return inputs
+    }
+}

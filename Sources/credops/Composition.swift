@@ -1,0 +1,88 @@
+import ApinizerProvider
+import ApinizerSandbox
+import CredOps
+import CredOpsStateSQLite
+import Foundation
+
+/// The one place that knows every provider, every state store and the built-in sandbox.
+enum Composition {
+    /// Every provider this build knows.
+    static let providers = ProviderRegistry([ApinizerProvider()])
+
+    /// Opens the state store at `location`, with its fingerprint key.
+    static func openState(_ location: StateLocation, environment: [String: String]) async throws -> (any StateStore, FingerprintKey) {
+        switch location {
+        case .sqlite(let path):
+            let keyFile = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
+            let key = try StateKey.load(environment: environment, keyFile: keyFile, createIfMissing: true)
+            let store = try await SQLiteStateStore.open(path: path)
+            return (store, key)
+        case .postgres:
+            throw CLIError("PostgreSQL state is not available in this build yet; use --state sqlite:PATH")
+        }
+    }
+
+    static func connector() -> SandboxConnector { SandboxConnector(root: ".credops/sandbox") }
+}
+
+/// Connects `sandbox://NAME` environments to an in-process sandbox (data in ROOT/NAME.json,
+/// seed from the environment file) and every other environment to its URL.
+final class SandboxConnector: EnvironmentConnector, @unchecked Sendable {
+    private let root: String
+    private let lock = NSLock()
+    private var started: [String: (SandboxServer, String)] = [:]
+    private var starting: [String: Task<(SandboxServer, String), any Error>] = [:]
+
+    init(root: String) { self.root = root }
+
+    func connect(_ environment: EnvironmentConfig, credentials: Connection.Credentials?) async throws -> Connection {
+        guard case .sandbox(let name) = environment.endpoint else {
+            return try await DirectConnector().connect(environment, credentials: credentials)
+        }
+        let task: Task<(SandboxServer, String), any Error> = lock.withLock {
+            if let existing = starting[name] { return existing }
+            let task = Task { try await self.start(name: name, settings: environment.sandboxSeed) }
+            starting[name] = task
+            return task
+        }
+        let (server, token) = try await task.value
+        lock.withLock { started[name] = (server, token) }
+        return Connection(baseURL: server.baseURL, credentials: credentials ?? .bearer(Secret(token)), retry: environment.retry)
+    }
+
+    private func start(name: String, settings: SandboxSeedSettings?) async throws -> (SandboxServer, String) {
+        var configuration = SandboxConfiguration()
+        let token = FingerprintKey.random().withBytes { $0.map { String(format: "%02x", $0) }.joined() }
+        configuration.tokens = [token]
+        configuration.seed = Self.seed(settings)
+        configuration.dataFile = (root as NSString).appendingPathComponent("\(name).json")
+        if let latency = settings?.latencyMilliseconds { configuration.faults.latencyMilliseconds = latency }
+        try SecureFiles.ensureDirectory(root)
+        return (try await SandboxServer.start(configuration), token)
+    }
+
+    static func seed(_ settings: SandboxSeedSettings?) -> SandboxSeed {
+        guard let settings else { return .default }
+        var seed = SandboxSeed.default
+        if !settings.projects.isEmpty { seed.projects = settings.projects }
+        if !settings.roles.isEmpty { seed.roles = settings.roles }
+        if !settings.apiProxies.isEmpty { seed.apiProxies = settings.apiProxies }
+        if !settings.apiProxyGroups.isEmpty { seed.apiProxyGroups = settings.apiProxyGroups }
+        if !settings.gateways.isEmpty { seed.gateways = settings.gateways }
+        if !settings.tokens.isEmpty { seed.tokens = settings.tokens }
+        if !settings.clients.isEmpty { seed.clients = settings.clients }
+        if let ttl = settings.tokenTTLSeconds { seed.tokenTTLSeconds = ttl }
+        return seed
+    }
+
+    func shutdown() async {
+        let servers = lock.withLock { started.values.map(\.0) }
+        for server in servers { await server.stop() }
+    }
+}
+
+/// A user-facing error that ends the command with exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

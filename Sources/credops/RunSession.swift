@@ -1,0 +1,82 @@
+import ArgumentParser
+import CredOps
+import CredOpsRender
+import Foundation
+
+/// Everything a plan or apply run holds: inputs, selected environments, state, connector.
+final class RunSession: @unchecked Sendable {
+    let inputs: Inputs
+    let environments: [EnvironmentConfig]
+    let store: any StateStore
+    let workflow: Workflow
+    let books: [EnvironmentName: SecretBook]
+    let connector: SandboxConnector
+    let terminal: Terminal
+    private var closed = false
+
+    private init(inputs: Inputs, environments: [EnvironmentConfig], store: any StateStore, workflow: Workflow,
+                 books: [EnvironmentName: SecretBook], connector: SandboxConnector, terminal: Terminal) {
+        self.inputs = inputs
+        self.environments = environments
+        self.store = store
+        self.workflow = workflow
+        self.books = books
+        self.connector = connector
+        self.terminal = terminal
+    }
+
+    /// Loads and checks the inputs, opens the state and resolves every secret; exits 1 on any problem.
+    static func open(input: InputOptions, selection: EnvironmentSelection, state: StateOptions, terminal: Terminal) async throws -> RunSession {
+        let processEnvironment = ProcessInfo.processInfo.environment
+        let inputs = try Loading.load(input, terminal: terminal)
+        let location = try state.location(environment: processEnvironment)
+        let store: any StateStore
+        let key: FingerprintKey
+        do {
+            (store, key) = try await Composition.openState(location, environment: processEnvironment)
+        } catch {
+            terminal.err("error: \(error)")
+            throw ExitCode(1)
+        }
+        let connector = Composition.connector()
+        let workflow = Workflow(inputs: inputs, providers: Composition.providers, connector: connector, store: store,
+                                stateKey: key, secrets: SecretResolver(environment: processEnvironment))
+        let environments: [EnvironmentConfig]
+        switch workflow.selectEnvironments(selection.environments) {
+        case .success(let envs): environments = envs
+        case .failure(let diagnostic):
+            terminal.diagnostics([diagnostic])
+            await store.close()
+            throw ExitCode(1)
+        }
+        for env in environments where env.tls.insecureSkipVerify {
+            terminal.err("warning: \(env.name): tls.insecureSkipVerify is on; the server's certificate is not checked")
+        }
+        let (books, problems) = workflow.resolveSecrets(for: environments)
+        if problems.hasErrors {
+            terminal.diagnostics(problems)
+            terminal.err("\(problems.filter(\.isError).count) secret\(problems.count == 1 ? "" : "s") could not be resolved; nothing was sent to any environment.")
+            await store.close()
+            throw ExitCode(1)
+        }
+        return RunSession(inputs: inputs, environments: environments, store: store, workflow: workflow, books: books,
+                          connector: connector, terminal: terminal)
+    }
+
+    /// `Read 2 manifests (2 projects, 7 credentials) and 3 environments.`
+    var readSummary: String {
+        let m = inputs.manifests.count, p = inputs.projectCount, c = inputs.credentialCount, e = environments.count
+        return "Read \(m) manifest\(m == 1 ? "" : "s") (\(p) project\(p == 1 ? "" : "s"), \(c) credential\(c == 1 ? "" : "s")) and \(e) environment\(e == 1 ? "" : "s")."
+    }
+
+    func plan(options: PlanOptions) async -> (Plan, [EnvironmentName: PreparedEnvironment]) {
+        await workflow.plan(environments: environments, books: books, options: options)
+    }
+
+    func close() async {
+        guard !closed else { return }
+        closed = true
+        await connector.shutdown()
+        await store.close()
+    }
+}

@@ -1,0 +1,130 @@
+import CredOps
+import Foundation
+import Testing
+@testable import ApinizerSandbox
+
+@Suite("Authentication")
+struct AuthenticationTests {
+    typealias H = SandboxHarness
+
+    private func tokenCall(_ h: H, _ form: String, contentType: String = "application/x-www-form-urlencoded") async throws -> HTTPResponse {
+        try await h.send(.post, "/apiops/auth/token", body: Data(form.utf8), token: nil, headers: [("Content-Type", contentType)])
+    }
+
+    @Test func tokenCallIssuesABearerTokenThatIsAccepted() async throws {
+        try await H.with { h async throws in
+            let response = try await tokenCall(h, "grant_type=client_credentials&client_id=ci-user&client_secret=ci-pass")
+            #expect(response.status == 200)
+            #expect(response.json["token_type"]?.stringValue == "Bearer")
+            #expect(response.json["expires_in"]?.intValue == 3600)
+            let token = try #require(response.json["access_token"]?.stringValue)
+            let list = try await h.send(.get, H.credentialsPath("MyProject"), token: token)
+            #expect(list.status == 200)
+        }
+    }
+
+    @Test func tokenCallDecodesFormEncoding() async throws {
+        var seed = SandboxSeed.default
+        seed.clients = ["ci user@x": "p&ss=+1"]
+        try await H.with(H.configuration(seed: seed)) { h async throws in
+            let response = try await tokenCall(h, "grant_type=client_credentials&client_id=ci+user%40x&client_secret=p%26ss%3D%2B1")
+            #expect(response.status == 200)
+        }
+    }
+
+    @Test(arguments: ["grant_type=client_credentials&client_id=ci-user&client_secret=wrong",
+                      "grant_type=client_credentials&client_id=nobody&client_secret=ci-pass",
+                      "grant_type=client_credentials"])
+    func tokenCallWithBadLoginIsUnauthorized(form: String) async throws {
+        try await H.with { h async throws in
+            let response = try await tokenCall(h, form)
+            #expect(response.status == 401)
+            #expect(response.errorCode == "unauthorized_client")
+            #expect(response.errorDescription == "Bad credentials")
+        }
+    }
+
+    @Test func tokenCallWithJSONBodyOrWrongGrantIsAnInvalidParameter() async throws {
+        try await H.with { h async throws in
+            let json = try await tokenCall(h, #"{"grant_type":"client_credentials","client_id":"ci-user","client_secret":"ci-pass"}"#,
+                                           contentType: "application/json")
+            #expect(json.status == 400)
+            #expect(json.errorCode == "invalid_parameter")
+            let password = try await tokenCall(h, "grant_type=password&client_id=ci-user&client_secret=ci-pass")
+            #expect(password.status == 400)
+            #expect(password.errorCode == "invalid_parameter")
+            let missing = try await tokenCall(h, "client_id=ci-user&client_secret=ci-pass")
+            #expect(missing.errorCode == "invalid_parameter")
+        }
+    }
+
+    @Test func issuedTokenExpiresAfterItsLifetime() async throws {
+        var seed = SandboxSeed.default
+        seed.tokenTTLSeconds = 0
+        try await H.with(H.configuration(seed: seed)) { h async throws in
+            let response = try await tokenCall(h, "grant_type=client_credentials&client_id=ci-user&client_secret=ci-pass")
+            #expect(response.json["expires_in"]?.intValue == 0)
+            let token = try #require(response.json["access_token"]?.stringValue)
+            let list = try await h.send(.get, H.credentialsPath("MyProject"), token: token)
+            #expect(list.status == 401)
+            #expect(list.errorCode == "token_expired")
+        }
+    }
+
+    @Test func issuedTokenWorksUntilItExpires() async throws {
+        var seed = SandboxSeed.default
+        seed.tokenTTLSeconds = 1
+        try await H.with(H.configuration(seed: seed)) { h async throws in
+            let response = try await tokenCall(h, "grant_type=client_credentials&client_id=ci-user&client_secret=ci-pass")
+            let token = try #require(response.json["access_token"]?.stringValue)
+            #expect(try await h.send(.get, "/apiops/projects/", token: token).status == 200)
+            try await Task.sleep(for: .milliseconds(1050))
+            #expect(try await h.send(.get, "/apiops/projects/", token: token).errorCode == "token_expired")
+        }
+    }
+
+    @Test func missingTokenIsUnauthorizedClient() async throws {
+        try await H.with { h async throws in
+            let response = try await h.send(.get, H.credentialsPath("MyProject"), token: nil)
+            #expect(response.status == 401)
+            #expect(response.errorCode == "unauthorized_client")
+            let basic = try await h.send(.get, H.credentialsPath("MyProject"), token: nil, headers: [("Authorization", "Basic dXNlcjpwYXNz")])
+            #expect(basic.status == 401)
+            #expect(basic.errorCode == "unauthorized_client")
+        }
+    }
+
+    @Test func unknownTokenIsInvalidToken() async throws {
+        try await H.with { h async throws in
+            let response = try await h.send(.post, H.credentialsPath("MyProject"), json: "{}", token: "not-a-token")
+            #expect(response.status == 401)
+            #expect(response.errorCode == "invalid_token")
+        }
+    }
+
+    @Test func authenticationComesBeforeRouting() async throws {
+        try await H.with { h async throws in
+            let response = try await h.send(.get, "/apiops/projects/MyProject/credentials", token: nil)
+            #expect(response.status == 401)
+        }
+    }
+
+    @Test func seededAndConfiguredTokensAreBothAccepted() async throws {
+        try await H.with { h async throws in
+            #expect(try await h.send(.get, "/apiops/projects/", token: "demo-token").status == 200)
+            #expect(try await h.send(.get, "/apiops/projects/", token: H.token).status == 200)
+            #expect(try await h.send(.get, "/apiops/projects/", headers: [("Authorization", "bearer \(H.token)")]).status == 200)
+        }
+    }
+
+    @Test func sandboxCallsNeedAToken() async throws {
+        try await H.with { h async throws in
+            for path in ["/__sandbox/dump", "/__sandbox/stats", "/__sandbox/faults"] {
+                let response = try await h.send(.get, path, token: nil)
+                #expect(response.status == 401)
+                #expect(response.errorCode == "unauthorized_client")
+                #expect(try await h.send(.get, path, token: "wrong").errorCode == "invalid_token")
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import CredOps
+import Foundation
+import Testing
+@testable import ApinizerSandbox
+
+@Suite("Fault injection")
+struct FaultTests {
+    typealias H = SandboxHarness
+
+    private let aliceBody = #"{"username":"alice","password":"p","email":"a@b.io","fullName":"A"}"#
+
+    @Test func errorRateAnswersInternalErrorAndDoesNothing() async throws {
+        try await H.with(H.configuration(faults: SandboxFaults(errorRate: 1))) { h async throws in
+            let response = try await h.send(.post, H.credentialsPath("MyProject"), json: aliceBody)
+            #expect(response.status == 500)
+            #expect(response.errorCode == "internal_error")
+            #expect(await h.server.snapshot().credentials.isEmpty)
+        }
+    }
+
+    @Test func droppedConnectionIsANetworkErrorAndDoesNothing() async throws {
+        try await H.with { h async throws in
+            // A first answered call, so that the dropped one travels on a reused connection.
+            #expect(try await h.send(.get, "/apiops/projects/").status == 200)
+            await h.server.setFaults(SandboxFaults(dropRate: 1))
+            await #expect(throws: HTTPClientError.self) {
+                _ = try await h.send(.post, H.credentialsPath("MyProject"), json: aliceBody)
+            }
+            do throws(HTTPClientError) {
+                _ = try await h.send(.post, H.credentialsPath("MyProject"), json: aliceBody)
+                Issue.record("expected a dropped connection")
+            } catch {
+                #expect(error.kind == .connectionDropped)
+            }
+            #expect(await h.server.snapshot().credentials.isEmpty)
+            // Each dropped request reached the server once: the client did not silently re-send it.
+            let stats = try await h.send(.get, "/__sandbox/stats")
+            #expect(stats.json["byMethod"]?["POST"]?.intValue == 2)
+        }
+    }
+
+    @Test func commitThenFailStoresTheWriteButAnswersBadGateway() async throws {
+        try await H.with(H.configuration(faults: SandboxFaults(commitThenFailRate: 1))) { h async throws in
+            let response = try await h.send(.post, H.credentialsPath("MyProject"), json: aliceBody)
+            #expect(response.status == 502)
+            #expect(response.errorCode == "internal_error")
+            #expect(await h.stored("alice") != nil)
+            // Reads and refused writes are answered as usual.
+            #expect(try await h.send(.get, H.credentialsPath("MyProject")).status == 200)
+            let duplicate = try await h.send(.post, H.credentialsPath("MyProject"), json: aliceBody)
+            #expect(duplicate.status == 400)
+        }
+    }
+
+    @Test func rateLimitAnswers429WithRetryAfterHeaderAndBody() async throws {
+        let faults = SandboxFaults(rateLimit: .init(requestsPerSecond: 1, retryAfterSeconds: 7))
+        try await H.with(H.configuration(faults: faults)) { h async throws in
+            #expect(try await h.send(.get, "/apiops/projects/").status == 200)
+            let limited = try await h.send(.get, "/apiops/projects/")
+            #expect(limited.status == 429)
+            #expect(limited.headers["Retry-After"] == "7")
+            #expect(limited.errorCode == "rate_limit_exceeded")
+            #expect(limited.json["retry_after"]?.intValue == 7)
+            #expect(limited.errorDescription != nil)
+        }
+    }
+
+    @Test func failingGatewayFailsItsEntryButTheChangeIsStored() async throws {
+        try await H.with(H.configuration(faults: SandboxFaults(failingGateway: "staging"))) { h async throws in
+            let response = try await h.send(.post, H.credentialsPath("MyProject"), json: aliceBody)
+            #expect(response.status == 200)
+            #expect(response.json["success"]?.boolValue == true)
+            let deployment = response.json["deploymentResult"]
+            #expect(deployment?["success"]?.boolValue == false)
+            let entries = deployment?["environmentResults"]?.arrayValue ?? []
+            #expect(entries.count == 2)
+            #expect(entries[0]["environmentName"]?.stringValue == "production")
+            #expect(entries[0]["success"]?.boolValue == true)
+            #expect(entries[1]["environmentName"]?.stringValue == "staging")
+            #expect(entries[1]["success"]?.boolValue == false)
+            #expect(entries[1]["message"]?.stringValue == "Gateway connection refused")
+            #expect(await h.stored("alice") != nil)
+
+            let delete = try await h.send(.delete, H.credentialsPath("MyProject", "alice"))
+            #expect(delete.json["deploymentResult"]?["success"]?.boolValue == false)
+            #expect(await h.stored("alice") == nil)
+            let environments = try await h.send(.get, "/apiops/environments/MyProject/")
+            #expect(environments.json["resultList"]?[1]?["status"]?.stringValue == "UNREACHABLE")
+        }
+    }
+
+    @Test func latencyIsAddedBeforeEveryAnswer() async throws {
+        try await H.with(H.configuration(faults: SandboxFaults(latencyMilliseconds: 400))) { h async throws in
+            let clock = ContinuousClock()
+            let start = clock.now
+            #expect(try await h.send(.get, "/apiops/projects/").status == 200)
+            #expect(start.duration(to: clock.now) >= .milliseconds(400))
+            // The test-only calls are never delayed.
+            let adminStart = clock.now
+            #expect(try await h.send(.get, "/__sandbox/stats").status == 200)
+            #expect(adminStart.duration(to: clock.now) < .milliseconds(400))
+        }
+    }
+
+    @Test func hungRequestIsNeverAnsweredAndTheClientTimesOut() async throws {
+        try await H.with(H.configuration(faults: SandboxFaults(hang: true))) { h async throws in
+            do throws(HTTPClientError) {
+                _ = try await h.send(.post, H.credentialsPath("MyProject"), json: aliceBody, timeout: .milliseconds(300))
+                Issue.record("expected a timeout")
+            } catch {
+                #expect(error.kind == .timeout)
+            }
+            #expect(await h.server.snapshot().credentials.isEmpty)
+            // The test-only calls still answer, and turning hang off lets new requests through.
+            let off = try await h.send(.put, "/__sandbox/faults", json: "{}")
+            #expect(off.status == 200)
+            #expect(try await h.send(.get, "/apiops/projects/").status == 200)
+        }
+    }
+
+    @Test func stopLetsGoOfHungRequests() async throws {
+        let server = try await SandboxServer.start(H.configuration(faults: SandboxFaults(hang: true)))
+        let client = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 2))
+        defer { client.shutdown() }
+        let pending = Task {
+            try await client.send(HTTPRequest(method: .get, url: server.baseURL + "/apiops/projects/",
+                                              headers: HTTPHeaders([("Authorization", "Bearer \(H.token)")])), timeout: .seconds(10))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let clock = ContinuousClock()
+        let start = clock.now
+        await server.stop()
+        #expect(start.duration(to: clock.now) < .seconds(2))
+        let result = await pending.result
+        #expect(throws: HTTPClientError.self) { try result.get() }
+    }
+
+    @Test func faultsChangeAtRunTimeAndNeverTouchTestOnlyCalls() async throws {
+        try await H.with { h async throws in
+            let set = try await h.send(.put, "/__sandbox/faults", json: #"{"errorRate": 1, "failingGateway": "production"}"#)
+            #expect(set.status == 200)
+            #expect(set.json["failingGateway"]?.stringValue == "production")
+            #expect(try await h.send(.get, "/apiops/projects/").status == 500)
+            #expect(try await h.send(.get, "/__sandbox/dump").status == 200)
+            let read = try await h.send(.get, "/__sandbox/faults")
+            #expect(read.json["failingGateway"]?.stringValue == "production")
+            #expect(await h.server.faults().errorRate == 1)
+            await h.server.setFaults(SandboxFaults())
+            #expect(try await h.send(.get, "/apiops/projects/").status == 200)
+        }
+    }
+
+    @Test(arguments: [#"{"errorRate": 2}"#, #"{"dropRate": -0.1}"#, #"{"latencyMilliseconds": -5}"#,
+                      #"{"rateLimit": {"requestsPerSecond": 0}}"#, #"{"errorRat": 1}"#, #"{"hang": "yes"}"#, "nope"])
+    func invalidFaultsAreRefused(body: String) async throws {
+        try await H.with { h async throws in
+            let response = try await h.send(.put, "/__sandbox/faults", json: body)
+            #expect(response.status == 400)
+            #expect(response.errorCode == "bad_request")
+            #expect(await h.server.faults() == SandboxFaults())
+        }
+    }
+
+    @Test func seededRandomFaultsRepeatExactly() async throws {
+        func pattern() async throws -> [Int] {
+            try await H.with(H.configuration(faults: SandboxFaults(errorRate: 0.5, randomSeed: 42))) { h async throws in
+                var statuses: [Int] = []
+                for _ in 0..<24 { statuses.append(try await h.send(.get, "/apiops/projects/").status) }
+                return statuses
+            }
+        }
+        let first = try await pattern()
+        let second = try await pattern()
+        #expect(first == second)
+        #expect(first.contains(200) && first.contains(500))
+    }
+
+    @Test func faultedRequestsAreCounted() async throws {
+        try await H.with(H.configuration(faults: SandboxFaults(errorRate: 1))) { h async throws in
+            _ = try await h.send(.post, H.credentialsPath("MyProject"), json: aliceBody)
+            _ = try await h.send(.get, H.credentialsPath("MyProject"))
+            let stats = try await h.send(.get, "/__sandbox/stats")
+            #expect(stats.json["total"]?.intValue == 2)
+            #expect(stats.json["writes"]?.intValue == 1)
+        }
+    }
+
+    @Test func startRefusesInvalidFaults() async throws {
+        await #expect(throws: SandboxError.self) {
+            _ = try await SandboxServer.start(H.configuration(faults: SandboxFaults(errorRate: 3)))
+        }
+    }
+}
