@@ -94,6 +94,12 @@ let package = Package(
             exclude: ["Corpus"],
             swiftSettings: swiftSettings
         ),
+        // The built binary against sandboxes on ephemeral ports.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["CredOpsTestSupport", "ApinizerSandbox", "CredOps", "credops"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ApinizerSandboxTests", dependencies: ["ApinizerSandbox", "CredOps", "CredOpsTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -60,7 +60,7 @@ public struct CLIRunner: Sendable {
         let group = DispatchGroup()
         for (fd, isOut) in [(outPipe[0], true), (errPipe[0], false)] {
             group.enter()
-            DispatchQueue.global().async {
+            detachedThread {
                 let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
                 collected.set(handle.readDataToEndOfFile(), isOut: isOut)
                 group.leave()

@@ -69,7 +69,7 @@ import Testing
         let gz = try ChildProcess("/bin/gzip", ["-c"], stdin: input.read, stdout: output.write)
         close(input.read)
         close(output.write)
-        DispatchQueue.global().async {
+        detachedThread {
             let writer = FileHandle(fileDescriptor: input.write, closeOnDealloc: true)
             let chunk = Data(repeating: 0, count: 1024 * 1024)
             for _ in 0..<64 { writer.write(chunk) }

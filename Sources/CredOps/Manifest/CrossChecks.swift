@@ -4,6 +4,8 @@ struct CrossChecks {
     let manifests: [Manifest]
     let environments: [EnvironmentConfig]
     let schemas: [String: ResourceSchema]
+    /// An environment file could not be read: "applies nowhere" would only repeat that.
+    var environmentsIncomplete = false
 
     func run() -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
@@ -24,7 +26,7 @@ struct CrossChecks {
         for manifest in manifests {
             for env in manifest.environments ?? [] { checkKnown(env, provider: manifest.provider, what: "the manifest") }
             let manifestEnvs = applicableEnvironments(of: manifest)
-            if manifestEnvs.isEmpty && manifest.environments == nil {
+            if manifestEnvs.isEmpty && manifest.environments == nil && !environmentsIncomplete {
                 diagnostics.append(.warning("no environment uses provider \(manifest.provider); this manifest applies nowhere", at: manifest.location))
             }
             for credential in manifest.credentials {

@@ -39,6 +39,7 @@ public struct InputLoader: Sendable {
         } else {
             diagnostics.append(.error("environments directory \(envDir) does not exist; pass --environments DIR", address: envDir))
         }
+        let environmentsIncomplete = diagnostics.hasErrors
         var byName: [EnvironmentName: EnvironmentConfig] = [:]
         for env in environments {
             if let first = byName[env.name] {
@@ -75,7 +76,8 @@ public struct InputLoader: Sendable {
                                       address: paths.first ?? "."))
         }
 
-        diagnostics += CrossChecks(manifests: manifests, environments: environments, schemas: schemas).run()
+        diagnostics += CrossChecks(manifests: manifests, environments: environments, schemas: schemas,
+                                   environmentsIncomplete: environmentsIncomplete).run()
         guard !diagnostics.hasErrors else { return (nil, diagnostics.sortedForDisplay()) }
         let inputs = Inputs(manifests: manifests, environments: environments, files: files, skippedFiles: skipped)
         return (inputs, diagnostics.sortedForDisplay())

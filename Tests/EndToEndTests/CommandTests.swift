@@ -1,0 +1,83 @@
+import CredOpsTestSupport
+import Foundation
+import Testing
+
+@Suite struct CommandTests {
+    @Test func validateReportsEveryProblemWithItsPlaceAndExitsOne() async throws {
+        let dir = TemporaryDirectory()
+        dir.write("environments/staging.yaml", "provider: apinizer\nurl: http://apinizer.example.com\nauth: { bearer: { fromEnv: T } }\n")
+        dir.write("manifests/payments.yaml", """
+            apiVersion: credops/v1
+            kind: CredentialSet
+            project: payments
+            credentials:
+              - username: checkout
+                fullName: Checkout
+                email: not-an-email
+                password: literal-canary-pw
+                roleNameLists: [API_USER]
+            """)
+        let result = await CLIRunner(directory: dir.path).run(["validate", "manifests"])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr == """
+            environments/staging.yaml:2:6: error: http:// to a non-loopback host; use https, or set allowInsecureHTTP: true
+            manifests/payments.yaml:7:12: error: 'not-an-email' is not an email address
+            manifests/payments.yaml:8:15: error: password is written in the file; use { fromEnv: NAME } or { fromFile: PATH } (or pass --allow-plaintext-secrets)
+            manifests/payments.yaml:9:5: error: unknown key 'roleNameLists' in credential 'checkout' (did you mean 'roleNameList'?)
+            4 errors in 2 files; nothing was sent to any environment.
+
+            """)
+        #expect(!result.stderr.contains("literal-canary-pw"))
+    }
+
+    @Test func validateOfTheExamplesPasses() async throws {
+        let result = await CLIRunner(directory: PackagePaths.root).run(["validate", "examples"])
+        #expect(result.exitCode == 0, "\(result)")
+        #expect(result.stdout == "2 manifests (2 projects, 5 credentials) and 3 environments are valid.\n")
+    }
+
+    @Test func quickStartAppliesToTheBuiltInSandboxesAndThenHasNoChanges() async throws {
+        let dir = TemporaryDirectory()
+        for folder in ["examples", "environments"] {
+            try FileManager.default.copyItem(atPath: PackagePaths.path(folder), toPath: dir.url(folder))
+        }
+        let runner = CLIRunner(directory: dir.path)
+        let apply = await runner.run(["apply", "examples", "--auto-approve"])
+        #expect(apply.exitCode == 0, "\(apply)")
+        #expect(apply.stdout.contains("Apply complete in 3 environments."))
+        let plan = await runner.run(["plan", "examples", "--detailed-exitcode"])
+        #expect(plan.exitCode == 0, "\(plan)")
+        #expect(plan.stdout.hasSuffix("No changes. 3 environments are in sync with the manifests.\n"))
+        for name in ["dev", "staging", "production"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: dir.url(".credops/sandbox/\(name).json"))
+            #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        }
+        let state = try FileManager.default.attributesOfItem(atPath: dir.url(".credops/state.db"))
+        #expect((state[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let folder = try FileManager.default.attributesOfItem(atPath: dir.url(".credops"))
+        #expect((folder[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+    }
+
+    @Test func unknownEnvironmentNameIsRefusedWithASuggestion() async throws {
+        let result = await CLIRunner(directory: PackagePaths.root).run(["plan", "examples", "-e", "prod"])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("prod: error: no environment named 'prod' (did you mean 'production'?); known: dev, production, staging"), "\(result)")
+    }
+
+    @Test func sandboxServePrintsItsURLFirstAndStopsOnSIGTERM() async throws {
+        let out = ChildProcess.pipe()
+        let child = try ChildProcess(CLIRunner.binary, ["sandbox", "serve", "--port", "0", "--token", "t-123"], stdout: out.write)
+        close(out.write)
+        let line = try await offCooperativePool { () -> String in
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while read(out.read, &byte, 1) == 1, byte != 10 { bytes.append(byte) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        close(out.read)
+        #expect(line.hasPrefix("http://127.0.0.1:"))
+        child.signal(SIGTERM)
+        let code = await child.wait(timeout: .seconds(10))
+        #expect(code == 0)
+    }
+}
