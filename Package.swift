@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "credops-bench",
             dependencies: [
-                "CredOps", "CredOpsRender", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite",
+                "CredOps", "CredOpsRender", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite", "CredOpsTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -59,6 +59,16 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    /// The journal mode and synchronous level in effect (for checks and `state` commands).
+    public func settings() async throws -> (journalMode: String, synchronous: Int) {
+        let db = database
+        return try await executor.run {
+            let mode = try db.query("PRAGMA journal_mode").first?.first?.text ?? ""
+            let sync = try db.query("PRAGMA synchronous").first?.first?.integer ?? -1
+            return (mode, Int(sync))
+        }
+    }
+
     public func close() async {
         executor.shutdown()
     }

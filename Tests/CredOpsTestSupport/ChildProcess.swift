@@ -6,6 +6,7 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     private let lock = NSLock()
     private var status: Int32?
+    private var usage = rusage()
 
     /// - Parameters:
     ///   - stdin/stdout/stderr: file descriptors for the child (nil: /dev/null).
@@ -68,6 +69,15 @@ public final class ChildProcess: @unchecked Sendable {
     /// spawned between a descriptor's creation and its FD_CLOEXEC flag.
     static let spawnLock = NSLock()
 
+    /// CPU seconds (user + system) and peak resident memory in bytes, once reaped.
+    public var resources: (cpuSeconds: Double, maxRSSBytes: Int) {
+        lock.withLock {
+            let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+            return (cpu, Int(usage.ru_maxrss) * 1024)
+        }
+    }
+
     /// The raw wait status once reaped.
     public var exitStatus: Int32? { lock.withLock { status } }
 
@@ -84,9 +94,13 @@ public final class ChildProcess: @unchecked Sendable {
         while true {
             if let s = exitStatus { return Self.code(s) }
             var raw: Int32 = 0
-            let r = waitpid(pid, &raw, WNOHANG)
+            var used = rusage()
+            let r = wait4(pid, &raw, WNOHANG, &used)
             if r == pid {
-                lock.withLock { status = raw }
+                lock.withLock {
+                    status = raw
+                    usage = used
+                }
                 return Self.code(raw)
             }
             if r < 0 { return exitStatus.map(Self.code) ?? -1 }

@@ -16,6 +16,14 @@ public struct DesiredProject: Sendable {
     public var credentials: [DesiredCredential]
     /// Where the project is declared (the first manifest), for messages.
     public var location: SourceLocation
+
+    public init(project: ProjectName, serverProject: ProjectName, prune: PruneMode, credentials: [DesiredCredential], location: SourceLocation) {
+        self.project = project
+        self.serverProject = serverProject
+        self.prune = prune
+        self.credentials = credentials
+        self.location = location
+    }
 }
 
 /// One credential as it should be in one environment: defaults and overrides applied.
@@ -30,6 +38,15 @@ public struct DesiredCredential: Sendable {
     public var fieldLocations: [String: SourceLocation]
 
     public var username: Username { resource.id }
+
+    public init(resource: Resource, password: SecretReference, grants: [AccessGrant]?, location: SourceLocation,
+                fieldLocations: [String: SourceLocation]) {
+        self.resource = resource
+        self.password = password
+        self.grants = grants
+        self.location = location
+        self.fieldLocations = fieldLocations
+    }
 }
 
 extension Inputs {

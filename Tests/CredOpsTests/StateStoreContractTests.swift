@@ -1,0 +1,179 @@
+import CredOps
+import CredOpsStateSQLite
+import CredOpsTestSupport
+import Foundation
+import Testing
+
+/// The contract every state store keeps, run against each implementation.
+@Suite struct StateStoreContractTests {
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case sqlite
+        var testDescription: String { rawValue }
+    }
+
+    final class Opened: @unchecked Sendable {
+        let store: any StateStore
+        let dir: TemporaryDirectory
+        init(store: any StateStore, dir: TemporaryDirectory) { self.store = store; self.dir = dir }
+    }
+
+    func open(_ kind: Kind) async throws -> Opened {
+        let dir = TemporaryDirectory()
+        switch kind {
+        case .sqlite: return Opened(store: try await SQLiteStateStore.open(path: dir.url(".credops/state.db")), dir: dir)
+        }
+    }
+
+    static func credential(_ env: String, _ project: String, _ user: String, fp: String? = "ab12", grants: [AccessGrant] = []) -> ManagedCredential {
+        ManagedCredential(environment: EnvironmentName(env), project: ProjectName(project), username: Username(user),
+                          passwordFingerprint: fp.map(Fingerprint.init(hex:)), grants: grants, pendingRedeploy: nil,
+                          lastAction: "create", lastRunID: "run1", lastChangedAt: Date(timeIntervalSince1970: 1_800_000_000.123))
+    }
+
+    @Test(arguments: Kind.allCases)
+    func recordedCredentialsReadBackExactly(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        var c = Self.credential("staging", "payments", "a", grants: [AccessGrant(type: "API_PROXY", name: "Z"), AccessGrant(type: "API_PROXY", name: "A")])
+        c.pendingRedeploy = "gateway gw failed"
+        try await o.store.record(c)
+        let read = try await o.store.managedCredentials(environment: "staging")
+        var expected = c
+        expected.grants = c.grants.sorted()
+        #expect(read == [expected])
+        await o.store.close()
+    }
+
+    @Test(arguments: Kind.allCases)
+    func recordReplacesAndForgetRemovesPerEnvironment(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        try await o.store.record(Self.credential("staging", "p", "a", fp: "01"))
+        try await o.store.record(Self.credential("staging", "p", "a", fp: "02"))
+        try await o.store.record(Self.credential("production", "p", "a", fp: "03"))
+        #expect(try await o.store.managedCredentials(environment: "staging").map(\.passwordFingerprint?.hex) == ["02"])
+        try await o.store.forget(environment: "staging", project: "p", username: "a")
+        #expect(try await o.store.managedCredentials(environment: "staging").isEmpty)
+        #expect(try await o.store.managedCredentials(environment: "production").count == 1)
+        await o.store.close()
+    }
+
+    @Test(arguments: Kind.allCases)
+    func concurrentWritersAllLand(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        let store = o.store
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 { group.addTask { try await store.record(Self.credential("e", "p", "user-\(i)")) } }
+            try await group.waitForAll()
+        }
+        #expect(try await store.managedCredentials(environment: "e").count == 200)
+        await store.close()
+    }
+
+    @Test(arguments: Kind.allCases)
+    func historyKeepsRunsNewestFirst(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        for (i, env) in ["staging", "production", "staging"].enumerated() {
+            var run = RunRecord(runID: "run\(i)", environment: EnvironmentName(env), command: "credops apply", user: "ci", host: "runner-1",
+                                pid: 42, startedAt: Date(timeIntervalSince1970: 1_800_000_000 + Double(i)))
+            try await o.store.beginRun(run)
+            run.finishedAt = run.startedAt.addingTimeInterval(2)
+            run.success = i != 1
+            run.message = "done"
+            run.counts.created = i
+            try await o.store.finishRun(run)
+        }
+        let staging = try await o.store.history(environment: "staging", limit: 10)
+        #expect(staging.map(\.runID) == ["run2", "run0"])
+        #expect(staging.first?.counts.created == 2)
+        #expect(staging.first?.success == true)
+        let all = try await o.store.history(environment: nil, limit: 2)
+        #expect(all.map(\.runID) == ["run2", "run1"])
+        #expect(all.last?.success == false)
+        await o.store.close()
+    }
+
+    @Test func sqliteFilesArePrivateAndTheDatabaseIsDurable() async throws {
+        let o = try await open(.sqlite)
+        for i in 0..<20 { try await o.store.record(Self.credential("e", "p", "u\(i)")) }
+        let db = o.dir.url(".credops/state.db")
+        for file in [db, db + "-wal", db + "-shm"] where FileManager.default.fileExists(atPath: file) {
+            let mode = (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber)?.intValue
+            #expect(mode == 0o600, "\(file)")
+        }
+        let dirMode = (try FileManager.default.attributesOfItem(atPath: o.dir.url(".credops"))[.posixPermissions] as? NSNumber)?.intValue
+        #expect(dirMode == 0o700)
+        let settings = try await (o.store as! SQLiteStateStore).settings()
+        #expect(settings.journalMode == "wal")
+        #expect(settings.synchronous == 2)  // FULL
+        await o.store.close()
+        // Reopening keeps everything (and migrating twice is harmless).
+        let again = try await SQLiteStateStore.open(path: db)
+        #expect(try await again.managedCredentials(environment: "e").count == 20)
+        await again.close()
+    }
+}
+
+@Suite struct StateKeyTests {
+    @Test func keyFileIsCreatedPrivateWith32RandomBytesAndReused() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.url(".credops/state.key")
+        let first = try StateKey.load(environment: [:], keyFile: path, createIfMissing: true)
+        #expect(first.byteCount == 32)
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600)
+        let second = try StateKey.load(environment: [:], keyFile: path, createIfMissing: true)
+        let secret = Secret("same-password")
+        #expect(secret.fingerprint(key: first, context: "c") == secret.fingerprint(key: second, context: "c"))
+    }
+
+    @Test func environmentKeyWinsAndMustBeLongEnough() throws {
+        let hex = String(repeating: "ab", count: 32)
+        let key = try StateKey.load(environment: ["CREDOPS_STATE_KEY": hex], keyFile: "/nonexistent/key", createIfMissing: false)
+        #expect(key.byteCount == 32)
+        #expect(throws: StateKey.Failure.self) {
+            _ = try StateKey.load(environment: ["CREDOPS_STATE_KEY": "short"], keyFile: "/nonexistent/key", createIfMissing: false)
+        }
+    }
+
+    @Test func readableByOthersKeyFileIsRefused() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.write("state.key", data: Data(repeating: 1, count: 32))
+        chmod(path, 0o644)
+        #expect(throws: StateKey.Failure.self) { _ = try StateKey.load(environment: [:], keyFile: path, createIfMissing: true) }
+    }
+
+    @Test func samePasswordGivesDifferentFingerprintsUnderDifferentKeysAndContexts() {
+        let a = FingerprintKey.random(), b = FingerprintKey.random()
+        let secret = Secret("hunter2")
+        #expect(secret.fingerprint(key: a, context: "e/p/u") != secret.fingerprint(key: b, context: "e/p/u"))
+        #expect(secret.fingerprint(key: a, context: "e/p/u") != secret.fingerprint(key: a, context: "e/p/v"))
+    }
+
+    @Test func secretsNeverPrint() {
+        let secret = Secret("very-secret-value")
+        #expect("\(secret)" == "(sensitive)")
+        var dumped = ""
+        dump(secret, to: &dumped)
+        #expect(!dumped.contains("very-secret-value"))
+        #expect(String(reflecting: secret) == "(sensitive)")
+        #expect("\(FingerprintKey.random())" == "(sensitive)")
+    }
+}
+
+@Suite struct RedactorTests {
+    @Test func jsonValuesOfSensitiveKeysAreRedactedWhateverTheyAre() {
+        let text = #"Invalid body {"username":"u","password":"p@ss w0rd","client_secret": "cs-1"}"#
+        #expect(Redactor().redact(text) == #"Invalid body {"username":"u","password":"(redacted)","client_secret": "(redacted)"}"#)
+    }
+
+    @Test func formValuesAreRedacted() {
+        #expect(Redactor().redact("grant_type=client_credentials&client_secret=abc123&x=1") == "grant_type=client_credentials&client_secret=(redacted)&x=1")
+    }
+
+    @Test func knownLongSecretsAreRedactedAnywhere() {
+        #expect(Redactor(secrets: [Secret("Sup3rSecret")]).redact("password Sup3rSecret is too weak") == "password (redacted) is too weak")
+    }
+
+    @Test func shortSecretsDoNotCorruptUnrelatedText() {
+        #expect(Redactor(secrets: [Secret("1")]).redact("1 of 2 failed at line 1") == "1 of 2 failed at line 1")
+    }
+}
