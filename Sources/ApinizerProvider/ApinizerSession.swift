@@ -120,7 +120,8 @@ final class ApinizerSession: ProviderSession {
             let request = HTTPRequest(method: method, url: connection.baseURL + path, headers: headers, body: body)
             let response: HTTPResponse
             do throws(HTTPClientError) {
-                let (answer, retries) = try await http.send(request, policy: policy)
+                let stop = connection.stop
+                let (answer, retries) = try await http.send(request, policy: policy, giveUp: { stop?.isRequested ?? false })
                 response = answer
                 counters.withLock {
                     if method == .get { $0.reads += 1 + retries } else { $0.writes += 1 + retries }

@@ -2,18 +2,28 @@ import CredOps
 import Foundation
 
 /// The default state store: one SQLite file (`.credops/state.db`), WAL mode with
-/// synchronous=FULL, every write its own transaction, files 0600 in a 0700 directory.
+/// synchronous=FULL, files 0600 in a 0700 directory.
 ///
-/// All database work runs on one dedicated thread; concurrent callers queue there.
+/// All database work runs on one dedicated thread. Writes use group commit: writes that arrive
+/// while a commit is on disk are committed together in the next transaction, each inside its
+/// own savepoint (so one failing write does not take the others with it), and no caller is
+/// answered before the transaction holding its write is durable.
+///
+/// Locks: one file per environment under `locks/` beside the database, held with `flock`, so
+/// the operating system releases it when the holder dies; a row in `locks` names the holder.
+/// While this store holds an environment's lock, every write for that environment checks, in
+/// its transaction, that the row still carries this store's lock id (fencing).
 public final class SQLiteStateStore: StateStore {
     public let path: String
     private let executor: BlockingExecutor
     private let database: SQLiteDatabase
+    private let batch = WriteBatch()
+    private let held = HeldLocks()
 
     public var displayName: String { "sqlite:\(path)" }
 
     /// The schema version this build writes; older databases are migrated on open.
-    static let schemaVersion: Int64 = 1
+    static let schemaVersion: Int64 = 2
 
     /// Opens (creating if needed) the state database at `path`.
     public static func open(path: String) async throws -> SQLiteStateStore {
@@ -46,15 +56,12 @@ public final class SQLiteStateStore: StateStore {
         try db.transaction {
             try db.execute("CREATE TABLE IF NOT EXISTS credops_schema (version INTEGER NOT NULL)")
             let current = try db.query("SELECT MAX(version) FROM credops_schema").first?.first?.integer ?? 0
-            guard current < schemaVersion else {
-                if current > schemaVersion {
-                    throw SQLiteDatabase.Failure(description: "state database \(db.path) was written by a newer credops (schema \(current)); upgrade credops")
-                }
-                return
+            if current > schemaVersion {
+                throw SQLiteDatabase.Failure(description: "state database \(db.path) was written by a newer credops (schema \(current)); upgrade credops")
             }
-            if current < 1 {
-                try db.execute(StateSchema.version1)
-            }
+            guard current < schemaVersion else { return }
+            if current < 1 { try db.execute(StateSchema.version1) }
+            if current < 2 { try db.execute(StateSchema.version2) }
             try db.query("INSERT INTO credops_schema (version) VALUES (?)", [.integer(schemaVersion)])
         }
     }
@@ -70,14 +77,67 @@ public final class SQLiteStateStore: StateStore {
     }
 
     public func close() async {
+        for env in held.environments { await releaseLock(environment: env) }
         executor.shutdown()
+    }
+
+    // MARK: Group commit
+
+    /// Queues `body` for the next transaction and returns once that transaction is durable.
+    /// - Parameter environment: the environment written; fenced when this store holds its lock.
+    private func write(environment: EnvironmentName?, _ body: @escaping @Sendable (SQLiteDatabase) throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let fence = environment.flatMap { env in held.lockID(env).map { (env, $0) } }
+            if batch.add(WriteBatch.Job(fence: fence, body: body, continuation: continuation)) {
+                let db = database
+                let batch = self.batch
+                executor.execute { Self.flush(batch, db) }
+            }
+        }
+    }
+
+    /// Commits every queued write in one transaction (runs on the executor thread).
+    private static func flush(_ batch: WriteBatch, _ db: SQLiteDatabase) {
+        let jobs = batch.takeAll()
+        guard !jobs.isEmpty else { return }
+        var results: [Result<Void, any Error>] = []
+        do {
+            try db.execute("BEGIN IMMEDIATE")
+            for job in jobs {
+                do {
+                    try db.execute("SAVEPOINT credops_write")
+                    do {
+                        if let (env, lockID) = job.fence {
+                            let holder = try db.query("SELECT lock_id FROM locks WHERE environment = ?", [.text(env.rawValue)]).first?.first?.text
+                            guard holder == lockID else { throw StateError.fenced(env) }
+                        }
+                        try job.body(db)
+                        try db.execute("RELEASE credops_write")
+                        results.append(.success(()))
+                    } catch {
+                        try db.execute("ROLLBACK TO credops_write")
+                        try db.execute("RELEASE credops_write")
+                        results.append(.failure(error))
+                    }
+                }
+            }
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            results = jobs.map { _ in .failure(error) }
+        }
+        for (job, result) in zip(jobs, results) { job.continuation.resume(with: result) }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteDatabase) throws -> T) async throws -> T {
+        let db = database
+        return try await executor.run { try body(db) }
     }
 
     // MARK: Managed credentials
 
     public func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential] {
-        let db = database
-        return try await executor.run {
+        try await read { db in
             try db.query("""
                 SELECT project, username, password_fingerprint, grants, pending_redeploy, last_action, last_run_id, last_changed_at
                 FROM managed_credentials WHERE environment = ? ORDER BY project, username
@@ -93,65 +153,77 @@ public final class SQLiteStateStore: StateStore {
     }
 
     public func record(_ credential: ManagedCredential) async throws {
-        let db = database
-        try await executor.run {
-            try db.transaction {
-                try db.query("""
-                    INSERT INTO managed_credentials (environment, project, username, password_fingerprint, grants, pending_redeploy,
-                        last_action, last_run_id, last_changed_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (environment, project, username) DO UPDATE SET
-                        password_fingerprint = excluded.password_fingerprint, grants = excluded.grants,
-                        pending_redeploy = excluded.pending_redeploy, last_action = excluded.last_action,
-                        last_run_id = excluded.last_run_id, last_changed_at = excluded.last_changed_at
-                    """, [
-                        .text(credential.environment.rawValue), .text(credential.project.rawValue), .text(credential.username.rawValue),
-                        SQLiteValue(credential.passwordFingerprint?.hex), .text(StateCoding.encodeGrants(credential.grants)),
-                        SQLiteValue(credential.pendingRedeploy), .text(credential.lastAction), .text(credential.lastRunID),
-                        .text(StateCoding.string(credential.lastChangedAt)),
-                    ])
-            }
-        }
+        try await write(environment: credential.environment) { db in try Self.upsert(credential, db) }
     }
 
     public func forget(environment: EnvironmentName, project: ProjectName, username: Username) async throws {
-        let db = database
-        try await executor.run {
-            try db.transaction {
-                try db.query("DELETE FROM managed_credentials WHERE environment = ? AND project = ? AND username = ?",
-                             [.text(environment.rawValue), .text(project.rawValue), .text(username.rawValue)])
+        try await write(environment: environment) { db in try Self.delete(environment, project, username, db) }
+    }
+
+    private static func upsert(_ credential: ManagedCredential, _ db: SQLiteDatabase) throws {
+        try db.query("""
+            INSERT INTO managed_credentials (environment, project, username, password_fingerprint, grants, pending_redeploy,
+                last_action, last_run_id, last_changed_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (environment, project, username) DO UPDATE SET
+                password_fingerprint = excluded.password_fingerprint, grants = excluded.grants,
+                pending_redeploy = excluded.pending_redeploy, last_action = excluded.last_action,
+                last_run_id = excluded.last_run_id, last_changed_at = excluded.last_changed_at
+            """, [
+                .text(credential.environment.rawValue), .text(credential.project.rawValue), .text(credential.username.rawValue),
+                SQLiteValue(credential.passwordFingerprint?.hex), .text(StateCoding.encodeGrants(credential.grants)),
+                SQLiteValue(credential.pendingRedeploy), .text(credential.lastAction), .text(credential.lastRunID),
+                .text(StateCoding.string(credential.lastChangedAt)),
+            ])
+    }
+
+    private static func delete(_ environment: EnvironmentName, _ project: ProjectName, _ username: Username, _ db: SQLiteDatabase) throws {
+        try db.query("DELETE FROM managed_credentials WHERE environment = ? AND project = ? AND username = ?",
+                     [.text(environment.rawValue), .text(project.rawValue), .text(username.rawValue)])
+    }
+
+    // MARK: Intents
+
+    public func recordIntent(_ intent: Intent) async throws {
+        try await write(environment: intent.environment) { db in
+            try db.query("INSERT OR REPLACE INTO intents (\(StateSchema.intentColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         StateCoding.intentValues(intent).map(SQLiteValue.init))
+        }
+    }
+
+    public func complete(_ intent: Intent, outcome: StateOutcome) async throws {
+        try await write(environment: intent.environment) { db in
+            switch outcome {
+            case .record(let credential): try Self.upsert(credential, db)
+            case .forget: try Self.delete(intent.environment, intent.project, intent.username, db)
+            case .unchanged: break
             }
+            try db.query("DELETE FROM intents WHERE intent_id = ?", [.text(intent.id)])
+        }
+    }
+
+    public func pendingIntents(environment: EnvironmentName) async throws -> [Intent] {
+        try await read { db in
+            try db.query("SELECT \(StateSchema.intentColumns) FROM intents WHERE environment = ? ORDER BY created_at, intent_id",
+                         [.text(environment.rawValue)]).compactMap { StateCoding.intent(from: $0.map(\.codingValue)) }
         }
     }
 
     // MARK: History
 
-    public func beginRun(_ run: RunRecord) async throws {
-        try await writeRun(run)
-    }
+    public func beginRun(_ run: RunRecord) async throws { try await writeRun(run) }
 
-    public func finishRun(_ run: RunRecord) async throws {
-        try await writeRun(run)
-    }
+    public func finishRun(_ run: RunRecord) async throws { try await writeRun(run) }
 
     private func writeRun(_ run: RunRecord) async throws {
-        let db = database
-        try await executor.run {
-            try db.transaction {
-                try db.query(StateSchema.upsertRun, StateCoding.runValues(run).map { value in
-                    switch value {
-                    case .none: return .null
-                    case .some(.integer(let n)): return .integer(n)
-                    case .some(.text(let s)): return .text(s)
-                    }
-                })
-            }
+        // History is not fenced: a run whose lock was taken away still says how it ended.
+        try await write(environment: nil) { db in
+            try db.query(StateSchema.upsertRun, StateCoding.runValues(run).map(SQLiteValue.init))
         }
     }
 
     public func history(environment: EnvironmentName?, limit: Int) async throws -> [RunRecord] {
-        let db = database
-        return try await executor.run {
+        try await read { db in
             let rows: [[SQLiteValue]]
             if let environment {
                 rows = try db.query("SELECT \(StateSchema.runColumns) FROM runs WHERE environment = ? ORDER BY started_at DESC, run_id DESC LIMIT ?",
@@ -160,15 +232,167 @@ public final class SQLiteStateStore: StateStore {
                 rows = try db.query("SELECT \(StateSchema.runColumns) FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?",
                                     [.integer(Int64(limit))])
             }
-            return rows.map { row in
-                StateCoding.run(from: row.map { v -> StateCoding.Value? in
-                    switch v {
-                    case .null: return nil
-                    case .integer(let n): return .integer(n)
-                    case .text(let s): return .text(s)
+            return rows.map { StateCoding.run(from: $0.map(\.codingValue)) }
+        }
+    }
+
+    // MARK: Locks
+
+    private var lockDirectory: String { ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("locks") }
+
+    private func lockFile(_ environment: EnvironmentName) -> String {
+        (lockDirectory as NSString).appendingPathComponent("\(environment.rawValue).lock")
+    }
+
+    public func acquireLock(_ info: LockInfo, timeout: Duration, shouldStop: @escaping @Sendable () -> Bool) async throws {
+        try SecureFiles.ensureDirectory(lockDirectory)
+        let file = lockFile(info.environment)
+        let start = ContinuousClock.now
+        while true {
+            if let fd = FileLock.tryLock(file) {
+                do {
+                    try await write(environment: nil) { db in
+                        try db.query("INSERT OR REPLACE INTO locks (\(StateSchema.lockColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     StateCoding.lockValues(info).map(SQLiteValue.init))
                     }
-                })
+                } catch {
+                    FileLock.unlock(fd)
+                    throw error
+                }
+                held.add(info.environment, lockID: info.lockID, fd: fd)
+                return
             }
+            let waited = ContinuousClock.now - start
+            if waited >= timeout || shouldStop() {
+                let holder = try? await locks().first { $0.environment == info.environment }
+                throw StateError.locked(holder, waited: waited)
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    public func releaseLock(environment: EnvironmentName) async {
+        guard let (lockID, fd) = held.remove(environment) else { return }
+        try? await write(environment: nil) { db in
+            try db.query("DELETE FROM locks WHERE environment = ? AND lock_id = ?", [.text(environment.rawValue), .text(lockID)])
+        }
+        FileLock.unlock(fd)
+    }
+
+    public func locks() async throws -> [LockInfo] {
+        try await read { db in
+            try db.query("SELECT \(StateSchema.lockColumns) FROM locks ORDER BY environment").compactMap { StateCoding.lock(from: $0.map(\.codingValue)) }
+        }
+    }
+
+    public func forceUnlock(environment: EnvironmentName, lockID: String) async throws {
+        let file = lockFile(environment)
+        try await write(environment: nil) { db in
+            let current = try db.query("SELECT lock_id FROM locks WHERE environment = ?", [.text(environment.rawValue)]).first?.first?.text
+            guard current == lockID else { throw StateError.noSuchLock(environment, lockID) }
+            try db.query("DELETE FROM locks WHERE environment = ?", [.text(environment.rawValue)])
+            // A live holder keeps its flock on the old file; the next run locks a new one, and the
+            // old holder's writes are fenced because the row is gone.
+            unlink(file)
+        }
+    }
+
+    /// True when nobody holds the environment's file lock (a recorded holder is then dead).
+    public func isLockFree(_ environment: EnvironmentName) -> Bool {
+        guard let fd = FileLock.tryLock(lockFile(environment), create: false) else {
+            return !FileManager.default.fileExists(atPath: lockFile(environment))
+        }
+        FileLock.unlock(fd)
+        return true
+    }
+}
+
+/// Writes waiting for the next group commit.
+///
+/// Invariant: `jobs` and `scheduled` are touched only with `lock` held.
+private final class WriteBatch: @unchecked Sendable {
+    struct Job {
+        var fence: (EnvironmentName, String)?
+        var body: @Sendable (SQLiteDatabase) throws -> Void
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private let lock = NSLock()
+    private var jobs: [Job] = []
+    private var scheduled = false
+
+    /// Adds a job; true when the caller must schedule a flush.
+    func add(_ job: Job) -> Bool {
+        lock.withLock {
+            jobs.append(job)
+            if scheduled { return false }
+            scheduled = true
+            return true
+        }
+    }
+
+    func takeAll() -> [Job] {
+        lock.withLock {
+            let taken = jobs
+            jobs = []
+            scheduled = false
+            return taken
+        }
+    }
+}
+
+/// The environment locks this store holds: lock id and the open, flocked file.
+private final class HeldLocks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var held: [EnvironmentName: (String, Int32)] = [:]
+
+    func add(_ env: EnvironmentName, lockID: String, fd: Int32) { lock.withLock { held[env] = (lockID, fd) } }
+    func lockID(_ env: EnvironmentName) -> String? { lock.withLock { held[env]?.0 } }
+    func remove(_ env: EnvironmentName) -> (String, Int32)? { lock.withLock { held.removeValue(forKey: env) } }
+    var environments: [EnvironmentName] { lock.withLock { Array(held.keys) } }
+}
+
+/// `flock` on a lock file: released by the operating system when the process dies.
+enum FileLock {
+    /// Opens and locks `path` without waiting; nil when someone else holds it.
+    static func tryLock(_ path: String, create: Bool = true) -> Int32? {
+        while true {
+            let fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
+            guard fd >= 0 else { return nil }
+            fchmod(fd, 0o600)
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                close(fd)
+                return nil
+            }
+            // A force-unlock may have removed the file between open and flock: lock the new one.
+            var locked = stat(), current = stat()
+            if fstat(fd, &locked) == 0, stat(path, &current) == 0, locked.st_ino == current.st_ino { return fd }
+            flock(fd, LOCK_UN)
+            close(fd)
+            if !create { return nil }
+        }
+    }
+
+    static func unlock(_ fd: Int32) {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}
+
+extension SQLiteValue {
+    init(_ value: StateCoding.Value?) {
+        switch value {
+        case .none: self = .null
+        case .some(.integer(let n)): self = .integer(n)
+        case .some(.text(let s)): self = .text(s)
+        }
+    }
+
+    var codingValue: StateCoding.Value? {
+        switch self {
+        case .null: nil
+        case .integer(let n): .integer(n)
+        case .text(let s): .text(s)
         }
     }
 }

@@ -15,8 +15,17 @@ enum Composition {
         case .sqlite(let path):
             let keyFile = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
             let key = try StateKey.load(environment: environment, keyFile: keyFile, createIfMissing: true)
-            let store = try await SQLiteStateStore.open(path: path)
-            return (store, key)
+            return (try await openStore(location), key)
+        case .postgres:
+            return (try await openStore(location), try StateKey.load(environment: environment, keyFile: "", createIfMissing: false))
+        }
+    }
+
+    /// Opens the state store alone (no key), for the `state` commands.
+    static func openStore(_ location: StateLocation) async throws -> any StateStore {
+        switch location {
+        case .sqlite(let path):
+            return try await SQLiteStateStore.open(path: path)
         case .postgres:
             throw CLIError("PostgreSQL state is not available in this build yet; use --state sqlite:PATH")
         }

@@ -16,5 +16,5 @@ struct CredOpsCommand: AsyncParsableCommand {
               credops plan examples
             """,
         version: CredOpsVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, SandboxCommand.self])
+        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StateCommand.self, SandboxCommand.self])
 }

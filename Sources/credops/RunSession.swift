@@ -69,8 +69,9 @@ final class RunSession: @unchecked Sendable {
         return "Read \(m) manifest\(m == 1 ? "" : "s") (\(p) project\(p == 1 ? "" : "s"), \(c) credential\(c == 1 ? "" : "s")) and \(e) environment\(e == 1 ? "" : "s")."
     }
 
-    func plan(options: PlanOptions) async -> (Plan, [EnvironmentName: PreparedEnvironment]) {
-        await workflow.plan(environments: environments, books: books, options: options)
+    func plan(options: PlanOptions, unavailable: [EnvironmentName: String] = [:], stop: StopSignal? = nil,
+              runID: String = "plan") async -> (Plan, [EnvironmentName: PreparedEnvironment]) {
+        await workflow.plan(environments: environments, books: books, options: options, unavailable: unavailable, stop: stop, runID: runID)
     }
 
     func close() async {

@@ -79,6 +79,7 @@ public struct Applier: Sendable {
                                host: run.host, pid: run.pid, startedAt: Date())
         do {
             try await store.beginRun(record)
+            try await settle(prepared)
         } catch {
             return EnvironmentReport(environmentName: name, success: false, message: "cannot write state (\(store.displayName)): \(error)")
         }
@@ -127,6 +128,11 @@ public struct Applier: Sendable {
         record.counts.failed = results.filter { $0.status == .failed }.count
         try? await store.finishRun(record)
         return report
+    }
+
+    /// Writes what the plan settled about intents left by an interrupted run.
+    public func settle(_ prepared: PreparedEnvironment) async throws {
+        for repair in prepared.repairs { try await store.complete(repair.intent, outcome: repair.outcome) }
     }
 
     static func report(name: String, results: [OperationResult]) -> EnvironmentReport {

@@ -61,6 +61,9 @@ struct EnvironmentWorker: Sendable {
     }
 
     /// Performs one change on the server, then writes the state it leads to.
+    ///
+    /// Every server write is bracketed in state: an intent before it is sent, and its outcome
+    /// (with the intent removed) after, so that a crash in between is settled by the next run.
     /// - Returns: a note for the report, if any.
     private func execute(_ change: Change, record: inout ManagedCredential?) async throws(StepError) -> String? {
         let project = change.serverProject
@@ -70,17 +73,44 @@ struct EnvironmentWorker: Sendable {
             throw StepError(description: "no password resolved for \(id)")
         }
         let secret = password ?? Secret("")
-        func base() -> ManagedCredential {
-            record ?? ManagedCredential(environment: environment, project: project, username: id, passwordFingerprint: nil,
-                                        grants: [], lastAction: "", lastRunID: runID, lastChangedAt: Date())
+        var next = record ?? ManagedCredential(environment: environment, project: project, username: id, passwordFingerprint: nil,
+                                               grants: [], lastAction: "", lastRunID: runID, lastChangedAt: Date())
+        next.lastAction = change.action.kind.rawValue
+        next.lastRunID = runID
+        next.lastChangedAt = Date()
+
+        if case .adopt(_, let grants, _) = change.action {
+            // State only: nothing is sent.
+            next.grants = Array(Set(next.grants).union(grants)).sorted()
+            do {
+                try await store.record(next)
+            } catch {
+                throw StepError(description: "the state could not be written (\(store.displayName)): \(error)")
+            }
+            record = next
+            return nil
         }
+
+        var intent = Intent(id: "\(runID)-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))", environment: environment,
+                            project: project, username: id, action: change.action.kind, runID: runID,
+                            passwordFingerprint: change.action.passwordFingerprint)
+        switch change.action {
+        case .create(let after, _), .update(_, let after, _, _, _): intent.fieldsDigest = Intent.digest(after, schema: planner.schema)
+        case .grant(let g), .revoke(let g): intent.grants = g
+        default: break
+        }
+        do {
+            try await store.recordIntent(intent)
+        } catch {
+            throw StepError(description: "not sent: the state could not record it first (\(store.displayName)): \(error)")
+        }
+
         var note: String?
-        var next = base()
         var serverError: ProviderError?
         do throws(ProviderError) {
             switch change.action {
-            case .adopt(_, let grants, _):
-                next.grants = Array(Set(next.grants).union(grants)).sorted()
+            case .adopt:
+                break
             case .create(let after, let fingerprint):
                 note = try await create(project: project, resource: after, secret: secret)
                 next.passwordFingerprint = fingerprint
@@ -102,30 +132,30 @@ struct EnvironmentWorker: Sendable {
             }
             next.pendingRedeploy = nil
         } catch {
-            guard error.isStoredButNotDeployed else { throw StepError(description: error.description) }
-            // The manager stored the change; remember it, and that it must be sent again.
-            serverError = error
-            if let fp = change.action.passwordFingerprint { next.passwordFingerprint = fp }
-            switch change.action {
-            case .grant(let grants): next.grants = Array(Set(next.grants).union(grants)).sorted()
-            case .revoke(let grants): next.grants = next.grants.filter { !grants.contains($0) }
-            default: break
-            }
-            next.pendingRedeploy = error.message
-        }
-        next.lastAction = change.action.kind.rawValue
-        next.lastRunID = runID
-        next.lastChangedAt = Date()
-        do {
-            if change.action.kind == .delete {
-                try await store.forget(environment: environment, project: project, username: id)
-                record = nil
+            if error.isStoredButNotDeployed {
+                // The manager stored the change; remember it, and that it must be sent again.
+                serverError = error
+                if let fp = change.action.passwordFingerprint { next.passwordFingerprint = fp }
+                switch change.action {
+                case .grant(let grants): next.grants = Array(Set(next.grants).union(grants)).sorted()
+                case .revoke(let grants): next.grants = next.grants.filter { !grants.contains($0) }
+                default: break
+                }
+                next.pendingRedeploy = error.message
+            } else if error.outcomeUnknown {
+                // Whether the server applied it is unknown: the intent stays, and the next run settles it.
+                throw StepError(description: error.description + " (outcome unknown; the next run checks it)")
             } else {
-                try await store.record(next)
-                record = next
+                try? await store.complete(intent, outcome: .unchanged)
+                throw StepError(description: error.description)
             }
+        }
+        let isDelete = change.action.kind == .delete
+        do {
+            try await store.complete(intent, outcome: isDelete ? .forget : .record(next))
+            record = isDelete ? nil : next
         } catch {
-            throw StepError(description: "applied on the server, but the state could not be written (\(store.displayName)): \(error); the next plan will re-check this credential")
+            throw StepError(description: "applied on the server, but the state could not be written (\(store.displayName)): \(error); the next run settles it")
         }
         if let serverError { throw StepError(description: serverError.description) }
         return note

@@ -78,7 +78,10 @@ extension HTTPClient {
     ///
     /// - Parameter idempotent: whether the request may be sent again; defaults to the method's nature.
     /// - Returns: the last answer and how many retries it took.
-    public func send(_ request: HTTPRequest, policy: RetryPolicy, idempotent: Bool? = nil) async throws(HTTPClientError) -> (HTTPResponse, retries: Int) {
+    /// - Parameter giveUp: checked before each wait; when true the last outcome stands (a run
+    ///   that was asked to stop does not wait out a `Retry-After`).
+    public func send(_ request: HTTPRequest, policy: RetryPolicy, idempotent: Bool? = nil,
+                     giveUp: @Sendable () -> Bool = { false }) async throws(HTTPClientError) -> (HTTPResponse, retries: Int) {
         var retries = 0
         while true {
             let outcome: Result<HTTPResponse, HTTPClientError>
@@ -90,6 +93,8 @@ extension HTTPClient {
             }
             switch policy.decide(outcome: outcome, idempotent: idempotent ?? request.method.isIdempotent, retriesSoFar: retries) {
             case .stop:
+                return (try outcome.get(), retries)
+            case .retry where giveUp():
                 return (try outcome.get(), retries)
             case .retry(let delay):
                 retries += 1

@@ -7,16 +7,20 @@ public final class PreparedEnvironment: Sendable {
     public let book: SecretBook
     public let session: (any ProviderSession)?
     public let http: HTTPClient?
+    /// State records, with intents of interrupted runs settled.
     public let managed: [ManagedCredential]
+    /// What apply writes before its first operation to settle those intents.
+    public let repairs: [IntentResolver.Repair]
 
     init(config: EnvironmentConfig, desired: DesiredEnvironment, book: SecretBook, session: (any ProviderSession)?,
-         http: HTTPClient?, managed: [ManagedCredential]) {
+         http: HTTPClient?, managed: [ManagedCredential], repairs: [IntentResolver.Repair]) {
         self.config = config
         self.desired = desired
         self.book = book
         self.session = session
         self.http = http
         self.managed = managed
+        self.repairs = repairs
     }
 
     /// Stops the environment's HTTP workers.
@@ -74,12 +78,22 @@ public struct Workflow: Sendable {
     }
 
     /// Reads every environment's live state (side by side) and plans it. Writes nothing.
-    public func plan(environments: [EnvironmentConfig], books: [EnvironmentName: SecretBook], options: PlanOptions) async
+    ///
+    /// - Parameters:
+    ///   - unavailable: environments that must not be planned (e.g. locked by another run), with why.
+    ///   - stop: passed to every session, so retries stop waiting once it is requested.
+    public func plan(environments: [EnvironmentConfig], books: [EnvironmentName: SecretBook], options: PlanOptions,
+                     unavailable: [EnvironmentName: String] = [:], stop: StopSignal? = nil, runID: String = "plan") async
         -> (Plan, [EnvironmentName: PreparedEnvironment]) {
         let results = await withTaskGroup(of: (EnvironmentPlan, PreparedEnvironment?).self) { group in
             for env in environments {
                 group.addTask {
-                    await self.planEnvironment(env, book: books[env.name] ?? SecretBook(auth: nil), options: options)
+                    if let reason = unavailable[env.name] {
+                        return (EnvironmentPlan(environment: env.name, provider: env.provider, endpoint: env.endpoint.description,
+                                                isProtected: env.isProtected, failure: reason), nil)
+                    }
+                    return await self.planEnvironment(env, book: books[env.name] ?? SecretBook(auth: nil), options: options,
+                                                      stop: stop, runID: runID)
                 }
             }
             var collected: [(EnvironmentPlan, PreparedEnvironment?)] = []
@@ -92,7 +106,8 @@ public struct Workflow: Sendable {
         return (Plan(environments: plans), prepared)
     }
 
-    private func planEnvironment(_ env: EnvironmentConfig, book: SecretBook, options: PlanOptions) async -> (EnvironmentPlan, PreparedEnvironment?) {
+    private func planEnvironment(_ env: EnvironmentConfig, book: SecretBook, options: PlanOptions, stop: StopSignal?,
+                                 runID: String) async -> (EnvironmentPlan, PreparedEnvironment?) {
         var plan = EnvironmentPlan(environment: env.name, provider: env.provider, endpoint: env.endpoint.description,
                                    isProtected: env.isProtected)
         guard let provider = providers[env.provider] else {
@@ -101,37 +116,57 @@ public struct Workflow: Sendable {
         }
         var desired = inputs.desired(for: env, schema: provider.schema)
         let managed: [ManagedCredential]
+        let intents: [Intent]
         do {
             managed = try await store.managedCredentials(environment: env.name)
+            intents = try await store.pendingIntents(environment: env.name)
         } catch {
             plan.failure = "cannot read state (\(store.displayName)): \(error)"
             return (plan, nil)
         }
         desired.projects = scope(desired, env: env, managed: managed)
 
-        let connection: Connection
+        var connection: Connection
         do {
             connection = try await connector.connect(env, credentials: book.auth)
         } catch {
             plan.failure = "\(error)"
             return (plan, nil)
         }
+        connection.stop = stop
         let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env))
         let session = provider.session(for: env, connection: connection, http: http)
-        let prepared = PreparedEnvironment(config: env, desired: desired, book: book, session: session, http: http, managed: managed)
 
         let planner = Planner(schema: provider.schema)
+        let resolver = IntentResolver(schema: provider.schema)
         let byProject = Dictionary(grouping: managed, by: \.project)
+        let intentsByProject = Dictionary(grouping: intents, by: \.project)
+        var settled: [ManagedCredential] = []
+        var repairs: [IntentResolver.Repair] = []
+        var failure: String?
         for project in desired.projects {
             do {
-                let input = try await readProject(project, session: session, managed: byProject[project.serverProject] ?? [],
-                                                  book: book, concurrency: env.concurrency)
+                let (input, projectRepairs) = try await readProject(
+                    project, session: session, managed: byProject[project.serverProject] ?? [],
+                    intents: intentsByProject[project.serverProject] ?? [], resolver: resolver, book: book,
+                    concurrency: env.concurrency, runID: runID)
                 plan.projects.append(planner.plan(input))
+                settled += input.managed.values
+                repairs += projectRepairs
             } catch {
-                plan.failure = "project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)"
-                plan.projects = []
-                return (plan, prepared)
+                failure = "project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)"
+                break
             }
+        }
+        // Records of projects this run does not look at stay as they are.
+        let looked = Set(desired.projects.map(\.serverProject))
+        settled += managed.filter { !looked.contains($0.project) }
+        let prepared = PreparedEnvironment(config: env, desired: desired, book: book, session: session, http: http,
+                                           managed: settled, repairs: repairs)
+        if let failure {
+            plan.failure = failure
+            plan.projects = []
+            return (plan, prepared)
         }
         plan.refusals = plan.guardRailRefusals(options: options)
         return (plan, prepared)
@@ -156,21 +191,53 @@ public struct Workflow: Sendable {
     }
 
     private func readProject(_ project: DesiredProject, session: any ProviderSession, managed: [ManagedCredential],
-                             book: SecretBook, concurrency: Int) async throws(ProviderError) -> Planner.ProjectInput {
+                             intents: [Intent], resolver: IntentResolver, book: SecretBook, concurrency: Int,
+                             runID: String) async throws(ProviderError) -> (Planner.ProjectInput, [IntentResolver.Repair]) {
         let live = try await session.list(project: project.serverProject)
-        let managedByID = Dictionary(managed.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
+        let recorded = Dictionary(managed.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
         let declared = Dictionary(project.credentials.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
+        // Grant and revoke intents are settled from the access list, so it is read for them too.
+        let grantIntents = Set(intents.filter { $0.action == .grant || $0.action == .revoke }.map(\.username))
         let needGrants = live.map(\.id).filter {
-            Planner.needsGrants(declared: declared[$0], managed: managedByID[$0], prune: project.prune)
+            grantIntents.contains($0) || Planner.needsGrants(declared: declared[$0], managed: recorded[$0], prune: project.prune)
         }
         let grants = try await Concurrently.map(needGrants, limit: concurrency) { (id: Username) throws(ProviderError) -> (Username, [AccessGrant]) in
             (id, try await session.grants(project: project.serverProject, id: id))
         }
+        let liveGrants = Dictionary(grants, uniquingKeysWith: { a, _ in a })
+        let (settled, repairs) = resolver.resolve(intents, live: Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
+                                                  liveGrants: liveGrants, managed: recorded, runID: runID)
         var passwords: [Username: Fingerprint] = [:]
         for credential in project.credentials {
             passwords[credential.username] = book.fingerprint(project: project.serverProject, id: credential.username)
         }
-        return Planner.ProjectInput(desired: project, live: live, liveGrants: Dictionary(grants, uniquingKeysWith: { a, _ in a }),
-                                    managed: managedByID, passwords: passwords)
+        return (Planner.ProjectInput(desired: project, live: live, liveGrants: liveGrants, managed: settled, passwords: passwords), repairs)
+    }
+
+    /// Takes the lock of every environment (side by side), waiting up to `timeout` for each.
+    /// - Returns: the environments that could not be locked, with why.
+    public func lock(_ environments: [EnvironmentConfig], run: RunInfo, timeout: Duration, stop: StopSignal) async -> [EnvironmentName: String] {
+        await withTaskGroup(of: (EnvironmentName, String?).self) { group in
+            for env in environments {
+                group.addTask {
+                    let info = LockInfo(environment: env.name, lockID: run.runID, user: run.user, host: run.host, pid: run.pid,
+                                        command: run.command, since: Date())
+                    do {
+                        try await store.acquireLock(info, timeout: timeout, shouldStop: { stop.isRequested })
+                        return (env.name, nil)
+                    } catch {
+                        return (env.name, "\(env.name) \(error)")
+                    }
+                }
+            }
+            var failures: [EnvironmentName: String] = [:]
+            for await (name, failure) in group { if let failure { failures[name] = failure } }
+            return failures
+        }
+    }
+
+    /// Releases the locks this run holds.
+    public func unlock(_ environments: [EnvironmentConfig]) async {
+        for env in environments { await store.releaseLock(environment: env.name) }
     }
 }

@@ -27,11 +27,14 @@ public struct Connection: Sendable {
     public var baseURL: String
     public var credentials: Credentials
     public var retry: RetrySettings
+    /// When set and requested, retries stop waiting: the last answer stands.
+    public var stop: StopSignal?
 
-    public init(baseURL: String, credentials: Credentials, retry: RetrySettings) {
+    public init(baseURL: String, credentials: Credentials, retry: RetrySettings, stop: StopSignal? = nil) {
         self.baseURL = baseURL
         self.credentials = credentials
         self.retry = retry
+        self.stop = stop
     }
 
     /// Every secret this connection holds, so that errors can be redacted of them.

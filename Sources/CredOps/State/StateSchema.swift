@@ -40,6 +40,35 @@ public enum StateSchema {
         CREATE INDEX runs_by_environment ON runs (environment, started_at);
         """
 
+    /// Intents and locks (schema version 2).
+    public static let version2 = """
+        CREATE TABLE intents (
+            intent_id TEXT NOT NULL PRIMARY KEY,
+            environment TEXT NOT NULL,
+            project TEXT NOT NULL,
+            username TEXT NOT NULL,
+            action TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            password_fingerprint TEXT,
+            fields_digest TEXT,
+            grants TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX intents_by_environment ON intents (environment);
+        CREATE TABLE locks (
+            environment TEXT NOT NULL PRIMARY KEY,
+            lock_id TEXT NOT NULL,
+            holder_user TEXT NOT NULL,
+            holder_host TEXT NOT NULL,
+            pid BIGINT NOT NULL,
+            command TEXT NOT NULL,
+            since TEXT NOT NULL
+        );
+        """
+
+    public static let intentColumns = "intent_id, environment, project, username, action, run_id, password_fingerprint, fields_digest, grants, created_at"
+    public static let lockColumns = "environment, lock_id, holder_user, holder_host, pid, command, since"
+
     public static let runColumns = "run_id, environment, command, user_name, host, pid, started_at, finished_at, success, message, created, updated, password_changed, granted, revoked, deleted, adopted, failed"
 
     /// Parameters in the order of `StateCoding.runValues`.
@@ -87,6 +116,34 @@ public enum StateCoding {
             .integer(Int64(c.granted)), .integer(Int64(c.revoked)), .integer(Int64(c.deleted)),
             .integer(Int64(c.adopted)), .integer(Int64(c.failed)),
         ]
+    }
+
+    public static func intentValues(_ i: Intent) -> [Value?] {
+        [.text(i.id), .text(i.environment.rawValue), .text(i.project.rawValue), .text(i.username.rawValue), .text(i.action.rawValue),
+         .text(i.runID), i.passwordFingerprint.map { .text($0.hex) }, i.fieldsDigest.map(Value.text), .text(encodeGrants(i.grants)),
+         .text(string(i.createdAt))]
+    }
+
+    public static func intent(from row: [Value?]) -> Intent? {
+        func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
+        guard let id = text(0), let env = text(1), let project = text(2), let user = text(3),
+              let action = text(4).flatMap(ActionKind.init(rawValue:)), let run = text(5) else { return nil }
+        return Intent(id: id, environment: EnvironmentName(env), project: ProjectName(project), username: Username(user), action: action,
+                      runID: run, passwordFingerprint: text(6).map(Fingerprint.init(hex:)), fieldsDigest: text(7),
+                      grants: decodeGrants(text(8) ?? "[]"), createdAt: date(text(9)) ?? Date(timeIntervalSince1970: 0))
+    }
+
+    public static func lockValues(_ l: LockInfo) -> [Value?] {
+        [.text(l.environment.rawValue), .text(l.lockID), .text(l.user), .text(l.host), .integer(Int64(l.pid)), .text(l.command), .text(string(l.since))]
+    }
+
+    public static func lock(from row: [Value?]) -> LockInfo? {
+        func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
+        guard let env = text(0), let id = text(1) else { return nil }
+        var pid: Int32 = 0
+        if case .integer(let n)? = row[4] { pid = Int32(n) }
+        return LockInfo(environment: EnvironmentName(env), lockID: id, user: text(2) ?? "", host: text(3) ?? "", pid: pid,
+                        command: text(5) ?? "", since: date(text(6)) ?? Date(timeIntervalSince1970: 0))
     }
 
     public static func run(from row: [Value?]) -> RunRecord {

@@ -18,6 +18,34 @@ public protocol StateStore: Sendable {
     /// Forgets one credential (it was deleted, or it is gone from the server).
     func forget(environment: EnvironmentName, project: ProjectName, username: Username) async throws
 
+    // MARK: Intents (crash safety)
+
+    /// Records that a write is about to be sent.
+    func recordIntent(_ intent: Intent) async throws
+
+    /// Writes an operation's outcome and removes its intent, in one transaction.
+    func complete(_ intent: Intent, outcome: StateOutcome) async throws
+
+    /// Intents left by runs that stopped between sending a write and recording its outcome.
+    func pendingIntents(environment: EnvironmentName) async throws -> [Intent]
+
+    // MARK: Locks
+
+    /// Takes the environment's lock, waiting up to `timeout` for another holder to finish.
+    /// Writes for the environment through this store are then fenced: they fail once the lock
+    /// is force-released.
+    /// - Throws: `StateError.locked` naming the holder when the wait runs out.
+    func acquireLock(_ info: LockInfo, timeout: Duration, shouldStop: @escaping @Sendable () -> Bool) async throws
+
+    /// Releases a lock this store holds.
+    func releaseLock(environment: EnvironmentName) async
+
+    /// Every recorded lock holder.
+    func locks() async throws -> [LockInfo]
+
+    /// Releases a stuck lock, only when `lockID` is the holder's exact id.
+    func forceUnlock(environment: EnvironmentName, lockID: String) async throws
+
     /// Starts the history entry of an apply on one environment.
     func beginRun(_ run: RunRecord) async throws
 

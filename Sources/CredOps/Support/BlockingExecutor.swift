@@ -37,6 +37,11 @@ public final class BlockingExecutor: @unchecked Sendable {
         return try result!.get()
     }
 
+    /// Queues `body` without waiting for it.
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        enqueue(body)
+    }
+
     /// Ends the thread once the queued work is done.
     public func shutdown() {
         condition.lock()

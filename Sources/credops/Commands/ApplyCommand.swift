@@ -9,9 +9,12 @@ struct ApplyCommand: AsyncParsableCommand {
         abstract: "Plan, confirm, make the changes in every environment at once, and report.",
         discussion: """
             Without --auto-approve, shows the plan and asks for `yes` on a terminal (and refuses \
-            without one). A protected environment also needs --confirm-environment NAME. The \
-            report follows Apinizer's deploymentResult shape; --report FILE writes it as JSON. \
-            Exit code 1 when anything failed.
+            without one). A protected environment also needs --confirm-environment NAME. Each \
+            environment is locked for the run; a second apply waits --lock-timeout and then fails \
+            naming the holder. Ctrl-C once stops starting operations, lets those in flight finish, \
+            writes state and the report, and exits 130; twice exits at once. The report follows \
+            Apinizer's deploymentResult shape; --report FILE writes it as JSON. Exit code 1 when \
+            anything failed.
 
             Examples:
               credops apply examples --auto-approve
@@ -36,10 +39,29 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(help: "Output format of the final report on stdout: text or json.")
     var format: OutputFormat = .text
 
+    @Option(help: "Seconds to wait for another run's lock on an environment.")
+    var lockTimeout = 60
+
+    @Option(help: ArgumentHelp("Stop starting operations after this long (90s, 15m, 1h); those in flight finish.", valueName: "duration"))
+    var timeout: String?
+
+    func validate() throws {
+        if let timeout, RunDeadline.parse(timeout) == nil {
+            throw ValidationError("--timeout takes a duration such as 90s, 15m or 1h, found '\(timeout)'")
+        }
+        if lockTimeout < 0 { throw ValidationError("--lock-timeout must be 0 or more seconds") }
+    }
+
     func run() async throws {
         let terminal = Terminal(noColor: output.noColor)
         let session = try await RunSession.open(input: input, selection: selection, state: stateOptions, terminal: terminal)
-        let (plan, prepared) = await session.plan(options: guardRails.planOptions)
+        let runInfo = RunInfo(runID: RunInfo.newID(), command: Self.commandLine(), user: ProcessIdentity.user,
+                              host: ProcessIdentity.host, pid: getpid())
+        let stop = StopSignal()
+
+        // Lock first, so that the plan is made against a state no other run is changing.
+        let unavailable = await session.workflow.lock(session.environments, run: runInfo, timeout: .seconds(lockTimeout), stop: stop)
+        let (plan, prepared) = await session.plan(options: guardRails.planOptions, unavailable: unavailable, stop: stop, runID: runInfo.runID)
         let renderer = PlanTextRenderer(style: terminal.errorStyle, schemas: Composition.providers.schemas)
         let planText = session.readSummary + "\n\n" + renderer.render(plan)
         // The plan goes to stderr when stdout carries the JSON report.
@@ -47,9 +69,12 @@ struct ApplyCommand: AsyncParsableCommand {
 
         func finish(_ code: Int32) async throws -> Never {
             for env in prepared.values { env.close() }
+            await session.workflow.unlock(session.environments)
             await session.close()
             throw ExitCode(code)
         }
+        let applier = Applier(store: session.store, run: runInfo, shouldStop: { stop.isRequested },
+                              events: { [progress = ProgressPrinter(terminal: terminal)] in progress.handle($0) })
 
         let refused = plan.environments.filter { !$0.refusals.isEmpty }
         if !refused.isEmpty {
@@ -59,7 +84,8 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let toChange = plan.environments.filter(\.hasChanges)
         if toChange.isEmpty {
-            let report = ApplyReport(runID: "none", environments: plan.environments.map {
+            for env in prepared.values where !env.repairs.isEmpty { try? await applier.settle(env) }
+            let report = ApplyReport(runID: runInfo.runID, environments: plan.environments.map {
                 EnvironmentReport(environmentName: $0.environment.rawValue, success: $0.failure == nil, message: $0.failure ?? "No changes")
             })
             try writeReport(report, terminal: terminal)
@@ -71,16 +97,25 @@ struct ApplyCommand: AsyncParsableCommand {
             try await finish(1)
         }
 
-        let runInfo = RunInfo(runID: RunInfo.newID(), command: Self.commandLine(), user: ProcessIdentity.user,
-                              host: ProcessIdentity.host, pid: getpid())
-        let progress = ProgressPrinter(terminal: terminal)
-        let applier = Applier(store: session.store, run: runInfo, events: { progress.handle($0) })
+        let interrupts = InterruptHandler(stop: stop, terminal: terminal)
+        let deadline = timeout.flatMap(RunDeadline.parse).map { limit in
+            Task {
+                try? await Task.sleep(for: limit)
+                if !Task.isCancelled { stop.request("the run deadline (--timeout \(timeout ?? "")) passed") }
+            }
+        }
         let report = await applier.apply(plan, prepared: prepared, schemas: Composition.providers.schemas)
+        deadline?.cancel()
+        interrupts.disarm()
 
         try writeReport(report, terminal: terminal)
         switch format {
         case .text: terminal.out(ReportTextRenderer(style: terminal.style).render(report, reportFile: self.report))
         case .json: terminal.out(String(decoding: report.json(), as: UTF8.self))
+        }
+        if let reason = stop.reason {
+            terminal.err("Stopped: \(reason). Operations not started are marked skipped; run apply again to finish.")
+            try await finish(interrupts.wasInterrupted ? 130 : 1)
         }
         try await finish(report.success ? 0 : 1)
     }
@@ -127,6 +162,71 @@ struct ApplyCommand: AsyncParsableCommand {
     static func commandLine() -> String {
         let text = (["credops"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         return text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+}
+
+/// `90s`, `15m`, `1h`, `1h30m` or plain seconds.
+enum RunDeadline {
+    static func parse(_ text: String) -> Duration? {
+        if let seconds = Int(text), seconds > 0 { return .seconds(seconds) }
+        var total = 0, number = 0, sawDigit = false
+        for ch in text {
+            if let d = ch.wholeNumberValue, ch.isASCII {
+                number = number * 10 + d
+                sawDigit = true
+            } else {
+                guard sawDigit else { return nil }
+                switch ch {
+                case "h": total += number * 3600
+                case "m": total += number * 60
+                case "s": total += number
+                default: return nil
+                }
+                number = 0
+                sawDigit = false
+            }
+        }
+        return sawDigit || total == 0 ? nil : .seconds(total)
+    }
+}
+
+/// Ctrl-C (or SIGTERM) once: stop starting operations, let in-flight ones finish. Twice: exit 130 at once.
+final class InterruptHandler: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(stop: StopSignal, terminal: Terminal) {
+        let queue = DispatchQueue(label: "credops-interrupts")
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                let n = self.lock.withLock { () -> Int in
+                    self.count += 1
+                    return self.count
+                }
+                if n == 1 {
+                    stop.request(sig == SIGINT ? "interrupted (Ctrl-C)" : "terminated (SIGTERM)")
+                    terminal.err("\nInterrupted: no new operations start; those in flight finish and are recorded. Press Ctrl-C again to exit at once.")
+                } else {
+                    terminal.err("Exiting at once; the next run settles what was in flight.")
+                    _exit(130)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var wasInterrupted: Bool { lock.withLock { count > 0 } }
+
+    /// Back to the default actions (the report is being written).
+    func disarm() {
+        for source in sources { source.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
     }
 }
 

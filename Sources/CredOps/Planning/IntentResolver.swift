@@ -1,0 +1,85 @@
+import Foundation
+
+/// Settles intents left by a run that stopped between sending a write and recording its
+/// outcome, by looking at what the server holds now. Pure: the plan uses the settled state in
+/// memory, and apply writes the repairs before its first operation.
+public struct IntentResolver: Sendable {
+    public let schema: ResourceSchema
+
+    public init(schema: ResourceSchema) { self.schema = schema }
+
+    /// A settled intent: what the state must say now.
+    public struct Repair: Sendable {
+        public var intent: Intent
+        public var outcome: StateOutcome
+    }
+
+    /// - Parameters:
+    ///   - intents: this project's intents, oldest first.
+    ///   - live: the project's live credentials.
+    ///   - liveGrants: access lists read from the server (absent: not read).
+    ///   - managed: the project's state records by username.
+    /// - Returns: the records as they should be, and the repairs that make the state say so.
+    public func resolve(_ intents: [Intent], live: [Username: Resource], liveGrants: [Username: [AccessGrant]],
+                        managed: [Username: ManagedCredential], runID: String, now: Date = Date())
+        -> (managed: [Username: ManagedCredential], repairs: [Repair]) {
+        var records = managed
+        var repairs: [Repair] = []
+        for intent in intents.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
+            let id = intent.username
+            let current = live[id]
+            var record = records[id] ?? ManagedCredential(
+                environment: intent.environment, project: intent.project, username: id, passwordFingerprint: nil, grants: [],
+                lastAction: intent.action.rawValue, lastRunID: intent.runID, lastChangedAt: now)
+            var outcome = StateOutcome.unchanged
+            switch intent.action {
+            case .create, .update:
+                if let current {
+                    // Our own write is recognised by its fields; then its password is ours too.
+                    let ours = intent.fieldsDigest == Intent.digest(current, schema: schema)
+                    record.passwordFingerprint = ours ? intent.passwordFingerprint : nil
+                    if intent.action == .create && !ours && records[id] == nil {
+                        // Someone else's credential under this name: not ours to manage.
+                        break
+                    }
+                    outcome = .record(record)
+                }
+            case .password:
+                if current != nil, records[id] != nil {
+                    // Whether the new password landed cannot be read back: send it again.
+                    record.passwordFingerprint = nil
+                    outcome = .record(record)
+                }
+            case .grant:
+                if current != nil, let grants = liveGrants[id] {
+                    let landed = Set(intent.grants).intersection(grants)
+                    record.grants = Array(Set(record.grants).union(landed)).sorted()
+                    outcome = .record(record)
+                }
+            case .revoke:
+                if current != nil, let grants = liveGrants[id], records[id] != nil {
+                    let gone = Set(intent.grants).subtracting(grants)
+                    record.grants = record.grants.filter { !gone.contains($0) }
+                    outcome = .record(record)
+                }
+            case .delete:
+                if current == nil { outcome = .forget }
+            case .adopt:
+                break
+            }
+            switch outcome {
+            case .record(var settled):
+                settled.lastRunID = runID
+                settled.lastChangedAt = now
+                records[id] = settled
+                repairs.append(Repair(intent: intent, outcome: .record(settled)))
+            case .forget:
+                records[id] = nil
+                repairs.append(Repair(intent: intent, outcome: .forget))
+            case .unchanged:
+                repairs.append(Repair(intent: intent, outcome: .unchanged))
+            }
+        }
+        return (records, repairs)
+    }
+}

@@ -1,0 +1,181 @@
+import ArgumentParser
+import CredOps
+import CredOpsRender
+import CredOpsStateSQLite
+import Foundation
+
+struct StateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "state",
+        abstract: "Inspect what credops remembers, and release a stuck lock.",
+        discussion: """
+            The state holds which credentials credops manages, fingerprints of the passwords it \
+            applied (never the passwords), locks and the apply history. No command here contacts \
+            a server.
+
+            Examples:
+              credops state list -e staging
+              credops state show -e staging --project payments checkout-service
+              credops state unlock -e production --id 7f3c9a12
+            """,
+        subcommands: [List.self, Show.self, Unlock.self])
+
+    static func open(_ options: StateOptions, terminal: Terminal) async throws -> any StateStore {
+        do {
+            return try await Composition.openStore(try options.location(environment: ProcessInfo.processInfo.environment))
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            terminal.err("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    static func time(_ date: Date) -> String {
+        let text = Timestamp.format(Int64(date.timeIntervalSince1970 * 1000))
+        return "\(text.prefix(10)) \(text.dropFirst(11).prefix(8))"
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Managed credentials, locks and recent applies.")
+
+        @OptionGroup var stateOptions: StateOptions
+        @Option(name: [.customShort("e"), .customLong("environment")], help: "Only this environment.")
+        var environment: String?
+        @Option(help: "How many recent applies to show.") var history = 10
+        @Flag(help: "No colours.") var noColor = false
+
+        func run() async throws {
+            let terminal = Terminal(noColor: noColor)
+            let store = try await StateCommand.open(stateOptions, terminal: terminal)
+            var lines = ["State: \(store.displayName)"]
+            let locks = try await store.locks().filter { environment == nil || $0.environment.rawValue == environment }
+            lines.append("")
+            lines.append("Locks:")
+            if locks.isEmpty { lines.append("  none") }
+            for lock in locks {
+                var line = "  \(lock.environment.rawValue): held by \(lock.holderDescription)"
+                if let sqlite = store as? SQLiteStateStore, sqlite.isLockFree(lock.environment) {
+                    line += " (stale: that process is gone; the next apply takes over)"
+                }
+                lines.append(line)
+            }
+            let environments: [EnvironmentName]
+            if let environment {
+                environments = [EnvironmentName(environment)]
+            } else {
+                environments = Array(Set(try await store.history(environment: nil, limit: 10_000).map(\.environment))).sorted()
+            }
+            lines.append("")
+            lines.append("Managed credentials:")
+            var rows: [[String]] = [["ENVIRONMENT", "PROJECT", "USERNAME", "PASSWORD", "GRANTS", "LAST CHANGE"]]
+            var intents: [Intent] = []
+            for env in environments {
+                for c in try await store.managedCredentials(environment: env) {
+                    var last = "\(StateCommand.time(c.lastChangedAt)) \(c.lastAction) (run \(c.lastRunID))"
+                    if c.pendingRedeploy != nil { last += " · redeploy pending" }
+                    rows.append([env.rawValue, c.project.rawValue, c.username.rawValue,
+                                 c.passwordFingerprint.map(\.description) ?? "unknown", "\(c.grants.count)", last])
+                }
+                intents += try await store.pendingIntents(environment: env)
+            }
+            lines += rows.count == 1 ? ["  none"] : Table.render(rows).map { "  " + $0 }
+            if !intents.isEmpty {
+                lines.append("")
+                lines.append("Unsettled writes (an apply stopped before recording them; the next run checks the server):")
+                for i in intents {
+                    lines.append("  \(i.environment)/\(i.project)/\(i.username) \(i.action.rawValue) (run \(i.runID), \(StateCommand.time(i.createdAt)))")
+                }
+            }
+            let runs = try await store.history(environment: environment.map(EnvironmentName.init), limit: history)
+            lines.append("")
+            lines.append("Recent applies:")
+            var runRows: [[String]] = [["RUN", "ENVIRONMENT", "STARTED (UTC)", "RESULT", "CHANGES", "BY"]]
+            for r in runs {
+                let result = r.success.map { $0 ? "ok" : "failed" } ?? (r.finishedAt == nil ? "unfinished" : "?")
+                var changes = r.counts.total == 0 ? "none" : "\(r.counts.total) applied"
+                if r.counts.failed > 0 { changes += ", \(r.counts.failed) failed" }
+                runRows.append([r.runID, r.environment.rawValue, StateCommand.time(r.startedAt), result, changes, "\(r.user)@\(r.host)"])
+            }
+            lines += runRows.count == 1 ? ["  none"] : Table.render(runRows).map { "  " + $0 }
+            await store.close()
+            terminal.out(lines.joined(separator: "\n"))
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "What credops remembers about one credential.")
+
+        @OptionGroup var stateOptions: StateOptions
+        @Option(name: [.customShort("e"), .customLong("environment")], help: "The environment.")
+        var environment: String
+        @Option(help: "The project as the server names it (needed when the username is in several).")
+        var project: String?
+        @Argument(help: "The username.") var username: String
+        @Flag(help: "No colours.") var noColor = false
+
+        func run() async throws {
+            let terminal = Terminal(noColor: noColor)
+            let store = try await StateCommand.open(stateOptions, terminal: terminal)
+            let all = try await store.managedCredentials(environment: EnvironmentName(environment))
+            let found = all.filter { $0.username.rawValue == username && (project == nil || $0.project.rawValue == project) }
+            await store.close()
+            guard let c = found.first else {
+                terminal.err("\(environment)/\(project ?? "*")/\(username): not managed by credops (state \(store.displayName)); `credops state list -e \(environment)` lists what is")
+                throw ExitCode(1)
+            }
+            if found.count > 1 {
+                terminal.err("\(username) is managed in several projects of \(environment) (\(found.map(\.project.rawValue).joined(separator: ", "))); pass --project")
+                throw ExitCode(1)
+            }
+            var lines = [
+                "\(environment) / \(c.project) / \(c.username)",
+                "  managed:       yes (by credops)",
+                "  password:      \(c.passwordFingerprint.map { "\($0) (HMAC-SHA256 of the last password applied)" } ?? "unknown: credops has not set it yet")",
+                "  grants:        \(c.grants.isEmpty ? "none" : c.grants.map(\.description).joined(separator: ", "))",
+                "  last change:   \(c.lastAction) at \(StateCommand.time(c.lastChangedAt)) UTC by run \(c.lastRunID)",
+            ]
+            if let pending = c.pendingRedeploy { lines.append("  redeploy:      pending (\(pending))") }
+            terminal.out(lines.joined(separator: "\n"))
+        }
+    }
+
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "unlock",
+            abstract: "Release an environment's lock held by a run that is stuck or gone.",
+            discussion: "Needs the holder's exact lock id (shown by `credops state list` and in the 'locked by' message). A live holder whose lock is released can no longer write state.")
+
+        @OptionGroup var stateOptions: StateOptions
+        @Option(name: [.customShort("e"), .customLong("environment")], help: "The environment.")
+        var environment: String
+        @Option(help: "The lock id of the holder.") var id: String
+
+        func run() async throws {
+            let terminal = Terminal(noColor: true)
+            let store = try await StateCommand.open(stateOptions, terminal: terminal)
+            do {
+                try await store.forceUnlock(environment: EnvironmentName(environment), lockID: id)
+                await store.close()
+                terminal.out("Released the lock \(id) on \(environment).")
+            } catch {
+                await store.close()
+                terminal.err("error: \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// Left-aligned columns.
+enum Table {
+    static func render(_ rows: [[String]]) -> [String] {
+        guard let columns = rows.map(\.count).max() else { return [] }
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }
+    }
+}
