@@ -97,7 +97,7 @@ let package = Package(
         // The built binary against sandboxes on ephemeral ports.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["CredOpsTestSupport", "ApinizerSandbox", "CredOps", "credops"],
+            dependencies: ["CredOpsTestSupport", "ApinizerSandbox", "CredOps", "CredOpsStateSQLite", "credops"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ApinizerSandboxTests", dependencies: ["ApinizerSandbox", "CredOps", "CredOpsTestSupport"], swiftSettings: swiftSettings),

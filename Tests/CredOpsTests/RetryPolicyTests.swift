@@ -65,8 +65,9 @@ import Testing
         #expect(policy.decide(outcome: response(status), idempotent: true, retriesSoFar: 0, now: now) == .stop)
     }
 
-    @Test func nonIdempotentRequestsAreNotRetried() {
+    @Test func nonIdempotentRequestsAreNotRetriedExceptAfterA429() {
         #expect(policy.decide(outcome: response(503), idempotent: false, retriesSoFar: 0, now: now) == .stop)
+        #expect(policy.decide(outcome: response(429, headers: [("Retry-After", "2")]), idempotent: false, retriesSoFar: 0, now: now) == .retry(after: .seconds(2)))
         let error = HTTPClientError(.timeout, request: "POST x", message: "t")
         #expect(policy.decide(outcome: .failure(error), idempotent: false, retriesSoFar: 0, now: now) == .stop)
     }

@@ -43,6 +43,13 @@ final class E2EWorkspace: @unchecked Sendable {
         return await CLIRunner(directory: dir.path, environment: env).run(arguments, input: input)
     }
 
+    /// Starts `credops ARGS` without waiting (output discarded), for tests that signal it.
+    func spawn(_ arguments: [String]) throws -> ChildProcess {
+        var env = CLIRunner(directory: dir.path, environment: variables).environment
+        env["CREDOPS_TEST_SPAWN"] = "1"
+        return try ChildProcess(CLIRunner.binary, arguments, environment: env, directory: dir.path)
+    }
+
     func stop() async {
         for sandbox in sandboxes.values { await sandbox.stop() }
     }
@@ -120,6 +127,23 @@ enum Manifests {
                 """
         }
         return text + extraCredentials
+    }
+
+    /// `count` credentials of project `bench`, each with one grant.
+    static func many(_ count: Int, grants: Bool = true) -> String {
+        var text = "apiVersion: credops/v1\nkind: CredentialSet\nproject: payments\ncredentials:\n"
+        for i in 0..<count {
+            text += """
+                  - username: user-\(i)
+                    fullName: User \(i)
+                    email: user\(i)@example.com
+                    password: { fromEnv: BILLING_PASSWORD }
+                    roleNameList: [API_USER]
+
+                """
+            if grants { text += "    access: [{ name: PaymentAPI, type: API_PROXY }]\n" }
+        }
+        return text
     }
 
     static let passwords = [

@@ -163,30 +163,31 @@ struct EnvironmentWorker: Sendable {
 
     /// Creates a credential; when the answer was lost, reads back instead of sending it again:
     /// found with our fields, the create is done; found with other fields, it is converged with
-    /// an update; not found, it is created again.
-    private func create(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError) -> String? {
-        do {
-            try await session.create(project: project, resource: resource, secret: secret)
-            return nil
-        } catch where error.outcomeUnknown {
+    /// an update; not found, it is created again. Up to `rounds` times, like any other retry.
+    private func create(project: ProjectName, resource: Resource, secret: Secret, rounds: Int = 4) async throws(ProviderError) -> String? {
+        var lost: [String] = []
+        while true {
+            do {
+                try await session.create(project: project, resource: resource, secret: secret)
+                return lost.isEmpty ? nil : "answer lost \(lost.count)×; not found on read-back, created again"
+            } catch where error.outcomeUnknown && lost.count < rounds {
+                lost.append(error.message)
+            }
             let live: [Resource]
             do {
                 live = try await session.list(project: project)
-            } catch let readError {
+            } catch {
                 throw ProviderError(error.kind, request: error.request,
-                                    message: "\(error.message); reading back to check failed too: \(readError.message)", outcomeUnknown: true)
+                                    message: "\(lost.last ?? ""); reading back to check failed too: \(error.message)", outcomeUnknown: true)
             }
             if let found = live.first(where: { $0.id == resource.id }) {
                 if planner.fieldChanges(live: found, desired: resource).isEmpty {
-                    // Our create went through; the password is ours too, but set it to be sure.
-                    try await session.setSecret(project: project, id: resource.id, secret: secret)
-                    return "answer lost (\(error.message)); found created on read-back"
+                    // Our create went through (same fields; the password came with them).
+                    return "answer lost (\(lost.last ?? "")); found created on read-back"
                 }
                 try await session.update(project: project, resource: resource, secret: secret)
-                return "answer lost (\(error.message)); found with other fields on read-back and updated"
+                return "answer lost (\(lost.last ?? "")); found with other fields on read-back and updated"
             }
-            try await session.create(project: project, resource: resource, secret: secret)
-            return "answer lost (\(error.message)); not found on read-back, created again"
         }
     }
 }

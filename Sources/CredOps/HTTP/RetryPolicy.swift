@@ -2,8 +2,8 @@ import Foundation
 
 /// When and how long to wait before sending a request again.
 ///
-/// Network errors, 5xx and 429 are retried for idempotent requests (GET, PUT, PATCH, DELETE)
-/// with exponential backoff and jitter; a server's `Retry-After` (seconds or HTTP date) or body
+/// Network errors and 5xx are retried for idempotent requests (GET, PUT, PATCH, DELETE), and
+/// 429 for any request (the server did not process it), with exponential backoff and jitter; a server's `Retry-After` (seconds or HTTP date) or body
 /// `retry_after` is honoured up to a cap, and garbage there falls back to backoff. 4xx, TLS
 /// failures and non-idempotent requests are never retried here: a create whose answer was lost
 /// is resolved by reading back, not by sending it again.
@@ -25,7 +25,12 @@ public struct RetryPolicy: Sendable {
     ///   - jitter: a value in 0..<1 (random in use; fixed in tests).
     public func decide(outcome: Result<HTTPResponse, HTTPClientError>, idempotent: Bool, retriesSoFar: Int,
                        now: Date = Date(), jitter: Double = Double.random(in: 0..<1)) -> Decision {
-        guard idempotent, retriesSoFar < settings.maxRetries else { return .stop }
+        guard retriesSoFar < settings.maxRetries else { return .stop }
+        // 429 says the server did not process the request (RFC 6585): safe to send again, even a POST.
+        if case .success(let response) = outcome, response.status == 429 {
+            return .retry(after: serverDelay(response, now: now) ?? backoff(retriesSoFar, jitter: jitter))
+        }
+        guard idempotent else { return .stop }
         switch outcome {
         case .failure(let error):
             return error.isRetryable ? .retry(after: backoff(retriesSoFar, jitter: jitter)) : .stop
