@@ -11,8 +11,50 @@ public enum PlanJSONRenderer {
             "hasErrors": plan.hasErrors,
             "summary": counts(plan.counts),
             "environments": plan.environments.map(environment),
+            "drift": drift(plan),
         ]
         return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    }
+
+    /// What a scheduled drift check alerts on: credentials whose live values or grants differ
+    /// from the manifests (field by field), and what exists on the servers that nobody declares.
+    static func drift(_ plan: Plan) -> [String: Any] {
+        var credentials: [[String: Any]] = []
+        var unmanaged: [[String: String]] = []
+        var unmanagedGrants: [[String: Any]] = []
+        for env in plan.environments {
+            for project in env.projects {
+                for (id, changes) in Dictionary(grouping: project.changes, by: \.username).sorted(by: { $0.key < $1.key }) {
+                    var entry: [String: Any] = ["environment": env.environment.rawValue, "project": project.project.rawValue,
+                                                "username": id.rawValue, "actions": changes.map(\.action.kind.rawValue)]
+                    var fields: [String] = []
+                    for change in changes {
+                        switch change.action {
+                        case .update(_, _, let changed, _, let passwordChanged):
+                            fields += changed.map(\.field)
+                            if passwordChanged { fields.append("password") }
+                        case .setPassword: fields.append("password")
+                        case .grant(let g): entry["grantsMissing"] = g.map(grant)
+                        case .revoke(let g): entry["grantsExtra"] = g.map(grant)
+                        case .create: entry["missing"] = true
+                        case .delete: entry["undeclared"] = true
+                        case .adopt: break
+                        }
+                    }
+                    entry["fields"] = fields
+                    credentials.append(entry)
+                }
+                for id in project.leftAlone {
+                    unmanaged.append(["environment": env.environment.rawValue, "project": project.project.rawValue, "username": id.rawValue])
+                }
+                for (id, grants) in project.unmanagedGrants.sorted(by: { $0.key < $1.key }) {
+                    unmanagedGrants.append(["environment": env.environment.rawValue, "project": project.project.rawValue,
+                                            "username": id.rawValue, "grants": grants.map(grant)])
+                }
+            }
+        }
+        return ["credentials": credentials, "unmanagedCredentials": unmanaged, "unmanagedGrants": unmanagedGrants,
+                "hasDrift": !credentials.isEmpty]
     }
 
     static func counts(_ c: PlanCounts) -> [String: Int] {

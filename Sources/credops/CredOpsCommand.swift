@@ -14,7 +14,10 @@ struct CredOpsCommand: AsyncParsableCommand {
             Quick start (built-in sandbox environments, no server needed):
               credops apply examples --auto-approve
               credops plan examples
+
+            Shell completions: credops --generate-completion-script bash (or zsh, fish).
             """,
         version: CredOpsVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StateCommand.self, SandboxCommand.self])
+        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, ExportCommand.self,
+                      StateCommand.self, SchemaCommand.self, SandboxCommand.self])
 }

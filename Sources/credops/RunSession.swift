@@ -26,9 +26,18 @@ final class RunSession: @unchecked Sendable {
     }
 
     /// Loads and checks the inputs, opens the state and resolves every secret; exits 1 on any problem.
-    static func open(input: InputOptions, selection: EnvironmentSelection, state: StateOptions, terminal: Terminal) async throws -> RunSession {
+    static func open(input: InputOptions, selection: EnvironmentSelection, state: StateOptions, terminal: Terminal,
+                     verbose: Bool = false) async throws -> RunSession {
+        try await open(paths: input.paths, environmentsDirectory: input.environmentsDirectory,
+                       allowPlaintextSecrets: input.allowPlaintextSecrets, selected: selection.environments, state: state,
+                       terminal: terminal, verbose: verbose)
+    }
+
+    static func open(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, selected: [String],
+                     state: StateOptions, terminal: Terminal, verbose: Bool) async throws -> RunSession {
         let processEnvironment = ProcessInfo.processInfo.environment
-        let inputs = try Loading.load(input, terminal: terminal)
+        let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory,
+                                      allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal)
         let location = try state.location(environment: processEnvironment)
         let store: any StateStore
         let key: FingerprintKey
@@ -40,9 +49,10 @@ final class RunSession: @unchecked Sendable {
         }
         let connector = Composition.connector()
         let workflow = Workflow(inputs: inputs, providers: Composition.providers, connector: connector, store: store,
-                                stateKey: key, secrets: SecretResolver(environment: processEnvironment))
+                                stateKey: key, secrets: SecretResolver(environment: processEnvironment),
+                                logger: CLILogging.logger(verbose: verbose))
         let environments: [EnvironmentConfig]
-        switch workflow.selectEnvironments(selection.environments) {
+        switch workflow.selectEnvironments(selected) {
         case .success(let envs): environments = envs
         case .failure(let diagnostic):
             terminal.diagnostics([diagnostic])

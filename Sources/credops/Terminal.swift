@@ -19,7 +19,7 @@ struct Terminal: Sendable {
         errorStyle = TextStyle(colors: colorAllowed && stderrIsTTY)
     }
 
-    func out(_ text: String) { write(text + "\n", to: FileHandle.standardOutput) }
+    func out(_ text: String, terminator: String = "\n") { write(text + terminator, to: FileHandle.standardOutput) }
     func err(_ text: String) { write(text + "\n", to: FileHandle.standardError) }
 
     private func write(_ text: String, to handle: FileHandle) {

@@ -120,7 +120,8 @@ public struct Applier: Sendable {
             }
         }
 
-        let report = Self.report(name: name, results: results)
+        var report = Self.report(name: name, results: results)
+        report.durationMilliseconds = Int(Date().timeIntervalSince(record.startedAt) * 1000)
         record.finishedAt = Date()
         record.success = report.success
         record.message = report.message

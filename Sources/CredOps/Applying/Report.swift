@@ -54,15 +54,19 @@ public struct EnvironmentReport: Sendable, Encodable {
     public var message: String
     public var changes: ReportCounts
     public var operations: [OperationResult]
+    /// How long the environment's apply took (extension).
+    public var durationMilliseconds: Int?
 
-    enum CodingKeys: String, CodingKey { case environmentName, success, message, changes, operations }
+    enum CodingKeys: String, CodingKey { case environmentName, success, message, changes, operations, durationMilliseconds }
 
-    public init(environmentName: String, success: Bool, message: String, changes: ReportCounts = ReportCounts(), operations: [OperationResult] = []) {
+    public init(environmentName: String, success: Bool, message: String, changes: ReportCounts = ReportCounts(), operations: [OperationResult] = [],
+                durationMilliseconds: Int? = nil) {
         self.environmentName = environmentName
         self.success = success
         self.message = message
         self.changes = changes
         self.operations = operations
+        self.durationMilliseconds = durationMilliseconds
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -72,6 +76,7 @@ public struct EnvironmentReport: Sendable, Encodable {
         try c.encode(message, forKey: .message)
         try c.encode(changes, forKey: .changes)
         try c.encode(operations, forKey: .operations)
+        try c.encodeIfPresent(durationMilliseconds, forKey: .durationMilliseconds)
     }
 }
 

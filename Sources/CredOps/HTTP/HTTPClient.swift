@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Logging
 
 /// An HTTP client over libcurl for one environment, with async/await.
 ///
@@ -30,12 +31,23 @@ public final class HTTPClient: Sendable {
         if Task.isCancelled { throw HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending") }
         let deadline = min(timeout ?? configuration.requestTimeout, configuration.requestTimeout)
         let job = CurlJob(request: request, timeout: deadline, maxBody: configuration.maxResponseBytes)
+        let started = ContinuousClock.now
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, HTTPClientError>, Never>) in
                 if job.attach(continuation) { pool.submit(job) }
             }
         } onCancel: {
             job.cancel()
+        }
+        if let logger = configuration.logger, logger.logLevel <= .debug {
+            let took = (ContinuousClock.now - started).shortDescription
+            let headers = request.headers.redacted.map { "\($0.name): \($0.value)" }.joined(separator: ", ")
+            switch result {
+            case .success(let response):
+                logger.debug("\(request.summary) [\(headers)] → \(response.status) (\(response.body.count) bytes, \(took))")
+            case .failure(let error):
+                logger.debug("\(request.summary) [\(headers)] → \(error.message) (\(took))")
+            }
         }
         return try result.get()
     }

@@ -1,3 +1,5 @@
+import Logging
+
 /// How an `HTTPClient` talks to one environment.
 public struct HTTPClientConfiguration: Sendable {
     /// Worker threads, each with its own reused connection: the most requests in flight.
@@ -11,6 +13,9 @@ public struct HTTPClientConfiguration: Sendable {
     /// Allow plain http to hosts that are not loopback addresses.
     public var allowInsecureHTTP: Bool
     public var userAgent: String
+    /// Where request lines go (debug level): method, URL, status, size and time; header values
+    /// of sensitive headers redacted, bodies never.
+    public var logger: Logger?
 
     public init(concurrency: Int = 8, connectTimeout: Duration = .seconds(10), requestTimeout: Duration = .seconds(30),
                 maxResponseBytes: Int = 16 * 1024 * 1024, tls: TLSSettings = TLSSettings(), allowInsecureHTTP: Bool = false,
@@ -25,10 +30,15 @@ public struct HTTPClientConfiguration: Sendable {
     }
 
     /// The settings of an environment file.
-    public init(environment: EnvironmentConfig) {
+    public init(environment: EnvironmentConfig, logger: Logger? = nil) {
         self.init(concurrency: environment.concurrency, connectTimeout: .seconds(environment.connectTimeoutSeconds),
                   requestTimeout: .seconds(environment.timeoutSeconds), tls: environment.tls,
                   allowInsecureHTTP: environment.allowInsecureHTTP)
+        self.logger = logger.map { logger in
+            var l = logger
+            l[metadataKey: "environment"] = "\(environment.name)"
+            return l
+        }
     }
 }
 

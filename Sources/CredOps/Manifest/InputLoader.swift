@@ -16,39 +16,11 @@ public struct InputLoader: Sendable {
     /// - Returns: the inputs, or nil when any error was found; every diagnostic either way.
     public func load(paths: [String], environmentsDirectory: String) -> (inputs: Inputs?, diagnostics: [Diagnostic]) {
         var diagnostics: [Diagnostic] = []
-        var files: [InputFile] = []
 
         // Environment files first: manifests are checked against them.
-        var environments: [EnvironmentConfig] = []
-        let envDir = Self.displayPath(environmentsDirectory)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: environmentsDirectory, isDirectory: &isDirectory), isDirectory.boolValue {
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: environmentsDirectory)) ?? [])
-                .filter { Self.isYAML($0) && !$0.hasPrefix(".") }.sorted()
-            for name in names {
-                let path = Self.join(envDir, name)
-                let stem = String(name[..<name.lastIndex(of: ".")!])
-                let (configs, problems, file) = loadEnvironmentFile(path: path, defaultName: stem)
-                diagnostics += problems
-                environments += configs
-                if let file { files.append(file) }
-            }
-            if names.isEmpty {
-                diagnostics.append(.error("no environment files (*.yaml) in \(envDir); add one per target server", address: envDir))
-            }
-        } else {
-            diagnostics.append(.error("environments directory \(envDir) does not exist; pass --environments DIR", address: envDir))
-        }
+        let (environments, environmentFiles) = loadEnvironments(directory: environmentsDirectory, diagnostics: &diagnostics)
+        var files = environmentFiles
         let environmentsIncomplete = diagnostics.hasErrors
-        var byName: [EnvironmentName: EnvironmentConfig] = [:]
-        for env in environments {
-            if let first = byName[env.name] {
-                diagnostics.append(.error("environment '\(env.name)' is defined twice (also in \(first.file)); names must be unique", at: env.location))
-            } else {
-                byName[env.name] = env
-            }
-        }
-        environments = byName.values.sorted { $0.name < $1.name }
 
         // Manifests.
         var manifests: [Manifest] = []
@@ -81,6 +53,46 @@ public struct InputLoader: Sendable {
         guard !diagnostics.hasErrors else { return (nil, diagnostics.sortedForDisplay()) }
         let inputs = Inputs(manifests: manifests, environments: environments, files: files, skippedFiles: skipped)
         return (inputs, diagnostics.sortedForDisplay())
+    }
+
+    /// Loads only the environment files of `directory` (for commands that take no manifest).
+    public func loadEnvironments(directory: String) -> (environments: [EnvironmentConfig], diagnostics: [Diagnostic]) {
+        var diagnostics: [Diagnostic] = []
+        let (environments, _) = loadEnvironments(directory: directory, diagnostics: &diagnostics)
+        return (environments, diagnostics.sortedForDisplay())
+    }
+
+    private func loadEnvironments(directory environmentsDirectory: String, diagnostics: inout [Diagnostic]) -> ([EnvironmentConfig], [InputFile]) {
+        var files: [InputFile] = []
+        var environments: [EnvironmentConfig] = []
+        let envDir = Self.displayPath(environmentsDirectory)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: environmentsDirectory, isDirectory: &isDirectory), isDirectory.boolValue {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: environmentsDirectory)) ?? [])
+                .filter { Self.isYAML($0) && !$0.hasPrefix(".") }.sorted()
+            for name in names {
+                let path = Self.join(envDir, name)
+                let stem = String(name[..<name.lastIndex(of: ".")!])
+                let (configs, problems, file) = loadEnvironmentFile(path: path, defaultName: stem)
+                diagnostics += problems
+                environments += configs
+                if let file { files.append(file) }
+            }
+            if names.isEmpty {
+                diagnostics.append(.error("no environment files (*.yaml) in \(envDir); add one per target server", address: envDir))
+            }
+        } else {
+            diagnostics.append(.error("environments directory \(envDir) does not exist; pass --environments DIR", address: envDir))
+        }
+        var byName: [EnvironmentName: EnvironmentConfig] = [:]
+        for env in environments {
+            if let first = byName[env.name] {
+                diagnostics.append(.error("environment '\(env.name)' is defined twice (also in \(first.file)); names must be unique", at: env.location))
+            } else {
+                byName[env.name] = env
+            }
+        }
+        return (byName.values.sorted { $0.name < $1.name }, files)
     }
 
     // MARK: Files

@@ -1,6 +1,6 @@
 /// A name that is a string on the wire but a distinct type in code, so that a project name is
 /// never passed where a username is expected.
-public protocol StringName: RawRepresentable, Hashable, Comparable, Sendable, Codable,
+public protocol StringName: RawRepresentable, Hashable, Comparable, Sendable, Codable, CodingKeyRepresentable,
     ExpressibleByStringLiteral, CustomStringConvertible where RawValue == String {
     init(_ rawValue: String)
 }
@@ -17,6 +17,18 @@ extension StringName {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)
     }
+
+    /// Dictionaries keyed by names encode as JSON objects.
+    public var codingKey: any CodingKey { NameKey(stringValue: rawValue) }
+
+    public init?<T: CodingKey>(codingKey: T) { self.init(codingKey.stringValue) }
+}
+
+struct NameKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
 }
 
 /// A credential's identifier (Apinizer's `username`); unique on a server and never renamed.

@@ -94,7 +94,7 @@ public struct FieldSpec: Sendable {
 
 /// A credential as a provider sees it: its identifier and its readable field values.
 /// The password is not here: it is write-only and lives in `Secret`.
-public struct Resource: Hashable, Sendable {
+public struct Resource: Hashable, Sendable, Codable {
     public var id: Username
     /// Values by field name, canonical (see `FieldSpec.canonical`).
     public var fields: [String: FieldValue]

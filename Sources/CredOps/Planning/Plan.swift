@@ -22,7 +22,7 @@ public struct Plan: Sendable {
 }
 
 /// The plan for one environment.
-public struct EnvironmentPlan: Sendable {
+public struct EnvironmentPlan: Sendable, Codable {
     public var environment: EnvironmentName
     public var provider: String
     public var endpoint: String
@@ -33,6 +33,10 @@ public struct EnvironmentPlan: Sendable {
     public var failure: String?
     /// Guard rails that stop apply (mass delete, deletes in a protected environment).
     public var refusals: [String]
+    /// Digest of the live state and credops state the plan was computed from (saved plans).
+    public var liveDigest: String?
+    /// Digest of the declared passwords' fingerprints (saved plans).
+    public var secretsDigest: String?
 
     public init(environment: EnvironmentName, provider: String, endpoint: String, isProtected: Bool,
                 projects: [ProjectPlan] = [], failure: String? = nil, refusals: [String] = []) {
@@ -51,7 +55,7 @@ public struct EnvironmentPlan: Sendable {
 }
 
 /// The plan for one project in one environment.
-public struct ProjectPlan: Sendable {
+public struct ProjectPlan: Sendable, Codable {
     /// As the manifests name it.
     public var project: ProjectName
     /// As the server names it.
@@ -92,7 +96,7 @@ public struct ProjectPlan: Sendable {
 }
 
 /// One step of a plan: one action on one credential.
-public struct Change: Sendable {
+public struct Change: Sendable, Codable {
     public var project: ProjectName
     public var serverProject: ProjectName
     public var username: Username
@@ -170,7 +174,7 @@ public enum ActionKind: String, Sendable, Codable, CaseIterable, Comparable {
 }
 
 /// One field that changes: its value before and after.
-public struct FieldChange: Sendable, Hashable {
+public struct FieldChange: Sendable, Hashable, Codable {
     public var field: String
     public var before: FieldValue
     public var after: FieldValue

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// One environment made ready for planning and applying: its session, secrets and state.
 public final class PreparedEnvironment: Sendable {
@@ -36,9 +37,12 @@ public struct Workflow: Sendable {
     public let store: any StateStore
     public let stateKey: FingerprintKey
     public let secrets: SecretResolver
+    public let logger: Logger
 
     public init(inputs: Inputs, providers: ProviderRegistry, connector: any EnvironmentConnector, store: any StateStore,
-                stateKey: FingerprintKey, secrets: SecretResolver) {
+                stateKey: FingerprintKey, secrets: SecretResolver,
+                logger: Logger = Logger(label: "credops", factory: { _ in SwiftLogNoOpLogHandler() })) {
+        self.logger = logger
         self.inputs = inputs
         self.providers = providers
         self.connector = connector
@@ -134,7 +138,7 @@ public struct Workflow: Sendable {
             return (plan, nil)
         }
         connection.stop = stop
-        let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env))
+        let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env, logger: logger))
         let session = provider.session(for: env, connection: connection, http: http)
 
         let planner = Planner(schema: provider.schema)
@@ -144,6 +148,9 @@ public struct Workflow: Sendable {
         var settled: [ManagedCredential] = []
         var repairs: [IntentResolver.Repair] = []
         var failure: String?
+        var liveResources: [ProjectName: [Resource]] = [:]
+        var liveGrants: [ProjectName: [Username: [AccessGrant]]] = [:]
+        var fingerprints: [(ProjectName, Username, Fingerprint)] = []
         for project in desired.projects {
             do {
                 let (input, projectRepairs) = try await readProject(
@@ -153,6 +160,9 @@ public struct Workflow: Sendable {
                 plan.projects.append(planner.plan(input))
                 settled += input.managed.values
                 repairs += projectRepairs
+                liveResources[project.serverProject] = input.live
+                liveGrants[project.serverProject] = input.liveGrants
+                fingerprints += input.passwords.map { (project.serverProject, $0.key, $0.value) }
             } catch {
                 failure = "project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)"
                 break
@@ -168,6 +178,8 @@ public struct Workflow: Sendable {
             plan.projects = []
             return (plan, prepared)
         }
+        plan.liveDigest = PlanDigest.live(resources: liveResources, grants: liveGrants, managed: settled)
+        plan.secretsDigest = PlanDigest.secrets(fingerprints)
         plan.refusals = plan.guardRailRefusals(options: options)
         return (plan, prepared)
     }

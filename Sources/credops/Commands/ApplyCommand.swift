@@ -11,14 +11,17 @@ struct ApplyCommand: AsyncParsableCommand {
             Without --auto-approve, shows the plan and asks for `yes` on a terminal (and refuses \
             without one). A protected environment also needs --confirm-environment NAME. Each \
             environment is locked for the run; a second apply waits --lock-timeout and then fails \
-            naming the holder. Ctrl-C once stops starting operations, lets those in flight finish, \
-            writes state and the report, and exits 130; twice exits at once. The report follows \
-            Apinizer's deploymentResult shape; --report FILE writes it as JSON. Exit code 1 when \
-            anything failed.
+            naming the holder. With --plan FILE (from `credops plan --out`), no PATH is given: the \
+            plan's own inputs are read again, and the plan is refused as stale if they, the live \
+            state or a secret changed since. Ctrl-C once stops starting operations, lets those in \
+            flight finish, writes state and the report, and exits 130; twice exits at once. The \
+            report follows Apinizer's deploymentResult shape; --report FILE writes it as JSON. \
+            Exit code 1 when anything failed.
 
             Examples:
               credops apply examples --auto-approve
-              credops apply examples -e production --confirm-environment production --report report.json
+              credops apply --plan plan.json --auto-approve --report report.json --format junit > junit.xml
+              credops apply examples -e production --confirm-environment production
             """)
 
     @OptionGroup var input: InputOptions
@@ -33,11 +36,14 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(help: "Confirm changes to this protected environment (repeatable).")
     var confirmEnvironment: [String] = []
 
+    @Option(help: "Apply this saved plan (from `credops plan --out`) instead of planning from PATHs.")
+    var plan: String?
+
     @Option(help: "Write the report (JSON, deploymentResult shape) to this file.")
     var report: String?
 
-    @Option(help: "Output format of the final report on stdout: text or json.")
-    var format: OutputFormat = .text
+    @Option(help: "Output format of the final report on stdout: text, json, markdown or junit.")
+    var format: ReportFormat = .text
 
     @Option(help: "Seconds to wait for another run's lock on an environment.")
     var lockTimeout = 60
@@ -50,22 +56,37 @@ struct ApplyCommand: AsyncParsableCommand {
             throw ValidationError("--timeout takes a duration such as 90s, 15m or 1h, found '\(timeout)'")
         }
         if lockTimeout < 0 { throw ValidationError("--lock-timeout must be 0 or more seconds") }
+        if plan != nil {
+            if !input.paths.isEmpty { throw ValidationError("--plan takes no PATH: the plan names the manifests it was made from") }
+            if !selection.environments.isEmpty { throw ValidationError("--plan takes no -e: the plan names its environments") }
+        } else {
+            try input.requirePaths("apply")
+        }
     }
 
     func run() async throws {
         let terminal = Terminal(noColor: output.noColor)
-        let session = try await RunSession.open(input: input, selection: selection, state: stateOptions, terminal: terminal)
+        let saved = try plan.map { try SavedPlanFile.read($0, terminal: terminal) }
+        let session: RunSession
+        let planOptions: PlanOptions
+        if let saved {
+            session = try await RunSession.open(
+                paths: saved.inputs.paths, environmentsDirectory: saved.inputs.environmentsDirectory,
+                allowPlaintextSecrets: saved.inputs.allowPlaintextSecrets, selected: saved.inputs.selectedEnvironments,
+                state: stateOptions, terminal: terminal, verbose: output.verbose)
+            planOptions = saved.options.planOptions
+        } else {
+            session = try await RunSession.open(input: input, selection: selection, state: stateOptions, terminal: terminal,
+                                                verbose: output.verbose)
+            planOptions = guardRails.planOptions
+        }
         let runInfo = RunInfo(runID: RunInfo.newID(), command: Self.commandLine(), user: ProcessIdentity.user,
                               host: ProcessIdentity.host, pid: getpid())
         let stop = StopSignal()
 
         // Lock first, so that the plan is made against a state no other run is changing.
         let unavailable = await session.workflow.lock(session.environments, run: runInfo, timeout: .seconds(lockTimeout), stop: stop)
-        let (plan, prepared) = await session.plan(options: guardRails.planOptions, unavailable: unavailable, stop: stop, runID: runInfo.runID)
-        let renderer = PlanTextRenderer(style: terminal.errorStyle, schemas: Composition.providers.schemas)
-        let planText = session.readSummary + "\n\n" + renderer.render(plan)
-        // The plan goes to stderr when stdout carries the JSON report.
-        if format == .json { terminal.err(planText) } else { terminal.out(planText) }
+        let (current, prepared) = await session.plan(options: planOptions, unavailable: unavailable, stop: stop, runID: runInfo.runID)
 
         func finish(_ code: Int32) async throws -> Never {
             for env in prepared.values { env.close() }
@@ -73,26 +94,43 @@ struct ApplyCommand: AsyncParsableCommand {
             await session.close()
             throw ExitCode(code)
         }
-        let applier = Applier(store: session.store, run: runInfo, shouldStop: { stop.isRequested },
-                              events: { [progress = ProgressPrinter(terminal: terminal)] in progress.handle($0) })
 
-        let refused = plan.environments.filter { !$0.refusals.isEmpty }
+        if let saved {
+            let reasons = saved.staleness(current: current, files: session.inputs.files)
+            if !reasons.isEmpty {
+                terminal.err("stale plan: \(plan ?? "")")
+                for reason in reasons { terminal.err("  \(reason)") }
+                terminal.err("Nothing was changed. Make a new plan: credops plan \(saved.inputs.paths.joined(separator: " ")) --out \(plan ?? "plan.json")")
+                try await finish(1)
+            }
+        }
+        if !output.quiet {
+            let renderer = PlanTextRenderer(style: terminal.errorStyle, schemas: Composition.providers.schemas)
+            let planText = session.readSummary + "\n\n" + renderer.render(current)
+            // The plan goes to stderr when stdout carries a machine-readable report.
+            if format == .text { terminal.out(planText) } else { terminal.err(planText) }
+        }
+
+        let progress = ProgressPrinter(terminal: terminal, mode: ProgressPrinter.Mode(verbose: output.verbose, quiet: output.quiet,
+                                                                                      terminal: terminal))
+        let applier = Applier(store: session.store, run: runInfo, shouldStop: { stop.isRequested }, events: { progress.handle($0) })
+
+        let refused = current.environments.filter { !$0.refusals.isEmpty }
         if !refused.isEmpty {
             terminal.err(terminal.errorStyle.red("Apply refused:") + " " + refused.flatMap(\.refusals).joined(separator: "\n  "))
             terminal.err("Nothing was changed.")
             try await finish(1)
         }
-        let toChange = plan.environments.filter(\.hasChanges)
+        let toChange = current.environments.filter(\.hasChanges)
         if toChange.isEmpty {
             for env in prepared.values where !env.repairs.isEmpty { try? await applier.settle(env) }
-            let report = ApplyReport(runID: runInfo.runID, environments: plan.environments.map {
+            let report = ApplyReport(runID: runInfo.runID, environments: current.environments.map {
                 EnvironmentReport(environmentName: $0.environment.rawValue, success: $0.failure == nil, message: $0.failure ?? "No changes")
             })
-            try writeReport(report, terminal: terminal)
-            if format == .json { terminal.out(String(decoding: report.json(), as: UTF8.self)) }
+            try emit(report, terminal: terminal)
             try await finish(report.success ? 0 : 1)
         }
-        guard confirm(plan: plan, changing: toChange, terminal: terminal) else {
+        guard confirm(changing: toChange, terminal: terminal) else {
             terminal.err("Nothing was changed.")
             try await finish(1)
         }
@@ -104,15 +142,12 @@ struct ApplyCommand: AsyncParsableCommand {
                 if !Task.isCancelled { stop.request("the run deadline (--timeout \(timeout ?? "")) passed") }
             }
         }
-        let report = await applier.apply(plan, prepared: prepared, schemas: Composition.providers.schemas)
+        let report = await applier.apply(current, prepared: prepared, schemas: Composition.providers.schemas)
         deadline?.cancel()
         interrupts.disarm()
+        progress.finish()
 
-        try writeReport(report, terminal: terminal)
-        switch format {
-        case .text: terminal.out(ReportTextRenderer(style: terminal.style).render(report, reportFile: self.report))
-        case .json: terminal.out(String(decoding: report.json(), as: UTF8.self))
-        }
+        try emit(report, terminal: terminal)
         if let reason = stop.reason {
             terminal.err("Stopped: \(reason). Operations not started are marked skipped; run apply again to finish.")
             try await finish(interrupts.wasInterrupted ? 130 : 1)
@@ -120,18 +155,28 @@ struct ApplyCommand: AsyncParsableCommand {
         try await finish(report.success ? 0 : 1)
     }
 
-    private func writeReport(_ report: ApplyReport, terminal: Terminal) throws {
-        guard let path = self.report else { return }
-        do {
-            try SecureFiles.writeAtomically(report.json(), to: path)
-        } catch {
-            terminal.err("error: cannot write the report: \(error)")
-            throw ExitCode(1)
+    /// Writes the report file and prints the report in the chosen format.
+    private func emit(_ report: ApplyReport, terminal: Terminal) throws {
+        if let path = self.report {
+            do {
+                try SecureFiles.writeAtomically(report.json(), to: path)
+            } catch {
+                terminal.err("error: cannot write the report: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        switch format {
+        case .text:
+            let text = ReportTextRenderer(style: terminal.style).render(report, reportFile: self.report)
+            terminal.out(output.quiet ? String(text.split(separator: "\n").last ?? "") : text)
+        case .json: terminal.out(String(decoding: report.json(), as: UTF8.self))
+        case .markdown: terminal.out(MarkdownRenderer(schemas: Composition.providers.schemas).render(report))
+        case .junit: terminal.out(JUnitRenderer.render(report))
         }
     }
 
     /// Asks for `yes` (and a protected environment's name) unless the flags already confirm.
-    private func confirm(plan: Plan, changing: [EnvironmentPlan], terminal: Terminal) -> Bool {
+    private func confirm(changing: [EnvironmentPlan], terminal: Terminal) -> Bool {
         let protectedEnvs = changing.filter(\.isProtected).map(\.environment.rawValue)
         let unconfirmed = protectedEnvs.filter { !confirmEnvironment.contains($0) }
         if autoApprove && unconfirmed.isEmpty { return true }
@@ -241,34 +286,126 @@ enum ProcessIdentity {
     static var host: String { ProcessInfo.processInfo.hostName }
 }
 
-/// Prints one line per finished operation (on stderr), as apply goes.
+/// Apply's progress on stderr: bars redrawn in place on a terminal, a line per environment every
+/// few seconds in CI logs, every operation with --verbose, nothing with --quiet.
 final class ProgressPrinter: @unchecked Sendable {
-    private let terminal: Terminal
-    private let lock = NSLock()
+    enum Mode {
+        case bars, periodic, everyOperation, quiet
 
-    init(terminal: Terminal) { self.terminal = terminal }
+        init(verbose: Bool, quiet: Bool, terminal: Terminal) {
+            if quiet { self = .quiet } else if verbose { self = .everyOperation } else { self = terminal.stderrIsTTY ? .bars : .periodic }
+        }
+    }
+
+    struct Progress {
+        var done = 0, total = 0, created = 0, updated = 0, passwords = 0, granted = 0, revoked = 0, deleted = 0, failed = 0, skipped = 0
+        var finished = false
+    }
+
+    private let terminal: Terminal
+    private let mode: Mode
+    private let lock = NSLock()
+    private var environments: [String: Progress] = [:]
+    private var drawnLines = 0
+    private var lastDraw = ContinuousClock.now - .seconds(60)
+
+    init(terminal: Terminal, mode: Mode) {
+        self.terminal = terminal
+        self.mode = mode
+    }
 
     func handle(_ event: ApplyEvent) {
         lock.lock()
         defer { lock.unlock() }
-        let s = terminal.errorStyle
         switch event {
         case .environmentStarted(let env, let operations):
-            terminal.err("\(s.bold(env.rawValue)): applying \(operations) change\(operations == 1 ? "" : "s")")
-        case .operationFinished(let env, let result, let done, let total):
-            let mark: String
-            switch result.status {
-            case .applied: mark = s.green("✓")
-            case .failed: mark = s.red("✗")
-            case .skipped: mark = s.dim("○")
+            environments[env.rawValue, default: Progress()].total = operations
+            if mode == .everyOperation || mode == .periodic {
+                terminal.err("\(terminal.errorStyle.bold(env.rawValue)): applying \(operations) change\(operations == 1 ? "" : "s")")
             }
-            var line = "  \(mark) \(env.rawValue) [\(done)/\(total)] \(result.project)/\(result.username) \(result.action.rawValue)"
-            if let grants = result.grants { line += " " + grants.map(\.description).joined(separator: ", ") }
-            if let error = result.error { line += ": " + error }
-            if let note = result.note, result.status == .applied, note != "password changed" { line += " (\(note))" }
-            terminal.err(line)
-        case .environmentFinished:
+        case .operationFinished(let env, let result, let done, _):
+            var p = environments[env.rawValue, default: Progress()]
+            p.done = done
+            switch (result.status, result.action) {
+            case (.failed, _): p.failed += 1
+            case (.skipped, _): p.skipped += 1
+            case (.applied, .create): p.created += 1
+            case (.applied, .update): p.updated += 1
+            case (.applied, .password): p.passwords += 1
+            case (.applied, .grant): p.granted += 1
+            case (.applied, .revoke): p.revoked += 1
+            case (.applied, .delete): p.deleted += 1
+            case (.applied, .adopt): break
+            }
+            environments[env.rawValue] = p
+            switch mode {
+            case .everyOperation: terminal.err(operationLine(env.rawValue, result, p))
+            case .periodic where result.status == .failed: terminal.err(operationLine(env.rawValue, result, p))
+            default: break
+            }
+        case .environmentFinished(let report):
+            environments[report.environmentName, default: Progress()].finished = true
+            if mode == .periodic {
+                let p = environments[report.environmentName]!
+                terminal.err("\(report.environmentName)  \(p.done)/\(p.total)  \(summary(p))  done")
+            }
+        }
+        redraw(force: false)
+    }
+
+    /// The last drawing, after the apply.
+    func finish() {
+        lock.withLock { redraw(force: true) }
+    }
+
+    private func redraw(force: Bool) {
+        let now = ContinuousClock.now
+        switch mode {
+        case .bars:
+            guard force || now - lastDraw >= .milliseconds(100) else { return }
+            lastDraw = now
+            var text = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
+            let names = environments.keys.sorted()
+            let width = names.map(\.count).max() ?? 0
+            for name in names {
+                let p = environments[name]!
+                let filled = p.total == 0 ? 16 : p.done * 16 / p.total
+                let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 16 - filled)
+                let status = p.finished ? (p.failed > 0 ? terminal.errorStyle.red("failed") : terminal.errorStyle.green("done")) : summary(p)
+                text += "\u{1B}[2K\(name.padding(toLength: width, withPad: " ", startingAt: 0))  \(bar)  \(p.done)/\(p.total)  \(status)\n"
+            }
+            drawnLines = names.count
+            FileHandle.standardError.write(Data(text.utf8))
+        case .periodic:
+            guard now - lastDraw >= .seconds(5) else { return }
+            lastDraw = now
+            for (name, p) in environments.sorted(by: { $0.key < $1.key }) where !p.finished {
+                terminal.err("\(name)  \(p.done)/\(p.total)  \(summary(p))")
+            }
+        case .everyOperation, .quiet:
             break
         }
+    }
+
+    private func summary(_ p: Progress) -> String {
+        let parts: [(Int, String)] = [(p.created, "created"), (p.updated, "updated"), (p.passwords, "passwords"), (p.granted, "granted"),
+                                      (p.revoked, "revoked"), (p.deleted, "deleted"), (p.failed, "failed"), (p.skipped, "skipped")]
+        let text = parts.filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: " · ")
+        return text.isEmpty ? "starting" : text
+    }
+
+    private func operationLine(_ env: String, _ result: OperationResult, _ p: Progress) -> String {
+        let s = terminal.errorStyle
+        let mark: String
+        switch result.status {
+        case .applied: mark = s.green("✓")
+        case .failed: mark = s.red("✗")
+        case .skipped: mark = s.dim("○")
+        }
+        var line = "  \(mark) \(env) [\(p.done)/\(p.total)] \(result.project)/\(result.username) \(result.action.rawValue)"
+        if let grants = result.grants { line += " " + grants.map(\.description).joined(separator: ", ") }
+        if let error = result.error { line += ": " + error }
+        if let note = result.note, result.status == .applied, note != "password changed" { line += " (\(note))" }
+        return line
     }
 }

@@ -3,10 +3,6 @@ import CredOps
 import CredOpsRender
 import Foundation
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json
-}
-
 /// The guard rails against accidental deletes.
 struct GuardRailOptions: ParsableArguments {
     @Flag(help: "Allow deletes in protected environments.")
@@ -28,12 +24,17 @@ struct PlanCommand: AsyncParsableCommand {
         commandName: "plan",
         abstract: "Read the live state of every environment and show what apply would change.",
         discussion: """
-            Reads only: never writes to a server or to the state. Exit codes: 0 success, 1 error, \
-            2 changes present (with --detailed-exitcode).
+            Reads only: never writes to a server or to the state. --out saves the plan (no secret in \
+            it) for `credops apply --plan FILE`, which refuses it when anything changed since. \
+            --format json is stable and versioned; its `drift` object lists credentials whose live \
+            fields or grants differ from the manifests and what nobody declares, for scheduled \
+            drift checks. --format markdown is made for pull-request comments. Exit codes: 0 \
+            success, 1 error, 2 changes present (with --detailed-exitcode).
 
             Examples:
               credops plan examples
               credops plan examples -e staging --format json
+              credops plan examples --out plan.json --format markdown > plan.md
             """)
 
     @OptionGroup var input: InputOptions
@@ -42,27 +43,86 @@ struct PlanCommand: AsyncParsableCommand {
     @OptionGroup var guardRails: GuardRailOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(help: "Output format: text or json.")
-    var format: OutputFormat = .text
+    @Option(help: "Output format: text, json or markdown.")
+    var format: PlanFormat = .text
+
+    @Option(help: "Save the plan to this file, for `credops apply --plan FILE`.")
+    var out: String?
 
     @Flag(help: "Exit with 2 when the plan has changes, 0 when it has none.")
     var detailedExitcode = false
 
+    func validate() throws { try input.requirePaths("plan") }
+
     func run() async throws {
         let terminal = Terminal(noColor: output.noColor)
-        let session = try await RunSession.open(input: input, selection: selection, state: stateOptions, terminal: terminal)
+        let session = try await RunSession.open(input: input, selection: selection, state: stateOptions, terminal: terminal,
+                                                verbose: output.verbose)
         let (plan, prepared) = await session.plan(options: guardRails.planOptions)
         for env in prepared.values { env.close() }
-        switch format {
-        case .text:
+        await session.close()
+        if let out {
+            let saved = SavedPlan(plan: plan, inputs: SavedPlan.SavedInputs(
+                paths: input.paths, environmentsDirectory: input.environmentsDirectory, allowPlaintextSecrets: input.allowPlaintextSecrets,
+                files: session.inputs.files, selectedEnvironments: selection.environments), options: guardRails.planOptions)
+            do {
+                try SecureFiles.writeAtomically(saved.json(), to: out)
+            } catch {
+                terminal.err("error: cannot write the plan: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if format == .text && !output.quiet {
             terminal.out(session.readSummary)
             terminal.out("")
-            terminal.out(PlanTextRenderer(style: terminal.style, schemas: Composition.providers.schemas).render(plan))
-        case .json:
-            terminal.out(String(decoding: PlanJSONRenderer.render(plan), as: UTF8.self))
         }
-        await session.close()
+        if !output.quiet || format != .text {
+            terminal.out(PlanOutput.render(plan, format: format, style: terminal.style))
+        } else {
+            terminal.out(PlanTextRenderer(style: terminal.style, schemas: Composition.providers.schemas).summary(plan))
+        }
+        if let out, format == .text, !output.quiet { terminal.out("Plan saved to \(out); apply it with: credops apply --plan \(out)") }
         if plan.hasErrors { throw ExitCode(1) }
         if detailedExitcode && plan.hasChanges { throw ExitCode(2) }
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Render a saved plan (from `credops plan --out`).",
+        discussion: """
+            Examples:
+              credops show plan.json
+              credops show plan.json --format markdown
+            """)
+
+    @Argument(help: "The saved plan.") var planFile: String
+    @Option(help: "Output format: text, json or markdown.") var format: PlanFormat = .text
+    @Flag(help: "No colours.") var noColor = false
+
+    func run() throws {
+        let terminal = Terminal(noColor: noColor)
+        let saved = try SavedPlanFile.read(planFile, terminal: terminal)
+        if format == .text {
+            terminal.out("Plan made \(StateCommand.time(saved.plan.createdAt)) UTC by credops \(saved.credopsVersion) from \(saved.inputs.paths.joined(separator: " ")).")
+            terminal.out("")
+        }
+        terminal.out(PlanOutput.render(saved.plan, format: format, style: terminal.style))
+    }
+}
+
+enum SavedPlanFile {
+    static func read(_ path: String, terminal: Terminal) throws -> SavedPlan {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            terminal.err("error: \(path): cannot read the plan file")
+            throw ExitCode(1)
+        }
+        do {
+            return try SavedPlan.read(data)
+        } catch {
+            terminal.err("error: \(path): not a credops plan this version can read (\(error))")
+            throw ExitCode(1)
+        }
     }
 }

@@ -18,9 +18,12 @@ struct ValidateCommand: ParsableCommand {
     @OptionGroup var input: InputOptions
     @OptionGroup var output: OutputOptions
 
+    func validate() throws { try input.requirePaths("validate") }
+
     func run() throws {
         let terminal = Terminal(noColor: output.noColor)
-        let inputs = try Loading.load(input, terminal: terminal)
+        let inputs = try Loading.load(paths: input.paths, environmentsDirectory: input.environmentsDirectory,
+                                      allowPlaintextSecrets: input.allowPlaintextSecrets, terminal: terminal)
         let envNote = inputs.environments.count == 1 ? "1 environment" : "\(inputs.environments.count) environments"
         let manifests = inputs.manifests.count == 1 ? "1 manifest" : "\(inputs.manifests.count) manifests"
         terminal.out("\(manifests) (\(inputs.projectCount) project\(inputs.projectCount == 1 ? "" : "s"), \(inputs.credentialCount) credential\(inputs.credentialCount == 1 ? "" : "s")) and \(envNote) are valid.")
@@ -29,10 +32,9 @@ struct ValidateCommand: ParsableCommand {
 
 /// Loading inputs with diagnostics printed, shared by the commands.
 enum Loading {
-    static func load(_ input: InputOptions, terminal: Terminal) throws -> Inputs {
-        let loader = InputLoader(schemas: Composition.providers.schemas,
-                                 options: LoadOptions(allowPlaintextSecrets: input.allowPlaintextSecrets))
-        let (inputs, diagnostics) = loader.load(paths: input.paths, environmentsDirectory: input.environmentsDirectory)
+    static func load(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, terminal: Terminal) throws -> Inputs {
+        let loader = InputLoader(schemas: Composition.providers.schemas, options: LoadOptions(allowPlaintextSecrets: allowPlaintextSecrets))
+        let (inputs, diagnostics) = loader.load(paths: paths, environmentsDirectory: environmentsDirectory)
         terminal.diagnostics(diagnostics)
         guard let inputs else {
             terminal.err(DiagnosticsRenderer.summary(diagnostics))

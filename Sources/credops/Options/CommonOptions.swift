@@ -12,8 +12,8 @@ struct InputOptions: ParsableArguments {
     @Flag(help: "Accept passwords written in manifests (refused by default: manifests live in git).")
     var allowPlaintextSecrets = false
 
-    func validate() throws {
-        if paths.isEmpty { throw ValidationError("name at least one manifest file or directory, e.g. `credops plan examples`") }
+    func requirePaths(_ command: String) throws {
+        if paths.isEmpty { throw ValidationError("name at least one manifest file or directory, e.g. `credops \(command) examples`") }
     }
 }
 
@@ -22,8 +22,15 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "No colours (also when NO_COLOR is set or output is not a terminal).")
     var noColor = false
 
-    @Flag(help: "Show more detail.")
+    @Flag(help: "Show more: every operation, and each HTTP request (method, URL, status; header values redacted).")
     var verbose = false
+
+    @Flag(help: "Show less: no plan, no progress; errors and the last line only.")
+    var quiet = false
+
+    func validate() throws {
+        if verbose && quiet { throw ValidationError("--verbose and --quiet exclude each other") }
+    }
 }
 
 /// Where state lives.

@@ -1,0 +1,150 @@
+import Foundation
+
+/// JSON Schemas (draft-07) of manifests and environment files, for editors
+/// (`# yaml-language-server: $schema=...`) and for checks in CI. Built from the providers'
+/// credential schemas, so a new field shows up here by itself.
+public enum JSONSchemaDocument {
+    public enum Kind: String, CaseIterable, Sendable { case manifest, environment }
+
+    public static func document(_ kind: Kind, schemas: [String: ResourceSchema]) -> [String: Any] {
+        switch kind {
+        case .manifest: return manifest(schemas: schemas)
+        case .environment: return environment(providers: schemas.keys.sorted())
+        }
+    }
+
+    public static func json(_ kind: Kind, schemas: [String: ResourceSchema]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: document(kind, schemas: schemas),
+                                                options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    static var secretReference: [String: Any] { [
+        "description": "A secret's source: an environment variable or a file (relative to the file that names it). Never the value itself.",
+        "oneOf": [
+            ["type": "object", "additionalProperties": false, "required": ["fromEnv"],
+             "properties": ["fromEnv": ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"]]],
+            ["type": "object", "additionalProperties": false, "required": ["fromFile"],
+             "properties": ["fromFile": ["type": "string", "minLength": 1]]],
+        ],
+    ] }
+
+    static func manifest(schemas: [String: ResourceSchema]) -> [String: Any] {
+        // Apinizer is the only provider so far; with several, each would get its own branch.
+        let schema = schemas["apinizer"] ?? schemas.values.first!
+        var fields: [String: Any] = [:]
+        for spec in schema.fields { fields[spec.name] = property(spec) }
+        var credentialProperties = fields
+        credentialProperties[schema.identifierField] = ["type": "string", "minLength": 1, "description": "The credential's name; unique on the server."]
+        credentialProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
+        credentialProperties[schema.grantsField] = ["$ref": "#/definitions/access"]
+        credentialProperties["environments"] = ["type": "array", "items": ["type": "string"], "minItems": 1,
+                                                "description": "Only these environments (default: wherever the manifest applies)."]
+        var overrideProperties = fields
+        overrideProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
+        overrideProperties[schema.grantsField] = ["$ref": "#/definitions/access"]
+        credentialProperties["overrides"] = [
+            "type": "object", "description": "Values for one environment, by environment name.",
+            "additionalProperties": ["type": "object", "additionalProperties": false, "properties": overrideProperties],
+        ]
+        return [
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "$id": "https://credops.dev/schema/manifest.schema.json",
+            "title": "credops manifest (CredentialSet)",
+            "description": "The credentials one project must hold. See README.md.",
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["apiVersion", "kind", "project", "credentials"],
+            "properties": [
+                "apiVersion": ["const": "credops/v1"],
+                "kind": ["const": "CredentialSet"],
+                "provider": ["enum": schemas.keys.sorted()],
+                "project": ["type": "string", "minLength": 1],
+                "environments": ["type": "array", "items": ["type": "string"], "minItems": 1, "uniqueItems": true],
+                "prune": ["enum": PruneMode.allCases.map(\.rawValue),
+                          "description": "managed (default): delete what credops manages and no longer declared; all: delete every undeclared credential; none: delete nothing."],
+                "credentials": ["type": "array", "items": ["$ref": "#/definitions/credential"]],
+            ],
+            "definitions": [
+                "secretReference": secretReference,
+                "access": ["type": "array", "items": [
+                    "type": "object", "additionalProperties": false, "required": ["name", "type"],
+                    "properties": ["name": ["type": "string", "minLength": 1], "type": ["enum": schema.grantTypes]],
+                ]],
+                "credential": ["type": "object", "additionalProperties": false,
+                               "required": [schema.identifierField] + schema.fields.filter(\.isRequired).map(\.name),
+                               "properties": credentialProperties],
+            ],
+        ]
+    }
+
+    static func property(_ spec: FieldSpec) -> [String: Any] {
+        switch spec.kind {
+        case .string:
+            var p: [String: Any] = ["type": spec.isRequired ? "string" : ["string", "null"]]
+            if spec.format == .email { p["format"] = "email" }
+            if spec.isNonEmpty { p["minLength"] = 1 }
+            return p
+        case .bool:
+            return ["type": "boolean"]
+        case .stringSet:
+            var item: [String: Any] = ["type": "string"]
+            if spec.format == .ipOrCIDR {
+                item["pattern"] = "^([0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(/[0-9]{1,3})?)$"
+                item["description"] = "An IPv4 or IPv6 address or CIDR range."
+            }
+            return ["type": ["array", "null"], "items": item, "uniqueItems": true]
+        case .instant:
+            return ["type": ["string", "null"], "format": "date-time", "description": "ISO 8601 with a zone, e.g. 2027-06-30T23:59:59.000Z; null for never."]
+        }
+    }
+
+    static func environment(providers: [String]) -> [String: Any] {
+        let list: [String: Any] = ["type": "array", "items": ["type": "string"]]
+        return [
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "$id": "https://credops.dev/schema/environment.schema.json",
+            "title": "credops environment file",
+            "description": "One target server and how to reach it. See README.md.",
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["url"],
+            "properties": [
+                "name": ["type": "string", "pattern": "^[A-Za-z0-9._-]+$"],
+                "provider": ["enum": providers],
+                "url": ["type": "string", "pattern": "^(https?://|sandbox://)", "description": "The manager URL, or sandbox://NAME for the built-in emulator."],
+                "auth": ["type": "object", "additionalProperties": false, "properties": [
+                    "bearer": ["$ref": "#/definitions/secretReference"],
+                    "oauth2": ["type": "object", "additionalProperties": false, "required": ["clientId", "clientSecret"], "properties": [
+                        "clientId": ["oneOf": [["type": "string"], ["$ref": "#/definitions/secretReference"]]],
+                        "clientSecret": ["$ref": "#/definitions/secretReference"],
+                    ]],
+                ]],
+                "projects": ["type": "object", "additionalProperties": ["type": "string", "minLength": 1],
+                             "description": "Manifest project name -> the project's name on this server."],
+                "concurrency": ["type": "integer", "minimum": 1, "maximum": 256],
+                "timeoutSeconds": ["type": "integer", "minimum": 1, "maximum": 3600],
+                "connectTimeoutSeconds": ["type": "integer", "minimum": 1, "maximum": 600],
+                "protected": ["type": "boolean"],
+                "allowInsecureHTTP": ["type": "boolean"],
+                "tls": ["type": "object", "additionalProperties": false, "properties": [
+                    "caFile": ["type": "string"], "certFile": ["type": "string"], "keyFile": ["type": "string"],
+                    "insecureSkipVerify": ["type": "boolean"],
+                ]],
+                "retry": ["type": "object", "additionalProperties": false, "properties": [
+                    "maxRetries": ["type": "integer", "minimum": 0, "maximum": 10],
+                    "initialBackoffMilliseconds": ["type": "integer", "minimum": 1],
+                    "maxBackoffMilliseconds": ["type": "integer", "minimum": 1],
+                    "retryAfterCapSeconds": ["type": "integer", "minimum": 0, "maximum": 3600],
+                ]],
+                "sandbox": ["type": "object", "additionalProperties": false, "properties": [
+                    "projects": list, "roles": list, "apiProxies": list, "apiProxyGroups": list, "gateways": list, "tokens": list,
+                    "clients": ["type": "object", "additionalProperties": ["type": "string"]],
+                    "tokenTTLSeconds": ["type": "integer", "minimum": 1],
+                    "latencyMilliseconds": ["type": "integer", "minimum": 0],
+                ]],
+            ],
+            "definitions": ["secretReference": secretReference],
+        ]
+    }
+}

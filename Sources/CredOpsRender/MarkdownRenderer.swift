@@ -1,0 +1,155 @@
+import CredOps
+
+/// Plans and reports for pull-request comments: one collapsible section per environment with a
+/// diff-style list of changes, a warning line when anything is deleted, and a footer with the
+/// counts. Kept under a size limit (GitHub comments take 65,536 characters) by shortening the
+/// longest lists cleanly, never mid-line or mid-block.
+public struct MarkdownRenderer: Sendable {
+    public var schemas: [String: ResourceSchema]
+    /// The most characters a rendering may have.
+    public var limit: Int
+
+    public init(schemas: [String: ResourceSchema], limit: Int = 60_000) {
+        self.schemas = schemas
+        self.limit = limit
+    }
+
+    // MARK: Plans
+
+    public func render(_ plan: Plan) -> String {
+        // Shorten until it fits: each pass allows fewer change lines per environment.
+        var maxLines = Int.max
+        while true {
+            let text = renderPlan(plan, maxLines: maxLines)
+            if text.count <= limit || maxLines == 0 { return text }
+            let longest = plan.environments.map { lines(for: $0).count }.max() ?? 0
+            maxLines = maxLines == Int.max ? max(0, longest / 2) : maxLines / 2
+        }
+    }
+
+    private func renderPlan(_ plan: Plan, maxLines: Int) -> String {
+        let changing = plan.environments.filter(\.hasChanges).count
+        let failed = plan.environments.filter { $0.failure != nil }.count
+        var out = ["### credops plan: \(changing) of \(plan.environments.count) environment\(plan.environments.count == 1 ? "" : "s") change", ""]
+        var warnings: [String] = []
+        for env in plan.environments {
+            let name = Self.html(env.environment.rawValue)
+            if let failure = env.failure {
+                out.append("**\(name)**: ❌ could not be planned: \(Self.inline(failure))")
+                out.append("")
+                continue
+            }
+            let c = env.counts
+            if c.total == 0 {
+                out.append("**\(name)**: no changes")
+                out.append("")
+            } else {
+                let deleting = c.delete > 0 ? " ⚠️" : ""
+                out.append("<details><summary><b>\(name)</b>: \(Self.summary(c))\(deleting)</summary>")
+                out.append("")
+                out.append("```diff")
+                let all = lines(for: env)
+                out += all.prefix(maxLines)
+                if all.count > maxLines {
+                    out.append("# … \(all.count - maxLines) more lines; run `credops plan` or see the saved plan for all of them")
+                }
+                out.append("```")
+                out.append("</details>")
+                out.append("")
+            }
+            if c.delete > 0 {
+                warnings.append("> ⚠️ \(c.delete) credential\(c.delete == 1 ? "" : "s") will be deleted in \(name).")
+            }
+            for refusal in env.refusals { warnings.append("> ⛔ \(Self.inline(refusal))") }
+        }
+        if !warnings.isEmpty {
+            out += warnings
+            out.append("")
+        }
+        let without = plan.environments.count - changing - failed
+        out.append("\(plan.environments.count) environment\(plan.environments.count == 1 ? "" : "s") · \(changing) with changes · \(without) without · \(failed) failed")
+        return out.joined(separator: "\n")
+    }
+
+    /// The diff lines of one environment: `+ name  create`, `~ name  field: old → new`, ...
+    func lines(for env: EnvironmentPlan) -> [String] {
+        let text = PlanTextRenderer(style: .plain, schemas: schemas)
+        var out: [String] = []
+        let multiProject = env.projects.filter { !$0.changes.isEmpty }.count > 1
+        for project in env.projects where !project.changes.isEmpty {
+            if multiProject { out.append("# project \(project.project)") }
+            let width = min(28, max(12, project.changes.map(\.username.rawValue.count).max() ?? 12))
+            for change in project.changes {
+                // In a diff block only + and - are coloured; ~, ± and = read as neutral lines.
+                let (lead, word) = PlanTextRenderer.marker(change.action.kind)
+                let details = text.details(change, schema: schemas[env.provider])
+                let prefix = "\(lead) \(change.username.rawValue.padded(width)) \(word.padded(9))"
+                out.append(Self.fence(prefix + (details.first.map { " " + $0 } ?? "")))
+                let indent = String(repeating: " ", count: prefix.count + 1)
+                for line in details.dropFirst() { out.append(Self.fence(indent + line)) }
+            }
+        }
+        return out
+    }
+
+    // MARK: Reports
+
+    public func render(_ report: ApplyReport) -> String {
+        var out = ["### credops apply: \(report.deploymentResult.message)", ""]
+        for env in report.deploymentResult.environmentResults {
+            let name = Self.html(env.environmentName)
+            let failed = env.operations.filter { $0.status == .failed }
+            if env.success {
+                out.append("**\(name)**: ✅ \(Self.inline(env.message))")
+                out.append("")
+                continue
+            }
+            if env.operations.isEmpty {
+                out.append("**\(name)**: ❌ \(Self.inline(env.message))")
+                out.append("")
+                continue
+            }
+            out.append("<details><summary><b>\(name)</b>: ❌ \(failed.count) of \(env.operations.count) operations failed</summary>")
+            out.append("")
+            out.append("```")
+            for op in failed.prefix(50) { out.append(Self.fence("\(op.username) \(op.action.rawValue): \(op.error ?? "failed")")) }
+            if failed.count > 50 { out.append("… \(failed.count - 50) more in the report") }
+            out.append("```")
+            out.append("</details>")
+            out.append("")
+        }
+        let envs = report.deploymentResult.environmentResults
+        let failed = envs.filter { !$0.success }.count
+        out.append("\(envs.count) environment\(envs.count == 1 ? "" : "s") · \(envs.count - failed) succeeded · \(failed) failed")
+        var text = out.joined(separator: "\n")
+        if text.count > limit { text = String(text.prefix(limit - 80)) + "\n```\n</details>\n\n(shortened; see the report file)" }
+        return text
+    }
+
+    // MARK: Text helpers
+
+    static func summary(_ c: PlanCounts) -> String {
+        var parts: [String] = []
+        if c.adopt > 0 { parts.append("\(c.adopt) to adopt") }
+        if c.create > 0 { parts.append("\(c.create) to create") }
+        if c.update > 0 { parts.append("\(c.update) to update") }
+        if c.password > 0 { parts.append("\(c.password) password\(c.password == 1 ? "" : "s")") }
+        if c.grant > 0 { parts.append("\(c.grant) grant\(c.grant == 1 ? "" : "s")") }
+        if c.revoke > 0 { parts.append("\(c.revoke) revoke\(c.revoke == 1 ? "" : "s")") }
+        if c.delete > 0 { parts.append("\(c.delete) to delete") }
+        return parts.joined(separator: ", ")
+    }
+
+    /// Text safe inside HTML tags (summary lines).
+    static func html(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    /// Text safe in a markdown paragraph: no HTML, no stray code fences or emphasis.
+    static func inline(_ s: String) -> String {
+        html(s).replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// A line inside a fenced block must not close the fence.
+    static func fence(_ s: String) -> String { s.replacingOccurrences(of: "```", with: "'''") }
+}
