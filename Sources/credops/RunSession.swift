@@ -37,7 +37,7 @@ final class RunSession: @unchecked Sendable {
                      state: StateOptions, terminal: Terminal, verbose: Bool) async throws -> RunSession {
         let processEnvironment = ProcessInfo.processInfo.environment
         let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory,
-                                      allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal)
+                                      allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal, noteSkipped: verbose)
         let location = try state.location(environment: processEnvironment)
         let store: any StateStore
         let key: FingerprintKey

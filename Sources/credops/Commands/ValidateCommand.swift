@@ -23,7 +23,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let terminal = Terminal(noColor: output.noColor)
         let inputs = try Loading.load(paths: input.paths, environmentsDirectory: input.environmentsDirectory,
-                                      allowPlaintextSecrets: input.allowPlaintextSecrets, terminal: terminal)
+                                      allowPlaintextSecrets: input.allowPlaintextSecrets, terminal: terminal, noteSkipped: true)
         let envNote = inputs.environments.count == 1 ? "1 environment" : "\(inputs.environments.count) environments"
         let manifests = inputs.manifests.count == 1 ? "1 manifest" : "\(inputs.manifests.count) manifests"
         terminal.out("\(manifests) (\(inputs.projectCount) project\(inputs.projectCount == 1 ? "" : "s"), \(inputs.credentialCount) credential\(inputs.credentialCount == 1 ? "" : "s")) and \(envNote) are valid.")
@@ -32,7 +32,9 @@ struct ValidateCommand: ParsableCommand {
 
 /// Loading inputs with diagnostics printed, shared by the commands.
 enum Loading {
-    static func load(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, terminal: Terminal) throws -> Inputs {
+    /// - Parameter noteSkipped: mention YAML files under the paths that are not manifests (CI pipelines).
+    static func load(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, terminal: Terminal,
+                     noteSkipped: Bool) throws -> Inputs {
         let loader = InputLoader(schemas: Composition.providers.schemas, options: LoadOptions(allowPlaintextSecrets: allowPlaintextSecrets))
         let (inputs, diagnostics) = loader.load(paths: paths, environmentsDirectory: environmentsDirectory)
         terminal.diagnostics(diagnostics)
@@ -40,7 +42,7 @@ enum Loading {
             terminal.err(DiagnosticsRenderer.summary(diagnostics))
             throw ExitCode(1)
         }
-        if !inputs.skippedFiles.isEmpty {
+        if noteSkipped && !inputs.skippedFiles.isEmpty {
             let list = inputs.skippedFiles.prefix(5).joined(separator: ", ") + (inputs.skippedFiles.count > 5 ? ", ..." : "")
             terminal.err("note: skipped \(inputs.skippedFiles.count) YAML file\(inputs.skippedFiles.count == 1 ? "" : "s") that \(inputs.skippedFiles.count == 1 ? "is" : "are") not a credops manifest: \(list)")
         }
