@@ -5,31 +5,26 @@ import Foundation
 enum ApinizerWire {
     /// The body of a create or update: every field, the password included.
     static func credentialBody(_ resource: Resource, password: Secret) -> Data {
-        var object: [String: Any] = ["username": resource.id.rawValue]
+        var fields: [(String, JSONWriter.Value)] = [("username", .string(resource.id.rawValue))]
         for spec in ApinizerProvider.credentialSchema.fields {
-            let value = resource[spec.name] ?? spec.defaultValue
-            switch value {
-            case .string(let s): object[spec.name] = s
-            case .bool(let b): object[spec.name] = b
-            case .set(let items): object[spec.name] = items
-            case .instant(let ms): object[spec.name] = ms.map(Timestamp.format) ?? NSNull()
+            switch resource[spec.name] ?? spec.defaultValue {
+            case .string(let s): fields.append((spec.name, .string(s)))
+            case .bool(let b): fields.append((spec.name, .bool(b)))
+            case .set(let items): fields.append((spec.name, .strings(items)))
+            case .instant(let ms): fields.append((spec.name, ms.map { .string(Timestamp.format($0)) } ?? .null))
             }
         }
         // The only place the password leaves its `Secret`: the wire body.
-        object["password"] = password.reveal()
-        return json(object)
+        fields.append(("password", .string(password.reveal())))
+        return JSONWriter.object(fields)
     }
 
     static func passwordBody(_ password: Secret) -> Data {
-        json(["password": password.reveal()])
+        JSONWriter.object([("password", .string(password.reveal()))])
     }
 
     static func accessBody(_ grants: [AccessGrant]) -> Data {
-        json(["credentialAccessList": grants.map { ["name": $0.name, "type": $0.type] }])
-    }
-
-    static func json(_ object: Any) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        JSONWriter.object([("credentialAccessList", .objects(grants.map { [("name", .string($0.name)), ("type", .string($0.type))] }))])
     }
 
     /// A credential as list answers carry it. Decoding is lenient per field: a field of an
@@ -110,15 +105,31 @@ enum ApinizerWire {
                          retryAfter: (object["retry_after"] as? NSNumber)?.doubleValue)
     }
 
+    /// A write's answer: `{"success", "deploymentResult": {"success", "environmentResults": [...]}}`.
+    struct WriteAnswer: Decodable {
+        struct Result: Decodable {
+            struct Entry: Decodable {
+                var environmentName: String?
+                var success: Bool?
+                var message: String?
+            }
+
+            var success: Bool?
+            var environmentResults: [Entry]?
+        }
+
+        var success: Bool?
+        var deploymentResult: Result?
+    }
+
     /// The failed gateways of a write's `deploymentResult`, or nil when everything deployed.
     /// Returns `.some([])` when the answer says it failed without naming a gateway.
     static func failedGateways(_ data: Data) -> [(name: String, message: String)]? {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        let result = object["deploymentResult"] as? [String: Any]
-        let entries = (result?["environmentResults"] as? [[String: Any]] ?? []).filter { ($0["success"] as? Bool) == false }
-        let failed = entries.map { (name: $0["environmentName"] as? String ?? "?", message: $0["message"] as? String ?? "") }
+        guard let answer = try? JSONDecoder().decode(WriteAnswer.self, from: data) else { return nil }
+        let failed = (answer.deploymentResult?.environmentResults ?? []).filter { $0.success == false }
+            .map { (name: $0.environmentName ?? "?", message: $0.message ?? "") }
         if !failed.isEmpty { return failed }
-        if (result?["success"] as? Bool) == false || (object["success"] as? Bool) == false { return [] }
+        if answer.deploymentResult?.success == false || answer.success == false { return [] }
         return nil
     }
 }

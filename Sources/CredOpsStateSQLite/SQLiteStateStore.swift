@@ -184,10 +184,13 @@ public final class SQLiteStateStore: StateStore {
 
     // MARK: Intents
 
-    public func recordIntent(_ intent: Intent) async throws {
-        try await write(environment: intent.environment) { db in
-            try db.query("INSERT OR REPLACE INTO intents (\(StateSchema.intentColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         StateCoding.intentValues(intent).map(SQLiteValue.init))
+    public func recordIntents(_ intents: [Intent]) async throws {
+        guard let environment = intents.first?.environment else { return }
+        try await write(environment: environment) { db in
+            for intent in intents {
+                try db.query("INSERT OR REPLACE INTO intents (\(StateSchema.intentColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             StateCoding.intentValues(intent).map(SQLiteValue.init))
+            }
         }
     }
 

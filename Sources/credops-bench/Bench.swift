@@ -7,8 +7,8 @@ struct Bench: AsyncParsableCommand {
         commandName: "credops-bench",
         abstract: "Benchmarks that print figures: the HTTP client, input limits, and plan/apply scenarios.",
         discussion: "Build with -c release for meaningful numbers: swift run -c release credops-bench all",
-        subcommands: [HTTPBench.self, InputBench.self, ScenarioBench.self],
-        defaultSubcommand: ScenarioBench.self)
+        subcommands: [AllBench.self, ScenarioBench.self, MatrixBench.self, CompareBench.self, MicroBench.self, MicroChild.self, HTTPBench.self, InputBench.self],
+        defaultSubcommand: AllBench.self)
 }
 
 /// CPU seconds and peak memory of this process so far.

@@ -6,6 +6,8 @@ import Foundation
 
 /// Input limits: the time and memory it takes to refuse a YAML alias bomb.
 struct InputBench: ParsableCommand {
+    init() {}
+
     static let configuration = CommandConfiguration(commandName: "input", abstract: "Alias-bomb refusal time and memory.")
 
     @Option(help: "Levels and width of the bomb (9 = 9^9 nodes expanded).") var levels = 9

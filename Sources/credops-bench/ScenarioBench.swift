@@ -4,16 +4,25 @@ import CredOps
 import CredOpsTestSupport
 import Foundation
 
-/// Plan and apply of N credentials in E sandbox environments at latency L and concurrency C,
-/// run by the real binary in a child process, against the round-trip bound.
-struct ScenarioBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "scenario", abstract: "Apply and plan wall time against the round-trip bound.")
+/// One scenario: N credentials (each with an access grant) in E sandbox environments at latency
+/// L, applied and then planned by the real binary in a child process.
+struct Scenario: Sendable {
+    var credentials: Int
+    var environments: Int
+    var latencyMs: Int
+    var concurrency: Int
+    var grants = true
+    var stateDir: String?
 
-    @Option(help: "Credentials per environment.") var credentials = 1000
-    @Option(help: "Environments, applied side by side.") var environments = 3
-    @Option(help: "Latency the sandboxes add to every answer (ms).") var latencyMs = 20
-    @Option(help: "Requests in flight per environment.") var concurrency = 16
-    @Flag(inversion: .prefixedNo, help: "Give every credential one access grant.") var grants = true
+    /// Requests per environment at the least: one list, then a write per change; a plan of an
+    /// environment in sync reads one list and one access list per credential with grants.
+    var minimumApply: Int { 1 + credentials * (grants ? 2 : 1) }
+    var minimumPlan: Int { 1 + (grants ? credentials : 0) }
+
+    /// The round-trip bound of a run that sends `requests` per environment.
+    func ideal(_ requestsPerEnvironment: Int) -> Double {
+        Double(requestsPerEnvironment) / Double(concurrency) * Double(latencyMs) / 1000
+    }
 
     struct Measurement {
         var name: String
@@ -24,9 +33,17 @@ struct ScenarioBench: AsyncParsableCommand {
         var cpu: Double
         var maxRSS: Int
         var exitCode: Int32
+        /// CPU the in-process sandboxes used meanwhile.
+        var sandboxCPU: Double
+
+        var ratio: String { ideal == 0 ? "   —" : String(format: "%4.2f", ideal / wall) }
     }
 
-    func run() async throws {
+    /// How the environments are applied.
+    enum Mode { case together, oneAtATime }
+
+    /// Starts the sandboxes, runs apply then plan, stops the sandboxes.
+    func run(mode: Mode = .together, plan: Bool = true) async throws -> [Measurement] {
         let dir = TemporaryDirectory(prefix: "credops-bench")
         var faults = SandboxFaults()
         faults.latencyMilliseconds = latencyMs
@@ -41,54 +58,178 @@ struct ScenarioBench: AsyncParsableCommand {
                 url: \(sandbox.baseURL)
                 auth: { bearer: { fromEnv: BENCH_TOKEN } }
                 concurrency: \(concurrency)
-                timeoutSeconds: 60
+                timeoutSeconds: 120
                 """)
         }
-        var manifest = "apiVersion: credops/v1\nkind: CredentialSet\nproject: bench\ncredentials:\n"
-        for i in 0..<credentials {
-            manifest += """
-                  - username: bench-user-\(i)
-                    fullName: Bench User \(i)
-                    email: user\(i)@example.com
-                    password: { fromEnv: BENCH_PASSWORD }
-                    roleNameList: [API_USER]
-                    ipList: [10.\(i / 65536 % 256).\(i / 256 % 256).\(i % 256)]
+        defer { Task { [sandboxes] in for s in sandboxes { await s.stop() } } }
+        let perFile = 5_000
+        for file in 0..<((credentials + perFile - 1) / perFile) {
+            var manifest = "apiVersion: credops/v1\nkind: CredentialSet\nproject: bench\ncredentials:\n"
+            for i in (file * perFile)..<min(credentials, (file + 1) * perFile) {
+                manifest += """
+                      - username: bench-user-\(i)
+                        fullName: Bench User \(i)
+                        email: user\(i)@example.com
+                        password: { fromEnv: BENCH_PASSWORD }
+                        roleNameList: [API_USER]
+                        ipList: [10.\(i / 65536 % 256).\(i / 256 % 256).\(i % 256)]
 
-                """
-            if grants { manifest += "    access: [{ name: BenchAPI, type: API_PROXY }]\n" }
+                    """
+                if grants { manifest += "    access: [{ name: BenchAPI, type: API_PROXY }]\n" }
+            }
+            dir.write("manifests/bench\(file).yaml", manifest)
         }
-        dir.write("manifests/bench.yaml", manifest)
-        let environment = ["PATH": "/usr/bin:/bin", "HOME": dir.path, "BENCH_TOKEN": "bench-token",
+        var environment = ["PATH": "/usr/bin:/bin", "HOME": dir.path, "BENCH_TOKEN": "bench-token",
                            "BENCH_PASSWORD": "bench-password-1", "NO_COLOR": "1"]
+        let stateHolder = stateDir.map { TemporaryDirectory(prefix: "credops-bench-state", in: $0) }
+        if let stateHolder { environment["CREDOPS_STATE"] = "sqlite:\(stateHolder.url("state.db"))" }
 
-        func measure(_ name: String, _ arguments: [String], minimumPerEnvironment: Int) async throws -> Measurement {
+        func measure(_ name: String, _ runs: [[String]], minimumPerEnvironment: Int) async throws -> Measurement {
             for s in sandboxes { try await s.resetStats() }
-            let child = try ChildProcess(credopsBinary, arguments, environment: environment, directory: dir.path)
+            let benchBefore = ProcessUsage.now().cpu
             let start = ContinuousClock.now
-            let code = await child.wait(timeout: .seconds(1800)) ?? -1
+            var cpu = 0.0, rss = 0, code: Int32 = 0
+            for arguments in runs {
+                let child = try ChildProcess(credopsBinary, arguments, environment: environment, directory: dir.path)
+                code = max(code, await child.wait(timeout: .seconds(3600)) ?? -1)
+                cpu += child.resources.cpuSeconds
+                rss = max(rss, child.resources.maxRSSBytes)
+            }
             let wall = ContinuousClock.now - start
             var perEnvironment: [Int] = []
             for s in sandboxes { perEnvironment.append(try await s.stats().total) }
-            // Environments run side by side: the bound is the slowest one's requests ÷ C × latency.
-            let ideal = Double(perEnvironment.max() ?? 0) / Double(concurrency) * Double(latencyMs) / 1000
-            let usage = child.resources
+            // Side by side, the bound is the busiest environment's; one at a time, their sum.
+            let ideal = runs.count == 1 ? self.ideal(perEnvironment.max() ?? 0) : self.ideal(perEnvironment.reduce(0, +))
             return Measurement(name: name, wall: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18,
                                ideal: ideal, requests: perEnvironment.reduce(0, +), minimum: minimumPerEnvironment * environments,
-                               cpu: usage.cpuSeconds, maxRSS: usage.maxRSSBytes, exitCode: code)
+                               cpu: cpu, maxRSS: rss, exitCode: code, sandboxCPU: ProcessUsage.now().cpu - benchBefore)
         }
 
-        let perCredentialWrites = grants ? 2 : 1
-        let apply = try await measure("apply (first: create\(grants ? " + grant" : ""))", ["apply", "manifests", "--auto-approve"],
-                                      minimumPerEnvironment: 1 + credentials * perCredentialWrites)
-        let plan = try await measure("plan (in sync)", ["plan", "manifests"], minimumPerEnvironment: 1 + (grants ? credentials : 0))
-        for s in sandboxes { await s.stop() }
-
-        print("\(credentials) credentials × \(environments) environments, latency \(latencyMs) ms, concurrency \(concurrency):")
-        print("  run                          wall      ideal     ideal/wall  requests (min)     CPU      peak RSS  exit")
-        for m in [apply, plan] {
-            print(String(format: "  %@ %6.2f s  %6.2f s   %5.2f      %6d (%6d)   %5.2f s  %@  %d",
-                         m.name.padding(toLength: 28, withPad: " ", startingAt: 0), m.wall, m.ideal, m.ideal / m.wall,
-                         m.requests, m.minimum, m.cpu, megabytes(m.maxRSS).padding(toLength: 8, withPad: " ", startingAt: 0), m.exitCode))
+        let applyRuns: [[String]] = switch mode {
+        case .together: [["apply", "manifests", "--auto-approve", "--quiet"]]
+        case .oneAtATime: (0..<environments).map { ["apply", "manifests", "--auto-approve", "--quiet", "-e", "env\($0)"] }
         }
+        var results = [try await measure("apply", applyRuns, minimumPerEnvironment: minimumApply)]
+        if plan {
+            results.append(try await measure("plan", [["plan", "manifests", "--quiet"]], minimumPerEnvironment: minimumPlan))
+        }
+        return results
+    }
+}
+
+enum Table {
+    static let header = "  credentials  envs  latency  conc  run      wall       ideal     ideal/wall  requests (min)      credops CPU  peak RSS   sandbox CPU"
+
+    static func row(_ s: Scenario, _ m: Scenario.Measurement) -> String {
+        String(format: "  %11d  %4d  %4d ms  %4d  %@ %7.2f s  %7.2f s    %@     %7d (%7d)  %7.2f s  %@  %7.2f s%@",
+               s.credentials, s.environments, s.latencyMs, s.concurrency, m.name.padding(toLength: 6, withPad: " ", startingAt: 0),
+               m.wall, m.ideal, m.ratio, m.requests, m.minimum, m.cpu, megabytes(m.maxRSS).padding(toLength: 9, withPad: " ", startingAt: 0),
+               m.sandboxCPU, m.exitCode == 0 ? "" : "  exit \(m.exitCode)")
+    }
+}
+
+/// One scenario, printed.
+struct ScenarioBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "scenario", abstract: "Apply and plan wall time against the round-trip bound.")
+
+    @Option(help: "Credentials per environment.") var credentials = 1000
+    @Option(help: "Environments, applied side by side.") var environments = 3
+    @Option(help: "Latency the sandboxes add to every answer (ms).") var latencyMs = 20
+    @Option(help: "Requests in flight per environment.") var concurrency = 16
+    @Flag(inversion: .prefixedNo, help: "Give every credential one access grant.") var grants = true
+    @Option(help: "Keep the state database in this directory (e.g. /dev/shm to leave fsync out).") var stateDir: String?
+
+    func run() async throws {
+        let scenario = Scenario(credentials: credentials, environments: environments, latencyMs: latencyMs, concurrency: concurrency,
+                                grants: grants, stateDir: stateDir)
+        print(Table.header)
+        for m in try await scenario.run() { print(Table.row(scenario, m)) }
+    }
+}
+
+/// The table of the issue: N × E × L × C.
+struct MatrixBench: AsyncParsableCommand {
+    init() {}
+
+    static let configuration = CommandConfiguration(commandName: "matrix", abstract: "Plan and apply over credentials × environments × latency × concurrency.")
+
+    @Option(help: "Credential counts.") var credentials: [Int] = [100, 1_000, 10_000]
+    @Option(help: "Environment counts.") var environments: [Int] = [1, 3]
+    @Option(help: "Latencies (ms).") var latencies: [Int] = [0, 20]
+    @Option(help: "Concurrency levels.") var concurrency: [Int] = [4, 16, 64]
+    @Option(help: "Skip scenarios whose apply bound is longer than this (seconds); 0 runs all.") var maxIdeal = 30.0
+
+    func run() async throws {
+        print(Table.header)
+        for n in credentials {
+            for e in environments {
+                for l in latencies {
+                    for c in concurrency {
+                        let s = Scenario(credentials: n, environments: e, latencyMs: l, concurrency: c)
+                        if maxIdeal > 0 && s.ideal(s.minimumApply) > maxIdeal {
+                            print(String(format: "  %11d  %4d  %4d ms  %4d  skipped: the apply bound alone is %.0f s (--max-ideal 0 runs it)",
+                                         n, e, l, c, s.ideal(s.minimumApply)))
+                            continue
+                        }
+                        for m in try await s.run() { print(Table.row(s, m)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The same apply three ways: credops, a decK/Terraform-like default, a sequential script.
+struct CompareBench: AsyncParsableCommand {
+    init() {}
+
+    static let configuration = CommandConfiguration(commandName: "compare", abstract: "credops against one-environment-at-a-time tools.")
+
+    @Option(help: "Credentials per environment.") var credentials = 250
+    @Option(help: "Environments.") var environments = 3
+    @Option(help: "Latency (ms).") var latencyMs = 20
+
+    func run() async throws {
+        let ours = try await Scenario(credentials: credentials, environments: environments, latencyMs: latencyMs, concurrency: 16)
+            .run(mode: .together, plan: false)[0]
+        let deckLike = try await Scenario(credentials: credentials, environments: environments, latencyMs: latencyMs, concurrency: 10)
+            .run(mode: .oneAtATime, plan: false)[0]
+        let sequential = try await Scenario(credentials: credentials, environments: environments, latencyMs: latencyMs, concurrency: 1)
+            .run(mode: .oneAtATime, plan: false)[0]
+        print("Apply of \(credentials) credentials (create + grant) × \(environments) environments at \(latencyMs) ms:")
+        print("  way                                                     wall       requests   vs credops")
+        for (name, m) in [("credops (environments side by side, 16 in flight)", ours),
+                          ("one environment at a time, 10 in flight (decK/Terraform-like)", deckLike),
+                          ("one environment at a time, 1 in flight (a sequential script)", sequential)] {
+            print(String(format: "  %@ %7.2f s   %7d    %5.1f×", name.padding(toLength: 55, withPad: " ", startingAt: 0), m.wall, m.requests, m.wall / ours.wall))
+        }
+    }
+}
+
+/// Everything, in one run (under ten minutes on the reference machine).
+struct AllBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "all", abstract: "Every benchmark, one after the other.")
+
+    func run() async throws {
+        let start = ContinuousClock.now
+        try InputBench().run()
+        print("")
+        var http = HTTPBench()
+        http.requests = 20_000
+        http.concurrency = 16
+        try await http.run()
+        print("")
+        try await MicroBench().run()
+        print("")
+        var matrix = MatrixBench()
+        matrix.credentials = [100, 1_000, 10_000]
+        matrix.environments = [1, 3]
+        matrix.latencies = [0, 20]
+        matrix.concurrency = [4, 16, 64]
+        matrix.maxIdeal = 30
+        try await matrix.run()
+        print("")
+        try await CompareBench().run()
+        print("\nAll benchmarks took \((ContinuousClock.now - start).formatted(.units(allowed: [.minutes, .seconds], width: .narrow))).")
     }
 }

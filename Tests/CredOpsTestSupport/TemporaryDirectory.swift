@@ -4,8 +4,8 @@ import Foundation
 public final class TemporaryDirectory: @unchecked Sendable {
     public let path: String
 
-    public init(prefix: String = "credops-test") {
-        let base = FileManager.default.temporaryDirectory.path
+    public init(prefix: String = "credops-test", in parent: String? = nil) {
+        let base = parent ?? FileManager.default.temporaryDirectory.path
         var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
         let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(result != nil, "mkdtemp failed")

@@ -24,7 +24,7 @@ import Testing
 
     static func desired(_ id: String, _ changes: [String: FieldValue] = [:], grants: [AccessGrant]? = nil) -> DesiredCredential {
         DesiredCredential(resource: resource(id, changes), password: SecretReference(.environment("P")), grants: grants,
-                          location: SourceLocation(file: "m.yaml", line: 1, column: 1), fieldLocations: [:])
+                          location: SourceLocation(file: "m.yaml", line: 1, column: 1))
     }
 
     static func managed(_ id: String, fingerprint: Fingerprint? = fpA, grants: [AccessGrant] = [], pending: String? = nil) -> ManagedCredential {

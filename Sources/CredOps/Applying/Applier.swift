@@ -101,17 +101,35 @@ public struct Applier: Sendable {
         // Phase 1: every credential's steps, credentials side by side; phase 2: deletes.
         let jobs = CredentialJob.group(changes.filter { $0.action.kind != .delete })
         let deletes = changes.filter { $0.action.kind == .delete }.map { CredentialJob(changes: [$0]) }
+        let intents = worker.intents(for: jobs + deletes)
+        do {
+            try await store.recordIntents(intents.flatMap { $0 }.compactMap { $0 })
+        } catch {
+            return EnvironmentReport(environmentName: name, success: false,
+                                     message: "nothing was sent: the state could not record the planned writes (\(store.displayName)): \(error)")
+        }
+        let outcomes = OutcomeWriter(store: store)
         let limit = prepared.config.concurrency
-        var results = await Concurrently.map(jobs, limit: limit) { (job: CredentialJob) -> [OperationResult] in
-            let r = await worker.run(job)
-            emit(r)
+        func runPhase(_ range: Range<Int>) async -> [(OperationResult, String?)] {
+            let all = jobs + deletes
+            return await Concurrently.map(Array(range), limit: limit) { (i: Int) -> [(OperationResult, String?)] in
+                let r = await worker.run(all[i], intents: intents[i], outcomes: outcomes)
+                emit(r.map(\.0))
+                return r
+            }.flatMap { $0 }
+        }
+        var tagged = await runPhase(0..<jobs.count)
+        tagged += await runPhase(jobs.count..<(jobs.count + deletes.count))
+        // Every outcome is in state before the run is reported; a write that failed makes its
+        // operation a failure (the next run settles it from the intent).
+        let stateFailures = await outcomes.drain()
+        let results = tagged.map { result, id -> OperationResult in
+            guard let id, let failure = stateFailures[id], result.status == .applied else { return result }
+            var r = result
+            r.status = .failed
+            r.error = "applied on the server, but the state could not be written (\(store.displayName)): \(failure); the next run settles it"
             return r
-        }.flatMap { $0 }
-        results += await Concurrently.map(deletes, limit: limit) { (job: CredentialJob) -> [OperationResult] in
-            let r = await worker.run(job)
-            emit(r)
-            return r
-        }.flatMap { $0 }
+        }
 
         // Housekeeping: managed credentials gone from the server and no longer declared.
         for project in plan.projects where !shouldStop() {

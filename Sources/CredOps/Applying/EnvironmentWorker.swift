@@ -15,13 +15,41 @@ struct EnvironmentWorker: Sendable {
         managed.first { $0.project == change.serverProject && $0.username == change.username }
     }
 
-    /// Runs one credential's steps in order; after a failure the rest are skipped.
-    func run(_ job: CredentialJob) async -> [OperationResult] {
+    /// The intent of every server write of `jobs` (nil for state-only steps), recorded in one
+    /// transaction before anything is sent.
+    ///
+    /// Recording a credential's later steps before its first one is sent is safe: an intent
+    /// whose write never went out is settled from the server by the next run, and finds nothing
+    /// of it there (a create or grant that is not live, a delete whose credential still is) or
+    /// leads to the same write the plan would make anyway (a password or an update).
+    func intents(for jobs: [CredentialJob]) -> [[Intent?]] {
+        jobs.map { job in
+            job.changes.map { change -> Intent? in
+                if case .adopt = change.action { return nil }
+                var intent = Intent(id: "\(runID)-\(Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) }))", environment: environment,
+                                    project: change.serverProject, username: change.username, action: change.action.kind, runID: runID,
+                                    passwordFingerprint: change.action.passwordFingerprint)
+                switch change.action {
+                case .create(let after, _), .update(_, let after, _, _, _): intent.fieldsDigest = Intent.digest(after, schema: planner.schema)
+                case .grant(let g), .revoke(let g): intent.grants = g
+                default: break
+                }
+                return intent
+            }
+        }
+    }
+
+    /// Runs one credential's steps in order; after a failure the rest are skipped. Outcomes go
+    /// to state through `outcomes`, in the background and in order.
+    /// - Returns: each step's result with the id of its intent.
+    func run(_ job: CredentialJob, intents: [Intent?], outcomes: OutcomeWriter) async -> [(OperationResult, String?)] {
         guard let first = job.changes.first else { return [] }
         var record = initialRecord(first)
-        var results: [OperationResult] = []
+        let key = first.serverProject.rawValue + "\u{0}" + first.username.rawValue
+        var results: [(OperationResult, String?)] = []
         var failedStep: ActionKind?
-        for change in job.changes {
+        for (index, change) in job.changes.enumerated() {
+            let intent = intents[index]
             var result = OperationResult(project: change.serverProject.rawValue, username: change.username.rawValue,
                                          action: change.action.kind, status: .applied)
             switch change.action {
@@ -31,27 +59,31 @@ struct EnvironmentWorker: Sendable {
                 if passwordChanged { result.note = "password changed" }
             default: break
             }
-            if let failedStep {
-                result.status = .skipped
-                result.error = "skipped: the \(failedStep.rawValue) of this credential failed"
-                results.append(result)
-                continue
+            let skipReason: String? = if let failedStep {
+                "skipped: the \(failedStep.rawValue) of this credential failed"
+            } else if shouldStop() {
+                "skipped: apply was interrupted"
+            } else if let stateFailure = outcomes.failure {
+                "skipped: the state cannot be written (\(stateFailure))"
+            } else {
+                nil
             }
-            if shouldStop() {
+            if let skipReason {
                 result.status = .skipped
-                result.error = "skipped: apply was interrupted"
-                results.append(result)
+                result.error = skipReason
+                if let intent { outcomes.submit(intent, .unchanged, key: key) }
+                results.append((result, intent?.id))
                 continue
             }
             do {
-                let note = try await execute(change, record: &record)
+                let note = try await execute(change, intent: intent, record: &record, outcomes: outcomes, key: key)
                 if let note { result.note = [result.note, note].compactMap { $0 }.joined(separator: "; ") }
             } catch {
                 result.status = .failed
                 result.error = error.description
                 failedStep = change.action.kind
             }
-            results.append(result)
+            results.append((result, intent?.id))
         }
         return results
     }
@@ -60,16 +92,15 @@ struct EnvironmentWorker: Sendable {
         var description: String
     }
 
-    /// Performs one change on the server, then writes the state it leads to.
-    ///
-    /// Every server write is bracketed in state: an intent before it is sent, and its outcome
-    /// (with the intent removed) after, so that a crash in between is settled by the next run.
+    /// Performs one change on the server and hands the state it leads to to `outcomes`.
     /// - Returns: a note for the report, if any.
-    private func execute(_ change: Change, record: inout ManagedCredential?) async throws(StepError) -> String? {
+    private func execute(_ change: Change, intent: Intent?, record: inout ManagedCredential?, outcomes: OutcomeWriter,
+                         key: String) async throws(StepError) -> String? {
         let project = change.serverProject
         let id = change.username
         let password = book.password(project: project, id: id)
         if change.action.passwordFingerprint != nil && password == nil {
+            if let intent { outcomes.submit(intent, .unchanged, key: key) }
             throw StepError(description: "no password resolved for \(id)")
         }
         let secret = password ?? Secret("")
@@ -79,30 +110,12 @@ struct EnvironmentWorker: Sendable {
         next.lastRunID = runID
         next.lastChangedAt = Date()
 
-        if case .adopt(_, let grants, _) = change.action {
-            // State only: nothing is sent.
-            next.grants = Array(Set(next.grants).union(grants)).sorted()
-            do {
-                try await store.record(next)
-            } catch {
-                throw StepError(description: "the state could not be written (\(store.displayName)): \(error)")
-            }
+        guard let intent else {
+            // State only (adopt): nothing is sent.
+            if case .adopt(_, let grants, _) = change.action { next.grants = Array(Set(next.grants).union(grants)).sorted() }
+            outcomes.submit(record: next, key: key)
             record = next
             return nil
-        }
-
-        var intent = Intent(id: "\(runID)-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))", environment: environment,
-                            project: project, username: id, action: change.action.kind, runID: runID,
-                            passwordFingerprint: change.action.passwordFingerprint)
-        switch change.action {
-        case .create(let after, _), .update(_, let after, _, _, _): intent.fieldsDigest = Intent.digest(after, schema: planner.schema)
-        case .grant(let g), .revoke(let g): intent.grants = g
-        default: break
-        }
-        do {
-            try await store.recordIntent(intent)
-        } catch {
-            throw StepError(description: "not sent: the state could not record it first (\(store.displayName)): \(error)")
         }
 
         var note: String?
@@ -146,17 +159,13 @@ struct EnvironmentWorker: Sendable {
                 // Whether the server applied it is unknown: the intent stays, and the next run settles it.
                 throw StepError(description: error.description + " (outcome unknown; the next run checks it)")
             } else {
-                try? await store.complete(intent, outcome: .unchanged)
+                outcomes.submit(intent, .unchanged, key: key)
                 throw StepError(description: error.description)
             }
         }
         let isDelete = change.action.kind == .delete
-        do {
-            try await store.complete(intent, outcome: isDelete ? .forget : .record(next))
-            record = isDelete ? nil : next
-        } catch {
-            throw StepError(description: "applied on the server, but the state could not be written (\(store.displayName)): \(error); the next run settles it")
-        }
+        outcomes.submit(intent, isDelete ? .forget : .record(next), key: key)
+        record = isDelete ? nil : next
         if let serverError { throw StepError(description: serverError.description) }
         return note
     }

@@ -14,9 +14,6 @@ struct CurlTransfer {
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
 
-        guard let origin = URLParts.origin(request.url) else {
-            return .failure(HTTPClientError(.invalidURL, request: request.summary, message: "not an absolute URL"))
-        }
         var ok = true
         func set(_ option: CURLoption, _ value: Int) { ok = ok && ccurl_setopt_long(handle, option, value) == CURLE_OK }
         func set(_ option: CURLoption, _ value: String) { ok = ok && ccurl_setopt_string(handle, option, value) == CURLE_OK }
@@ -38,7 +35,7 @@ struct CurlTransfer {
         if let cert = configuration.tls.certFile { set(CURLOPT_SSLCERT, cert) }
         if let key = configuration.tls.keyFile { set(CURLOPT_SSLKEY, key) }
         // Loopback never goes through a proxy; other hosts follow the usual proxy variables.
-        if HostAddress.isLoopback(origin.host) { set(CURLOPT_PROXY, "") }
+        if job.target.isLoopback { set(CURLOPT_PROXY, "") }
 
         for (name, value) in request.headers { headerList = curl_slist_append(headerList, "\(name): \(value)") }
         headerList = curl_slist_append(headerList, "Expect:")
@@ -70,7 +67,7 @@ struct CurlTransfer {
         let code = curl_easy_perform(handle)
         let transfer = job.transfer.pointee
         guard code == CURLE_OK else {
-            return .failure(error(for: code, transfer: transfer, origin: origin))
+            return .failure(error(for: code, transfer: transfer, target: job.target))
         }
         var status = 0
         _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -79,12 +76,12 @@ struct CurlTransfer {
         return .success(HTTPResponse(status: status, headers: headers, body: body))
     }
 
-    private func error(for code: CURLcode, transfer: ccurl_transfer, origin: (scheme: String, host: String, port: Int)) -> HTTPClientError {
+    private func error(for code: CURLcode, transfer: ccurl_transfer, target: RequestTarget) -> HTTPClientError {
         let summary = job.request.summary
         let detail = withUnsafeBytes(of: transfer.error) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
-        let place = origin.host.contains(":") ? "[\(origin.host)]:\(origin.port)" : "\(origin.host):\(origin.port)"
+        let place = target.place
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
             if detail.hasPrefix("Connection timed out") || detail.hasPrefix("Failed to connect") || detail.hasPrefix("Resolving timed out") {
@@ -93,7 +90,7 @@ struct CurlTransfer {
             }
             return HTTPClientError(.timeout, request: summary, message: "no complete answer from \(place) within \(job.timeout.shortDescription)")
         case CURLE_COULDNT_RESOLVE_HOST:
-            return HTTPClientError(.dnsFailure, request: summary, message: "cannot resolve host \(origin.host)")
+            return HTTPClientError(.dnsFailure, request: summary, message: "cannot resolve host \(target.host)")
         case CURLE_COULDNT_RESOLVE_PROXY:
             return HTTPClientError(.dnsFailure, request: summary, message: "cannot resolve the proxy host (check HTTPS_PROXY / HTTP_PROXY)")
         case CURLE_COULDNT_CONNECT:
@@ -124,16 +121,32 @@ struct CurlTransfer {
         }
     }
 
-    /// Header lines of the final answer, status line skipped.
+    /// Header lines of the final answer, status line skipped. Parsed on bytes: it runs for
+    /// every answer.
     static func parseHeaders(_ buffer: ccurl_buffer) -> HTTPHeaders {
         guard let data = buffer.data, buffer.length > 0 else { return HTTPHeaders() }
-        let text = String(decoding: UnsafeRawBufferPointer(start: data, count: buffer.length), as: UTF8.self)
+        let bytes = UnsafeRawBufferPointer(start: data, count: buffer.length).bindMemory(to: UInt8.self)
         var headers = HTTPHeaders()
-        for line in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\r\n" || $0 == "\n" }) {
-            guard let colon = line.firstIndex(of: ":"), !line.hasPrefix("HTTP/") else { continue }
-            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            headers.add(name, value)
+        var lineStart = 0
+        func isSpace(_ b: UInt8) -> Bool { b == 32 || b == 9 }
+        while lineStart < bytes.count {
+            var lineEnd = lineStart
+            while lineEnd < bytes.count, bytes[lineEnd] != 10 { lineEnd += 1 }
+            var end = lineEnd
+            if end > lineStart, bytes[end - 1] == 13 { end -= 1 }
+            // A status line (HTTP/...) has no place among the fields.
+            let isStatus = end - lineStart >= 5 && bytes[lineStart] == 72 && bytes[lineStart + 1] == 84 && bytes[lineStart + 4] == 47
+            if !isStatus, let colon = (lineStart..<end).first(where: { bytes[$0] == 58 }) {
+                var nameEnd = colon
+                while nameEnd > lineStart, isSpace(bytes[nameEnd - 1]) { nameEnd -= 1 }
+                var valueStart = colon + 1
+                while valueStart < end, isSpace(bytes[valueStart]) { valueStart += 1 }
+                var valueEnd = end
+                while valueEnd > valueStart, isSpace(bytes[valueEnd - 1]) { valueEnd -= 1 }
+                headers.add(String(decoding: bytes[lineStart..<nameEnd], as: UTF8.self),
+                            String(decoding: bytes[valueStart..<valueEnd], as: UTF8.self))
+            }
+            lineStart = lineEnd + 1
         }
         return headers
     }

@@ -1,6 +1,7 @@
 import CCurl
 import Foundation
 import Logging
+import Synchronization
 
 /// An HTTP client over libcurl for one environment, with async/await.
 ///
@@ -10,6 +11,8 @@ import Logging
 public final class HTTPClient: Sendable {
     public let configuration: HTTPClientConfiguration
     private let pool: CurlWorkerPool
+    /// Host → is it a loopback address; an environment talks to one or two hosts.
+    private let loopbackHosts = Mutex<[String: Bool]>([:])
 
     public init(configuration: HTTPClientConfiguration) {
         CurlGlobal.initializeOnce()
@@ -27,10 +30,10 @@ public final class HTTPClient: Sendable {
     /// - Parameter timeout: the request's deadline, if shorter than the configured one.
     /// - Throws: `HTTPClientError` when no complete answer arrived, or on cancellation.
     public func send(_ request: HTTPRequest, timeout: Duration? = nil) async throws(HTTPClientError) -> HTTPResponse {
-        try checkURL(request)
+        let target = try checkURL(request)
         if Task.isCancelled { throw HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending") }
         let deadline = min(timeout ?? configuration.requestTimeout, configuration.requestTimeout)
-        let job = CurlJob(request: request, timeout: deadline, maxBody: configuration.maxResponseBytes)
+        let job = CurlJob(request: request, target: target, timeout: deadline, maxBody: configuration.maxResponseBytes)
         let started = ContinuousClock.now
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, HTTPClientError>, Never>) in
@@ -52,18 +55,28 @@ public final class HTTPClient: Sendable {
         return try result.get()
     }
 
-    private func checkURL(_ request: HTTPRequest) throws(HTTPClientError) {
+    private func isLoopback(_ host: String) -> Bool {
+        if let known = loopbackHosts.withLock({ $0[host] }) { return known }
+        let answer = HostAddress.isLoopback(host)
+        loopbackHosts.withLock { $0[host] = answer }
+        return answer
+    }
+
+    /// Where the request goes, once it passed the checks.
+    private func checkURL(_ request: HTTPRequest) throws(HTTPClientError) -> RequestTarget {
         guard let origin = URLParts.origin(request.url) else {
             throw HTTPClientError(.invalidURL, request: request.summary, message: "not an absolute http(s) URL")
         }
+        let target = RequestTarget(host: origin.host, port: origin.port, isLoopback: isLoopback(origin.host))
         switch origin.scheme {
         case "https":
-            return
+            return target
         case "http":
-            guard configuration.allowInsecureHTTP || HostAddress.isLoopback(origin.host) else {
+            guard configuration.allowInsecureHTTP || target.isLoopback else {
                 throw HTTPClientError(.insecureURL, request: request.summary,
                                       message: "plain http:// to \(origin.host) is refused (only loopback hosts); use https, or set allowInsecureHTTP: true in the environment file")
             }
+            return target
         default:
             throw HTTPClientError(.invalidURL, request: request.summary, message: "unsupported scheme \(origin.scheme)://")
         }
@@ -80,6 +93,16 @@ enum CurlGlobal {
     static func initializeOnce() { _ = initialized }
 }
 
+/// Where a request goes: decided once per request, used for the proxy choice and messages.
+struct RequestTarget: Sendable {
+    var host: String
+    var port: Int
+    var isLoopback: Bool
+
+    /// `host:port`, IPv6 in brackets.
+    var place: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
 /// One request on its way through the pool.
 ///
 /// Invariant: `state` and `continuation` are read and written only with `lock` held; the
@@ -88,6 +111,7 @@ final class CurlJob: @unchecked Sendable {
     enum State { case pending, running, finished }
 
     let request: HTTPRequest
+    let target: RequestTarget
     let timeout: Duration
     let transfer: UnsafeMutablePointer<ccurl_transfer>
 
@@ -96,8 +120,9 @@ final class CurlJob: @unchecked Sendable {
     private var continuation: CheckedContinuation<Result<HTTPResponse, HTTPClientError>, Never>?
     private var earlyResult: Result<HTTPResponse, HTTPClientError>?
 
-    init(request: HTTPRequest, timeout: Duration, maxBody: Int) {
+    init(request: HTTPRequest, target: RequestTarget, timeout: Duration, maxBody: Int) {
         self.request = request
+        self.target = target
         self.timeout = timeout
         guard let t = ccurl_transfer_create(maxBody, 256 * 1024) else { fatalError("out of memory") }
         self.transfer = t

@@ -85,28 +85,61 @@ public enum URLParts {
         return url
     }
 
-    /// Scheme, host (brackets removed) and port of an absolute URL.
+    /// Scheme, host (brackets removed) and port of an absolute URL; nil when it is not one.
+    /// A byte-level parse: it runs for every request.
     public static func origin(_ url: String) -> (scheme: String, host: String, port: Int)? {
-        guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(), let host = c.host, !host.isEmpty else { return nil }
-        let port = c.port ?? (scheme == "https" ? 443 : 80)
-        var bare = host
-        if bare.hasPrefix("[") && bare.hasSuffix("]") { bare = String(bare.dropFirst().dropLast()) }
-        return (scheme, bare, port)
+        let b = Array(url.utf8)
+        guard let colon = b.firstIndex(of: UInt8(ascii: ":")), colon > 0, b.count > colon + 2,
+              b[colon + 1] == UInt8(ascii: "/"), b[colon + 2] == UInt8(ascii: "/") else { return nil }
+        let scheme = String(decoding: b[..<colon], as: UTF8.self).lowercased()
+        guard scheme.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 }) else { return nil }
+        var start = colon + 3
+        var end = start
+        while end < b.count, b[end] != UInt8(ascii: "/"), b[end] != UInt8(ascii: "?"), b[end] != UInt8(ascii: "#") { end += 1 }
+        // Drop any user:password@ part.
+        if let at = b[start..<end].lastIndex(of: UInt8(ascii: "@")) { start = at + 1 }
+        let authority = b[start..<end]
+        var host: ArraySlice<UInt8>
+        var portText: ArraySlice<UInt8> = []
+        if authority.first == UInt8(ascii: "[") {
+            guard let close = authority.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+            host = authority[(authority.startIndex + 1)..<close]
+            let rest = authority[(close + 1)...]
+            if let first = rest.first {
+                guard first == UInt8(ascii: ":") else { return nil }
+                portText = rest.dropFirst()
+            }
+        } else if let c = authority.lastIndex(of: UInt8(ascii: ":")) {
+            host = authority[..<c]
+            portText = authority[(c + 1)...]
+        } else {
+            host = authority
+        }
+        guard !host.isEmpty else { return nil }
+        var port = scheme == "https" ? 443 : 80
+        if !portText.isEmpty {
+            guard portText.count <= 5, portText.allSatisfy({ $0 >= 48 && $0 <= 57 }), let p = Int(String(decoding: portText, as: UTF8.self)),
+                  p > 0, p < 65536 else { return nil }
+            port = p
+        }
+        return (scheme, String(decoding: host, as: UTF8.self), port)
     }
 
-    /// Percent-encodes one path segment (everything but unreserved characters).
+    private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+
+    /// Percent-encodes one path segment: everything but ASCII letters, digits and `-._~`.
     public static func encodeSegment(_ segment: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        // CharacterSet.alphanumerics includes non-ASCII letters; encode those too.
-        var result = ""
-        for scalar in segment.unicodeScalars {
-            if scalar.isASCII && allowed.contains(scalar) {
-                result.unicodeScalars.append(scalar)
+        var out: [UInt8] = []
+        out.reserveCapacity(segment.utf8.count)
+        for byte in segment.utf8 {
+            let unreserved = (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || (byte >= 48 && byte <= 57)
+                || byte == 45 || byte == 46 || byte == 95 || byte == 126
+            if unreserved {
+                out.append(byte)
             } else {
-                for byte in String(scalar).utf8 { result += String(format: "%%%02X", byte) }
+                out += [37, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]]
             }
         }
-        return result
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -34,18 +34,14 @@ public struct DesiredCredential: Sendable {
     public var grants: [AccessGrant]?
     /// Where the credential is declared.
     public var location: SourceLocation
-    /// Where each field's effective value is written (an override or the credential).
-    public var fieldLocations: [String: SourceLocation]
 
     public var username: Username { resource.id }
 
-    public init(resource: Resource, password: SecretReference, grants: [AccessGrant]?, location: SourceLocation,
-                fieldLocations: [String: SourceLocation]) {
+    public init(resource: Resource, password: SecretReference, grants: [AccessGrant]?, location: SourceLocation) {
         self.resource = resource
         self.password = password
         self.grants = grants
         self.location = location
-        self.fieldLocations = fieldLocations
     }
 }
 
@@ -61,13 +57,13 @@ extension Inputs {
             if manifest.pruneLocation != nil { project.prune = manifest.prune }
             for credential in manifest.credentials where credential.applies(to: environment.name) {
                 let values = credential.overrides[environment.name].map { credential.values.overlaid(with: $0) } ?? credential.values
-                var fields: [String: FieldValue] = [:]
-                for spec in schema.fields { fields[spec.name] = values.fields[spec.name] ?? spec.defaultValue }
+                var fields = values.fields
+                for spec in schema.fields where fields[spec.name] == nil { fields[spec.name] = spec.defaultValue }
                 // Cross checks guarantee a password for every environment a credential applies to.
                 guard let password = values.password else { continue }
                 project.credentials.append(DesiredCredential(
                     resource: Resource(id: credential.username, fields: fields), password: password,
-                    grants: values.grants, location: credential.location, fieldLocations: values.fieldLocations))
+                    grants: values.grants, location: credential.location))
             }
             byProject[manifest.project] = project
         }

@@ -46,8 +46,7 @@ public struct ManifestCredential: Sendable {
 /// Field values, password and grants declared in one place (the credential or one override).
 public struct CredentialValues: Sendable {
     /// Declared fields only, canonical.
-    public var fields: [String: FieldValue] = [:]
-    public var fieldLocations: [String: SourceLocation] = [:]
+    public var fields = FieldMap()
     public var password: SecretReference?
     /// The password key is present (even if its value was refused), so no "missing password" follows.
     public var passwordDeclared = false
@@ -61,7 +60,6 @@ public struct CredentialValues: Sendable {
     public func overlaid(with other: CredentialValues) -> CredentialValues {
         var result = self
         for (k, v) in other.fields { result.fields[k] = v }
-        for (k, v) in other.fieldLocations { result.fieldLocations[k] = v }
         if let p = other.password { result.password = p }
         if other.passwordDeclared { result.passwordDeclared = true }
         if let g = other.grants {

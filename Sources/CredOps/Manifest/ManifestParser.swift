@@ -16,6 +16,8 @@ struct ManifestParser {
     static let apiVersion = "credops/v1"
     static let kind = "CredentialSet"
     static let topKeys = ["apiVersion", "kind", "provider", "project", "environments", "prune", "credentials"]
+    static let accessKeys = ["name", "type"]
+    static let secretKeys = ["fromEnv", "fromFile"]
 
     let reader: NodeReader
     let schemas: [String: ResourceSchema]
@@ -60,7 +62,7 @@ struct ManifestParser {
         if let node = top["project"] {
             projectLocation = reader.location(node)
             if let v = reader.string(node, field: "project") {
-                if v.trimmingCharacters(in: .whitespaces).isEmpty || v != v.trimmingCharacters(in: .whitespacesAndNewlines) {
+                if !Self.isTidyName(v) {
                     reader.error("project must be a non-empty name without surrounding spaces", at: node)
                 } else {
                     project = ProjectName(v)
@@ -107,6 +109,14 @@ struct ManifestParser {
                         pruneLocation: pruneLocation, credentials: credentials)
     }
 
+    /// Non-empty, no surrounding white space, no line break: checked on bytes, for every credential.
+    static func isTidyName(_ s: String) -> Bool {
+        let utf8 = s.utf8
+        guard let first = utf8.first, let last = utf8.last else { return false }
+        func space(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 || b == 11 || b == 12 || b == 0xC2 || b == 0xE3 }
+        return !space(first) && !space(last) && !utf8.contains(10) && !utf8.contains(13)
+    }
+
     private func environmentList(_ node: YAMLNode, field: String) -> [Located<EnvironmentName>]? {
         guard let items = reader.stringList(node, field: field) else { return nil }
         if items.isEmpty { reader.error("\(field) is empty; leave it out to mean every environment", at: node) }
@@ -134,7 +144,7 @@ struct ManifestParser {
         var what = "a credential"
         if let idNode = map[schema.identifierField] {
             if let v = reader.string(idNode, field: schema.identifierField) {
-                if v.isEmpty || v != v.trimmingCharacters(in: .whitespacesAndNewlines) || v.contains(where: { $0.isNewline }) {
+                if !Self.isTidyName(v) {
                     reader.error("\(schema.identifierField) must be a non-empty name without surrounding spaces", at: idNode)
                 } else {
                     username = Username(v)
@@ -158,10 +168,9 @@ struct ManifestParser {
         var overrides: [EnvironmentName: CredentialValues] = [:]
         var overrideLocations: [EnvironmentName: SourceLocation] = [:]
         if let overridesNode = named["overrides"], let overridesMap = reader.mapping(overridesNode, what: "overrides of \(what)") {
-            let allowed = [schema.secretField] + schema.fields.map(\.name) + [schema.grantsField]
             for entry in overridesMap.entries {
                 guard let envMap = reader.mapping(entry.value, what: "overrides.\(entry.key) of \(what)") else { continue }
-                reader.rejectUnknownKeys(envMap, allowed: allowed)
+                reader.rejectUnknownKeys(envMap, allowed: schema.overrideKeys)
                 let env = EnvironmentName(entry.key)
                 overrides[env] = parseValues(envMap, schema: schema, skipping: [], what: "overrides.\(entry.key) of \(what)")
                 overrideLocations[env] = reader.location(entry.keyNode)
@@ -174,21 +183,20 @@ struct ManifestParser {
     }
 
     /// Reads the schema fields, the password and the grants present in `map`.
-    private func parseValues(_ map: Mapping, schema: ResourceSchema, skipping: Set<String>, what: String) -> CredentialValues {
+    private func parseValues(_ map: Mapping, schema: ResourceSchema, skipping: [String], what: String) -> CredentialValues {
         var values = CredentialValues()
         for entry in map.entries where !skipping.contains(entry.key) {
-            let location = reader.location(entry.value)
             if entry.key == schema.secretField {
                 values.passwordDeclared = true
                 values.password = SecretReferenceParser(reader: reader, options: options, directory: directory)
                     .parse(entry.value, field: entry.key, literalAllowed: true)
             } else if entry.key == schema.grantsField {
                 values.grants = parseGrants(entry.value, schema: schema, what: what)
-                values.grantsLocation = location
+                values.grantsLocation = reader.location(entry.value)
             } else if let spec = schema.field(named: entry.key) {
                 if let value = FieldReader(reader: reader).read(entry.value, spec: spec) {
-                    values.fields[spec.name] = spec.canonical(value)
-                    values.fieldLocations[spec.name] = location
+                    // FieldReader gives canonical values (IPs normalised, sets sorted).
+                    values.fields[spec.name] = value
                 }
             }
         }
@@ -201,11 +209,11 @@ struct ManifestParser {
             return nil
         }
         var grants: [AccessGrant] = []
-        var seen = Set<AccessGrant>()
+        grants.reserveCapacity(items.count)
         var ok = true
         for item in items {
             guard let map = reader.mapping(item, what: "an access entry") else { ok = false; continue }
-            reader.rejectUnknownKeys(map, allowed: ["name", "type"])
+            reader.rejectUnknownKeys(map, allowed: Self.accessKeys)
             let name = map["name"].flatMap { reader.string($0, field: "name") }
             if map["name"] == nil { reader.error("an access entry needs a name", at: item) }
             if let name, name.isEmpty { reader.error("name must not be empty", at: map["name"]!) }
@@ -224,7 +232,7 @@ struct ManifestParser {
             }
             guard let name, !name.isEmpty, let type else { ok = false; continue }
             let grant = AccessGrant(type: type, name: name)
-            if !seen.insert(grant).inserted {
+            if grants.contains(grant) {
                 reader.warning("\(schema.grantsField) of \(what) lists \(grant) twice", at: item)
                 continue
             }
@@ -249,24 +257,23 @@ struct FieldReader {
                 return spec.defaultValue
             }
             guard let text = reader.string(node, field: spec.name) else { return nil }
-            if spec.isNonEmpty, text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if spec.isNonEmpty, text.utf8.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 10 || $0 == 13 }) {
                 reader.error("\(spec.name) must not be empty", at: node)
                 return nil
             }
-            guard checkFormat(text, spec: spec, node: node) else { return nil }
-            return .string(text)
+            guard let canonical = checkFormat(text, spec: spec, node: node) else { return nil }
+            return .string(canonical)
         case .bool:
             return reader.bool(node, field: spec.name).map(FieldValue.bool)
         case .stringSet:
             if reader.isNull(node) { return spec.defaultValue }
             guard let items = reader.stringList(node, field: spec.name) else { return nil }
             var ok = true
-            var seen = Set<String>()
             var values: [String] = []
+            values.reserveCapacity(items.count)
             for (text, itemNode) in items {
-                guard checkFormat(text, spec: spec, node: itemNode) else { ok = false; continue }
-                let canonical = spec.format == .ipOrCIDR ? (IPRange.parse(text)?.description ?? text) : text
-                if !seen.insert(canonical).inserted {
+                guard let canonical = checkFormat(text, spec: spec, node: itemNode) else { ok = false; continue }
+                if values.contains(canonical) {
                     reader.warning("\(spec.name) lists '\(text)' twice", at: itemNode)
                 }
                 values.append(canonical)
@@ -283,24 +290,25 @@ struct FieldReader {
         }
     }
 
-    private func checkFormat(_ text: String, spec: FieldSpec, node: YAMLNode) -> Bool {
+    /// The value in canonical form when it passes the format's checks; nil (reported) when not.
+    private func checkFormat(_ text: String, spec: FieldSpec, node: YAMLNode) -> String? {
         switch spec.format {
         case .any:
-            return true
+            return text
         case .email:
-            if EmailAddress.isPlausible(text) { return true }
+            if EmailAddress.isPlausible(text) { return text }
             reader.error("'\(text.prefix(80))' is not an email address", at: node)
-            return false
+            return nil
         case .ipOrCIDR:
             guard let range = IPRange.parse(text) else {
                 reader.error("'\(text.prefix(80))' is not an IP address or CIDR range", at: node)
-                return false
+                return nil
             }
             if range.hasHostBits {
                 reader.error("'\(text)' has bits set after its prefix; did you mean '\(range.networkAddress)'?", at: node)
-                return false
+                return nil
             }
-            return true
+            return range.description
         }
     }
 }
@@ -334,7 +342,7 @@ struct SecretReferenceParser {
             return nil
         case .mapping:
             guard let map = reader.mapping(node, what: field) else { return nil }
-            reader.rejectUnknownKeys(map, allowed: ["fromEnv", "fromFile"])
+            reader.rejectUnknownKeys(map, allowed: ManifestParser.secretKeys)
             let env = map.entry("fromEnv"), file = map.entry("fromFile")
             if env != nil && file != nil {
                 reader.error("\(field) takes fromEnv or fromFile, not both", at: node)
@@ -372,15 +380,23 @@ struct SecretReferenceParser {
 /// The email check the API documents: "must look like an email address".
 public enum EmailAddress {
     public static func isPlausible(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, let local = parts.first, let domain = parts.last,
-              !local.isEmpty, local.count <= 64, !domain.isEmpty, text.count <= 254,
-              !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
-        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        let b = Array(text.utf8)
+        guard b.count <= 254, let at = b.firstIndex(of: UInt8(ascii: "@")), b.lastIndex(of: UInt8(ascii: "@")) == at else { return false }
+        let local = b[..<at], domain = b[(at + 1)...]
+        guard !local.isEmpty, local.count <= 64, !domain.isEmpty else { return false }
+        // No spaces or control characters anywhere; no leading, trailing or doubled dot in the local part.
+        guard !b.contains(where: { $0 <= 32 || $0 == 127 }) else { return false }
+        guard local.first != UInt8(ascii: "."), local.last != UInt8(ascii: "."),
+              !zip(local, local.dropFirst()).contains(where: { $0 == 46 && $1 == 46 }) else { return false }
+        // Domain: two or more labels of letters, digits and inner hyphens (non-ASCII letters allowed).
+        let labels = domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard labels.count >= 2 else { return false }
-        return labels.allSatisfy { label in
-            !label.isEmpty && label.first != "-" && label.last != "-"
-                && label.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" }
-        } && !local.hasPrefix(".") && !local.hasSuffix(".") && !local.contains("..")
+        for label in labels {
+            guard let first = label.first, let last = label.last, first != 45, last != 45 else { return false }
+            for c in label where !(c >= 128 || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45) {
+                return false
+            }
+        }
+        return true
     }
 }

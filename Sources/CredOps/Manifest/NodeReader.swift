@@ -41,7 +41,8 @@ public final class NodeReader {
             return nil
         }
         var entries: [Mapping.Entry] = []
-        var seen: [String: YAMLNode] = [:]
+        entries.reserveCapacity(pairs.count)
+        var seen = SeenKeys()
         var merged: [Mapping.Entry] = []
         for pair in pairs {
             guard let keyScalar = pair.key.scalar, pair.key.tag == nil || pair.key.tag == Self.strTag else {
@@ -57,12 +58,12 @@ public final class NodeReader {
                 error("duplicate key '\(key)' in \(what) (first at line \(first.line), column \(first.column)); remove one of them", at: pair.key)
                 continue
             }
-            seen[key] = pair.key
+            seen.insert(key, pair.key)
             entries.append(Mapping.Entry(key: key, keyNode: pair.key, value: pair.value))
         }
         // Explicit keys win over merged ones, as YAML's merge key specifies.
         for entry in merged where seen[entry.key] == nil {
-            seen[entry.key] = entry.keyNode
+            seen.insert(entry.key, entry.keyNode)
             entries.append(entry)
         }
         return Mapping(node: node, entries: entries, what: what)
@@ -178,6 +179,31 @@ public final class NodeReader {
 
     static func shortTag(_ tag: String) -> String {
         tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst("tag:yaml.org,2002:".count) : tag
+    }
+}
+
+/// Keys seen in one mapping: a list while small (most mappings have a dozen keys, where
+/// comparing beats hashing), a dictionary past that.
+private struct SeenKeys {
+    private var list: [(String, YAMLNode)] = []
+    private var table: [String: YAMLNode]?
+
+    subscript(key: String) -> YAMLNode? {
+        if let table { return table[key] }
+        return list.first { $0.0 == key }?.1
+    }
+
+    mutating func insert(_ key: String, _ node: YAMLNode) {
+        if table != nil {
+            table![key] = node
+        } else if list.count < 32 {
+            list.append((key, node))
+        } else {
+            var t = Dictionary(list, uniquingKeysWith: { a, _ in a })
+            t[key] = node
+            table = t
+            list = []
+        }
     }
 }
 

@@ -17,6 +17,16 @@ public enum FieldValue: Hashable, Sendable {
         .set(Array(Set(items)).sorted())
     }
 
+    /// An unambiguous text form for digests: cheap, and different values never collide.
+    public var canonicalText: String {
+        switch self {
+        case .string(let s): return "s" + s
+        case .bool(let b): return b ? "b1" : "b0"
+        case .set(let items): return "l" + items.joined(separator: "\u{1}")
+        case .instant(let ms): return ms.map { "i\($0)" } ?? "i-"
+        }
+    }
+
     /// For people: `"text"`, `true`, `[a, b]`, `2027-06-30T23:59:59.000Z`, `never`.
     public var display: String {
         switch self {
@@ -114,7 +124,21 @@ public enum Timestamp {
         var rem = Int(seconds % 86_400)
         if rem < 0 { rem += 86_400; days -= 1 }
         let (y, m, d) = civilFromDays(days)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, rem / 3600, (rem % 3600) / 60, rem % 60, ms)
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func put(_ value: Int, _ width: Int) {
+            var digits = [UInt8](repeating: 48, count: width)
+            var v = abs(value)
+            for i in stride(from: width - 1, through: 0, by: -1) {
+                digits[i] = UInt8(48 + v % 10)
+                v /= 10
+            }
+            out += digits
+        }
+        put(y, 4); out.append(45); put(m, 2); out.append(45); put(d, 2); out.append(84)
+        put(rem / 3600, 2); out.append(58); put((rem % 3600) / 60, 2); out.append(58); put(rem % 60, 2)
+        out.append(46); put(ms, 3); out.append(90)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The date part only, for short displays: `2027-06-30`.

@@ -13,11 +13,13 @@ public struct IPRange: Hashable, Sendable, CustomStringConvertible {
     /// Parses `a.b.c.d`, `a.b.c.d/n`, an IPv6 address, or IPv6 `/n`. Leading zeros in IPv4 octets
     /// are refused (`010.0.0.1` would mean 8 to some parsers and 10 to others).
     public static func parse(_ text: String) -> IPRange? {
+        if let v4 = parseIPv4(Array(text.utf8)) { return v4 }
+        guard text.utf8.contains(UInt8(ascii: ":")) else { return nil }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 1 || parts.count == 2, !parts[0].isEmpty else { return nil }
         let address = String(parts[0])
         var range: IPRange
-        if address.contains(":") {
+        if address.utf8.contains(UInt8(ascii: ":")) {
             var raw = in6_addr()
             guard inet_pton(AF_INET6, address, &raw) == 1 else { return nil }
             range = IPRange(family: .v6, bytes: withUnsafeBytes(of: raw) { Array($0) }, prefixLength: nil)
@@ -38,6 +40,41 @@ public struct IPRange: Hashable, Sendable, CustomStringConvertible {
                   let n = Int(p), n <= range.bytes.count * 8 else { return nil }
             range.prefixLength = n
         }
+        return range
+    }
+
+    /// `a.b.c.d` or `a.b.c.d/n` on bytes: decimal octets 0-255 without leading zeros.
+    static func parseIPv4(_ b: [UInt8]) -> IPRange? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(4)
+        var i = 0
+        for part in 0..<4 {
+            let start = i
+            var value = 0
+            while i < b.count, b[i] >= 48, b[i] <= 57, i - start < 3 {
+                value = value * 10 + Int(b[i] - 48)
+                i += 1
+            }
+            let length = i - start
+            guard length > 0, value <= 255, !(length > 1 && b[start] == 48) else { return nil }
+            bytes.append(UInt8(value))
+            if part < 3 {
+                guard i < b.count, b[i] == UInt8(ascii: ".") else { return nil }
+                i += 1
+            }
+        }
+        var range = IPRange(family: .v4, bytes: bytes, prefixLength: nil)
+        if i == b.count { return range }
+        guard b[i] == UInt8(ascii: "/") else { return nil }
+        i += 1
+        let start = i
+        var prefix = 0
+        while i < b.count, b[i] >= 48, b[i] <= 57, i - start < 2 {
+            prefix = prefix * 10 + Int(b[i] - 48)
+            i += 1
+        }
+        guard i == b.count, i > start, prefix <= 32, !(i - start > 1 && b[start] == 48) else { return nil }
+        range.prefixLength = prefix
         return range
     }
 

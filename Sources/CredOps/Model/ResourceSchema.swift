@@ -18,6 +18,8 @@ public struct ResourceSchema: Sendable {
     public init(identifierField: String, secretField: String, fields: [FieldSpec], grantsField: String, grantTypes: [String],
                 identifiersAreGlobal: Bool) {
         self.identifiersAreGlobal = identifiersAreGlobal
+        self.credentialKeys = [identifierField, secretField] + fields.map(\.name) + [grantsField, "environments", "overrides"]
+        self.overrideKeys = [secretField] + fields.map(\.name) + [grantsField]
         self.identifierField = identifierField
         self.secretField = secretField
         self.fields = fields
@@ -27,10 +29,10 @@ public struct ResourceSchema: Sendable {
 
     public func field(named name: String) -> FieldSpec? { fields.first { $0.name == name } }
 
-    /// Every key a credential entry may hold, for "did you mean" suggestions.
-    public var credentialKeys: [String] {
-        [identifierField, secretField] + fields.map(\.name) + [grantsField, "environments", "overrides"]
-    }
+    /// Every key a credential entry may hold (computed once: it is checked for every credential).
+    public let credentialKeys: [String]
+    /// Every key an override may hold.
+    public let overrideKeys: [String]
 }
 
 /// One field of a credential.
@@ -97,11 +99,15 @@ public struct FieldSpec: Sendable {
 public struct Resource: Hashable, Sendable, Codable {
     public var id: Username
     /// Values by field name, canonical (see `FieldSpec.canonical`).
-    public var fields: [String: FieldValue]
+    public var fields: FieldMap
 
-    public init(id: Username, fields: [String: FieldValue]) {
+    public init(id: Username, fields: FieldMap) {
         self.id = id
         self.fields = fields
+    }
+
+    public init(id: Username, fields: [String: FieldValue]) {
+        self.init(id: id, fields: FieldMap(fields))
     }
 
     public subscript(field: String) -> FieldValue? {

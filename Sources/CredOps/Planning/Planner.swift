@@ -30,9 +30,15 @@ public struct Planner: Sendable {
 
     /// Whether the access list of a live credential must be read to plan it.
     public static func needsGrants(declared: DesiredCredential?, managed: ManagedCredential?, prune: PruneMode) -> Bool {
-        guard let declared else { return false }
-        if declared.grants.map({ !$0.isEmpty }) ?? false { return true }
-        if let managed, !managed.grants.isEmpty, prune != .none { return true }
+        needsGrants(isDeclared: declared != nil, declaresGrants: !(declared?.grants?.isEmpty ?? true),
+                    hasManagedGrants: !(managed?.grants.isEmpty ?? true), prune: prune)
+    }
+
+    /// The same decision on plain facts (no copies of whole records on the hot path).
+    public static func needsGrants(isDeclared: Bool, declaresGrants: Bool, hasManagedGrants: Bool, prune: PruneMode) -> Bool {
+        guard isDeclared else { return false }
+        if declaresGrants { return true }
+        if hasManagedGrants && prune != .none { return true }
         return prune == .all
     }
 
@@ -127,13 +133,19 @@ public struct Planner: Sendable {
         return plan
     }
 
-    /// Each schema field whose live value differs from the desired one.
+    /// Each schema field whose live value differs from the desired one. Desired values are
+    /// canonical by construction (the loader makes them so); live ones are made canonical here
+    /// only when they differ, so the common case costs one comparison per field.
     public func fieldChanges(live: Resource, desired: Resource) -> [FieldChange] {
-        schema.fields.compactMap { spec in
-            let before = spec.canonical(live[spec.name] ?? spec.defaultValue)
-            let after = spec.canonical(desired[spec.name] ?? spec.defaultValue)
-            return before == after ? nil : FieldChange(field: spec.name, before: before, after: after)
+        var changes: [FieldChange] = []
+        for spec in schema.fields {
+            let after = desired[spec.name] ?? spec.defaultValue
+            let raw = live[spec.name] ?? spec.defaultValue
+            if raw == after { continue }
+            let before = spec.canonical(raw)
+            if before != after { changes.append(FieldChange(field: spec.name, before: before, after: after)) }
         }
+        return changes
     }
 }
 

@@ -112,7 +112,7 @@ public enum PlanDigest {
             text += "P\(project)\n"
             for r in (resources[project] ?? []).sorted(by: { $0.id < $1.id }) {
                 text += "R\(r.id)"
-                for key in r.fields.keys.sorted() { text += "\u{0}\(key)=\(r.fields[key]!.display)" }
+                for key in r.fields.keys.sorted() { text += "\u{0}\(key)=\(r.fields[key]!.canonicalText)" }
                 text += "\n"
             }
             for (id, list) in (grants[project] ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -131,6 +131,6 @@ public enum PlanDigest {
     }
 
     static func hex(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Array(text.utf8)))
     }
 }

@@ -210,8 +210,11 @@ public struct Workflow: Sendable {
         let declared = Dictionary(project.credentials.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
         // Grant and revoke intents are settled from the access list, so it is read for them too.
         let grantIntents = Set(intents.filter { $0.action == .grant || $0.action == .revoke }.map(\.username))
+        let declaresGrants = Set(project.credentials.filter { !($0.grants?.isEmpty ?? true) }.map(\.username))
+        let managedGrants = Set(managed.filter { !$0.grants.isEmpty }.map(\.username))
         let needGrants = live.map(\.id).filter {
-            grantIntents.contains($0) || Planner.needsGrants(declared: declared[$0], managed: recorded[$0], prune: project.prune)
+            grantIntents.contains($0) || Planner.needsGrants(isDeclared: declared[$0] != nil, declaresGrants: declaresGrants.contains($0),
+                                                             hasManagedGrants: managedGrants.contains($0), prune: project.prune)
         }
         let grants = try await Concurrently.map(needGrants, limit: concurrency) { (id: Username) throws(ProviderError) -> (Username, [AccessGrant]) in
             (id, try await session.grants(project: project.serverProject, id: id))

@@ -26,7 +26,7 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
         hmac.update(data: Array(context.utf8))
         hmac.update(data: [0])
         hmac.update(data: Array(value.utf8))
-        return Fingerprint(hex: Data(hmac.finalize()).map { String(format: "%02x", $0) }.joined())
+        return Fingerprint(hex: Hex.encode(hmac.finalize()))
     }
 
     /// Constant-time comparison, for tokens checked by the sandbox and the like.

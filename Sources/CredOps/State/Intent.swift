@@ -37,9 +37,9 @@ public struct Intent: Sendable, Codable, Equatable {
     public static func digest(_ resource: Resource, schema: ResourceSchema) -> String {
         var text = resource.id.rawValue
         for spec in schema.fields {
-            text += "\u{0}\(spec.name)=\(spec.canonical(resource[spec.name] ?? spec.defaultValue).display)"
+            text += "\u{0}\(spec.name)=\(spec.canonical(resource[spec.name] ?? spec.defaultValue).canonicalText)"
         }
-        return SHA256.hash(data: Array(text.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(SHA256.hash(data: Array(text.utf8)).prefix(16))
     }
 }
 

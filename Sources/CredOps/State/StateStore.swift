@@ -20,8 +20,8 @@ public protocol StateStore: Sendable {
 
     // MARK: Intents (crash safety)
 
-    /// Records that a write is about to be sent.
-    func recordIntent(_ intent: Intent) async throws
+    /// Records writes about to be sent, in one transaction.
+    func recordIntents(_ intents: [Intent]) async throws
 
     /// Writes an operation's outcome and removes its intent, in one transaction.
     func complete(_ intent: Intent, outcome: StateOutcome) async throws

@@ -1,33 +1,66 @@
-/// Bounded concurrency helpers: at most `limit` tasks at once, results in input order.
+import Synchronization
+
+/// Bounded concurrency: at most `limit` calls in flight, results in input order.
 public enum Concurrently {
-    /// Maps `items` with at most `limit` calls in flight; the first error cancels the rest.
+    /// Maps `items` with at most `limit` calls in flight; the first error stops the rest.
+    ///
+    /// `limit` long-lived tasks each take the next item as soon as they are free, so a finished
+    /// call starts the next one at once, without a round trip through a coordinating task (on a
+    /// two-thread cooperative pool, that round trip delayed every next request).
     public static func map<T: Sendable, R: Sendable, E: Error>(
         _ items: [T], limit: Int, _ transform: @escaping @Sendable (T) async throws(E) -> R
     ) async throws(E) -> [R] {
         guard !items.isEmpty else { return [] }
-        let result: Result<[R], E> = await withTaskGroup(of: (Int, Result<R, E>).self) { group in
-            var results = [R?](repeating: nil, count: items.count)
-            var next = 0
-            func start() {
-                let i = next
-                next += 1
+        let shared = Shared<R, E>(count: items.count)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<min(max(1, limit), items.count) {
                 group.addTask {
-                    do throws(E) { return (i, .success(try await transform(items[i]))) } catch { return (i, .failure(error)) }
+                    while let i = shared.takeNext() {
+                        do throws(E) {
+                            shared.store(try await transform(items[i]), at: i)
+                        } catch {
+                            shared.fail(error)
+                            return
+                        }
+                    }
                 }
             }
-            for _ in 0..<min(max(1, limit), items.count) { start() }
-            while let (i, outcome) = await group.next() {
-                switch outcome {
-                case .success(let value):
-                    results[i] = value
-                    if next < items.count { start() }
-                case .failure(let error):
-                    group.cancelAll()
-                    return .failure(error)
-                }
-            }
-            return .success(results.map { $0! })
         }
-        return try result.get()
+        return try shared.result()
+    }
+
+    /// The next index, the results and the first error, behind one lock.
+    private final class Shared<R: Sendable, E: Error>: Sendable {
+        private struct State {
+            var next = 0
+            var results: [R?]
+            var error: E?
+        }
+
+        private let state: Mutex<State>
+        private let count: Int
+
+        init(count: Int) {
+            self.count = count
+            state = Mutex(State(results: [R?](repeating: nil, count: count)))
+        }
+
+        func takeNext() -> Int? {
+            state.withLock { s in
+                guard s.error == nil, s.next < count else { return nil }
+                defer { s.next += 1 }
+                return s.next
+            }
+        }
+
+        func store(_ value: R, at i: Int) { state.withLock { $0.results[i] = value } }
+
+        func fail(_ error: E) { state.withLock { if $0.error == nil { $0.error = error } } }
+
+        func result() throws(E) -> [R] {
+            let (results, error) = state.withLock { ($0.results, $0.error) }
+            if let error { throw error }
+            return results.map { $0! }
+        }
     }
 }
