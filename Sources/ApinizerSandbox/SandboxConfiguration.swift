@@ -17,6 +17,8 @@ public struct SandboxConfiguration: Sendable {
     public var faults: SandboxFaults = .init()
     /// Where the server's and the sandbox's own messages go; nil discards them.
     public var logger: Logger? = nil
+    /// How long `stop()` lets open connections finish before it cuts them.
+    public var shutdownGrace: Duration = .seconds(5)
 
     /// A configuration; the defaults give an in-memory sandbox with the default seed on a free
     /// loopback port, without faults.

@@ -278,13 +278,26 @@ actor SandboxEngine {
     /// Writes snapshots until the file holds the latest state (or a write fails).
     private nonisolated func saveLoop(_ file: DataFile) async {
         while let (snapshot, generation) = await nextSnapshot() {
-            var failure: SandboxError?
-            do {
-                try file.write(snapshot.seed.fileData)
-            } catch {
-                failure = error
+            let failure = await Self.offExecutor { () -> SandboxError? in
+                do throws(SandboxError) {
+                    try file.write(snapshot.seed.fileData)
+                    return nil
+                } catch {
+                    return error
+                }
             }
             guard await didSave(generation: generation, error: failure) else { return }
+        }
+    }
+
+    /// Runs `body` on a thread of its own and returns its result.
+    ///
+    /// A save encodes the whole state and waits for `fsync`: done on the global executor, it would
+    /// hold one of its few threads (as many as cores) for that long, delaying every task of the
+    /// process, the sandbox's own answers and shutdown among them.
+    private static func offExecutor<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
         }
     }
 

@@ -60,7 +60,7 @@ public final class SandboxServer: Sendable {
             logger: logger
         )
         var groupConfiguration = ServiceGroupConfiguration(services: [application], logger: logger)
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(5)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
         let runTask = Task {
             do {

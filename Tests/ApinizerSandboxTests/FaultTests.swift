@@ -90,15 +90,17 @@ struct FaultTests {
     }
 
     @Test func latencyIsAddedBeforeEveryAnswer() async throws {
-        try await H.with(H.configuration(faults: SandboxFaults(latencyMilliseconds: 400))) { h async throws in
+        // A latency far above what a loaded test machine adds, so that "delayed" and "not
+        // delayed" stay apart however busy the other tests keep both cores.
+        try await H.with(H.configuration(faults: SandboxFaults(latencyMilliseconds: 2500))) { h async throws in
             let clock = ContinuousClock()
             let start = clock.now
             #expect(try await h.send(.get, "/apiops/projects/").status == 200)
-            #expect(start.duration(to: clock.now) >= .milliseconds(400))
+            #expect(start.duration(to: clock.now) >= .milliseconds(2500))
             // The test-only calls are never delayed.
             let adminStart = clock.now
             #expect(try await h.send(.get, "/__sandbox/stats").status == 200)
-            #expect(adminStart.duration(to: clock.now) < .milliseconds(400))
+            #expect(adminStart.duration(to: clock.now) < .milliseconds(2000))
         }
     }
 
@@ -119,20 +121,31 @@ struct FaultTests {
     }
 
     @Test func stopLetsGoOfHungRequests() async throws {
-        let server = try await SandboxServer.start(H.configuration(faults: SandboxFaults(hang: true)))
+        // A grace period far longer than a stop should take: a stop that waited for the hung
+        // request instead of letting it go would last the whole 30 s.
+        var configuration = H.configuration(faults: SandboxFaults(hang: true))
+        configuration.shutdownGrace = .seconds(30)
+        let server = try await SandboxServer.start(configuration)
         let client = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 2))
         defer { client.shutdown() }
         let pending = Task {
             try await client.send(HTTPRequest(method: .get, url: server.baseURL + "/apiops/projects/",
-                                              headers: HTTPHeaders([("Authorization", "Bearer \(H.token)")])), timeout: .seconds(10))
+                                              headers: HTTPHeaders([("Authorization", "Bearer \(H.token)")])), timeout: .seconds(60))
         }
         try await Task.sleep(for: .milliseconds(100))
         let clock = ContinuousClock()
         let start = clock.now
         await server.stop()
-        #expect(start.duration(to: clock.now) < .seconds(2))
+        let stopped = start.duration(to: clock.now)
+        print("FIGURE sandbox stop with a hung request: \(stopped)")
+        #expect(stopped < .seconds(10))
         let result = await pending.result
-        #expect(throws: HTTPClientError.self) { try result.get() }
+        switch result {
+        case .success: Issue.record("a hung request was answered")
+        case .failure(let error):
+            // Let go by the server, not given up by the client.
+            #expect((error as? HTTPClientError)?.kind != .timeout, "\(error)")
+        }
     }
 
     @Test func faultsChangeAtRunTimeAndNeverTouchTestOnlyCalls() async throws {

@@ -1,7 +1,6 @@
 import CredOps
 import Foundation
 import Testing
-import Logging
 @testable import ApinizerSandbox
 
 @Suite("Server lifecycle")
@@ -44,22 +43,9 @@ struct ServerLifecycleTests {
     @Test func stoppedSandboxRefusesConnections() async throws {
         var configuration = H.configuration()
         configuration.host = "127.77.1.1"
-        _ = DbgHandler.t0; var logger = Logger(label: "dbg", factory: { _ in DbgHandler() })
-        logger.logLevel = .trace
-        configuration.logger = logger
-        let t0 = ContinuousClock.now
         let server = try await SandboxServer.start(configuration)
         let port = server.port
-        print("DBG started after \(ContinuousClock.now - t0)")
-        let t1 = ContinuousClock.now; print("DBGLOG \(ContinuousClock.now - DbgHandler.t0) stop begins")
         await server.stop()
-        print("DBGLOG \(ContinuousClock.now - DbgHandler.t0) DBG stop took \(ContinuousClock.now - t1)")
-        let tcp = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
-        let hex = String(format: ":%04X ", port)
-        let tcp6 = (try? String(contentsOfFile: "/proc/net/tcp6", encoding: .utf8)) ?? ""
-        print("DBG port", port, hex, "sockets:\n" + (tcp + tcp6).split(separator: "\n").filter { $0.contains(hex) }.joined(separator: "\n"))
-        let t2 = ContinuousClock.now
-        defer { print("DBG send took \(ContinuousClock.now - t2)") }
         let client = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 1, connectTimeout: .seconds(2)))
         defer { client.shutdown() }
         do throws(HTTPClientError) {
@@ -68,15 +54,5 @@ struct ServerLifecycleTests {
         } catch {
             #expect(error.kind == .connectFailed, "\(error)")
         }
-    }
-}
-
-struct DbgHandler: LogHandler {
-    static let t0 = ContinuousClock.now
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        print("DBGLOG \(ContinuousClock.now - Self.t0) \(message) \(metadata ?? [:])")
     }
 }

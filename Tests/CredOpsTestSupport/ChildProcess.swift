@@ -20,6 +20,10 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, stdin ?? devnull, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout ?? devnull, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr ?? devnull, 2)
+        // Nothing else passes to the child. NIO opens its sockets without close-on-exec: a child
+        // that inherited a test sandbox's listening socket kept it in LISTEN after the sandbox
+        // stopped (connections then queued unanswered until the child exited).
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -46,6 +50,13 @@ public final class ChildProcess: @unchecked Sendable {
         guard rc == 0 else { throw NSError(domain: "ChildProcess", code: Int(rc), userInfo: [NSLocalizedDescriptionKey: "cannot start \(executable): \(String(cString: strerror(rc)))"]) }
         pid = child
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which its headers hide from
+    /// Swift; nil where the C library lacks it.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     deinit {
         if exitStatus == nil { kill(pid, SIGKILL); _ = waitBlocking(timeout: .seconds(5)) }
