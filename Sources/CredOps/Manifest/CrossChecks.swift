@@ -68,10 +68,16 @@ struct CrossChecks {
     private func duplicateUsernames() -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         // Within a project, anywhere: one name, one declaration.
-        var firstInProject: [String: SourceLocation] = [:]
+        struct Key: Hashable {
+            var provider: String
+            var project: ProjectName
+            var username: Username
+        }
+        var firstInProject: [Key: SourceLocation] = [:]
         for manifest in manifests {
+            firstInProject.reserveCapacity(firstInProject.count + manifest.credentials.count)
             for credential in manifest.credentials {
-                let key = "\(manifest.provider)\u{0}\(manifest.project)\u{0}\(credential.username)"
+                let key = Key(provider: manifest.provider, project: manifest.project, username: credential.username)
                 if let first = firstInProject[key] {
                     diagnostics.append(.error("username '\(credential.username)' is declared twice in project \(manifest.project) (first at \(first)); remove one", at: credential.location))
                 } else {

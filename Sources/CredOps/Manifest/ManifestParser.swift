@@ -185,6 +185,7 @@ struct ManifestParser {
     /// Reads the schema fields, the password and the grants present in `map`.
     private func parseValues(_ map: Mapping, schema: ResourceSchema, skipping: [String], what: String) -> CredentialValues {
         var values = CredentialValues()
+        values.fields.reserveCapacity(schema.fields.count)
         for entry in map.entries where !skipping.contains(entry.key) {
             if entry.key == schema.secretField {
                 values.passwordDeclared = true

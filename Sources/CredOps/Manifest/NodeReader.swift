@@ -42,6 +42,8 @@ public final class NodeReader {
         }
         var entries: [Mapping.Entry] = []
         entries.reserveCapacity(pairs.count)
+        // Duplicates are looked for among the entries so far: mappings have a dozen keys, where
+        // comparing beats hashing; large ones switch to a dictionary.
         var seen = SeenKeys()
         var merged: [Mapping.Entry] = []
         for pair in pairs {
@@ -54,17 +56,17 @@ public final class NodeReader {
                 merged.append(contentsOf: mergeSources(pair.value, what: what))
                 continue
             }
-            if let first = seen[key] {
+            if let first = seen.find(key, in: entries) {
                 error("duplicate key '\(key)' in \(what) (first at line \(first.line), column \(first.column)); remove one of them", at: pair.key)
                 continue
             }
-            seen.insert(key, pair.key)
             entries.append(Mapping.Entry(key: key, keyNode: pair.key, value: pair.value))
+            seen.added(entries)
         }
         // Explicit keys win over merged ones, as YAML's merge key specifies.
-        for entry in merged where seen[entry.key] == nil {
-            seen.insert(entry.key, entry.keyNode)
+        for entry in merged where seen.find(entry.key, in: entries) == nil {
             entries.append(entry)
+            seen.added(entries)
         }
         return Mapping(node: node, entries: entries, what: what)
     }
@@ -182,27 +184,22 @@ public final class NodeReader {
     }
 }
 
-/// Keys seen in one mapping: a list while small (most mappings have a dozen keys, where
-/// comparing beats hashing), a dictionary past that.
+/// Finds keys among a mapping's entries: by scanning while the mapping is small, through a
+/// dictionary once it has more than 32 keys.
 private struct SeenKeys {
-    private var list: [(String, YAMLNode)] = []
     private var table: [String: YAMLNode]?
 
-    subscript(key: String) -> YAMLNode? {
+    func find(_ key: String, in entries: [Mapping.Entry]) -> YAMLNode? {
         if let table { return table[key] }
-        return list.first { $0.0 == key }?.1
+        return entries.first { $0.key == key }?.keyNode
     }
 
-    mutating func insert(_ key: String, _ node: YAMLNode) {
+    mutating func added(_ entries: [Mapping.Entry]) {
+        guard let last = entries.last else { return }
         if table != nil {
-            table![key] = node
-        } else if list.count < 32 {
-            list.append((key, node))
-        } else {
-            var t = Dictionary(list, uniquingKeysWith: { a, _ in a })
-            t[key] = node
-            table = t
-            list = []
+            table![last.key] = last.keyNode
+        } else if entries.count > 32 {
+            table = Dictionary(entries.map { ($0.key, $0.keyNode) }, uniquingKeysWith: { a, _ in a })
         }
     }
 }

@@ -48,12 +48,14 @@ public enum YAMLComposer {
     }
 }
 
-/// One pass over libyaml's event stream.
+/// One pass over libyaml's event stream, into one arena per document.
+///
+/// The parser lives in this class (libyaml keeps pointers into it); each document is built in
+/// a `Builder` value passed `inout`, so that its arrays get static exclusivity checks instead of
+/// a runtime check per event.
 private final class Composer {
     private var parser = yaml_parser_t()
     private let limits: YAMLLimits
-    private var anchors: [String: YAMLNode] = [:]
-    private var aliasCount = 0
 
     init(buffer: UnsafeBufferPointer<UInt8>, limits: YAMLLimits) throws(YAMLError) {
         self.limits = limits
@@ -66,6 +68,40 @@ private final class Composer {
 
     func close() { yaml_parser_delete(&parser) }
 
+    /// One document's nodes while they are composed.
+    struct Builder {
+        var records: [YAMLArena.Record] = []
+        var strings: [String] = []
+        var children: [Int32] = []
+        var anchors: [String: Int32] = [:]
+        var aliasCount = 0
+        /// Child indices of the containers being composed: one stack for all of them, so that a
+        /// container costs no array of its own until it is complete.
+        var pending: [Int32] = []
+
+        mutating func add(_ record: YAMLArena.Record, anchor: String?) -> Int32 {
+            let index = Int32(records.count)
+            records.append(record)
+            if let anchor { anchors[anchor] = index }
+            return index
+        }
+
+        mutating func string(_ s: String) -> Int32 {
+            strings.append(s)
+            return Int32(strings.count - 1)
+        }
+
+        mutating func tagIndex(_ tag: String?) -> Int32 { tag.map { string($0) } ?? -1 }
+
+        func arena() -> YAMLArena {
+            let arena = YAMLArena()
+            arena.records = records
+            arena.strings = strings
+            arena.children = children
+            return arena
+        }
+    }
+
     func documents() throws(YAMLError) -> [YAMLNode] {
         var result: [YAMLNode] = []
         var event = try next()
@@ -74,11 +110,11 @@ private final class Composer {
             event = try next()
             if event.type == YAML_STREAM_END_EVENT { break }
             guard event.type == YAML_DOCUMENT_START_EVENT else { throw unexpected(event) }
-            anchors.removeAll()
-            aliasCount = 0
-            let root = try node(from: try next(), depth: 1)
+            var builder = Builder()
+            let rootIndex = try node(from: try next(), depth: 1, &builder)
             let end = try next()
             guard end.type == YAML_DOCUMENT_END_EVENT else { throw unexpected(end) }
+            let root = YAMLNode(arena: builder.arena(), index: rootIndex)
             if case .scalar(let s) = root.content, s.isNull, root.tag == nil { continue }
             result.append(root)
         }
@@ -99,61 +135,52 @@ private final class Composer {
         return Event(raw)
     }
 
-    private func node(from event: Event, depth: Int) throws(YAMLError) -> YAMLNode {
+    /// Composes the node starting with `event`; returns its index in the document.
+    private func node(from event: Event, depth: Int, _ b: inout Builder) throws(YAMLError) -> Int32 {
         guard depth <= limits.maxDepth else {
             throw YAMLError(message: "the document nests deeper than \(limits.maxDepth) levels", line: event.line, column: event.column)
         }
         switch event.type {
         case YAML_ALIAS_EVENT:
-            aliasCount += 1
-            guard aliasCount <= limits.maxAliases else {
+            b.aliasCount += 1
+            guard b.aliasCount <= limits.maxAliases else {
                 throw YAMLError(message: "the document uses more than \(limits.maxAliases) aliases", line: event.line, column: event.column)
             }
-            guard let name = event.anchor, let target = anchors[name] else {
+            guard let name = event.anchor, let target = b.anchors[name] else {
                 throw YAMLError(message: "alias *\(event.anchor ?? "") names no anchor defined before it", line: event.line, column: event.column)
             }
-            guard depth - 1 + target.height <= limits.maxDepth else {
+            guard depth - 1 + Int(b.records[Int(target)].height) <= limits.maxDepth else {
                 throw YAMLError(message: "alias *\(name) nests deeper than \(limits.maxDepth) levels", line: event.line, column: event.column)
             }
             return target
         case YAML_SCALAR_EVENT:
-            let node = YAMLNode(content: .scalar(YAMLScalar(value: event.value, style: event.style)),
-                                line: event.line, column: event.column, tag: event.tag, expandedCount: 1, height: 1)
-            register(event.anchor, node)
-            return node
-        case YAML_SEQUENCE_START_EVENT:
-            var items: [YAMLNode] = []
-            var count = 1, height = 1
+            let text = b.string(event.value)
+            let tag = b.tagIndex(event.tag)
+            return b.add(YAMLArena.Record(kind: .scalar, style: event.style, line: Int32(event.line), column: Int32(event.column), height: 1,
+                                          first: text, count: 0, tag: tag, expanded: 1), anchor: event.anchor)
+        case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+            let isMapping = event.type == YAML_MAPPING_START_EVENT
+            let endType = isMapping ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT
+            let base = b.pending.count
+            var count = 1, height: Int32 = 1
             while true {
                 let child = try next()
-                if child.type == YAML_SEQUENCE_END_EVENT { break }
-                let item = try node(from: child, depth: depth + 1)
-                count = try add(count, item.expandedCount, at: child)
-                height = max(height, item.height + 1)
-                items.append(item)
+                if child.type == endType { break }
+                let index = try node(from: child, depth: depth + 1, &b)
+                let record = b.records[Int(index)]
+                count = try add(count, record.expanded, at: child)
+                height = max(height, record.height + 1)
+                b.pending.append(index)
             }
-            let node = YAMLNode(content: .sequence(items), line: event.line, column: event.column, tag: event.tag,
-                                expandedCount: count, height: height)
-            register(event.anchor, node)
-            return node
-        case YAML_MAPPING_START_EVENT:
-            var pairs: [YAMLPair] = []
-            var count = 1, height = 1
-            while true {
-                let keyEvent = try next()
-                if keyEvent.type == YAML_MAPPING_END_EVENT { break }
-                let key = try node(from: keyEvent, depth: depth + 1)
-                let valueEvent = try next()
-                let value = try node(from: valueEvent, depth: depth + 1)
-                count = try add(count, key.expandedCount, at: keyEvent)
-                count = try add(count, value.expandedCount, at: valueEvent)
-                height = max(height, key.height + 1, value.height + 1)
-                pairs.append(YAMLPair(key: key, value: value))
-            }
-            let node = YAMLNode(content: .mapping(pairs), line: event.line, column: event.column, tag: event.tag,
-                                expandedCount: count, height: height)
-            register(event.anchor, node)
-            return node
+            if isMapping && (b.pending.count - base) % 2 != 0 { throw unexpected(event) }
+            let first = Int32(b.children.count)
+            b.children.append(contentsOf: b.pending[base...])
+            let childCount = Int32(b.pending.count - base)
+            b.pending.removeSubrange(base...)
+            let tag = b.tagIndex(event.tag)
+            return b.add(YAMLArena.Record(kind: isMapping ? .mapping : .sequence, style: .plain, line: Int32(event.line),
+                                          column: Int32(event.column), height: height, first: first, count: childCount,
+                                          tag: tag, expanded: count), anchor: event.anchor)
         default:
             throw unexpected(event)
         }
@@ -166,10 +193,6 @@ private final class Composer {
                             line: event.line, column: event.column)
         }
         return sum
-    }
-
-    private func register(_ anchor: String?, _ node: YAMLNode) {
-        if let anchor { anchors[anchor] = node }
     }
 
     private func unexpected(_ event: Event) -> YAMLError {

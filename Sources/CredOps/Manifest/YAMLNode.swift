@@ -1,31 +1,38 @@
-/// A composed YAML node with its position. Aliases point at the anchored node itself (shared,
-/// never copied), so composing costs one node per event however much the aliases would expand.
-public final class YAMLNode: Sendable {
+/// A composed YAML node with its position: a handle into its document's arena.
+///
+/// A document's nodes live in flat arrays (one record per node, one list of child indices),
+/// so composing costs no allocation per node, and an alias is the index of the anchored node:
+/// shared, never copied, however much it would expand.
+public struct YAMLNode: Sendable {
+    let arena: YAMLArena
+    let index: Int32
+
     public enum Content: Sendable {
         case scalar(YAMLScalar)
-        case sequence([YAMLNode])
-        case mapping([YAMLPair])
+        case sequence(Items)
+        case mapping(Pairs)
     }
 
-    public let content: Content
+    private var record: YAMLArena.Record { arena.records[Int(index)] }
+
+    public var content: Content {
+        let r = record
+        switch r.kind {
+        case .scalar: return .scalar(YAMLScalar(value: arena.strings[Int(r.first)], style: r.style))
+        case .sequence: return .sequence(Items(arena: arena, first: Int(r.first), count: Int(r.count)))
+        case .mapping: return .mapping(Pairs(arena: arena, first: Int(r.first), count: Int(r.count) / 2))
+        }
+    }
+
     /// 1-based position of the node's first character.
-    public let line: Int
-    public let column: Int
+    public var line: Int { Int(record.line) }
+    public var column: Int { Int(record.column) }
     /// The explicit tag (`tag:yaml.org,2002:str` for `!!str`), nil when implicit.
-    public let tag: String?
+    public var tag: String? { record.tag < 0 ? nil : arena.strings[Int(record.tag)] }
     /// How many nodes this one stands for with every alias expanded, itself included (saturating).
-    public let expandedCount: Int
+    public var expandedCount: Int { record.expanded }
     /// Levels of nesting below and including this node.
-    public let height: Int
-
-    init(content: Content, line: Int, column: Int, tag: String?, expandedCount: Int, height: Int) {
-        self.content = content
-        self.line = line
-        self.column = column
-        self.tag = tag
-        self.expandedCount = expandedCount
-        self.height = height
-    }
+    public var height: Int { Int(record.height) }
 
     /// A short name of the node's kind for messages: "a string", "a list", "a mapping".
     public var kindDescription: String {
@@ -39,9 +46,57 @@ public final class YAMLNode: Sendable {
     }
 
     public var scalar: YAMLScalar? {
-        if case .scalar(let s) = content { return s }
-        return nil
+        let r = record
+        return r.kind == .scalar ? YAMLScalar(value: arena.strings[Int(r.first)], style: r.style) : nil
     }
+
+    /// The items of a sequence.
+    public struct Items: RandomAccessCollection, Sendable {
+        let arena: YAMLArena
+        let first: Int
+        public let count: Int
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { count }
+        public subscript(i: Int) -> YAMLNode { YAMLNode(arena: arena, index: arena.children[first + i]) }
+    }
+
+    /// The key/value pairs of a mapping, in file order.
+    public struct Pairs: RandomAccessCollection, Sendable {
+        let arena: YAMLArena
+        let first: Int
+        public let count: Int
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { count }
+        public subscript(i: Int) -> YAMLPair {
+            YAMLPair(key: YAMLNode(arena: arena, index: arena.children[first + 2 * i]),
+                     value: YAMLNode(arena: arena, index: arena.children[first + 2 * i + 1]))
+        }
+    }
+}
+
+/// The storage of one composed document. Invariant: written only while composing, read-only
+/// afterwards (which makes the `@unchecked Sendable` sound).
+final class YAMLArena: @unchecked Sendable {
+    enum Kind: UInt8 { case scalar, sequence, mapping }
+
+    struct Record {
+        var kind: Kind
+        var style: YAMLScalar.Style
+        var line: Int32
+        var column: Int32
+        var height: Int32
+        /// Scalar: index of its text in `strings`; container: first index in `children`.
+        var first: Int32
+        /// Container: number of child indices (twice the pairs of a mapping).
+        var count: Int32
+        /// Index of the explicit tag in `strings`, or -1.
+        var tag: Int32
+        var expanded: Int
+    }
+
+    var records: [Record] = []
+    var strings: [String] = []
+    var children: [Int32] = []
 }
 
 public struct YAMLPair: Sendable {
@@ -50,7 +105,7 @@ public struct YAMLPair: Sendable {
 }
 
 public struct YAMLScalar: Sendable {
-    public enum Style: Sendable { case plain, singleQuoted, doubleQuoted, literal, folded }
+    public enum Style: UInt8, Sendable { case plain, singleQuoted, doubleQuoted, literal, folded }
 
     public let value: String
     public let style: Style

@@ -43,6 +43,8 @@ public struct FieldMap: Hashable, Sendable, Sequence, ExpressibleByDictionaryLit
     }
 
     public var keys: [String] { entries.map(\.key) }
+
+    public mutating func reserveCapacity(_ n: Int) { entries.reserveCapacity(n) }
     public var count: Int { entries.count }
     public var isEmpty: Bool { entries.isEmpty }
 

@@ -3,8 +3,22 @@ import Crypto
 /// The HMAC key of password fingerprints (at least 32 random bytes). Prints as `(sensitive)`.
 public struct FingerprintKey: Sendable, CustomStringConvertible, CustomReflectable {
     private let bytes: [UInt8]
+    private let prepared: Prepared
 
-    public init<D: Sequence>(bytes: D) where D.Element == UInt8 { self.bytes = Array(bytes) }
+    /// An HMAC already keyed (its inner and outer pads hashed), copied for each fingerprint.
+    /// Invariant: never mutated after init; copies of `HMAC` are copy-on-write, so sharing is safe.
+    private final class Prepared: @unchecked Sendable {
+        let hmac: HMAC<SHA256>
+        init(_ bytes: [UInt8]) { hmac = HMAC<SHA256>(key: SymmetricKey(data: bytes)) }
+    }
+
+    public init<D: Sequence>(bytes: D) where D.Element == UInt8 {
+        self.bytes = Array(bytes)
+        self.prepared = Prepared(self.bytes)
+    }
+
+    /// A fresh HMAC-SHA256 under this key.
+    var hmac: HMAC<SHA256> { prepared.hmac }
 
     /// A new random 256-bit key.
     public static func random() -> FingerprintKey {

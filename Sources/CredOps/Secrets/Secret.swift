@@ -22,7 +22,7 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
     /// HMAC-SHA256 of the value under `key`, bound to `context` so that one password used by two
     /// credentials gives two fingerprints. Hex encoded.
     public func fingerprint(key: FingerprintKey, context: String) -> Fingerprint {
-        var hmac = HMAC<SHA256>(key: key.symmetricKey)
+        var hmac = key.hmac
         hmac.update(data: Array(context.utf8))
         hmac.update(data: [0])
         hmac.update(data: Array(value.utf8))
