@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C shim over libcurl: non-variadic setopt/getinfo helpers and response collection in C.
@@ -63,11 +65,22 @@ let package = Package(
         ),
         // The default state store: SQLite.
         .target(name: "CredOpsStateSQLite", dependencies: ["CredOps", "CSQLite"], swiftSettings: swiftSettings),
+        // The shared state store for teams: PostgreSQL.
+        .target(
+            name: "CredOpsStatePostgres",
+            dependencies: [
+                "CredOps",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The command-line interface: parses, composes, renders. The only place that prints.
         .executableTarget(
             name: "credops",
             dependencies: [
-                "CredOps", "CredOpsRender", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite",
+                "CredOps", "CredOpsRender", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite", "CredOpsStatePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,14 +103,14 @@ let package = Package(
         ),
         .testTarget(
             name: "CredOpsTests",
-            dependencies: ["CredOps", "CredOpsTestSupport", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite", "CredOpsRender"],
-            exclude: ["Corpus"],
+            dependencies: ["CredOps", "CredOpsTestSupport", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite", "CredOpsStatePostgres", "CredOpsRender"],
+            exclude: ["Corpus", "Golden"],
             swiftSettings: swiftSettings
         ),
         // The built binary against sandboxes on ephemeral ports.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["CredOpsTestSupport", "ApinizerSandbox", "CredOps", "CredOpsStateSQLite", "credops"],
+            dependencies: ["CredOpsTestSupport", "ApinizerSandbox", "CredOps", "CredOpsStateSQLite", "CredOpsStatePostgres", "credops"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ApinizerSandboxTests", dependencies: ["ApinizerSandbox", "CredOps", "CredOpsTestSupport"], swiftSettings: swiftSettings),

@@ -23,7 +23,7 @@ public final class SQLiteStateStore: StateStore {
     public var displayName: String { "sqlite:\(path)" }
 
     /// The schema version this build writes; older databases are migrated on open.
-    static let schemaVersion: Int64 = 2
+    static let schemaVersion: Int64 = 3
 
     /// Opens (creating if needed) the state database at `path`.
     public static func open(path: String) async throws -> SQLiteStateStore {
@@ -62,6 +62,7 @@ public final class SQLiteStateStore: StateStore {
             guard current < schemaVersion else { return }
             if current < 1 { try db.execute(StateSchema.version1) }
             if current < 2 { try db.execute(StateSchema.version2) }
+            if current < 3 { try db.execute(StateSchema.version3) }
             try db.query("INSERT INTO credops_schema (version) VALUES (?)", [.integer(schemaVersion)])
         }
     }
@@ -136,19 +137,14 @@ public final class SQLiteStateStore: StateStore {
 
     // MARK: Managed credentials
 
+    public func environments() async throws -> [EnvironmentName] {
+        try await read { db in try db.query(StateSchema.environmentsQuery).compactMap { $0.first?.text.map(EnvironmentName.init) } }
+    }
+
     public func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential] {
         try await read { db in
-            try db.query("""
-                SELECT project, username, password_fingerprint, grants, pending_redeploy, last_action, last_run_id, last_changed_at
-                FROM managed_credentials WHERE environment = ? ORDER BY project, username
-                """, [.text(environment.rawValue)]).map { row in
-                ManagedCredential(
-                    environment: environment, project: ProjectName(row[0].text ?? ""), username: Username(row[1].text ?? ""),
-                    passwordFingerprint: row[2].text.map(Fingerprint.init(hex:)),
-                    grants: StateCoding.decodeGrants(row[3].text ?? "[]"), pendingRedeploy: row[4].text,
-                    lastAction: row[5].text ?? "", lastRunID: row[6].text ?? "",
-                    lastChangedAt: StateCoding.date(row[7].text) ?? Date(timeIntervalSince1970: 0))
-            }
+            try db.query("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? ORDER BY project, username",
+                         [.text(environment.rawValue)]).map { StateCoding.managed(from: $0.map(\.codingValue), environment: environment) }
         }
     }
 
@@ -161,20 +157,7 @@ public final class SQLiteStateStore: StateStore {
     }
 
     private static func upsert(_ credential: ManagedCredential, _ db: SQLiteDatabase) throws {
-        try db.query("""
-            INSERT INTO managed_credentials (environment, project, username, password_fingerprint, grants, pending_redeploy,
-                last_action, last_run_id, last_changed_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (environment, project, username) DO UPDATE SET
-                password_fingerprint = excluded.password_fingerprint, grants = excluded.grants,
-                pending_redeploy = excluded.pending_redeploy, last_action = excluded.last_action,
-                last_run_id = excluded.last_run_id, last_changed_at = excluded.last_changed_at
-            """, [
-                .text(credential.environment.rawValue), .text(credential.project.rawValue), .text(credential.username.rawValue),
-                SQLiteValue(credential.passwordFingerprint?.hex), .text(StateCoding.encodeGrants(credential.grants)),
-                SQLiteValue(credential.pendingRedeploy), .text(credential.lastAction), .text(credential.lastRunID),
-                .text(StateCoding.string(credential.lastChangedAt)),
-            ])
+        try db.query(StateSchema.upsertManaged, StateCoding.managedValues(credential).map(SQLiteValue.init))
     }
 
     private static func delete(_ environment: EnvironmentName, _ project: ProjectName, _ username: Username, _ db: SQLiteDatabase) throws {

@@ -1,6 +1,7 @@
 import ApinizerProvider
 import ApinizerSandbox
 import CredOps
+import CredOpsStatePostgres
 import CredOpsStateSQLite
 import Foundation
 
@@ -17,18 +18,30 @@ enum Composition {
             let key = try StateKey.load(environment: environment, keyFile: keyFile, createIfMissing: true)
             return (try await openStore(location), key)
         case .postgres:
-            return (try await openStore(location), try StateKey.load(environment: environment, keyFile: "", createIfMissing: false))
+            // Runners share the store, so they must share the key too: no key file here.
+            guard environment["CREDOPS_STATE_KEY"] != nil else {
+                throw CLIError("a shared PostgreSQL state needs CREDOPS_STATE_KEY, the same on every runner (create one with `openssl rand -hex 32`)")
+            }
+            let key = try StateKey.load(environment: environment, keyFile: "", createIfMissing: false)
+            return (try await openStore(location, environment: environment), key)
         }
     }
 
     /// Opens the state store alone (no key), for the `state` commands.
-    static func openStore(_ location: StateLocation) async throws -> any StateStore {
+    static func openStore(_ location: StateLocation, environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> any StateStore {
         switch location {
         case .sqlite(let path):
             return try await SQLiteStateStore.open(path: path)
-        case .postgres:
-            throw CLIError("PostgreSQL state is not available in this build yet; use --state sqlite:PATH")
+        case .postgres(let url):
+            return try await PostgresStateStore.open(try PostgresLocation(url: url, environment: environment))
         }
+    }
+
+    /// True when nobody holds `environment`'s lock any more (its recorded holder is gone).
+    static func isLockFree(_ store: any StateStore, _ environment: EnvironmentName) async -> Bool {
+        if let sqlite = store as? SQLiteStateStore { return sqlite.isLockFree(environment) }
+        if let postgres = store as? PostgresStateStore { return await postgres.isLockFree(environment) }
+        return false
     }
 
     static func connector() -> SandboxConnector { SandboxConnector(root: ".credops/sandbox") }

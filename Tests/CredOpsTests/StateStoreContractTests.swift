@@ -1,4 +1,5 @@
 import CredOps
+import CredOpsStatePostgres
 import CredOpsStateSQLite
 import CredOpsTestSupport
 import Foundation
@@ -7,7 +8,7 @@ import Testing
 /// The contract every state store keeps, run against each implementation.
 @Suite struct StateStoreContractTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case sqlite
+        case sqlite, postgres
         var testDescription: String { rawValue }
     }
 
@@ -21,6 +22,10 @@ import Testing
         let dir = TemporaryDirectory()
         switch kind {
         case .sqlite: return Opened(store: try await SQLiteStateStore.open(path: dir.url(".credops/state.db")), dir: dir)
+        case .postgres:
+            let server = try PostgresServer.shared.get()
+            let url = try await offCooperativePool { try server.makeDatabase() }
+            return Opened(store: try await PostgresStateStore.open(try PostgresLocation(url: url, environment: [:])), dir: dir)
         }
     }
 
@@ -88,6 +93,62 @@ import Testing
         let all = try await o.store.history(environment: nil, limit: 2)
         #expect(all.map(\.runID) == ["run2", "run1"])
         #expect(all.last?.success == false)
+        await o.store.close()
+    }
+
+    @Test(arguments: Kind.allCases)
+    func locksNameTheHolderFenceAfterForceUnlockAndFreeUpOnRelease(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        let holder = o.store
+        let info = LockInfo(environment: "staging", lockID: "abc123", user: "ci", host: "runner-1", pid: 4311, command: "credops apply", since: Date())
+        try await holder.acquireLock(info, timeout: .seconds(1), shouldStop: { false })
+        #expect(try await holder.locks().map(\.lockID) == ["abc123"])
+        // A second store (another runner) cannot take it, and hears who holds it.
+        let other = try await reopen(kind, o)
+        let second = LockInfo(environment: "staging", lockID: "def456", user: "ci", host: "runner-2", pid: 7, command: "credops apply", since: Date())
+        do {
+            try await other.acquireLock(second, timeout: .milliseconds(300), shouldStop: { false })
+            Issue.record("two holders of one lock")
+        } catch let error as StateError {
+            #expect("\(error)".contains("is locked by ci@runner-1 (pid 4311, lock abc123"))
+        }
+        // Force-unlock needs the exact id; then the old holder's writes are refused.
+        await #expect(throws: StateError.self) { try await other.forceUnlock(environment: "staging", lockID: "abc") }
+        try await other.forceUnlock(environment: "staging", lockID: "abc123")
+        await #expect(throws: StateError.self) { try await holder.record(Self.credential("staging", "p", "u")) }
+        try await other.acquireLock(second, timeout: .seconds(5), shouldStop: { false })
+        try await other.record(Self.credential("staging", "p", "u"))
+        await other.releaseLock(environment: "staging")
+        #expect(try await other.locks().isEmpty)
+        await other.close()
+        await holder.close()
+    }
+
+    /// The same database, opened again as another runner would.
+    func reopen(_ kind: Kind, _ o: Opened) async throws -> any StateStore {
+        switch kind {
+        case .sqlite: return try await SQLiteStateStore.open(path: o.dir.url(".credops/state.db"))
+        case .postgres: return try await PostgresStateStore.open((o.store as! PostgresStateStore).location)
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func intentsAreRecordedInBulkAndCompletedOneByOne(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        let intents = (0..<2500).map { i in
+            Intent(id: "run1-\(i)", environment: "e", project: "p", username: Username("u\(i)"), action: .create, runID: "run1",
+                   passwordFingerprint: Fingerprint(hex: "ab"), fieldsDigest: "d\(i)", grants: [AccessGrant(type: "API_PROXY", name: "A")],
+                   createdAt: Date(timeIntervalSince1970: 1_800_000_000.125))
+        }
+        try await o.store.recordIntents(intents)
+        #expect(try await o.store.pendingIntents(environment: "e").count == 2500)
+        try await o.store.complete(intents[0], outcome: .record(Self.credential("e", "p", "u0")))
+        try await o.store.complete(intents[1], outcome: .unchanged)
+        let pending = try await o.store.pendingIntents(environment: "e")
+        #expect(pending.count == 2498)
+        #expect(pending.first { $0.id == "run1-2" } == intents[2])
+        #expect(try await o.store.managedCredentials(environment: "e").map(\.username) == ["u0"])
+        #expect(try await o.store.environments() == ["e"])
         await o.store.close()
     }
 

@@ -66,6 +66,29 @@ public enum StateSchema {
         );
         """
 
+    /// The holder's database session, so a force-unlock can end it (schema version 3).
+    public static let version3 = """
+        ALTER TABLE locks ADD COLUMN holder_session BIGINT;
+        """
+
+    public static let environmentsQuery = """
+        SELECT environment FROM managed_credentials UNION SELECT environment FROM intents
+        UNION SELECT environment FROM runs ORDER BY environment
+        """
+
+    public static let managedColumns = "project, username, password_fingerprint, grants, pending_redeploy, last_action, last_run_id, last_changed_at"
+
+    /// Parameters: environment, project, username, fingerprint, grants, pending, action, run, changed.
+    public static let upsertManaged = """
+        INSERT INTO managed_credentials (environment, project, username, password_fingerprint, grants, pending_redeploy,
+            last_action, last_run_id, last_changed_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (environment, project, username) DO UPDATE SET
+            password_fingerprint = excluded.password_fingerprint, grants = excluded.grants,
+            pending_redeploy = excluded.pending_redeploy, last_action = excluded.last_action,
+            last_run_id = excluded.last_run_id, last_changed_at = excluded.last_changed_at
+        """
+
     public static let intentColumns = "intent_id, environment, project, username, action, run_id, password_fingerprint, fields_digest, grants, created_at"
     public static let lockColumns = "environment, lock_id, holder_user, holder_host, pid, command, since"
 
@@ -116,6 +139,20 @@ public enum StateCoding {
             .integer(Int64(c.granted)), .integer(Int64(c.revoked)), .integer(Int64(c.deleted)),
             .integer(Int64(c.adopted)), .integer(Int64(c.failed)),
         ]
+    }
+
+    public static func managedValues(_ c: ManagedCredential) -> [Value?] {
+        [.text(c.environment.rawValue), .text(c.project.rawValue), .text(c.username.rawValue), c.passwordFingerprint.map { .text($0.hex) },
+         .text(encodeGrants(c.grants)), c.pendingRedeploy.map(Value.text), .text(c.lastAction), .text(c.lastRunID), .text(string(c.lastChangedAt))]
+    }
+
+    /// A row of `managedColumns` for `environment`.
+    public static func managed(from row: [Value?], environment: EnvironmentName) -> ManagedCredential {
+        func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
+        return ManagedCredential(environment: environment, project: ProjectName(text(0) ?? ""), username: Username(text(1) ?? ""),
+                                 passwordFingerprint: text(2).map(Fingerprint.init(hex:)), grants: decodeGrants(text(3) ?? "[]"),
+                                 pendingRedeploy: text(4), lastAction: text(5) ?? "", lastRunID: text(6) ?? "",
+                                 lastChangedAt: date(text(7)) ?? Date(timeIntervalSince1970: 0))
     }
 
     public static func intentValues(_ i: Intent) -> [Value?] {

@@ -9,6 +9,9 @@ public protocol StateStore: Sendable {
     /// A human description without any password (`sqlite:.credops/state.db`).
     var displayName: String { get }
 
+    /// Every environment the state knows of (managed credentials, unsettled writes or history).
+    func environments() async throws -> [EnvironmentName]
+
     /// Every credential credops manages in `environment`.
     func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential]
 

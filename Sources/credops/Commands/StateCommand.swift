@@ -1,7 +1,6 @@
 import ArgumentParser
 import CredOps
 import CredOpsRender
-import CredOpsStateSQLite
 import Foundation
 
 struct StateCommand: AsyncParsableCommand {
@@ -18,7 +17,7 @@ struct StateCommand: AsyncParsableCommand {
               credops state show -e staging --project payments checkout-service
               credops state unlock -e production --id 7f3c9a12
             """,
-        subcommands: [List.self, Show.self, Unlock.self])
+        subcommands: [List.self, Show.self, Unlock.self, Migrate.self])
 
     static func open(_ options: StateOptions, terminal: Terminal) async throws -> any StateStore {
         do {
@@ -55,7 +54,7 @@ struct StateCommand: AsyncParsableCommand {
             if locks.isEmpty { lines.append("  none") }
             for lock in locks {
                 var line = "  \(lock.environment.rawValue): held by \(lock.holderDescription)"
-                if let sqlite = store as? SQLiteStateStore, sqlite.isLockFree(lock.environment) {
+                if await Composition.isLockFree(store, lock.environment) {
                     line += " (stale: that process is gone; the next apply takes over)"
                 }
                 lines.append(line)
@@ -64,7 +63,7 @@ struct StateCommand: AsyncParsableCommand {
             if let environment {
                 environments = [EnvironmentName(environment)]
             } else {
-                environments = Array(Set(try await store.history(environment: nil, limit: 10_000).map(\.environment))).sorted()
+                environments = try await store.environments()
             }
             lines.append("")
             lines.append("Managed credentials:")
@@ -160,6 +159,83 @@ struct StateCommand: AsyncParsableCommand {
                 terminal.out("Released the lock \(id) on \(environment).")
             } catch {
                 await store.close()
+                terminal.err("error: \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+extension StateCommand {
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "migrate",
+            abstract: "Copy a state into another one (e.g. a local SQLite state into the team's PostgreSQL).",
+            discussion: """
+                Copies what credops manages, unsettled writes and the apply history; locks are not \
+                copied. Refuses when the target already holds any of the environments (--merge \
+                overwrites them). Password fingerprints are kept as they are: the shared state must \
+                use the key they were made with, CREDOPS_STATE_KEY=$(xxd -p -c 64 .credops/state.key), \
+                or every password is applied once more.
+
+                Example:
+                  credops state migrate --from sqlite:.credops/state.db --to postgres://credops@db.internal:5432/credops
+                """)
+
+        @Option(help: "The state to copy from.") var from: String
+        @Option(help: "The state to copy into.") var to: String
+        @Flag(help: "Overwrite environments the target already holds.") var merge = false
+
+        func run() async throws {
+            let terminal = Terminal(noColor: true)
+            guard let source = StateLocation.parse(from), let target = StateLocation.parse(to) else {
+                throw ValidationError("--from and --to take sqlite:PATH or postgres://USER@HOST:PORT/DB")
+            }
+            let environment = ProcessInfo.processInfo.environment
+            if case .sqlite(let path) = source, let text = environment["CREDOPS_STATE_KEY"] {
+                let keyFile = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
+                if let bytes = FileManager.default.contents(atPath: keyFile), let shared = try? StateKey.load(environment: ["CREDOPS_STATE_KEY": text], keyFile: "", createIfMissing: false),
+                   Secret("probe").fingerprint(key: shared, context: "c") != Secret("probe").fingerprint(key: FingerprintKey(bytes: bytes), context: "c") {
+                    terminal.err("warning: CREDOPS_STATE_KEY is not the key of \(keyFile): every password will be applied once more. To keep the fingerprints: export CREDOPS_STATE_KEY=$(xxd -p -c 64 \(keyFile))")
+                }
+            }
+            let input: any StateStore, output: any StateStore
+            do {
+                input = try await Composition.openStore(source, environment: environment)
+                output = try await Composition.openStore(target, environment: environment)
+            } catch {
+                terminal.err("error: \(error)")
+                throw ExitCode(1)
+            }
+            do {
+                let environments = try await input.environments()
+                let existing = Set(try await output.environments())
+                let clash = environments.filter(existing.contains)
+                if !clash.isEmpty && !merge {
+                    terminal.err("error: \(target) already holds \(clash.map(\.rawValue).joined(separator: ", ")); pass --merge to overwrite them")
+                    await input.close(); await output.close()
+                    throw ExitCode(1)
+                }
+                var credentials = 0, intents = 0, runs = 0
+                for env in environments {
+                    for c in try await input.managedCredentials(environment: env) {
+                        try await output.record(c)
+                        credentials += 1
+                    }
+                    let pending = try await input.pendingIntents(environment: env)
+                    try await output.recordIntents(pending)
+                    intents += pending.count
+                    for run in try await input.history(environment: env, limit: Int.max >> 1) {
+                        try await output.finishRun(run)
+                        runs += 1
+                    }
+                }
+                await input.close(); await output.close()
+                terminal.out("Copied \(environments.count) environment\(environments.count == 1 ? "" : "s") from \(source) to \(target): \(credentials) managed credentials, \(intents) unsettled writes, \(runs) history entries.")
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                await input.close(); await output.close()
                 terminal.err("error: \(error)")
                 throw ExitCode(1)
             }

@@ -1,0 +1,374 @@
+import CredOps
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The shared state store for teams: one PostgreSQL database for every runner.
+///
+/// Data goes through a connection pool, one transaction per write. Each environment's lock is a
+/// session-level advisory lock held on a connection of its own (never a pooled one, so that no
+/// other work can release it or run under it); when the holder dies, its connection drops and
+/// the lock with it. A row in `locks` names the holder and its database session. While this
+/// store holds an environment's lock, every write for that environment checks in its
+/// transaction (`FOR SHARE`) that the row still carries this store's lock id: a holder whose
+/// lock was force-released can no longer write (fencing).
+public final class PostgresStateStore: StateStore {
+    public let location: PostgresLocation
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+    private let held = Mutex<[EnvironmentName: Held]>([:])
+    /// Lock connections whose lock was released cleanly, kept for the next lock: they are never
+    /// pooled or used for anything but locks.
+    private let idleLockConnections = Mutex<[LockConnection]>([])
+
+    private struct Held: Sendable {
+        var lockID: String
+        var connection: LockConnection
+        var key: Int64
+    }
+
+    public var displayName: String { location.description }
+
+    static let schemaVersion: Int64 = 3
+
+    /// Connects, and creates or migrates the schema (safely when many runners start at once).
+    public static func open(_ location: PostgresLocation, logger: Logger = Logger(label: "credops.state", factory: { _ in SwiftLogNoOpLogHandler() })) async throws -> PostgresStateStore {
+        let client = PostgresClient(configuration: try location.clientConfiguration, backgroundLogger: logger)
+        let runner = Task { await client.run() }
+        let store = PostgresStateStore(location: location, client: client, runner: runner, logger: logger)
+        do {
+            try await store.migrate()
+        } catch {
+            runner.cancel()
+            throw StateError.storage("cannot open the state \(location): \(Self.describe(error))")
+        }
+        return store
+    }
+
+    private init(location: PostgresLocation, client: PostgresClient, runner: Task<Void, Never>, logger: Logger) {
+        self.location = location
+        self.client = client
+        self.runner = runner
+        self.logger = logger
+    }
+
+    /// A short message for a database error (no query text, no password).
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? PSQLError {
+            if let message = e.serverInfo?[.message] { return message }
+            return "\(e.code)"
+        }
+        return "\(error)"
+    }
+
+    /// Schema changes run under a database-wide advisory lock, on a connection of their own.
+    private func migrate() async throws {
+        let connection = try await PostgresConnection.connect(configuration: try location.connectionConfiguration, id: 1, logger: logger)
+        defer { Task { try? await connection.close() } }
+        let key = Self.lockKey("credops-schema")
+        try await connection.query("SELECT pg_advisory_lock(\(key))", logger: logger)
+        do {
+            try await connection.query("CREATE TABLE IF NOT EXISTS credops_schema (version BIGINT NOT NULL)", logger: logger)
+            var current: Int64 = 0
+            for try await (v) in try await connection.query("SELECT COALESCE(MAX(version), 0) FROM credops_schema", logger: logger).decode(Int64.self) {
+                current = v
+            }
+            if current > Self.schemaVersion {
+                throw StateError.storage("the state was written by a newer credops (schema \(current)); upgrade credops")
+            }
+            if current < Self.schemaVersion {
+                try await connection.query("BEGIN", logger: logger)
+                for (version, ddl) in [(1, StateSchema.version1), (2, StateSchema.version2), (3, StateSchema.version3)] where current < version {
+                    for statement in ddl.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                }
+                try await connection.query("INSERT INTO credops_schema (version) VALUES (\(Self.schemaVersion))", logger: logger)
+                try await connection.query("COMMIT", logger: logger)
+            }
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+            throw error
+        }
+        try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+    }
+
+    public func close() async {
+        for env in held.withLock({ Array($0.keys) }) { await releaseLock(environment: env) }
+        for idle in idleLockConnections.withLock({ c in defer { c.removeAll() }; return c }) { await idle.close() }
+        runner.cancel()
+    }
+
+    /// A store dropped without `close()` (a run that threw) still lets go of its locks: closing
+    /// a lock connection ends its session and the advisory lock with it. Each connection is kept
+    /// alive until closed.
+    deinit {
+        let open = held.withLock { $0.values.map(\.connection.connection) } + idleLockConnections.withLock { $0.map(\.connection) }
+        for connection in open {
+            connection.close().whenComplete { _ in _ = connection }
+        }
+        runner.cancel()
+    }
+
+    /// An idle lock connection that is still open, or a new one.
+    private func lockConnection() async throws -> LockConnection {
+        while let idle = idleLockConnections.withLock({ $0.popLast() }) {
+            if !idle.isClosed { return idle }
+        }
+        return LockConnection(connection: try await PostgresConnection.connect(configuration: try location.connectionConfiguration, id: 2, logger: logger))
+    }
+
+    // MARK: SQL
+
+    /// The shared, portable SQL (with `?` placeholders) as a PostgreSQL query.
+    static func query(_ sql: String, _ values: [StateCoding.Value?] = []) -> PostgresQuery {
+        var text = ""
+        var n = 0
+        for ch in sql {
+            if ch == "?" {
+                n += 1
+                text += "$\(n)"
+            } else {
+                text.append(ch)
+            }
+        }
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .none: binds.appendNull()
+            case .some(.integer(let i)): binds.append(i)
+            case .some(.text(let s)): binds.append(s)
+            }
+        }
+        return PostgresQuery(unsafeSQL: text, binds: binds)
+    }
+
+    /// Rows as the shared coding's values.
+    static func rows(_ sequence: PostgresRowSequence) async throws -> [[StateCoding.Value?]] {
+        var result: [[StateCoding.Value?]] = []
+        for try await row in sequence {
+            var values: [StateCoding.Value?] = []
+            for cell in row {
+                if cell.bytes == nil {
+                    values.append(nil)
+                } else if cell.dataType == .int8 || cell.dataType == .int4 || cell.dataType == .int2 {
+                    values.append(.integer(try cell.decode(Int64.self)))
+                } else {
+                    values.append(.text(try cell.decode(String.self)))
+                }
+            }
+            result.append(values)
+        }
+        return result
+    }
+
+    private func read(_ sql: String, _ values: [StateCoding.Value?] = []) async throws -> [[StateCoding.Value?]] {
+        do {
+            return try await Self.rows(try await client.query(Self.query(sql, values), logger: logger))
+        } catch {
+            throw StateError.storage("state \(location): \(Self.describe(error))")
+        }
+    }
+
+    /// One transaction; fenced when this store holds `environment`'s lock.
+    private func write(environment: EnvironmentName?, _ statements: [(String, [StateCoding.Value?])]) async throws {
+        let fence = environment.flatMap { env in held.withLock { $0[env]?.lockID }.map { (env, $0) } }
+        let logger = self.logger
+        do {
+            try await client.withTransaction(logger: logger) { connection in
+                if let (env, lockID) = fence {
+                    let rows = try await Self.rows(try await connection.query(
+                        Self.query("SELECT lock_id FROM locks WHERE environment = ? FOR SHARE", [.text(env.rawValue)]), logger: logger))
+                    guard case .text(lockID)? = rows.first?.first else { throw StateError.fenced(env) }
+                }
+                for (sql, values) in statements {
+                    try await connection.query(Self.query(sql, values), logger: logger)
+                }
+            }
+        } catch let error as StateError {
+            throw error
+        } catch {
+            if let inner = (error as? PostgresTransactionError)?.closureError as? StateError { throw inner }
+            throw StateError.storage("state \(location): \(Self.describe(error))")
+        }
+    }
+
+    // MARK: Managed credentials
+
+    public func environments() async throws -> [EnvironmentName] {
+        try await read(StateSchema.environmentsQuery).compactMap { row in
+            if case .text(let s)? = row.first { return EnvironmentName(s) }
+            return nil
+        }
+    }
+
+    public func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential] {
+        try await read("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? ORDER BY project, username",
+                       [.text(environment.rawValue)]).map { StateCoding.managed(from: $0, environment: environment) }
+    }
+
+    public func record(_ credential: ManagedCredential) async throws {
+        try await write(environment: credential.environment, [(StateSchema.upsertManaged, StateCoding.managedValues(credential))])
+    }
+
+    public func forget(environment: EnvironmentName, project: ProjectName, username: Username) async throws {
+        try await write(environment: environment, [Self.deleteManaged(environment, project, username)])
+    }
+
+    static func deleteManaged(_ e: EnvironmentName, _ p: ProjectName, _ u: Username) -> (String, [StateCoding.Value?]) {
+        ("DELETE FROM managed_credentials WHERE environment = ? AND project = ? AND username = ?", [.text(e.rawValue), .text(p.rawValue), .text(u.rawValue)])
+    }
+
+    // MARK: Intents
+
+    public func recordIntents(_ intents: [Intent]) async throws {
+        guard let environment = intents.first?.environment else { return }
+        // Many rows per statement (PostgreSQL takes up to 65,535 parameters).
+        var statements: [(String, [StateCoding.Value?])] = []
+        let columns = StateSchema.intentColumns.split(separator: ",").count
+        for chunk in stride(from: 0, to: intents.count, by: 1000) {
+            let slice = intents[chunk..<min(intents.count, chunk + 1000)]
+            let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+            let sql = "INSERT INTO intents (\(StateSchema.intentColumns)) VALUES " + Array(repeating: row, count: slice.count).joined(separator: ", ")
+                + " ON CONFLICT (intent_id) DO NOTHING"
+            statements.append((sql, slice.flatMap(StateCoding.intentValues)))
+        }
+        try await write(environment: environment, statements)
+    }
+
+    public func complete(_ intent: Intent, outcome: StateOutcome) async throws {
+        var statements: [(String, [StateCoding.Value?])] = []
+        switch outcome {
+        case .record(let credential): statements.append((StateSchema.upsertManaged, StateCoding.managedValues(credential)))
+        case .forget: statements.append(Self.deleteManaged(intent.environment, intent.project, intent.username))
+        case .unchanged: break
+        }
+        statements.append(("DELETE FROM intents WHERE intent_id = ?", [.text(intent.id)]))
+        try await write(environment: intent.environment, statements)
+    }
+
+    public func pendingIntents(environment: EnvironmentName) async throws -> [Intent] {
+        try await read("SELECT \(StateSchema.intentColumns) FROM intents WHERE environment = ? ORDER BY created_at, intent_id",
+                       [.text(environment.rawValue)]).compactMap(StateCoding.intent(from:))
+    }
+
+    // MARK: History
+
+    public func beginRun(_ run: RunRecord) async throws {
+        try await write(environment: nil, [(StateSchema.upsertRun, StateCoding.runValues(run))])
+    }
+
+    public func finishRun(_ run: RunRecord) async throws {
+        try await write(environment: nil, [(StateSchema.upsertRun, StateCoding.runValues(run))])
+    }
+
+    public func history(environment: EnvironmentName?, limit: Int) async throws -> [RunRecord] {
+        let rows: [[StateCoding.Value?]]
+        if let environment {
+            rows = try await read("SELECT \(StateSchema.runColumns) FROM runs WHERE environment = ? ORDER BY started_at DESC, run_id DESC LIMIT ?",
+                                  [.text(environment.rawValue), .integer(Int64(limit))])
+        } else {
+            rows = try await read("SELECT \(StateSchema.runColumns) FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?", [.integer(Int64(limit))])
+        }
+        return rows.map(StateCoding.run(from:))
+    }
+
+    // MARK: Locks
+
+    /// The advisory lock key of a name: 63 bits of its SHA-256 (non-negative, so that the
+    /// (classid, objid) pair of `pg_locks` maps back to it plainly).
+    static func lockKey(_ name: String) -> Int64 {
+        let digest = Array(SHA256.hash(data: Array(name.utf8)))
+        return digest.prefix(8).reduce(Int64(0)) { ($0 << 8) | Int64($1) } & Int64.max
+    }
+
+    public func acquireLock(_ info: LockInfo, timeout: Duration, shouldStop: @escaping @Sendable () -> Bool) async throws {
+        let key = Self.lockKey("credops-environment:\(info.environment.rawValue)")
+        let start = ContinuousClock.now
+        var connection: LockConnection?
+        var lostConnections = 0
+        while true {
+            do {
+                let current: LockConnection
+                if let connection { current = connection } else { current = try await lockConnection() }
+                connection = current
+                let answer = try await current.values("SELECT pg_try_advisory_lock(\(key)), pg_backend_pid()::bigint",
+                                                      as: (Bool.self, Int64.self), logger: logger)
+                if let (locked, session) = answer, locked {
+                    var values = StateCoding.lockValues(info)
+                    values.append(.integer(session))
+                    do {
+                        try await write(environment: nil, [(
+                            "INSERT INTO locks (\(StateSchema.lockColumns), holder_session) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                                + "ON CONFLICT (environment) DO UPDATE SET lock_id = excluded.lock_id, holder_user = excluded.holder_user, "
+                                + "holder_host = excluded.holder_host, pid = excluded.pid, command = excluded.command, since = excluded.since, "
+                                + "holder_session = excluded.holder_session", values)])
+                    } catch {
+                        // Not recorded, so not held: ending the session lets go of the advisory lock.
+                        await current.close()
+                        throw error
+                    }
+                    held.withLock { $0[info.environment] = Held(lockID: info.lockID, connection: current, key: key) }
+                    return
+                }
+            } catch let error as StateError {
+                throw error
+            } catch is LockConnection.Closed where lostConnections < 2 {
+                // The server ended that session (a restart, an idle timeout): try a new one.
+                lostConnections += 1
+                connection = nil
+                continue
+            } catch {
+                await connection?.close()
+                throw StateError.storage("cannot lock \(info.environment) in the state \(location): \(Self.describe(error))")
+            }
+            let waited = ContinuousClock.now - start
+            if waited >= timeout || shouldStop() || Task.isCancelled {
+                if let connection { idleLockConnections.withLock { $0.append(connection) } }
+                let holder = try? await locks().first { $0.environment == info.environment }
+                throw StateError.locked(holder, waited: waited)
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    public func releaseLock(environment: EnvironmentName) async {
+        guard let h = held.withLock({ $0.removeValue(forKey: environment) }) else { return }
+        try? await write(environment: nil, [("DELETE FROM locks WHERE environment = ? AND lock_id = ?", [.text(environment.rawValue), .text(h.lockID)])])
+        // A connection whose session was ended (force-unlocked) or that fails to unlock is closed:
+        // the session, and with it the lock, is then gone for sure.
+        let unlocked = (try? await h.connection.value("SELECT pg_advisory_unlock(\(h.key))", as: Bool.self, logger: logger, timeout: .seconds(10))) ?? nil
+        if unlocked == true {
+            idleLockConnections.withLock { $0.append(h.connection) }
+        } else {
+            await h.connection.close()
+        }
+    }
+
+    public func locks() async throws -> [LockInfo] {
+        try await read("SELECT \(StateSchema.lockColumns) FROM locks ORDER BY environment").compactMap(StateCoding.lock(from:))
+    }
+
+    public func forceUnlock(environment: EnvironmentName, lockID: String) async throws {
+        let rows = try await read("SELECT lock_id, holder_session FROM locks WHERE environment = ?", [.text(environment.rawValue)])
+        guard case .text(lockID)? = rows.first?.first else { throw StateError.noSuchLock(environment, lockID) }
+        try await write(environment: nil, [("DELETE FROM locks WHERE environment = ? AND lock_id = ?", [.text(environment.rawValue), .text(lockID)])])
+        // A live but stuck holder keeps its advisory lock until its session ends: end it.
+        if case .integer(let session)? = rows.first?[1] {
+            _ = try? await read("SELECT pg_terminate_backend(CAST(? AS integer))", [.integer(session)])
+        }
+    }
+
+    /// True when nobody holds the environment's advisory lock (a recorded holder is then gone).
+    public func isLockFree(_ environment: EnvironmentName) async -> Bool {
+        let key = Self.lockKey("credops-environment:\(environment.rawValue)")
+        let rows = try? await read("SELECT COUNT(*)::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                                   + "AND ((classid::bigint << 32) | objid::bigint) = ?", [.integer(key)])
+        if case .integer(let n)?? = rows?.first?.first { return n == 0 }
+        return false
+    }
+}
