@@ -15,6 +15,8 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
     public var user: String
     public var database: String
     public var sslMode: String
+    /// `sslrootcert=PATH`: the CA file that verify-ca and verify-full trust (else the system's).
+    public var sslRootCert: String?
     var password: Secret?
 
     public init(url: String, environment: [String: String]) throws(Failure) {
@@ -30,31 +32,35 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         self.user = user.removingPercentEncoding ?? user
         let path = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
         database = path.isEmpty ? self.user : path
-        password = (c.password?.removingPercentEncoding).map(Secret.init) ?? environment["PGPASSWORD"].map(Secret.init)
+        password = (c.password?.removingPercentEncoding).map(Secret.init) ?? environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : Secret($0) }
         let mode = c.queryItems?.first { $0.name == "sslmode" }?.value ?? (HostAddress.isLoopback(self.host) ? "disable" : "verify-full")
         guard ["disable", "prefer", "require", "verify-ca", "verify-full"].contains(mode) else {
             throw Failure(description: "sslmode must be disable, prefer, require, verify-ca or verify-full, found '\(mode)'")
         }
         sslMode = mode
+        sslRootCert = c.queryItems?.first { $0.name == "sslrootcert" }?.value.flatMap { $0.isEmpty ? nil : $0 }
+        let known: Set<String> = ["sslmode", "sslrootcert"]
+        if let unknown = c.queryItems?.first(where: { !known.contains($0.name) }) {
+            throw Failure(description: "unknown parameter '\(unknown.name)' in the PostgreSQL state URL; credops reads sslmode and sslrootcert")
+        }
     }
 
     /// `postgres://user@host:port/db?sslmode=...`: the URL without its password.
     public var description: String { "postgres://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)?sslmode=\(sslMode)" }
 
-    func tls() throws -> PostgresClient.Configuration.TLS {
+    /// What `sslMode` asks of TLS, as libpq reads it: nil for `disable`; `prefer` and `require`
+    /// encrypt without checking the certificate; `verify-ca` checks the chain; `verify-full`
+    /// the chain and the host name.
+    func tlsConfiguration() -> TLSConfiguration? {
+        guard sslMode != "disable" else { return nil }
+        var tls = TLSConfiguration.makeClientConfiguration()
         switch sslMode {
-        case "disable": return .disable
-        case "prefer", "require":
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .none
-            return sslMode == "prefer" ? .prefer(tls) : .require(tls)
-        case "verify-ca":
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .noHostnameVerification
-            return .require(tls)
-        default:
-            return .require(TLSConfiguration.makeClientConfiguration())
+        case "prefer", "require": tls.certificateVerification = .none
+        case "verify-ca": tls.certificateVerification = .noHostnameVerification
+        default: tls.certificateVerification = .fullVerification
         }
+        if let sslRootCert { tls.trustRoots = .file(sslRootCert) }
+        return tls
     }
 
     /// The one place the database password leaves its `Secret`: the login.
@@ -62,21 +68,23 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
 
     var clientConfiguration: PostgresClient.Configuration {
         get throws {
-            PostgresClient.Configuration(host: host, port: port, username: user, password: login, database: database, tls: try tls())
+            let tls: PostgresClient.Configuration.TLS
+            switch (tlsConfiguration(), sslMode) {
+            case (nil, _): tls = .disable
+            case (let config?, "prefer"): tls = .prefer(config)
+            case (let config?, _): tls = .require(config)
+            }
+            return PostgresClient.Configuration(host: host, port: port, username: user, password: login, database: database, tls: tls)
         }
     }
 
     var connectionConfiguration: PostgresConnection.Configuration {
         get throws {
             let tls: PostgresConnection.Configuration.TLS
-            switch sslMode {
-            case "disable": tls = .disable
-            default:
-                var config = TLSConfiguration.makeClientConfiguration()
-                if sslMode == "prefer" || sslMode == "require" { config.certificateVerification = .none }
-                if sslMode == "verify-ca" { config.certificateVerification = .noHostnameVerification }
-                let context = try NIOSSLContext(configuration: config)
-                tls = sslMode == "prefer" ? .prefer(context) : .require(context)
+            switch (tlsConfiguration(), sslMode) {
+            case (nil, _): tls = .disable
+            case (let config?, "prefer"): tls = .prefer(try NIOSSLContext(configuration: config))
+            case (let config?, _): tls = .require(try NIOSSLContext(configuration: config))
             }
             return PostgresConnection.Configuration(host: host, port: port, username: user, password: login, database: database, tls: tls)
         }

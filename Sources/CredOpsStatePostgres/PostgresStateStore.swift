@@ -59,6 +59,8 @@ public final class PostgresStateStore: StateStore {
     static func describe(_ error: any Error) -> String {
         if let e = error as? PSQLError {
             if let message = e.serverInfo?[.message] { return message }
+            // The cause (refused connection, TLS failure) says more than the code alone.
+            if let underlying = e.underlying { return "\(e.code): \(describe(underlying))" }
             return "\(e.code)"
         }
         return "\(error)"

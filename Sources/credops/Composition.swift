@@ -19,7 +19,7 @@ enum Composition {
             return (try await openStore(location), key)
         case .postgres:
             // Runners share the store, so they must share the key too: no key file here.
-            guard environment["CREDOPS_STATE_KEY"] != nil else {
+            guard !(environment["CREDOPS_STATE_KEY"] ?? "").isEmpty else {
                 throw CLIError("a shared PostgreSQL state needs CREDOPS_STATE_KEY, the same on every runner (create one with `openssl rand -hex 32`)")
             }
             let key = try StateKey.load(environment: environment, keyFile: "", createIfMissing: false)

@@ -12,6 +12,9 @@ public final class PostgresServer: @unchecked Sendable {
     /// Kept: a `ChildProcess` that goes away kills its process.
     private var watchdog: ChildProcess?
     public let user = "credops"
+    /// The server's self-signed certificate (for 127.0.0.1 and localhost), which is its own CA;
+    /// nil when openssl is missing and the server runs without TLS.
+    public let caFile: String?
 
     /// The shared server, started on first use; nil with a reason when it cannot start.
     public static let shared: Result<PostgresServer, PostgresServerError> = {
@@ -23,6 +26,17 @@ public final class PostgresServer: @unchecked Sendable {
             return .failure(PostgresServerError(description: "\(error)"))
         }
     }()
+
+    /// The shared server, started off the cooperative pool (initdb and pg_ctl block for seconds).
+    public static func get() async throws -> PostgresServer {
+        try await offCooperativePool { try PostgresServer.shared.get() }
+    }
+
+    /// A new, empty database of the shared server, as a state URL.
+    public static func database() async throws -> String {
+        let server = try await get()
+        return try await offCooperativePool { try server.makeDatabase() }
+    }
 
     /// The binaries of the newest PostgreSQL installed from Debian's packages.
     static func binDirectory() -> String? {
@@ -57,7 +71,18 @@ public final class PostgresServer: @unchecked Sendable {
         port = probe.port
         probe.stop()
         _ = try Self.run(["\(bin)/initdb", "-D", dataDirectory, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"], runAs: runAs)
-        let options = "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(root) -c fsync=off -c max_connections=400"
+        var options = "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(root) -c fsync=off -c max_connections=400"
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") {
+            let cert = root + "/server.crt", key = root + "/server.key"
+            _ = try Self.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                              "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], runAs: [])
+            chmod(key, 0o600)
+            if !runAs.isEmpty { _ = try Self.run(["/bin/chown", "postgres:postgres", cert, key], runAs: []) }
+            options += " -c ssl=on -c ssl_cert_file=\(cert) -c ssl_key_file=\(key)"
+            caFile = cert
+        } else {
+            caFile = nil
+        }
         _ = try Self.run(["\(bin)/pg_ctl", "-D", dataDirectory, "-o", options, "-l", root + "/log", "-w", "-t", "60", "start"], runAs: runAs)
         let stop = (runAs + ["\(bin)/pg_ctl", "-D", dataDirectory, "-m", "immediate", "-w", "stop"]).map { "'\($0)'" }.joined(separator: " ")
         let watchdog = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(stop) >/dev/null 2>&1; rm -rf '\(root)'"

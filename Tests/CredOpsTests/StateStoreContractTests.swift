@@ -23,8 +23,7 @@ import Testing
         switch kind {
         case .sqlite: return Opened(store: try await SQLiteStateStore.open(path: dir.url(".credops/state.db")), dir: dir)
         case .postgres:
-            let server = try PostgresServer.shared.get()
-            let url = try await offCooperativePool { try server.makeDatabase() }
+            let url = try await PostgresServer.database()
             return Opened(store: try await PostgresStateStore.open(try PostgresLocation(url: url, environment: [:])), dir: dir)
         }
     }

@@ -157,10 +157,10 @@ import Testing
         try await waitForLock(w)
         holder.signal(SIGKILL)
         _ = await holder.wait(timeout: .seconds(10))
-        let start = ContinuousClock.now
+        // The OS released the file lock with the process: the next run takes it without waiting.
         let next = await w.run(["apply", "manifests", "--auto-approve", "--lock-timeout", "5"])
         #expect(next.exitCode == 0, "\(next)")
-        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(!next.stderr.contains("is locked"), "\(next)")
         try await expectConverged(w, count: 40)
     }
 

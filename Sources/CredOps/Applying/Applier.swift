@@ -109,7 +109,7 @@ public struct Applier: Sendable {
                                      message: "nothing was sent: the state could not record the planned writes (\(store.displayName)): \(error)")
         }
         let outcomes = OutcomeWriter(store: store)
-        let limit = prepared.config.concurrency
+        let limit = Concurrently.pipelined(prepared.config.concurrency)
         func runPhase(_ range: Range<Int>) async -> [(OperationResult, String?)] {
             let all = jobs + deletes
             return await Concurrently.map(Array(range), limit: limit) { (i: Int) -> [(OperationResult, String?)] in

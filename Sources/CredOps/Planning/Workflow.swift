@@ -216,7 +216,7 @@ public struct Workflow: Sendable {
             grantIntents.contains($0) || Planner.needsGrants(isDeclared: declared[$0] != nil, declaresGrants: declaresGrants.contains($0),
                                                              hasManagedGrants: managedGrants.contains($0), prune: project.prune)
         }
-        let grants = try await Concurrently.map(needGrants, limit: concurrency) { (id: Username) throws(ProviderError) -> (Username, [AccessGrant]) in
+        let grants = try await Concurrently.map(needGrants, limit: Concurrently.pipelined(concurrency)) { (id: Username) throws(ProviderError) -> (Username, [AccessGrant]) in
             (id, try await session.grants(project: project.serverProject, id: id))
         }
         let liveGrants = Dictionary(grants, uniquingKeysWith: { a, _ in a })
@@ -230,15 +230,23 @@ public struct Workflow: Sendable {
     }
 
     /// Takes the lock of every environment (side by side), waiting up to `timeout` for each.
+    /// - Parameter onWait: told the holder of a lock this run is about to wait for (nil when
+    ///   the holder could not be read), before the wait starts.
     /// - Returns: the environments that could not be locked, with why.
-    public func lock(_ environments: [EnvironmentConfig], run: RunInfo, timeout: Duration, stop: StopSignal) async -> [EnvironmentName: String] {
+    public func lock(_ environments: [EnvironmentConfig], run: RunInfo, timeout: Duration, stop: StopSignal,
+                     onWait: @escaping @Sendable (EnvironmentName, LockInfo?) -> Void = { _, _ in }) async -> [EnvironmentName: String] {
         await withTaskGroup(of: (EnvironmentName, String?).self) { group in
             for env in environments {
                 group.addTask {
                     let info = LockInfo(environment: env.name, lockID: run.runID, user: run.user, host: run.host, pid: run.pid,
                                         command: run.command, since: Date())
                     do {
-                        try await store.acquireLock(info, timeout: timeout, shouldStop: { stop.isRequested })
+                        do {
+                            try await store.acquireLock(info, timeout: .zero, shouldStop: { stop.isRequested })
+                        } catch StateError.locked(let holder, _) where timeout > .zero && !stop.isRequested {
+                            onWait(env.name, holder)
+                            try await store.acquireLock(info, timeout: timeout, shouldStop: { stop.isRequested })
+                        }
                         return (env.name, nil)
                     } catch {
                         return (env.name, "\(env.name) \(error)")

@@ -8,10 +8,11 @@ public enum StateKey {
         public var description: String
     }
 
-    /// `CREDOPS_STATE_KEY` when set (64 hex digits, or base64 of at least 32 bytes), else the key
+    /// `CREDOPS_STATE_KEY` when set and not empty (64 hex digits, or base64 of at least 32 bytes), else the key
     /// file, created with 32 random bytes (mode 0600, its directory 0700) when missing.
     public static func load(environment: [String: String], keyFile: String, createIfMissing: Bool) throws(Failure) -> FingerprintKey {
-        if let text = environment["CREDOPS_STATE_KEY"] {
+        // Set but empty (a CI secret that is not defined) counts as unset.
+        if let text = environment["CREDOPS_STATE_KEY"], !text.isEmpty {
             return try parse(text.trimmingCharacters(in: .whitespacesAndNewlines), source: "CREDOPS_STATE_KEY")
         }
         if let data = FileManager.default.contents(atPath: keyFile) {

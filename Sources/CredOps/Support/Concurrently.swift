@@ -2,6 +2,12 @@ import Synchronization
 
 /// Bounded concurrency: at most `limit` calls in flight, results in input order.
 public enum Concurrently {
+    /// How many calls to keep going for `workers` HTTP workers: twice as many, so that a worker
+    /// that finishes a request finds the next one already queued and starts it at once, instead
+    /// of sleeping until the finished call's task has run and sent another. The worker count
+    /// still caps the requests in flight.
+    public static func pipelined(_ workers: Int) -> Int { max(1, workers) * 2 }
+
     /// Maps `items` with at most `limit` calls in flight; the first error stops the rest.
     ///
     /// `limit` long-lived tasks each take the next item as soon as they are free, so a finished

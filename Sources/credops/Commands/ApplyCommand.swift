@@ -85,7 +85,11 @@ struct ApplyCommand: AsyncParsableCommand {
         let stop = StopSignal()
 
         // Lock first, so that the plan is made against a state no other run is changing.
-        let unavailable = await session.workflow.lock(session.environments, run: runInfo, timeout: .seconds(lockTimeout), stop: stop)
+        let unavailable = await session.workflow.lock(session.environments, run: runInfo, timeout: .seconds(lockTimeout), stop: stop) {
+            [terminal, lockTimeout] environment, holder in
+            let who = holder.map { "held by \($0.holderDescription)" } ?? "held by another run"
+            terminal.err("\(environment) is locked, \(who); waiting up to \(lockTimeout) s")
+        }
         let (current, prepared) = await session.plan(options: planOptions, unavailable: unavailable, stop: stop, runID: runInfo.runID)
 
         func finish(_ code: Int32) async throws -> Never {

@@ -174,8 +174,9 @@ extension StateCommand {
             discussion: """
                 Copies what credops manages, unsettled writes and the apply history; locks are not \
                 copied. Refuses when the target already holds any of the environments (--merge \
-                overwrites them). Password fingerprints are kept as they are: the shared state must \
-                use the key they were made with, CREDOPS_STATE_KEY=$(xxd -p -c 64 .credops/state.key), \
+                copies into them: rows with the same key are replaced, others kept). Password fingerprints are kept as they are: the shared state must \
+                use the key they were made with, \
+                CREDOPS_STATE_KEY=$(od -An -tx1 -v .credops/state.key | tr -d ' \\n'), \
                 or every password is applied once more.
 
                 Example:
@@ -184,7 +185,7 @@ extension StateCommand {
 
         @Option(help: "The state to copy from.") var from: String
         @Option(help: "The state to copy into.") var to: String
-        @Flag(help: "Overwrite environments the target already holds.") var merge = false
+        @Flag(help: "Copy into environments the target already holds (same rows replaced, others kept).") var merge = false
 
         func run() async throws {
             let terminal = Terminal(noColor: true)
@@ -192,13 +193,7 @@ extension StateCommand {
                 throw ValidationError("--from and --to take sqlite:PATH or postgres://USER@HOST:PORT/DB")
             }
             let environment = ProcessInfo.processInfo.environment
-            if case .sqlite(let path) = source, let text = environment["CREDOPS_STATE_KEY"] {
-                let keyFile = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
-                if let bytes = FileManager.default.contents(atPath: keyFile), let shared = try? StateKey.load(environment: ["CREDOPS_STATE_KEY": text], keyFile: "", createIfMissing: false),
-                   Secret("probe").fingerprint(key: shared, context: "c") != Secret("probe").fingerprint(key: FingerprintKey(bytes: bytes), context: "c") {
-                    terminal.err("warning: CREDOPS_STATE_KEY is not the key of \(keyFile): every password will be applied once more. To keep the fingerprints: export CREDOPS_STATE_KEY=$(xxd -p -c 64 \(keyFile))")
-                }
-            }
+            if let warning = Self.keyWarning(source: source, target: target, environment: environment) { terminal.err("warning: \(warning)") }
             let input: any StateStore, output: any StateStore
             do {
                 input = try await Composition.openStore(source, environment: environment)
@@ -212,7 +207,7 @@ extension StateCommand {
                 let existing = Set(try await output.environments())
                 let clash = environments.filter(existing.contains)
                 if !clash.isEmpty && !merge {
-                    terminal.err("error: \(target) already holds \(clash.map(\.rawValue).joined(separator: ", ")); pass --merge to overwrite them")
+                    terminal.err("error: \(target) already holds \(clash.map(\.rawValue).joined(separator: ", ")); pass --merge to copy into them")
                     await input.close(); await output.close()
                     throw ExitCode(1)
                 }
@@ -239,6 +234,25 @@ extension StateCommand {
                 terminal.err("error: \(error)")
                 throw ExitCode(1)
             }
+        }
+
+        /// Fingerprints copied from a SQLite state were made with its key file; a warning when
+        /// the key the target will be used with is not that key (or is not set).
+        static func keyWarning(source: StateLocation, target: StateLocation, environment: [String: String]) -> String? {
+            guard case .sqlite(let path) = source else { return nil }
+            let keyFile = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
+            guard let bytes = FileManager.default.contents(atPath: keyFile) else { return nil }
+            let export = "export CREDOPS_STATE_KEY=$(od -An -tx1 -v \(keyFile) | tr -d ' \\n')"
+            let text = environment["CREDOPS_STATE_KEY"] ?? ""
+            if text.isEmpty {
+                guard case .postgres = target else { return nil }
+                return "the fingerprints were made with \(keyFile); runs on \(target) need that key in CREDOPS_STATE_KEY, or every password is applied once more: \(export)"
+            }
+            guard let key = try? StateKey.load(environment: ["CREDOPS_STATE_KEY": text], keyFile: "", createIfMissing: false) else {
+                return "CREDOPS_STATE_KEY is not a valid key (64 hex digits, or base64 of at least 32 bytes)"
+            }
+            if key.withBytes({ Array($0) }) == Array(bytes) { return nil }
+            return "CREDOPS_STATE_KEY is not the key of \(keyFile): every password will be applied once more. To keep the fingerprints: \(export)"
         }
     }
 }
