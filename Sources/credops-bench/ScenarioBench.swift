@@ -24,10 +24,38 @@ struct Scenario: Sendable {
         Double(requestsPerEnvironment) / Double(concurrency) * Double(latencyMs) / 1000
     }
 
+    /// The round trip a bare client sees from these sandboxes at this concurrency: every
+    /// environment at once, `concurrency` GETs in flight each, ten rounds; the slowest
+    /// environment's time per round. It is the configured latency plus what the emulator and
+    /// the machine add (a lone request at 20 ms takes about 21 ms here), so no client can beat
+    /// `requests ÷ concurrency × roundTrip`.
+    static func measureRoundTrip(_ sandboxes: [SandboxFixture], concurrency: Int) async throws -> Double {
+        try await withThrowingTaskGroup(of: Double.self) { group in
+            for sandbox in sandboxes {
+                group.addTask {
+                    let client = HTTPClient(configuration: HTTPClientConfiguration(concurrency: concurrency))
+                    defer { client.shutdown() }
+                    let request = HTTPRequest(method: .get, url: sandbox.baseURL + "/apiops/projects/",
+                                              headers: HTTPHeaders([("Authorization", "Bearer \(sandbox.token)")]))
+                    _ = try await client.send(request)
+                    let start = ContinuousClock.now
+                    _ = try await Concurrently.map(Array(0..<(concurrency * 10)), limit: concurrency) { (_: Int) throws(HTTPClientError) in
+                        try await client.send(request).status
+                    }
+                    let wall = ContinuousClock.now - start
+                    return (Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18) / 10
+                }
+            }
+            return try await group.reduce(0) { max($0, $1) }
+        }
+    }
+
     struct Measurement {
         var name: String
         var wall: Double
         var ideal: Double
+        /// `requests ÷ concurrency × measured round trip`, the busiest environment's.
+        var bound: Double = 0
         var requests: Int
         var minimum: Int
         var cpu: Double
@@ -37,6 +65,7 @@ struct Scenario: Sendable {
         var sandboxCPU: Double
 
         var ratio: String { ideal == 0 ? "   —" : String(format: "%4.2f", ideal / wall) }
+        var boundRatio: String { bound == 0 ? "   —" : String(format: "%4.2f", bound / wall) }
     }
 
     /// How the environments are applied.
@@ -62,6 +91,7 @@ struct Scenario: Sendable {
                 """)
         }
         defer { Task { [sandboxes] in for s in sandboxes { await s.stop() } } }
+        let roundTrip = latencyMs > 0 ? try await Self.measureRoundTrip(sandboxes, concurrency: concurrency) : 0
         let perFile = 5_000
         for file in 0..<((credentials + perFile - 1) / perFile) {
             var manifest = "apiVersion: credops/v1\nkind: CredentialSet\nproject: bench\ncredentials:\n"
@@ -99,9 +129,9 @@ struct Scenario: Sendable {
             var perEnvironment: [Int] = []
             for s in sandboxes { perEnvironment.append(try await s.stats().total) }
             // Side by side, the bound is the busiest environment's; one at a time, their sum.
-            let ideal = runs.count == 1 ? self.ideal(perEnvironment.max() ?? 0) : self.ideal(perEnvironment.reduce(0, +))
+            let busiest = runs.count == 1 ? perEnvironment.max() ?? 0 : perEnvironment.reduce(0, +)
             return Measurement(name: name, wall: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18,
-                               ideal: ideal, requests: perEnvironment.reduce(0, +), minimum: minimumPerEnvironment * environments,
+                               ideal: self.ideal(busiest), bound: Double(busiest) / Double(concurrency) * roundTrip, requests: perEnvironment.reduce(0, +), minimum: minimumPerEnvironment * environments,
                                cpu: cpu, maxRSS: rss, exitCode: code, sandboxCPU: ProcessUsage.now().cpu - benchBefore)
         }
 
@@ -118,12 +148,13 @@ struct Scenario: Sendable {
 }
 
 enum Table {
-    static let header = "  credentials  envs  latency  conc  run      wall       ideal     ideal/wall  requests (min)      credops CPU  peak RSS   sandbox CPU"
+    static let header = "  credentials  envs  latency  conc  run      wall       ideal     ideal/wall  rtt bound  bound/wall  requests (min)      credops CPU  peak RSS   sandbox CPU"
 
     static func row(_ s: Scenario, _ m: Scenario.Measurement) -> String {
-        String(format: "  %11d  %4d  %4d ms  %4d  %@ %7.2f s  %7.2f s    %@     %7d (%7d)  %7.2f s  %@  %7.2f s%@",
+        String(format: "  %11d  %4d  %4d ms  %4d  %@ %7.2f s  %7.2f s    %@     %7.2f s   %@      %7d (%7d)  %7.2f s  %@  %7.2f s%@",
                s.credentials, s.environments, s.latencyMs, s.concurrency, m.name.padding(toLength: 6, withPad: " ", startingAt: 0),
-               m.wall, m.ideal, m.ratio, m.requests, m.minimum, m.cpu, megabytes(m.maxRSS).padding(toLength: 9, withPad: " ", startingAt: 0),
+               m.wall, m.ideal, m.ratio, m.bound, m.boundRatio, m.requests, m.minimum, m.cpu,
+               megabytes(m.maxRSS).padding(toLength: 9, withPad: " ", startingAt: 0),
                m.sandboxCPU, m.exitCode == 0 ? "" : "  exit \(m.exitCode)")
     }
 }
@@ -212,24 +243,19 @@ struct AllBench: AsyncParsableCommand {
 
     func run() async throws {
         let start = ContinuousClock.now
-        try InputBench().run()
+        // Parsed, not constructed: ArgumentParser's property wrappers hold no value until parsed.
+        try InputBench.parse([]).run()
         print("")
-        var http = HTTPBench()
-        http.requests = 20_000
-        http.concurrency = 16
+        let http = try HTTPBench.parse(["--requests", "20000", "--concurrency", "16"])
         try await http.run()
         print("")
-        try await MicroBench().run()
+        try await MicroBench.parse([]).run()
         print("")
-        var matrix = MatrixBench()
-        matrix.credentials = [100, 1_000, 10_000]
-        matrix.environments = [1, 3]
-        matrix.latencies = [0, 20]
-        matrix.concurrency = [4, 16, 64]
-        matrix.maxIdeal = 30
+        let matrix = try MatrixBench.parse(["--max-ideal", "30"])
         try await matrix.run()
         print("")
-        try await CompareBench().run()
+        let compare = try CompareBench.parse([])
+        try await compare.run()
         print("\nAll benchmarks took \((ContinuousClock.now - start).formatted(.units(allowed: [.minutes, .seconds], width: .narrow))).")
     }
 }

@@ -30,7 +30,8 @@ struct CrossChecks {
                 diagnostics.append(.warning("no environment uses provider \(manifest.provider); this manifest applies nowhere", at: manifest.location))
             }
             for credential in manifest.credentials {
-                let what = "credential '\(credential.username)'"
+                // Formatted only for a message: most credentials have none.
+                var what: String { "credential '\(credential.username)'" }
                 for env in credential.environments ?? [] {
                     checkKnown(env, provider: manifest.provider, what: what)
                     if let restricted = manifest.environments, !restricted.contains(where: { $0.value == env.value }),
@@ -38,7 +39,7 @@ struct CrossChecks {
                         diagnostics.append(.error("\(what) names environment '\(env.value)', but its manifest applies only to \(restricted.map(\.value.rawValue).joined(separator: ", "))", at: env.location))
                     }
                 }
-                for (env, location) in credential.overrideLocations.sorted(by: { $0.key < $1.key }) {
+                for (env, location) in credential.overrideLocations.isEmpty ? [] : credential.overrideLocations.sorted(by: { $0.key < $1.key }) {
                     if !environments.contains(where: { $0.name == env }) {
                         var message = "overrides name environment '\(env)', which has no environment file"
                         if let s = Suggestion.closest(to: env.rawValue, among: names) { message += " (did you mean '\(s)'?)" }
@@ -48,8 +49,14 @@ struct CrossChecks {
                     }
                 }
                 for env in manifestEnvs where credential.applies(to: env) {
-                    let values = credential.overrides[env].map { credential.values.overlaid(with: $0) } ?? credential.values
-                    if values.password == nil && !values.passwordDeclared {
+                    let hasPassword: Bool
+                    if let override = credential.overrides[env] {
+                        let values = credential.values.overlaid(with: override)
+                        hasPassword = values.password != nil || values.passwordDeclared
+                    } else {
+                        hasPassword = credential.values.password != nil || credential.values.passwordDeclared
+                    }
+                    if !hasPassword {
                         diagnostics.append(.error("\(what) has no password for environment \(env): add password: { fromEnv: NAME }, or overrides.\(env).password", at: credential.location))
                     }
                 }
@@ -74,14 +81,15 @@ struct CrossChecks {
             var username: Username
         }
         var firstInProject: [Key: SourceLocation] = [:]
+        firstInProject.reserveCapacity(manifests.reduce(0) { $0 + $1.credentials.count })
         for manifest in manifests {
-            firstInProject.reserveCapacity(firstInProject.count + manifest.credentials.count)
-            for credential in manifest.credentials {
-                let key = Key(provider: manifest.provider, project: manifest.project, username: credential.username)
-                if let first = firstInProject[key] {
-                    diagnostics.append(.error("username '\(credential.username)' is declared twice in project \(manifest.project) (first at \(first)); remove one", at: credential.location))
-                } else {
-                    firstInProject[key] = credential.location
+            // By index, reading two fields: a `for credential in` copy retains every field.
+            for i in manifest.credentials.indices {
+                let username = manifest.credentials[i].username
+                let key = Key(provider: manifest.provider, project: manifest.project, username: username)
+                if let first = firstInProject.updateValue(manifest.credentials[i].location, forKey: key) {
+                    firstInProject[key] = first
+                    diagnostics.append(.error("username '\(username)' is declared twice in project \(manifest.project) (first at \(first)); remove one", at: manifest.credentials[i].location))
                 }
             }
         }

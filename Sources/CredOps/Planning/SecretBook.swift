@@ -10,6 +10,8 @@ public struct SecretBook: Sendable {
 
     static func key(_ project: ProjectName, _ id: Username) -> String { project.rawValue + "\u{0}" + id.rawValue }
 
+    mutating func reserveCapacity(_ n: Int) { passwords.reserveCapacity(n) }
+
     mutating func add(project: ProjectName, id: Username, secret: Secret, fingerprint: Fingerprint) {
         passwords[Self.key(project, id)] = (secret, fingerprint)
     }
@@ -59,6 +61,7 @@ extension SecretResolver {
             break
         }
         var book = SecretBook(auth: auth)
+        book.reserveCapacity(desired.projects.reduce(0) { $0 + $1.credentials.count })
         for project in desired.projects {
             for credential in project.credentials {
                 guard let secret = value(credential.password) else { continue }
