@@ -287,8 +287,18 @@ actor SandboxEngine {
                 }
             }
             guard await didSave(generation: generation, error: failure) else { return }
+            // Each save writes the whole state: while changes keep coming, save at most every
+            // `saveInterval` (a flush or a stop does not wait for the pause), so that a busy
+            // sandbox does not spend its time re-encoding thousands of credentials per answer.
+            if await !isFlushRequested { try? await Task.sleep(for: Self.saveInterval) }
         }
     }
+
+    /// The shortest time between two saves while changes keep coming.
+    static let saveInterval: Duration = .milliseconds(100)
+
+    /// True when someone waits for the file (`flush()`, `stop()`).
+    private var isFlushRequested: Bool { !flushWaiters.isEmpty || isStopping }
 
     /// Runs `body` on a thread of its own and returns its result.
     ///

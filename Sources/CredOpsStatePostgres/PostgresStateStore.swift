@@ -20,6 +20,7 @@ public final class PostgresStateStore: StateStore {
     private let runner: Task<Void, Never>
     private let logger: Logger
     private let held = Mutex<[EnvironmentName: Held]>([:])
+    private let pending = Mutex(Pending())
     /// Lock connections whose lock was released cleanly, kept for the next lock: they are never
     /// pooled or used for anything but locks.
     private let idleLockConnections = Mutex<[LockConnection]>([])
@@ -176,27 +177,94 @@ public final class PostgresStateStore: StateStore {
         }
     }
 
-    /// One transaction; fenced when this store holds `environment`'s lock.
+    /// A write waiting for the next group commit.
+    private struct Job: Sendable {
+        var fence: (EnvironmentName, String)?
+        var statements: [(String, [StateCoding.Value?])]
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    /// Writes queued while a commit runs; `flushing` while a flusher task drains them.
+    private struct Pending: Sendable {
+        var jobs: [Job] = []
+        var flushing = false
+    }
+
+    /// Commits `statements` as one unit and returns once they are durable; fenced when this
+    /// store holds `environment`'s lock.
+    ///
+    /// Group commit: writes that arrive while a transaction is being committed wait for the
+    /// next one, which takes them all, so a busy apply pays a commit (and its round trips) per
+    /// batch, not per operation. A batch that fails is retried one write per transaction, so a
+    /// bad write fails alone.
     private func write(environment: EnvironmentName?, _ statements: [(String, [StateCoding.Value?])]) async throws {
         let fence = environment.flatMap { env in held.withLock { $0[env]?.lockID }.map { (env, $0) } }
-        let logger = self.logger
-        do {
-            try await client.withTransaction(logger: logger) { connection in
-                if let (env, lockID) = fence {
-                    let rows = try await Self.rows(try await connection.query(
-                        Self.query("SELECT lock_id FROM locks WHERE environment = ? FOR SHARE", [.text(env.rawValue)]), logger: logger))
-                    guard case .text(lockID)? = rows.first?.first else { throw StateError.fenced(env) }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let startFlusher = pending.withLock { p -> Bool in
+                p.jobs.append(Job(fence: fence, statements: statements, continuation: continuation))
+                if p.flushing { return false }
+                p.flushing = true
+                return true
+            }
+            if startFlusher { Task { await self.flushAll() } }
+        }
+    }
+
+    private func flushAll() async {
+        while true {
+            let jobs = pending.withLock { p -> [Job] in
+                let taken = p.jobs
+                p.jobs = []
+                if taken.isEmpty { p.flushing = false }
+                return taken
+            }
+            if jobs.isEmpty { return }
+            do {
+                try await commit(jobs)
+                for job in jobs { job.continuation.resume() }
+            } catch {
+                if jobs.count == 1 {
+                    jobs[0].continuation.resume(throwing: Self.stateError(error, location))
+                    continue
                 }
-                for (sql, values) in statements {
+                for job in jobs {
+                    do {
+                        try await commit([job])
+                        job.continuation.resume()
+                    } catch {
+                        job.continuation.resume(throwing: Self.stateError(error, location))
+                    }
+                }
+            }
+        }
+    }
+
+    /// One transaction for `jobs`: each fence checked once (the row is held `FOR SHARE` until
+    /// the commit, so no force-unlock can slip in between), then every statement.
+    private func commit(_ jobs: [Job]) async throws {
+        let logger = self.logger
+        try await client.withTransaction(logger: logger) { connection in
+            var checked: [EnvironmentName: String] = [:]
+            for job in jobs {
+                if let (env, lockID) = job.fence {
+                    if checked[env] == nil {
+                        let rows = try await Self.rows(try await connection.query(
+                            Self.query("SELECT lock_id FROM locks WHERE environment = ? FOR SHARE", [.text(env.rawValue)]), logger: logger))
+                        if case .text(let holder)? = rows.first?.first { checked[env] = holder } else { checked[env] = "" }
+                    }
+                    guard checked[env] == lockID else { throw StateError.fenced(env) }
+                }
+                for (sql, values) in job.statements {
                     try await connection.query(Self.query(sql, values), logger: logger)
                 }
             }
-        } catch let error as StateError {
-            throw error
-        } catch {
-            if let inner = (error as? PostgresTransactionError)?.closureError as? StateError { throw inner }
-            throw StateError.storage("state \(location): \(Self.describe(error))")
         }
+    }
+
+    static func stateError(_ error: any Error, _ location: PostgresLocation) -> any Error {
+        if let error = error as? StateError { return error }
+        if let inner = (error as? PostgresTransactionError)?.closureError as? StateError { return inner }
+        return StateError.storage("state \(location): \(describe(error))")
     }
 
     // MARK: Managed credentials

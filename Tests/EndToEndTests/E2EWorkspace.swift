@@ -43,6 +43,19 @@ final class E2EWorkspace: @unchecked Sendable {
         return await CLIRunner(directory: dir.path, environment: env).run(arguments, input: input)
     }
 
+    /// Runs `credops` once per element of `runs` (arguments, extra variables), all at once, as
+    /// that many runners would; the results in the order of `runs`.
+    func runAll(_ runs: [([String], [String: String])]) async -> [CLIRunner.Result] {
+        await withTaskGroup(of: (Int, CLIRunner.Result).self) { group in
+            for (i, run) in runs.enumerated() {
+                group.addTask { (i, await self.run(run.0, variables: run.1)) }
+            }
+            var results = [CLIRunner.Result?](repeating: nil, count: runs.count)
+            for await (i, result) in group { results[i] = result }
+            return results.map { $0! }
+        }
+    }
+
     /// Starts `credops ARGS` without waiting (output discarded), for tests that signal it.
     func spawn(_ arguments: [String]) throws -> ChildProcess {
         var env = CLIRunner(directory: dir.path, environment: variables).environment

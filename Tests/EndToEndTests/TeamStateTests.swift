@@ -65,22 +65,14 @@ import Testing
             """)
         w.manifest("many.yaml", Manifests.many(30, grants: false))
         // Each runner brings another password, so each has 30 writes to make.
-        let results = await withTaskGroup(of: (Int, CLIRunner.Result).self) { group in
-            for i in 0..<4 {
-                group.addTask {
-                    (i, await w.run(["apply", "manifests", "--auto-approve", "--lock-timeout", "120"],
-                                    variables: ["BILLING_PASSWORD": "runner-\(i)-password"]))
-                }
-            }
-            var all: [Int: CLIRunner.Result] = [:]
-            for await (i, result) in group { all[i] = result }
-            return all
-        }
-        for (i, result) in results.sorted(by: { $0.key < $1.key }) {
+        let results = await w.runAll((0..<4).map { i in
+            (["apply", "manifests", "--auto-approve", "--lock-timeout", "120"], ["BILLING_PASSWORD": "runner-\(i)-password"])
+        })
+        for (i, result) in results.enumerated() {
             #expect(result.exitCode == 0, "runner \(i): \(result)")
         }
-        let waited = results.values.filter { $0.stderr.contains("staging is locked, held by ") && $0.stderr.contains("credops apply") }
-        #expect(waited.count >= 1, "nobody waited: \(results.values.map(\.stderr))")
+        let waited = results.filter { $0.stderr.contains("staging is locked, held by ") && $0.stderr.contains("credops apply") }
+        #expect(waited.count >= 1, "nobody waited: \(results.map(\.stderr))")
 
         let store = try await open(url)
         let runs = try await store.history(environment: "staging", limit: 10).sorted { $0.startedAt < $1.startedAt }
@@ -111,14 +103,7 @@ import Testing
         w.manifest("many.yaml", Manifests.many(3, grants: false))
         let clock = ContinuousClock()
         let start = clock.now
-        let results = await withTaskGroup(of: (String, CLIRunner.Result).self) { group in
-            for name in names {
-                group.addTask { (name, await w.run(["apply", "manifests", "-e", name, "--auto-approve"])) }
-            }
-            var all: [(String, CLIRunner.Result)] = []
-            for await result in group { all.append(result) }
-            return all
-        }
+        let results = Array(zip(names, await w.runAll(names.map { (["apply", "manifests", "-e", $0, "--auto-approve"], [:]) })))
         let took = start.duration(to: clock.now)
         let failed = results.filter { $0.1.exitCode != 0 }
         #expect(failed.isEmpty, "\(failed.count) failed; first: \(failed.first.map { "\($0.0): \($0.1)" } ?? "")")
@@ -206,37 +191,6 @@ import Testing
         print("FIGURE team locks: 10,000 lock/unlock cycles in \(took), \(held.trimmingCharacters(in: .whitespacesAndNewlines)) advisory locks left")
     }
 
-    /// The same apply, one process on one environment and eight processes on eight
-    /// environments through one shared state: the wall times (printed) should stay close.
-    @Test func eightRunnersOnEightEnvironmentsShareOneState() async throws {
-        let url = try await PostgresServer.database()
-        let w = try await workspace([], url: url)
-        defer { Task { await w.stop() } }
-        let names = (0..<9).map { "env-\($0)" }
-        for name in names { w.environment(name, Self.sandboxEnvironment(name, latency: 20)) }
-        w.manifest("many.yaml", Manifests.many(200, grants: false))
-        let clock = ContinuousClock()
-        var start = clock.now
-        let single = await w.run(["apply", "manifests", "-e", names[8], "--auto-approve"])
-        let one = start.duration(to: clock.now)
-        #expect(single.exitCode == 0, "\(single)")
-        start = clock.now
-        let results = await withTaskGroup(of: CLIRunner.Result.self) { group in
-            for name in names.prefix(8) {
-                group.addTask { await w.run(["apply", "manifests", "-e", name, "--auto-approve"]) }
-            }
-            var all: [CLIRunner.Result] = []
-            for await result in group { all.append(result) }
-            return all
-        }
-        let eight = start.duration(to: clock.now)
-        #expect(results.allSatisfy { $0.exitCode == 0 }, "\(results.filter { $0.exitCode != 0 })")
-        let ratio = Double(eight.components.seconds) + Double(eight.components.attoseconds) / 1e18
-        let base = Double(one.components.seconds) + Double(one.components.attoseconds) / 1e18
-        print("FIGURE team scale: 200 credentials at 20 ms, concurrency 8: 1 process / 1 environment \(one); "
-              + "8 processes / 8 environments \(eight); ratio \(String(format: "%.2f", ratio / base))")
-    }
-
     /// A local state moved into the shared one: with the key file's key as the team key, the
     /// next plan through the shared state has nothing to do.
     @Test func localStateMigratedIntoTheSharedOneKeepsEverything() async throws {
@@ -300,7 +254,7 @@ import Testing
     }
 
     /// A built-in sandbox environment with the catalog `Manifests` use.
-    static func sandboxEnvironment(_ name: String, latency: Int = 0) -> String {
+    static func sandboxEnvironment(_ name: String) -> String {
         """
         provider: apinizer
         url: sandbox://\(name)
@@ -311,7 +265,6 @@ import Testing
           apiProxies: [PaymentAPI]
           apiProxyGroups: [PaymentAPIGroup]
           gateways: [gw]
-          latencyMilliseconds: \(latency)
         """
     }
 }
