@@ -13,6 +13,23 @@ public final class HTTPClient: Sendable {
     private let pool: CurlWorkerPool
     /// Host → is it a loopback address; an environment talks to one or two hosts.
     private let loopbackHosts = Mutex<[String: Bool]>([:])
+    /// Until when the server asked this client to hold off (a 429): every request waits for it.
+    private let pausedUntil = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Holds every request of this client until `instant` (the latest such instant wins).
+    func pause(until instant: ContinuousClock.Instant) {
+        pausedUntil.withLock { current in
+            if current.map({ $0 < instant }) ?? true { current = instant }
+        }
+    }
+
+    /// Waits out a pause a rate-limited answer asked for, if one is running; returns early
+    /// when `giveUp` turns true (checked every quarter second).
+    func waitForPause(giveUp: () -> Bool) async throws {
+        while let until = pausedUntil.withLock({ $0 }), until > ContinuousClock.now, !giveUp() {
+            try await Task.sleep(until: min(until, ContinuousClock.now + .milliseconds(250)), clock: .continuous)
+        }
+    }
 
     public init(configuration: HTTPClientConfiguration) {
         CurlGlobal.initializeOnce()

@@ -91,6 +91,14 @@ extension HTTPClient {
         while true {
             let outcome: Result<HTTPResponse, HTTPClientError>
             do throws(HTTPClientError) {
+                // A rate limit holds the whole environment, not just the request that met it:
+                // workers that kept sending would only collect more 429s and use up their
+                // retries.
+                do {
+                    try await waitForPause(giveUp: giveUp)
+                } catch {
+                    throw HTTPClientError(.cancelled, request: request.summary, message: "cancelled while the server's rate limit held requests")
+                }
                 outcome = .success(try await send(request))
             } catch {
                 if error.kind == .cancelled { throw error }
@@ -103,6 +111,9 @@ extension HTTPClient {
                 return (try outcome.get(), retries)
             case .retry(let delay):
                 retries += 1
+                if case .success(let response) = outcome, response.status == 429 {
+                    pause(until: ContinuousClock.now + delay)
+                }
                 do {
                     try await Task.sleep(for: delay)
                 } catch {
