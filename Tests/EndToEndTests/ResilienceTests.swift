@@ -90,9 +90,17 @@ import Testing
             var kills = 0
             var progress: [Int] = []
             for _ in 0..<10 {
+                // The kill comes at a random point after this run's first write reached the
+                // server, not after a fixed delay: on a loaded machine a fixed delay often
+                // killed a run still starting up.
+                let writesBefore = try await w.sandbox("staging").stats().writes
                 let child = try w.spawn(["apply", "manifests", "--auto-approve"])
-                let delay = 150 + Int(generator.next() % 350)
-                try await Task.sleep(for: .milliseconds(delay))
+                let clock = ContinuousClock()
+                let spawned = clock.now
+                while try await w.sandbox("staging").stats().writes == writesBefore, spawned.duration(to: clock.now) < .seconds(30) {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                try await Task.sleep(for: .milliseconds(Int(generator.next() % 300)))
                 child.signal(SIGKILL)
                 let code = await child.wait(timeout: .seconds(10))
                 if code == 128 + SIGKILL { kills += 1 }
