@@ -3,8 +3,11 @@ import Foundation
 import NIOSSL
 import PostgresNIO
 
-/// A `postgres://USER[:PASSWORD]@HOST[:PORT]/DB?sslmode=MODE` URL, read the way libpq reads it
-/// (the password may also come from `PGPASSWORD`). Never shows the password.
+/// A `postgres://USER[:PASSWORD]@HOST[:PORT]/DB?sslmode=MODE&sslrootcert=PATH` URL, read the
+/// way libpq reads it (the password may also come from `PGPASSWORD`), with one deliberate
+/// difference: without `sslmode`, certificates are verified (`verify-full`) except on a
+/// loopback host (`disable`), where libpq would `prefer` TLS without checking anything.
+/// Never shows the password.
 public struct PostgresLocation: Sendable, CustomStringConvertible {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public var description: String
@@ -29,10 +32,10 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         guard let user = c.user, !user.isEmpty else {
             throw Failure(description: "the PostgreSQL state URL needs a user: postgres://USER@HOST/DB")
         }
-        self.user = user.removingPercentEncoding ?? user
+        self.user = user  // URLComponents decodes user and password already
         let path = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
         database = path.isEmpty ? self.user : path
-        password = (c.password?.removingPercentEncoding).map(Secret.init) ?? environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : Secret($0) }
+        password = c.password.map(Secret.init) ?? environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : Secret($0) }
         let mode = c.queryItems?.first { $0.name == "sslmode" }?.value ?? (HostAddress.isLoopback(self.host) ? "disable" : "verify-full")
         guard ["disable", "prefer", "require", "verify-ca", "verify-full"].contains(mode) else {
             throw Failure(description: "sslmode must be disable, prefer, require, verify-ca or verify-full, found '\(mode)'")
@@ -55,6 +58,8 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
         guard sslMode != "disable" else { return nil }
         var tls = TLSConfiguration.makeClientConfiguration()
         switch sslMode {
+        // libpq: require with a root certificate verifies the chain, as verify-ca does.
+        case "require" where sslRootCert != nil: tls.certificateVerification = .noHostnameVerification
         case "prefer", "require": tls.certificateVerification = .none
         case "verify-ca": tls.certificateVerification = .noHostnameVerification
         default: tls.certificateVerification = .fullVerification

@@ -387,8 +387,9 @@ public final class PostgresStateStore: StateStore {
                 }
             } catch let error as StateError {
                 throw error
-            } catch is LockConnection.Closed where lostConnections < 2 {
-                // The server ended that session (a restart, an idle timeout): try a new one.
+            } catch where (error is LockConnection.Closed || error is LockConnection.TimedOut) && lostConnections < 2 {
+                // The server ended that session (a restart, an idle timeout), or it stopped
+                // answering (the connection is closed by then): try a new one.
                 lostConnections += 1
                 connection = nil
                 continue
@@ -424,21 +425,35 @@ public final class PostgresStateStore: StateStore {
     }
 
     public func forceUnlock(environment: EnvironmentName, lockID: String) async throws {
-        let rows = try await read("SELECT lock_id, holder_session FROM locks WHERE environment = ?", [.text(environment.rawValue)])
-        guard case .text(lockID)? = rows.first?.first else { throw StateError.noSuchLock(environment, lockID) }
-        try await write(environment: nil, [("DELETE FROM locks WHERE environment = ? AND lock_id = ?", [.text(environment.rawValue), .text(lockID)])])
-        // A live but stuck holder keeps its advisory lock until its session ends: end it.
-        if case .integer(let session)? = rows.first?[1] {
-            _ = try? await read("SELECT pg_terminate_backend(CAST(? AS integer))", [.integer(session)])
+        // The row goes only while it names this lock id; it tells which session held the lock.
+        let deleted = try await read("DELETE FROM locks WHERE environment = ? AND lock_id = ? RETURNING holder_session",
+                                     [.text(environment.rawValue), .text(lockID)])
+        guard let row = deleted.first else { throw StateError.noSuchLock(environment, lockID) }
+        guard case .integer(let session)? = row.first else { return }
+        // A live but stuck holder keeps its advisory lock until its session ends. End that
+        // session only if it still holds this environment's lock: a holder that released has
+        // put its connection back to serve other locks, and a dead one's number may be reused.
+        let key = Self.lockKey("credops-environment:\(environment.rawValue)")
+        let holders = try await read(Self.advisoryHolders + " AND pid = ?", [.integer(key), .integer(session)])
+        guard !holders.isEmpty else { return }
+        do {
+            _ = try await read("SELECT pg_terminate_backend(CAST(? AS integer))::text", [.integer(session)])
+        } catch {
+            throw StateError.storage("the lock of \(environment) is released, but its holder's database session \(session) still holds "
+                                     + "the advisory lock and could not be ended (\(error)); a database administrator can end it: "
+                                     + "SELECT pg_terminate_backend(\(session))")
         }
     }
+
+    /// Sessions holding an advisory lock by key (bound first) in this database.
+    static let advisoryHolders = "SELECT pid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+        + "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        + "AND ((classid::bigint << 32) | objid::bigint) = ?"
 
     /// True when nobody holds the environment's advisory lock (a recorded holder is then gone).
     public func isLockFree(_ environment: EnvironmentName) async -> Bool {
         let key = Self.lockKey("credops-environment:\(environment.rawValue)")
-        let rows = try? await read("SELECT COUNT(*)::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                                   + "AND ((classid::bigint << 32) | objid::bigint) = ?", [.integer(key)])
-        if case .integer(let n)?? = rows?.first?.first { return n == 0 }
-        return false
+        guard let rows = try? await read(Self.advisoryHolders, [.integer(key)]) else { return false }
+        return rows.isEmpty
     }
 }
