@@ -7,7 +7,8 @@ import Synchronization
 
 /// The shared state store for teams: one PostgreSQL database for every runner.
 ///
-/// Data goes through a connection pool, one transaction per write. Each environment's lock is a
+/// Data goes through a connection pool; writes that arrive together share one transaction
+/// (group commit, see `write`). Each environment's lock is a
 /// session-level advisory lock held on a connection of its own (never a pooled one, so that no
 /// other work can release it or run under it); when the holder dies, its connection drops and
 /// the lock with it. A row in `locks` names the holder and its database session. While this
@@ -356,8 +357,11 @@ public final class PostgresStateStore: StateStore {
         return digest.prefix(8).reduce(Int64(0)) { ($0 << 8) | Int64($1) } & Int64.max
     }
 
+    /// The advisory lock key of an environment's lock.
+    static func lockKey(environment: EnvironmentName) -> Int64 { lockKey("credops-environment:\(environment.rawValue)") }
+
     public func acquireLock(_ info: LockInfo, timeout: Duration, shouldStop: @escaping @Sendable () -> Bool) async throws {
-        let key = Self.lockKey("credops-environment:\(info.environment.rawValue)")
+        let key = Self.lockKey(environment: info.environment)
         let start = ContinuousClock.now
         var connection: LockConnection?
         var lostConnections = 0
@@ -433,7 +437,7 @@ public final class PostgresStateStore: StateStore {
         // A live but stuck holder keeps its advisory lock until its session ends. End that
         // session only if it still holds this environment's lock: a holder that released has
         // put its connection back to serve other locks, and a dead one's number may be reused.
-        let key = Self.lockKey("credops-environment:\(environment.rawValue)")
+        let key = Self.lockKey(environment: environment)
         let holders = try await read(Self.advisoryHolders + " AND pid = ?", [.integer(key), .integer(session)])
         guard !holders.isEmpty else { return }
         do {
@@ -452,7 +456,7 @@ public final class PostgresStateStore: StateStore {
 
     /// True when nobody holds the environment's advisory lock (a recorded holder is then gone).
     public func isLockFree(_ environment: EnvironmentName) async -> Bool {
-        let key = Self.lockKey("credops-environment:\(environment.rawValue)")
+        let key = Self.lockKey(environment: environment)
         guard let rows = try? await read(Self.advisoryHolders, [.integer(key)]) else { return false }
         return rows.isEmpty
     }

@@ -53,7 +53,7 @@ struct HTTPBench: AsyncParsableCommand {
         }
         let wall = ContinuousClock.now - start
         let after = ProcessUsage.now()
-        let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        let seconds = wall.inSeconds
         let sent = (requests / concurrency) * concurrency
         print("HTTP client against the sandbox (separate process), concurrency \(concurrency):")
         print(String(format: "  %d requests in %.2f s = %.0f requests/s; client CPU %.2f s (%.1f µs per request); %d failed",
@@ -82,7 +82,7 @@ struct HTTPBench: AsyncParsableCommand {
         }
         let wall = ContinuousClock.now - start
         let after = ProcessUsage.now()
-        let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        let seconds = wall.inSeconds
         let sent = perTask * concurrency
         print("Provider calls (access list read) against the sandbox (separate process), concurrency \(concurrency):")
         print(String(format: "  %d calls in %.2f s = %.0f calls/s; client CPU %.2f s (%.1f µs per call)",

@@ -43,7 +43,7 @@ struct Scenario: Sendable {
                         try await client.send(request).status
                     }
                     let wall = ContinuousClock.now - start
-                    return (Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18) / 10
+                    return wall.inSeconds / 10
                 }
             }
             return try await group.reduce(0) { max($0, $1) }
@@ -130,7 +130,7 @@ struct Scenario: Sendable {
             for s in sandboxes { perEnvironment.append(try await s.stats().total) }
             // Side by side, the bound is the busiest environment's; one at a time, their sum.
             let busiest = runs.count == 1 ? perEnvironment.max() ?? 0 : perEnvironment.reduce(0, +)
-            return Measurement(name: name, wall: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18,
+            return Measurement(name: name, wall: wall.inSeconds,
                                ideal: self.ideal(busiest), bound: Double(busiest) / Double(concurrency) * roundTrip, requests: perEnvironment.reduce(0, +), minimum: minimumPerEnvironment * environments,
                                cpu: cpu, maxRSS: rss, exitCode: code, sandboxCPU: ProcessUsage.now().cpu - benchBefore)
         }

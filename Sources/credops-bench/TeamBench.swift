@@ -62,7 +62,7 @@ struct TeamBench: AsyncParsableCommand {
                 cpu += child.resources.cpuSeconds
             }
             let wall = ContinuousClock.now - start
-            return (Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18, cpu, failed)
+            return (wall.inSeconds, cpu, failed)
         }
 
         let one = try await apply(names.prefix(1))

@@ -37,13 +37,6 @@ enum Composition {
         }
     }
 
-    /// True when nobody holds `environment`'s lock any more (its recorded holder is gone).
-    static func isLockFree(_ store: any StateStore, _ environment: EnvironmentName) async -> Bool {
-        if let sqlite = store as? SQLiteStateStore { return sqlite.isLockFree(environment) }
-        if let postgres = store as? PostgresStateStore { return await postgres.isLockFree(environment) }
-        return false
-    }
-
     static func connector() -> SandboxConnector { SandboxConnector(root: ".credops/sandbox") }
 }
 

@@ -49,6 +49,9 @@ extension Duration {
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
+    /// The duration in seconds, fractions included (for figures and rates).
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+
     /// `10 s`, `1.5 s`, `250 ms`: for messages.
     public var shortDescription: String {
         let ms = milliseconds

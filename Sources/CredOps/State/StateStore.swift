@@ -49,6 +49,10 @@ public protocol StateStore: Sendable {
     /// Releases a stuck lock, only when `lockID` is the holder's exact id.
     func forceUnlock(environment: EnvironmentName, lockID: String) async throws
 
+    /// True when nobody holds `environment`'s lock, so that a recorded holder is gone (its
+    /// process died) and the next apply takes over.
+    func isLockFree(_ environment: EnvironmentName) async -> Bool
+
     /// Starts the history entry of an apply on one environment.
     func beginRun(_ run: RunRecord) async throws
 

@@ -54,7 +54,7 @@ struct StateCommand: AsyncParsableCommand {
             if locks.isEmpty { lines.append("  none") }
             for lock in locks {
                 var line = "  \(lock.environment.rawValue): held by \(lock.holderDescription)"
-                if await Composition.isLockFree(store, lock.environment) {
+                if await store.isLockFree(lock.environment) {
                     line += " (stale: that process is gone; the next apply takes over)"
                 }
                 lines.append(line)
@@ -202,38 +202,48 @@ extension StateCommand {
                 terminal.err("error: \(error)")
                 throw ExitCode(1)
             }
+            let outcome: Result<(environments: String, rows: String), any Error>
             do {
-                let environments = try await input.environments()
-                let existing = Set(try await output.environments())
-                let clash = environments.filter(existing.contains)
-                if !clash.isEmpty && !merge {
-                    terminal.err("error: \(target) already holds \(clash.map(\.rawValue).joined(separator: ", ")); pass --merge to copy into them")
-                    await input.close(); await output.close()
-                    throw ExitCode(1)
-                }
-                var credentials = 0, intents = 0, runs = 0
-                for env in environments {
-                    for c in try await input.managedCredentials(environment: env) {
-                        try await output.record(c)
-                        credentials += 1
-                    }
-                    let pending = try await input.pendingIntents(environment: env)
-                    try await output.recordIntents(pending)
-                    intents += pending.count
-                    for run in try await input.history(environment: env, limit: Int.max >> 1) {
-                        try await output.finishRun(run)
-                        runs += 1
-                    }
-                }
-                await input.close(); await output.close()
-                terminal.out("Copied \(environments.count) environment\(environments.count == 1 ? "" : "s") from \(source) to \(target): \(credentials) managed credentials, \(intents) unsettled writes, \(runs) history entries.")
-            } catch let exit as ExitCode {
-                throw exit
+                outcome = .success(try await Self.copy(from: input, to: output, merge: merge, target: target))
             } catch {
-                await input.close(); await output.close()
+                outcome = .failure(error)
+            }
+            await input.close()
+            await output.close()
+            switch outcome {
+            case .success(let copied):
+                terminal.out("Copied \(copied.environments) from \(source) to \(target): \(copied.rows).")
+            case .failure(let error):
                 terminal.err("error: \(error)")
                 throw ExitCode(1)
             }
+        }
+
+        /// Copies every environment of `input` into `output`; returns what was copied, in words.
+        static func copy(from input: any StateStore, to output: any StateStore, merge: Bool,
+                         target: StateLocation) async throws -> (environments: String, rows: String) {
+            let environments = try await input.environments()
+            let existing = Set(try await output.environments())
+            let clash = environments.filter(existing.contains)
+            if !clash.isEmpty && !merge {
+                throw CLIError("\(target) already holds \(clash.map(\.rawValue).joined(separator: ", ")); pass --merge to copy into them")
+            }
+            var credentials = 0, intents = 0, runs = 0
+            for env in environments {
+                for c in try await input.managedCredentials(environment: env) {
+                    try await output.record(c)
+                    credentials += 1
+                }
+                let pending = try await input.pendingIntents(environment: env)
+                try await output.recordIntents(pending)
+                intents += pending.count
+                for run in try await input.history(environment: env, limit: Int.max >> 1) {
+                    try await output.finishRun(run)
+                    runs += 1
+                }
+            }
+            return ("\(environments.count) environment\(environments.count == 1 ? "" : "s")",
+                    "\(credentials) managed credentials, \(intents) unsettled writes, \(runs) history entries")
         }
 
         /// Fingerprints copied from a SQLite state were made with its key file; a warning when
