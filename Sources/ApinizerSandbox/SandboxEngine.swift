@@ -12,10 +12,12 @@ import Logging
 /// sequential writes is not O(n²)); `flush()` and `SandboxServer.stop()` wait for the last one.
 actor SandboxEngine {
     private let configuredSeed: SandboxSeed
-    private let configuredTokens: Set<String>
+    /// SHA-256 digests of the configured tokens: a presented token is compared by digest, in
+    /// constant time, so how long a check takes says nothing about how much of a guess matched.
+    private let configuredTokens: [[UInt8]]
     private var state: SandboxState
-    /// Tokens issued by the token call, with their expiry.
-    private var issuedTokens: [String: ContinuousClock.Instant] = [:]
+    /// Tokens issued by the token call, by digest, with their expiry.
+    private var issuedTokens: [[UInt8]: ContinuousClock.Instant] = [:]
     private var stats = RequestStats()
     private var injector: FaultInjector
     private var isStopping = false
@@ -36,7 +38,7 @@ actor SandboxEngine {
     init(configuration: SandboxConfiguration, logger: Logger) throws(SandboxError) {
         let seed = try configuration.seed.validated()
         self.configuredSeed = seed
-        self.configuredTokens = Set(configuration.tokens.filter { !$0.isEmpty })
+        self.configuredTokens = configuration.tokens.filter { !$0.isEmpty }.map(TokenDigest.of)
         self.logger = logger
         self.dataFile = configuration.dataFile.map(DataFile.init(path:))
         if let problem = configuration.faults.problems.first {
@@ -112,6 +114,18 @@ actor SandboxEngine {
         }
     }
 
+    /// The 401 answer for a request whose token does not check out, nil when it does: the
+    /// responder asks before it reads a body, so an unauthenticated client cannot make the
+    /// sandbox hold megabytes for it.
+    func authenticationFailure(_ authorization: String?) -> SandboxAnswer? {
+        do throws(APIError) {
+            try authenticate(authorization)
+            return nil
+        } catch {
+            return error.answer
+        }
+    }
+
     /// Checks `Authorization: Bearer T` against configured, seeded and issued tokens.
     ///
     /// - Throws: 401 `unauthorized_client` (missing or not a bearer token), `invalid_token`
@@ -124,9 +138,14 @@ actor SandboxEngine {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw .unauthorized("unauthorized_client", "Full authentication is required to access this resource (use a bearer token)")
         }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        if configuredTokens.contains(token) || state.tokens.contains(token) { return }
-        if let expiry = issuedTokens[token] {
+        let digest = TokenDigest.of(parts[1].trimmingCharacters(in: .whitespaces))
+        // Every known token is compared (no early exit), each in constant time.
+        var known = false
+        for candidate in configuredTokens + state.tokens.names.map(TokenDigest.of) {
+            known = TokenDigest.equal(candidate, digest) || known
+        }
+        if known { return }
+        if let expiry = issuedTokens[digest] {
             guard clock.now < expiry else { throw .unauthorized("token_expired", "Access token expired") }
             return
         }
@@ -157,14 +176,18 @@ actor SandboxEngine {
         guard grant == "client_credentials" else {
             throw .invalidParameter("Unsupported grant_type '\(grant)': use client_credentials")
         }
-        guard let id = form["client_id"], let secret = form["client_secret"], let expected = state.clients[id], expected == secret else {
+        // The secret is compared by digest in constant time, also for an unknown client id.
+        let id = form["client_id"] ?? ""
+        let presented = TokenDigest.of(form["client_secret"] ?? "")
+        let expected = state.clients[id].map(TokenDigest.of) ?? TokenDigest.of("\u{0}no such client")
+        guard TokenDigest.equal(expected, presented), state.clients[id] != nil, form["client_secret"] != nil else {
             throw .unauthorized("unauthorized_client", "Bad credentials")
         }
         let now = clock.now
         issuedTokens = issuedTokens.filter { now < $0.value + .seconds(86_400) }  // forget long-dead tokens
         var bytes = SystemRandomNumberGenerator()
         let token = "sbx_" + (0..<4).map { _ in String(bytes.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
-        issuedTokens[token] = now + .seconds(state.tokenTTLSeconds)
+        issuedTokens[TokenDigest.of(token)] = now + .seconds(state.tokenTTLSeconds)
         return .ok(.object(JSONObject([
             (key: "access_token", value: .string(token)),
             (key: "token_type", value: "Bearer"),

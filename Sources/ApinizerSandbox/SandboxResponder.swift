@@ -15,8 +15,10 @@ struct SandboxResponder: HTTPResponder {
 
     /// Largest body read on an API call.
     static let apiBodyLimit = 4 * 1024 * 1024
-    /// Largest body read on a `/__sandbox/` call (a seed may carry many credentials).
-    static let adminBodyLimit = 256 * 1024 * 1024
+    /// Largest body of the (unauthenticated) token call: a form of three short fields.
+    static let tokenBodyLimit = 64 * 1024
+    /// Largest body read on a `/__sandbox/` call: a seed of tens of thousands of credentials.
+    static let adminBodyLimit = 32 * 1024 * 1024
 
     let engine: SandboxEngine
 
@@ -28,6 +30,10 @@ struct SandboxResponder: HTTPResponder {
         }
         if path == "/__sandbox" || path.hasPrefix("/__sandbox/") {
             let match = SandboxRouter.matchAdmin(method: request.method.rawValue, path: rawPath)
+            // The token first: no body is read for a caller who is not allowed in.
+            if let refused = await engine.authenticationFailure(request.headers[.authorization]) {
+                return Self.response(refused)
+            }
             var request = request
             let body: Data?
             do {
@@ -73,10 +79,17 @@ struct SandboxResponder: HTTPResponder {
             ]))
             return Self.response(SandboxAnswer(status: 429, body: body, headers: [("Retry-After", String(seconds))]))
         }
+        // Every call but the token call is authenticated before its body is read; the token
+        // call's body is small by nature and capped accordingly.
+        let isTokenCall: Bool
+        if case .success(.issueToken) = match.outcome { isTokenCall = true } else { isTokenCall = false }
+        if !isTokenCall, let refused = await engine.authenticationFailure(request.headers[.authorization]) {
+            return Self.response(refused)
+        }
         var request = request
         let body: Data?
         do {
-            body = try await Self.collect(&request, limit: Self.apiBodyLimit)
+            body = try await Self.collect(&request, limit: isTokenCall ? Self.tokenBodyLimit : Self.apiBodyLimit)
         } catch {
             return Self.response(error.answer)
         }
@@ -97,7 +110,7 @@ struct SandboxResponder: HTTPResponder {
             let buffer = try await request.collectBody(upTo: limit)
             return buffer.readableBytes == 0 ? nil : Data(buffer.readableBytesView)
         } catch {
-            throw .badRequest("The request body is larger than \(limit / 1024 / 1024) MiB or could not be read")
+            throw .badRequest("The request body is larger than \(limit >= 1024 * 1024 ? "\(limit / 1024 / 1024) MiB" : "\(limit / 1024) KiB") or could not be read")
         }
     }
 

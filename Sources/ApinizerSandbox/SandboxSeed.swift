@@ -28,8 +28,9 @@ public struct SandboxSeed: Sendable, Codable, Equatable {
     /// The name of the global project.
     public static let adminProject = "admin"
 
-    /// The seed used when none is given: the catalog of PRODUCT.md's example, the token
-    /// `demo-token`, the login `ci-user`/`ci-pass`, one-hour tokens and no credentials.
+    /// The seed used when none is given: the catalog of PRODUCT.md's example, one-hour tokens,
+    /// no credentials, and no token or login at all: who may call a sandbox is always given
+    /// explicitly (`--token`, a random token, or `tokens:`/`clients:` in a seed), never built in.
     public static let `default` = SandboxSeed()
 
     /// A seed; every parameter defaults to the value of `SandboxSeed.default`.
@@ -38,8 +39,8 @@ public struct SandboxSeed: Sendable, Codable, Equatable {
                 apiProxies: [String] = ["MyAPI", "PaymentAPI"],
                 apiProxyGroups: [String] = ["MyAPIGroup"],
                 gateways: [String] = ["production", "staging"],
-                tokens: [String] = ["demo-token"],
-                clients: [String: String] = ["ci-user": "ci-pass"],
+                tokens: [String] = [],
+                clients: [String: String] = [:],
                 tokenTTLSeconds: Int = 3600,
                 credentials: [SandboxCredential] = []) {
         self.projects = projects

@@ -101,7 +101,7 @@ struct AdminTests {
     }
 
     @Test func resetReturnsToTheConfiguredSeedAndClearsStats() async throws {
-        var seed = SandboxSeed.default
+        var seed = H.testSeed
         seed.credentials = [SandboxCredential(project: "payments", username: "seeded", email: "s@example.com", fullName: "S")]
         try await H.with(H.configuration(seed: seed)) { h async throws in
             try await h.create("alice")

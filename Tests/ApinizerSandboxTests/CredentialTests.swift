@@ -304,7 +304,7 @@ struct CredentialTests {
     }
 
     @Test func projectNamesWithSpacesAreDecoded() async throws {
-        var seed = SandboxSeed.default
+        var seed = H.testSeed
         seed.projects.append("Team Space/ü")
         try await H.with(H.configuration(seed: seed)) { h async throws in
             try await h.create("alice", in: "Team Space/ü")

@@ -98,7 +98,7 @@ struct PersistenceTests {
         try await withTemporaryDirectory { directory in
             let file = directory + "/sandbox.json"
             try await H.with(H.configuration(dataFile: file)) { h async throws in try await h.create("alice") }
-            var seed = SandboxSeed.default
+            var seed = H.testSeed
             seed.roles.append("AUDITOR")
             try await H.with(H.configuration(seed: seed, dataFile: file)) { h async throws in
                 #expect(await h.stored("alice") != nil)

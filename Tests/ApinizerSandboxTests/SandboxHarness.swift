@@ -10,8 +10,17 @@ struct SandboxHarness: Sendable {
     let server: SandboxServer
     let client: HTTPClient
 
-    /// The default test configuration: the default seed plus the token `test-token`.
-    static func configuration(seed: SandboxSeed = .default, faults: SandboxFaults = .init(), dataFile: String? = nil) -> SandboxConfiguration {
+    /// The default seed plus, explicitly (the default has none), a seeded token and the
+    /// client-credentials login `ci-user`/`ci-pass`.
+    static let testSeed: SandboxSeed = {
+        var seed = SandboxSeed.default
+        seed.tokens = ["seeded-token"]
+        seed.clients = ["ci-user": "ci-pass"]
+        return seed
+    }()
+
+    /// The default test configuration: the test seed plus the token `test-token`.
+    static func configuration(seed: SandboxSeed = testSeed, faults: SandboxFaults = .init(), dataFile: String? = nil) -> SandboxConfiguration {
         SandboxConfiguration(tokens: [token], seed: seed, dataFile: dataFile, faults: faults)
     }
 

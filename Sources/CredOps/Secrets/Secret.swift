@@ -29,12 +29,18 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
         return Fingerprint(hex: Hex.encode(hmac.finalize()))
     }
 
-    /// Constant-time comparison, for tokens checked by the sandbox and the like.
+    /// Constant-time comparison, for tokens checked by the sandbox and the like: the time taken
+    /// depends on the longer length only, never on where the values first differ.
     public func constantTimeEquals(_ other: Secret) -> Bool {
-        let a = Array(value.utf8), b = Array(other.value.utf8)
-        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        Self.constantTimeEquals(Array(value.utf8), Array(other.value.utf8))
+    }
+
+    /// Byte strings compared over the full length of the longer one. A length difference is
+    /// kept whole (not truncated to a byte), so lengths that differ by a multiple of 256 differ.
+    public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt64(truncatingIfNeeded: a.count ^ b.count)
         for i in 0..<max(a.count, b.count) {
-            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+            diff |= UInt64((i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0))
         }
         return diff == 0
     }

@@ -19,7 +19,13 @@ struct SandboxCommand: AsyncParsableCommand {
                 seed, reset, faults) behind the same token.
 
                 Example:
-                  credops sandbox serve --port 8080 --token demo-token --data sandbox.json
+                  credops sandbox serve --port 8080 --data sandbox.json
+                  CREDOPS_SANDBOX_TOKEN=$(openssl rand -hex 16) credops sandbox serve --port 8080
+
+                It accepts no token unless given one (--token, $CREDOPS_SANDBOX_TOKEN, or tokens: in \
+                a seed): without any, it makes a random token and prints it on stderr. The \
+                /__sandbox/ calls can read every stored password, so keep the sandbox on a loopback \
+                address; binding another address warns.
                 """)
 
         @Option(help: "Address to listen on (a loopback address unless you mean to share it).")
@@ -46,10 +52,10 @@ struct SandboxCommand: AsyncParsableCommand {
             configuration.port = port
             let token = self.token ?? ProcessInfo.processInfo.environment["CREDOPS_SANDBOX_TOKEN"]
             let chosen = token ?? FingerprintKey.random().withBytes { $0.prefix(16).map { String(format: "%02x", $0) }.joined() }
-            if token == nil {
-                FileHandle.standardError.write(Data("token: \(chosen) (pass --token to choose one)\n".utf8))
-            }
             configuration.tokens = [chosen]
+            if !Self.isLoopback(host) {
+                FileHandle.standardError.write(Data("warning: listening on \(host), not a loopback address: anyone who can reach it and has the token can read every stored password through /__sandbox/dump\n".utf8))
+            }
             if let seed {
                 do {
                     configuration.seed = try SandboxSeed.load(yamlFile: seed)
@@ -70,9 +76,19 @@ struct SandboxCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             FileHandle.standardOutput.write(Data("\(server.baseURL)\n".utf8))
+            if token == nil {
+                FileHandle.standardError.write(Data("token: \(chosen) (made for this run; pass --token or set CREDOPS_SANDBOX_TOKEN to choose one)\n".utf8))
+            }
             await stop.wait()
             await server.stop()
         }
+    }
+}
+
+extension SandboxCommand.Serve {
+    /// Loopback names and addresses; a wildcard (`0.0.0.0`, `::`) is not one.
+    static func isLoopback(_ host: String) -> Bool {
+        HostAddress.isLoopback(host)
     }
 }
 
