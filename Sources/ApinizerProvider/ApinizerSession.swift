@@ -9,6 +9,7 @@ final class ApinizerSession: ProviderSession {
     private let http: HTTPClient
     private let policy: RetryPolicy
     private let tokens: TokenSource
+    /// Every secret of the run: server text passes `redactor.serverText` before any message.
     private let redactor: Redactor
     private let counters = Mutex(RequestStatistics())
 
@@ -17,7 +18,7 @@ final class ApinizerSession: ProviderSession {
         self.http = http
         self.policy = RetryPolicy(settings: connection.retry)
         self.tokens = TokenSource(connection: connection, http: http, policy: RetryPolicy(settings: connection.retry))
-        self.redactor = Redactor(secrets: connection.secrets)
+        self.redactor = connection.redactor
     }
 
     var statistics: RequestStatistics {
@@ -99,10 +100,12 @@ final class ApinizerSession: ProviderSession {
     private func write(_ method: HTTPMethod, _ path: String, body: Data?, secrets: [Secret]) async throws(ProviderError) {
         let response = try await call(method, path, body: body, secrets: secrets)
         if let failed = ApinizerWire.failedGateways(response.body) {
-            let names = failed.map(\.name)
+            let names = failed.map { redact($0.name, secrets, limit: 200) }
             let detail = failed.isEmpty
                 ? "the manager reported the deployment as failed"
-                : failed.map { "gateway \($0.name) failed" + ($0.message.isEmpty ? "" : ": \(redact($0.message, secrets))") }.joined(separator: "; ")
+                : zip(names, failed).map { name, gateway in
+                    "gateway \(name) failed" + (gateway.message.isEmpty ? "" : ": \(redact(gateway.message, secrets))")
+                }.joined(separator: "; ")
             throw ProviderError(.gatewayFailed(gateways: names), request: "\(method.rawValue) \(path)",
                                 message: "stored on the manager but not deployed: \(detail)")
         }
@@ -145,30 +148,35 @@ final class ApinizerSession: ProviderSession {
     private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, secrets: [Secret]) -> ProviderError {
         let status = response.status
         if (300..<400).contains(status) {
-            let location = response.headers["Location"].map { " to \(URLParts.withoutQuery($0))" } ?? ""
+            let location = response.headers["Location"].map { " to \(redact(URLParts.withoutQuery($0), secrets, limit: 300))" } ?? ""
             return ProviderError(.server(status: status, code: "redirect"), request: summary,
                                  message: "\(status) redirect\(location); credops does not follow redirects: check the environment's url")
         }
         // 5xx after a write may mean the change was stored and only the answer failed.
         let unknown = method != .get && status >= 500
         guard let body = ApinizerWire.errorBody(response.body) else {
-            let type = response.headers["Content-Type"].map { ", \($0)" } ?? ""
+            let type = response.headers["Content-Type"].map { ", \(redact($0, secrets, limit: 100))" } ?? ""
             return ProviderError(.server(status: status, code: ""), request: summary,
                                  message: "\(status) (an answer that is not an API error: \(response.body.count) bytes\(type))", outcomeUnknown: unknown)
         }
-        var text = "\(status) \(body.code): \(redact(body.description, secrets))"
+        let code = redact(body.code, secrets, limit: 100)
+        var text = "\(status) \(code): \(redact(body.description, secrets))"
         if !body.validation.isEmpty {
-            text += " (" + body.validation.map { "\($0.field): \(redact($0.message, secrets))" }.joined(separator: "; ") + ")"
+            text += " (" + body.validation.prefix(20).map { "\(redact($0.field, secrets, limit: 100)): \(redact($0.message, secrets, limit: 300))" }
+                .joined(separator: "; ") + (body.validation.count > 20 ? "; …" : "") + ")"
         }
-        let kind: ProviderError.Kind = status == 401 || status == 403 ? .authentication : .server(status: status, code: body.code)
+        let kind: ProviderError.Kind = status == 401 || status == 403 ? .authentication : .server(status: status, code: code)
         if status == 401 {
             text += "; check the environment's auth token or client login"
         }
         return ProviderError(kind, request: summary, message: text, outcomeUnknown: unknown)
     }
 
-    private func redact(_ text: String, _ secrets: [Secret]) -> String {
-        Redactor(secrets: secrets).redact(redactor.redact(text))
+    /// Server-supplied text made safe for a message: control characters out, cut to `limit`,
+    /// every secret of the run (and of this request) out, in any encoding.
+    private func redact(_ text: String, _ secrets: [Secret], limit: Int = 2000) -> String {
+        let known = redactor.serverText(text, limit: limit)
+        return secrets.isEmpty ? known : Redactor(secrets: secrets).serverText(known, limit: limit + 20)
     }
 
     private func decode<T: Decodable>(_ response: HTTPResponse, _ method: HTTPMethod, _ path: String) throws(ProviderError) -> T {

@@ -100,8 +100,9 @@ final class TokenSource: Sendable {
         }
         guard response.isSuccess else {
             let body = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
-            let code = body?["error"] as? String ?? "error"
-            let text = Redactor(secrets: [clientSecret]).redact(body?["error_description"] as? String ?? "")
+            let redactor = connection.redactor.adding([clientID, clientSecret])
+            let code = redactor.serverText(body?["error"] as? String ?? "error", limit: 100)
+            let text = redactor.serverText(body?["error_description"] as? String ?? "")
             throw ProviderError(.authentication, request: summary,
                                 message: "\(response.status) \(code): \(text); check auth.oauth2 clientId and clientSecret")
         }
@@ -111,6 +112,12 @@ final class TokenSource: Sendable {
         }
         guard let answer = try? JSONDecoder().decode(Answer.self, from: response.body), !answer.access_token.isEmpty else {
             throw ProviderError(.badAnswer, request: summary, message: "\(response.status) without an access_token")
+        }
+        // The token goes into every request's Authorization header: a line break in it would
+        // start a header of the server's choosing.
+        guard answer.access_token.utf8.allSatisfy({ $0 >= 32 && $0 != 127 }) else {
+            throw ProviderError(.badAnswer, request: summary,
+                                message: "\(response.status) with an access_token that holds a control character; refused (it cannot go into a header)")
         }
         let ttl = max(1, answer.expires_in ?? 3600)
         // Renew with a margin: a tenth of the lifetime, at least a second, at most a minute.

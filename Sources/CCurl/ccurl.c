@@ -74,6 +74,8 @@ CURLcode ccurl_transfer_attach(CURL *h, ccurl_transfer *t) {
     if ((rc = curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress)) != CURLE_OK) return rc;
     if ((rc = curl_easy_setopt(h, CURLOPT_XFERINFODATA, t)) != CURLE_OK) return rc;
     if ((rc = curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L)) != CURLE_OK) return rc;
+    // Lets a test check that a handle between jobs points at no transfer (CURLINFO_PRIVATE).
+    if ((rc = curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)t)) != CURLE_OK) return rc;
     t->error[0] = 0;
     return curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->error);
 }
@@ -86,3 +88,9 @@ CURLcode ccurl_setopt_slist(CURL *h, CURLoption option, struct curl_slist *value
 CURLcode ccurl_getinfo_long(CURL *h, CURLINFO info, long *value) { return curl_easy_getinfo(h, info, value); }
 CURLcode ccurl_getinfo_string(CURL *h, CURLINFO info, const char **value) { return curl_easy_getinfo(h, info, value); }
 CURLcode ccurl_getinfo_off(CURL *h, CURLINFO info, curl_off_t *value) { return curl_easy_getinfo(h, info, value); }
+
+void *ccurl_private(CURL *h) {
+    void *p = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_PRIVATE, &p) != CURLE_OK) return NULL;
+    return p;
+}

@@ -11,7 +11,7 @@ public enum DiagnosticsRenderer {
             case .warning: severity = style.yellow("warning:")
             case .note: severity = style.dim("note:")
             }
-            return "\(place)\(severity) \(d.message)"
+            return "\(shown(place))\(severity) \(shown(d.message))"
         }
     }
 

@@ -44,6 +44,11 @@ public enum JUnitRenderer {
             default:
                 // Characters XML 1.0 does not allow are dropped.
                 if scalar.value < 0x20 || (0xFFFE...0xFFFF).contains(scalar.value) { continue }
+                // C1 controls, line separators and bidi marks: as character references, inert.
+                if TextSafety.isUnsafe(scalar) {
+                    out += "&#x" + String(scalar.value, radix: 16, uppercase: true) + ";"
+                    continue
+                }
                 out.unicodeScalars.append(scalar)
             }
         }

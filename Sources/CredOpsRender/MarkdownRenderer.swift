@@ -61,6 +61,10 @@ public struct MarkdownRenderer: Sendable {
                 warnings.append("> ⚠️ \(c.delete) credential\(c.delete == 1 ? "" : "s") will be deleted in \(name).")
             }
             for refusal in env.refusals { warnings.append("> ⛔ \(Self.inline(refusal))") }
+            let unsafe = env.projects.flatMap(\.unaddressable)
+            if !unsafe.isEmpty {
+                warnings.append("> ⚠️ \(unsafe.count) live credential\(unsafe.count == 1 ? "" : "s") in \(name) \(unsafe.count == 1 ? "has a name" : "have names") credops cannot use safely (\(Self.inline(unsafe.prefix(5).map { "\($0.name): \($0.problem)" }.joined(separator: "; ")))); left alone.")
+            }
         }
         if !warnings.isEmpty {
             out += warnings
@@ -77,13 +81,13 @@ public struct MarkdownRenderer: Sendable {
         var out: [String] = []
         let multiProject = env.projects.filter { !$0.changes.isEmpty }.count > 1
         for project in env.projects where !project.changes.isEmpty {
-            if multiProject { out.append("# project \(project.project)") }
-            let width = min(28, max(12, project.changes.map(\.username.rawValue.count).max() ?? 12))
+            if multiProject { out.append(Self.fence("# project \(project.project.shown)")) }
+            let width = min(28, max(12, project.changes.map(\.username.shown.count).max() ?? 12))
             for change in project.changes {
                 // In a diff block only + and - are coloured; ~, ± and = read as neutral lines.
                 let (lead, word) = PlanTextRenderer.marker(change.action.kind)
                 let details = text.details(change, schema: schemas[env.provider])
-                let prefix = "\(lead) \(change.username.rawValue.padded(width)) \(word.padded(9))"
+                let prefix = "\(lead) \(change.username.shown.padded(width)) \(word.padded(9))"
                 out.append(Self.fence(prefix + (details.first.map { " " + $0 } ?? "")))
                 let indent = String(repeating: " ", count: prefix.count + 1)
                 for line in details.dropFirst() { out.append(Self.fence(indent + line)) }
@@ -112,7 +116,7 @@ public struct MarkdownRenderer: Sendable {
             out.append("<details><summary><b>\(name)</b>: ❌ \(failed.count) of \(env.operations.count) operations failed</summary>")
             out.append("")
             out.append("```")
-            for op in failed.prefix(50) { out.append(Self.fence("\(op.username) \(op.action.rawValue): \(op.error ?? "failed")")) }
+            for op in failed.prefix(50) { out.append(Self.fence("\(shown(op.username)) \(op.action.rawValue): \(shown(op.error ?? "failed"))")) }
             if failed.count > 50 { out.append("… \(failed.count - 50) more in the report") }
             out.append("```")
             out.append("</details>")
@@ -140,9 +144,9 @@ public struct MarkdownRenderer: Sendable {
         return parts.joined(separator: ", ")
     }
 
-    /// Text safe inside HTML tags (summary lines).
+    /// Text safe inside HTML tags (summary lines), control characters escaped.
     static func html(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        shown(s).replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
     /// Text safe in a markdown paragraph: no HTML, no stray code fences or emphasis.
@@ -151,5 +155,5 @@ public struct MarkdownRenderer: Sendable {
     }
 
     /// A line inside a fenced block must not close the fence.
-    static func fence(_ s: String) -> String { s.replacingOccurrences(of: "```", with: "'''") }
+    static func fence(_ s: String) -> String { shown(s).replacingOccurrences(of: "```", with: "'''") }
 }

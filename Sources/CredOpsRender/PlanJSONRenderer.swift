@@ -13,7 +13,8 @@ public enum PlanJSONRenderer {
             "environments": plan.environments.map(environment),
             "drift": drift(plan),
         ]
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return TextSafety.jsonSafe(data)
     }
 
     /// What a scheduled drift check alerts on: credentials whose live values or grants differ
@@ -84,6 +85,7 @@ public enum PlanJSONRenderer {
             "inSync": p.inSync,
             "changes": p.changes.map(change),
             "unmanaged": p.leftAlone.map(\.rawValue),
+            "unaddressable": p.unaddressable.map { ["name": $0.name, "problem": $0.problem] },
             "unmanagedGrants": Dictionary(uniqueKeysWithValues: p.unmanagedGrants.map { ($0.key.rawValue, $0.value.map(grant)) }),
         ]
     }

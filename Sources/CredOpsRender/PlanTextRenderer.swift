@@ -26,7 +26,7 @@ public struct PlanTextRenderer: Sendable {
         let head = "\(style.bold(env.environment.rawValue)) · \(env.provider)\(env.isProtected ? " · protected" : "")"
         if let failure = env.failure {
             out.append(head)
-            out.append("  \(style.red("✗")) cannot plan: \(failure)")
+            out.append("  \(style.red("✗")) cannot plan: \(shown(failure))")
             return out
         }
         if env.projects.isEmpty {
@@ -34,33 +34,36 @@ public struct PlanTextRenderer: Sendable {
             out.append("  no projects declared for this environment")
         }
         for project in env.projects {
-            let renamed = project.serverProject != project.project ? " (\(project.serverProject) on the server)" : ""
-            out.append("\(head) · project \(project.project)\(renamed)")
+            let renamed = project.serverProject != project.project ? " (\(project.serverProject.shown) on the server)" : ""
+            out.append("\(head) · project \(project.project.shown)\(renamed)")
             out += renderProject(project, schema: schemas[env.provider])
         }
         for refusal in env.refusals {
-            out.append("  \(style.red("✗ refused:")) \(refusal)")
+            out.append("  \(style.red("✗ refused:")) \(shown(refusal))")
         }
         return out
     }
 
     func renderProject(_ project: ProjectPlan, schema: ResourceSchema?) -> [String] {
         var out: [String] = []
-        let width = min(28, max(12, (project.changes.map(\.username.rawValue.count) + project.leftAlone.map(\.rawValue.count)).max() ?? 12))
+        let width = min(28, max(12, (project.changes.map(\.username.shown.count) + project.leftAlone.map(\.shown.count)).max() ?? 12))
         let indent = String(repeating: " ", count: 4 + width + 1 + 10)
         for change in project.changes {
             let (marker, word) = Self.marker(change.action.kind)
             let colored = colorize(marker, change.action.kind)
-            let lead = "  \(colored) \(change.username.rawValue.padded(width)) \(word.padded(9))"
+            let lead = "  \(colored) \(change.username.shown.padded(width)) \(word.padded(9))"
             let details = self.details(change, schema: schema)
             out.append(lead + (details.first.map { " " + $0 } ?? ""))
             for line in details.dropFirst() { out.append(indent + line) }
         }
         for (id, grants) in project.unmanagedGrants.sorted(by: { $0.key < $1.key }) {
-            out.append("  \(style.dim("·")) \(id.rawValue.padded(width)) \(style.dim("grants not given by credops, left alone: " + grants.map(\.description).joined(separator: ", ")))")
+            out.append("  \(style.dim("·")) \(id.shown.padded(width)) \(style.dim("grants not given by credops, left alone: " + grants.map(\.shown).joined(separator: ", ")))")
         }
         for id in project.leftAlone {
-            out.append("  \(style.dim("·")) \(id.rawValue.padded(width)) \(style.dim(project.prune == .none ? "not declared, left alone (prune: none)" : "unmanaged, left alone"))")
+            out.append("  \(style.dim("·")) \(id.shown.padded(width)) \(style.dim(project.prune == .none ? "not declared, left alone (prune: none)" : "unmanaged, left alone"))")
+        }
+        for unsafe in project.unaddressable {
+            out.append("  \(style.yellow("!")) \(shown(unsafe.name).padded(width)) \(style.yellow("left alone: the name \(shown(unsafe.problem)); credops never sends it in a request"))")
         }
         if project.changes.isEmpty {
             out.append("  no changes (\(project.inSync) credential\(project.inSync == 1 ? "" : "s") in sync)")
@@ -101,18 +104,18 @@ public struct PlanTextRenderer: Sendable {
             return [summary.isEmpty ? "" : summary.joined(separator: " · ")]
         case .update(_, _, let fields, _, let passwordChanged):
             var lines = fields.map(Self.fieldLine)
-            if passwordChanged { lines.append("password: \(change.reason.map { $0.replacingOccurrences(of: "password ", with: "") } ?? "changed")") }
-            if lines.isEmpty { lines.append(change.reason ?? "sent again") }
+            if passwordChanged { lines.append("password: \(change.reason.map { shown($0.replacingOccurrences(of: "password ", with: "")) } ?? "changed")") }
+            if lines.isEmpty { lines.append(change.reason.map(shown) ?? "sent again") }
             return lines
         case .setPassword:
-            return [change.reason ?? "changed since the last apply"]
+            return [change.reason.map(shown) ?? "changed since the last apply"]
         case .grant(let grants), .revoke(let grants):
-            return grants.map(\.description)
+            return grants.map(\.shown)
         case .delete:
-            return [change.reason ?? ""]
+            return [change.reason.map(shown) ?? ""]
         case .adopt(_, let grants, let credential):
             var text = credential ? "exists on the server; credops will manage it" : "already on the server; credops will manage"
-            if !grants.isEmpty { text += (credential ? " and its grants " : " grants ") + grants.map(\.description).joined(separator: ", ") }
+            if !grants.isEmpty { text += (credential ? " and its grants " : " grants ") + grants.map(\.shown).joined(separator: ", ") }
             return [text]
         }
     }
@@ -120,8 +123,8 @@ public struct PlanTextRenderer: Sendable {
     /// `enabled: true → false`, `ipList: +10.1.0.0/16 −10.2.0.0/16`.
     static func fieldLine(_ change: FieldChange) -> String {
         if case .set(let before) = change.before, case .set(let after) = change.after {
-            let added = after.filter { !before.contains($0) }.map { "+" + $0 }
-            let removed = before.filter { !after.contains($0) }.map { "−" + $0 }
+            let added = after.filter { !before.contains($0) }.map { "+" + shown($0) }
+            let removed = before.filter { !after.contains($0) }.map { "−" + shown($0) }
             return "\(change.field): " + (added + removed).joined(separator: " ")
         }
         return "\(change.field): \(change.before.display) → \(change.after.display)"
@@ -129,7 +132,7 @@ public struct PlanTextRenderer: Sendable {
 
     static func short(_ value: FieldValue) -> String {
         switch value {
-        case .set(let items): return items.joined(separator: ",")
+        case .set(let items): return items.map(shown).joined(separator: ",")
         case .instant(let ms?): return Timestamp.formatDate(ms)
         default: return value.display
         }

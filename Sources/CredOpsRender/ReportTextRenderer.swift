@@ -11,13 +11,13 @@ public struct ReportTextRenderer: Sendable {
         var out: [String] = [""]
         for env in report.deploymentResult.environmentResults {
             if env.success {
-                out.append("\(style.green("✓")) \(env.environmentName): \(env.message)")
+                out.append("\(style.green("✓")) \(shown(env.environmentName)): \(shown(env.message))")
             } else {
                 let failed = env.operations.filter { $0.status == .failed }
-                let headline = failed.isEmpty ? env.message : "\(failed.count) of \(env.operations.count) operations failed"
-                out.append("\(style.red("✗")) \(env.environmentName): \(headline)")
+                let headline = failed.isEmpty ? shown(env.message) : "\(failed.count) of \(env.operations.count) operations failed"
+                out.append("\(style.red("✗")) \(shown(env.environmentName)): \(headline)")
                 for op in failed.prefix(20) {
-                    out.append("    \(op.username) \(op.action.rawValue): \(op.error ?? "failed")")
+                    out.append("    \(shown(op.username)) \(op.action.rawValue): \(shown(op.error ?? "failed"))")
                 }
                 if failed.count > 20 { out.append("    ... and \(failed.count - 20) more (see the report)") }
                 let skipped = env.operations.filter { $0.status == .skipped }.count

@@ -1,3 +1,5 @@
+import CredOps
+
 /// ANSI colours for terminals; plain text everywhere else (CI logs, files, NO_COLOR).
 public struct TextStyle: Sendable {
     public var colors: Bool
@@ -22,4 +24,18 @@ extension String {
     func padded(_ width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
     }
+}
+
+/// Data (names, values, server messages) as shown to people: control, line-separator and bidi
+/// characters escaped, so nothing a server or file holds can act on a terminal or fake a line.
+func shown(_ text: String) -> String { TextSafety.escaped(text) }
+
+extension StringName {
+    /// The name as shown to people (see `shown(_:)`).
+    var shown: String { TextSafety.escaped(rawValue) }
+}
+
+extension AccessGrant {
+    /// `API_PROXY:PaymentAPI` as shown to people.
+    var shown: String { TextSafety.escaped(description) }
 }

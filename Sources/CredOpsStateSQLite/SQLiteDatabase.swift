@@ -72,7 +72,15 @@ final class SQLiteDatabase: @unchecked Sendable {
             switch value {
             case .null: rc = sqlite3_bind_null(statement, index)
             case .integer(let n): rc = sqlite3_bind_int64(statement, index, n)
-            case .text(let s): rc = sqlite3_bind_text(statement, index, s, -1, Self.transient)
+            case .text(let s):
+                // With the byte count, not -1: a NUL inside the text must not end it there
+                // ("svc\0evil" stored as "svc" would name another credential).
+                let bytes = Array(s.utf8) + [0]
+                rc = bytes.withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) {
+                        sqlite3_bind_text(statement, index, $0.baseAddress, Int32(bytes.count - 1), Self.transient)
+                    }
+                }
             }
             guard rc == SQLITE_OK else { throw Failure(description: "state database \(path): \(lastError)") }
         }
@@ -86,7 +94,13 @@ final class SQLiteDatabase: @unchecked Sendable {
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_NULL: row.append(.null)
                 case SQLITE_INTEGER: row.append(.integer(sqlite3_column_int64(statement, column)))
-                default: row.append(.text(String(cString: sqlite3_column_text(statement, column))))
+                default:
+                    // By length, for the same reason as binding.
+                    let count = Int(sqlite3_column_bytes(statement, column))
+                    let text = sqlite3_column_text(statement, column).map {
+                        String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
+                    } ?? ""
+                    row.append(.text(text))
                 }
             }
             rows.append(row)

@@ -92,7 +92,7 @@ struct MicroChild: AsyncParsableCommand {
         if memory { print("  memory after loading: \(highWater())") }
         let desired = inputs.desired(for: inputs.environments[0], schema: schema)
         let key = FingerprintKey.random()
-        let (book, _) = SecretResolver(environment: ["PW": "bench-password-1"]).book(for: desired, key: key)
+        let (book, _) = SecretResolver(environment: ["PW": "bench-password-1"], secretsRoot: ".").book(for: desired, key: key)
         let t2 = ProcessUsage.now().cpu
         if memory { print("  memory after desired state and fingerprints: \(highWater())") }
         // Live: the same credentials, every tenth with another email and without its grant.

@@ -29,12 +29,12 @@ final class RunSession: @unchecked Sendable {
     static func open(input: InputOptions, selection: EnvironmentSelection, state: StateOptions, terminal: Terminal,
                      verbose: Bool = false) async throws -> RunSession {
         try await open(paths: input.paths, environmentsDirectory: input.environmentsDirectory,
-                       allowPlaintextSecrets: input.allowPlaintextSecrets, selected: selection.environments, state: state,
-                       terminal: terminal, verbose: verbose)
+                       allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, selected: selection.environments,
+                       state: state, terminal: terminal, verbose: verbose)
     }
 
-    static func open(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, selected: [String],
-                     state: StateOptions, terminal: Terminal, verbose: Bool) async throws -> RunSession {
+    static func open(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, secretsRoot: SecretsRootOption,
+                     selected: [String], state: StateOptions, terminal: Terminal, verbose: Bool) async throws -> RunSession {
         let processEnvironment = ProcessInfo.processInfo.environment
         let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory,
                                       allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal, noteSkipped: verbose)
@@ -49,8 +49,10 @@ final class RunSession: @unchecked Sendable {
         }
         let connector = Composition.connector()
         let workflow = Workflow(inputs: inputs, providers: Composition.providers, connector: connector, store: store,
-                                stateKey: key, secrets: SecretResolver(environment: processEnvironment),
-                                logger: CLILogging.logger(verbose: verbose))
+                                stateKey: key,
+                                secrets: SecretResolver(environment: processEnvironment,
+                                                        secretsRoot: secretsRoot.root(environmentsDirectory: environmentsDirectory)),
+                                logger: CLILogging.logger(verbose: verbose, terminal: terminal))
         let environments: [EnvironmentConfig]
         switch workflow.selectEnvironments(selected) {
         case .success(let envs): environments = envs
@@ -63,8 +65,11 @@ final class RunSession: @unchecked Sendable {
             terminal.err("warning: \(env.name): tls.insecureSkipVerify is on; the server's certificate is not checked")
         }
         let (books, problems) = workflow.resolveSecrets(for: environments)
+        // From here on, nothing printed or written may show any of them.
+        terminal.redaction.add(environments.compactMap { books[$0.name] }.flatMap(\.allSecrets))
+        terminal.diagnostics(problems.filter { !$0.isError })
         if problems.hasErrors {
-            terminal.diagnostics(problems)
+            terminal.diagnostics(problems.filter(\.isError))
             terminal.err("\(problems.filter(\.isError).count) secret\(problems.count == 1 ? "" : "s") could not be resolved; nothing was sent to any environment.")
             await store.close()
             throw ExitCode(1)
@@ -81,7 +86,8 @@ final class RunSession: @unchecked Sendable {
 
     func plan(options: PlanOptions, unavailable: [EnvironmentName: String] = [:], stop: StopSignal? = nil,
               runID: String = "plan") async -> (Plan, [EnvironmentName: PreparedEnvironment]) {
-        await workflow.plan(environments: environments, books: books, options: options, unavailable: unavailable, stop: stop, runID: runID)
+        await workflow.plan(environments: environments, books: books, options: options, unavailable: unavailable, stop: stop, runID: runID,
+                            redactor: terminal.redaction.redactor)
     }
 
     func close() async {

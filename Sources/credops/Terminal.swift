@@ -1,4 +1,5 @@
 import CredOps
+import Synchronization
 import CredOpsRender
 import Foundation
 
@@ -9,8 +10,11 @@ struct Terminal: Sendable {
     let stdinIsTTY: Bool
     let style: TextStyle
     let errorStyle: TextStyle
+    /// The secrets output is redacted of; commands add those they resolve.
+    let redaction: OutputRedaction
 
     init(noColor: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        redaction = OutputRedaction(environment: environment, arguments: CommandLine.arguments)
         stdoutIsTTY = isatty(STDOUT_FILENO) == 1
         stderrIsTTY = isatty(STDERR_FILENO) == 1
         stdinIsTTY = isatty(STDIN_FILENO) == 1
@@ -22,9 +26,14 @@ struct Terminal: Sendable {
     func out(_ text: String, terminator: String = "\n") { write(text + terminator, to: FileHandle.standardOutput) }
     func err(_ text: String) { write(text + "\n", to: FileHandle.standardError) }
 
+    /// Everything credops prints passes here: control characters that a renderer did not
+    /// escape are escaped now, so server-supplied text cannot act on the terminal.
     private func write(_ text: String, to handle: FileHandle) {
-        handle.write(Data(text.utf8))
+        handle.write(Data(TextSafety.forTerminal(redaction.redactor.redact(text)).utf8))
     }
+
+    /// A document (report, saved plan) with every known secret redacted, before it is written.
+    func redacted(_ data: Data) -> Data { redaction.redactor.redact(data) }
 
     func diagnostics(_ diagnostics: [Diagnostic]) {
         for line in DiagnosticsRenderer.lines(diagnostics, style: errorStyle) { err(line) }
@@ -34,5 +43,46 @@ struct Terminal: Sendable {
     func ask(_ prompt: String) -> String? {
         write(prompt, to: FileHandle.standardError)
         return readLine(strippingNewline: true)
+    }
+}
+
+/// The secrets of this process that output must never show, growing as a command resolves
+/// them: the final redaction of everything credops prints or writes.
+final class OutputRedaction: Sendable {
+    private let current: Mutex<Redactor>
+
+    /// Starts with what the process was given: database and state-key variables, the sandbox
+    /// token, and passwords in URLs or secret-bearing options of the command line.
+    init(environment: [String: String], arguments: [String]) {
+        var secrets: [Secret] = []
+        for name in ["PGPASSWORD", "CREDOPS_STATE_KEY", "CREDOPS_SANDBOX_TOKEN"] {
+            if let value = environment[name], !value.isEmpty { secrets.append(Secret(value)) }
+        }
+        if let url = environment["CREDOPS_STATE"] { secrets += CommandLineText.urlPasswords(url) }
+        var hideNext = false
+        for argument in arguments.dropFirst() {
+            if hideNext, !argument.isEmpty { secrets.append(Secret(argument)) }
+            hideNext = false
+            secrets += CommandLineText.urlPasswords(argument)
+            if argument.hasPrefix("-") {
+                let body = argument.drop { $0 == "-" }
+                if let equals = body.firstIndex(of: "=") {
+                    if CommandLineText.carriesSecret(String(body[..<equals])) {
+                        let value = String(body[body.index(after: equals)...])
+                        if !value.isEmpty { secrets.append(Secret(value)) }
+                    }
+                } else {
+                    hideNext = CommandLineText.carriesSecret(String(body))
+                }
+            }
+        }
+        current = Mutex(Redactor(secrets: secrets))
+    }
+
+    var redactor: Redactor { current.withLock { $0 } }
+
+    func add(_ secrets: [Secret]) {
+        guard !secrets.isEmpty else { return }
+        current.withLock { $0 = $0.adding(secrets) }
     }
 }

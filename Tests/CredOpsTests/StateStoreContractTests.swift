@@ -47,6 +47,23 @@ import Testing
         await o.store.close()
     }
 
+    /// A NUL inside a name must never shorten it to another name (`svc\0evil` stored as `svc`
+    /// once made a plan delete an unrelated `svc`): stored exactly, or refused.
+    @Test(arguments: Kind.allCases)
+    func aNameWithANulIsNeverTruncatedIntoAnother(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        try await o.store.record(Self.credential("staging", "p", "svc", fp: "01"))
+        let hostile = Self.credential("staging", "p", "svc\u{0}evil", fp: "02")
+        let stored = (try? await o.store.record(hostile)) != nil
+        var read = try await o.store.managedCredentials(environment: "staging")
+        #expect(read.first { $0.username == "svc" }?.passwordFingerprint?.hex == "01")
+        if stored { #expect(read.first { $0.username == "svc\u{0}evil" }?.passwordFingerprint?.hex == "02") }
+        try? await o.store.forget(environment: "staging", project: "p", username: "svc\u{0}evil")
+        read = try await o.store.managedCredentials(environment: "staging")
+        #expect(read.map(\.username) == ["svc"])
+        await o.store.close()
+    }
+
     @Test(arguments: Kind.allCases)
     func recordReplacesAndForgetRemovesPerEnvironment(_ kind: Kind) async throws {
         let o = try await open(kind)

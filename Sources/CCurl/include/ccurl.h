@@ -44,5 +44,7 @@ CURLcode ccurl_setopt_slist(CURL *h, CURLoption option, struct curl_slist *value
 CURLcode ccurl_getinfo_long(CURL *h, CURLINFO info, long *value);
 CURLcode ccurl_getinfo_string(CURL *h, CURLINFO info, const char **value);
 CURLcode ccurl_getinfo_off(CURL *h, CURLINFO info, curl_off_t *value);
+/// The transfer a handle points at (CURLOPT_PRIVATE), NULL between jobs.
+void *ccurl_private(CURL *h);
 
 #endif

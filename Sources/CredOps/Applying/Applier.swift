@@ -66,14 +66,15 @@ public struct Applier: Sendable {
 
     private func applyEnvironment(_ plan: EnvironmentPlan, prepared: PreparedEnvironment?, schema: ResourceSchema?) async -> EnvironmentReport {
         let name = plan.environment.rawValue
+        let redactor = prepared?.redactor ?? Redactor()
         if let failure = plan.failure {
-            return EnvironmentReport(environmentName: name, success: false, message: failure)
+            return EnvironmentReport(environmentName: name, success: false, message: redactor.redact(failure))
         }
         guard let prepared, let session = prepared.session, let schema else {
             return EnvironmentReport(environmentName: name, success: false, message: "not connected")
         }
         if !plan.refusals.isEmpty {
-            return EnvironmentReport(environmentName: name, success: false, message: plan.refusals.joined(separator: "; "))
+            return EnvironmentReport(environmentName: name, success: false, message: redactor.redact(plan.refusals.joined(separator: "; ")))
         }
         var record = RunRecord(runID: run.runID, environment: plan.environment, command: run.command, user: run.user,
                                host: run.host, pid: run.pid, startedAt: Date())
@@ -81,7 +82,7 @@ public struct Applier: Sendable {
             try await store.beginRun(record)
             try await settle(prepared)
         } catch {
-            return EnvironmentReport(environmentName: name, success: false, message: "cannot write state (\(store.displayName)): \(error)")
+            return EnvironmentReport(environmentName: name, success: false, message: redactor.redact("cannot write state (\(store.displayName)): \(error)"))
         }
 
         let worker = EnvironmentWorker(environment: plan.environment, session: session, store: store, book: prepared.book,
@@ -106,7 +107,7 @@ public struct Applier: Sendable {
             try await store.recordIntents(intents.flatMap { $0 }.compactMap { $0 })
         } catch {
             return EnvironmentReport(environmentName: name, success: false,
-                                     message: "nothing was sent: the state could not record the planned writes (\(store.displayName)): \(error)")
+                                     message: redactor.redact("nothing was sent: the state could not record the planned writes (\(store.displayName)): \(error)"))
         }
         let outcomes = OutcomeWriter(store: store)
         let limit = Concurrently.pipelined(prepared.config.concurrency)
@@ -124,10 +125,14 @@ public struct Applier: Sendable {
         // operation a failure (the next run settles it from the intent).
         let stateFailures = await outcomes.drain()
         let results = tagged.map { result, id -> OperationResult in
-            guard let id, let failure = stateFailures[id], result.status == .applied else { return result }
             var r = result
-            r.status = .failed
-            r.error = "applied on the server, but the state could not be written (\(store.displayName)): \(failure); the next run settles it"
+            if let id, let failure = stateFailures[id], result.status == .applied {
+                r.status = .failed
+                r.error = "applied on the server, but the state could not be written (\(store.displayName)): \(failure); the next run settles it"
+            }
+            // Every line of the report and the history is redacted as a whole, whatever its parts.
+            r.error = r.error.map { redactor.redact($0) }
+            r.note = r.note.map { redactor.redact($0) }
             return r
         }
 
@@ -139,6 +144,7 @@ public struct Applier: Sendable {
         }
 
         var report = Self.report(name: name, results: results)
+        report.message = redactor.redact(report.message)
         report.durationMilliseconds = Int(Date().timeIntervalSince(record.startedAt) * 1000)
         record.finishedAt = Date()
         record.success = report.success

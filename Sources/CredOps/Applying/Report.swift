@@ -43,7 +43,7 @@ public struct ApplyReport: Sendable, Encodable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        return (try? encoder.encode(self)) ?? Data("{}".utf8)
+        return TextSafety.jsonSafe((try? encoder.encode(self)) ?? Data("{}".utf8))
     }
 }
 

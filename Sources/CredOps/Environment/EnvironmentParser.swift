@@ -52,8 +52,12 @@ struct EnvironmentParser {
         }
         if let node = top["projects"], let map = reader.mapping(node, what: "projects") {
             for entry in map.entries {
-                if let v = reader.string(entry.value, field: "projects.\(entry.key)") {
-                    if v.isEmpty { reader.error("projects.\(entry.key) must name a project", at: entry.value) } else {
+                if let problem = TextSafety.nameProblem(entry.key) {
+                    reader.error("projects: the project name \(problem)", at: entry.keyNode)
+                } else if let v = reader.string(entry.value, field: "projects.\(entry.key)") {
+                    if let problem = TextSafety.nameProblem(v) {
+                        reader.error("projects.\(TextSafety.escaped(entry.key)) \(problem); it must name a project", at: entry.value)
+                    } else {
                         config.projects[ProjectName(entry.key)] = ProjectName(v)
                     }
                 }

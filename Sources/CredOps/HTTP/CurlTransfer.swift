@@ -12,7 +12,13 @@ struct CurlTransfer {
         // Reset options but keep the connection cache: the next request reuses the connection.
         curl_easy_reset(handle)
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
+        defer {
+            // The handle outlives this job: reset it before the job's header list and transfer
+            // buffers are freed, so that it never holds a pointer to freed memory (its
+            // connection cache survives a reset).
+            curl_easy_reset(handle)
+            curl_slist_free_all(headerList)
+        }
 
         var ok = true
         func set(_ option: CURLoption, _ value: Int) { ok = ok && ccurl_setopt_long(handle, option, value) == CURLE_OK }
@@ -23,6 +29,9 @@ struct CurlTransfer {
         set(CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.milliseconds))
         set(CURLOPT_TIMEOUT_MS, Int(job.timeout.milliseconds))
         set(CURLOPT_FOLLOWLOCATION, 0)
+        // Send the path as built: no squashing of `/./` or `/../` (names are encoded so that
+        // none is made of dots alone; this keeps anything else from being reinterpreted).
+        set(CURLOPT_PATH_AS_IS, 1)
         set(CURLOPT_PROTOCOLS_STR, "http,https")
         set(CURLOPT_TCP_KEEPALIVE, 1)
         set(CURLOPT_TCP_NODELAY, 1)

@@ -48,6 +48,7 @@ public final class HTTPClient: Sendable {
     /// - Throws: `HTTPClientError` when no complete answer arrived, or on cancellation.
     public func send(_ request: HTTPRequest, timeout: Duration? = nil) async throws(HTTPClientError) -> HTTPResponse {
         let target = try checkURL(request)
+        try Self.checkHeaders(request)
         if Task.isCancelled { throw HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending") }
         let deadline = min(timeout ?? configuration.requestTimeout, configuration.requestTimeout)
         let job = CurlJob(request: request, target: target, timeout: deadline, maxBody: configuration.maxResponseBytes)
@@ -70,6 +71,22 @@ public final class HTTPClient: Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// Refuses a header whose name is not a token or whose value holds a control character (CR
+    /// or LF there would end the header and start another). The error names the header, never
+    /// its value.
+    static func checkHeaders(_ request: HTTPRequest) throws(HTTPClientError) {
+        for field in request.headers {
+            let nameOK = !field.name.isEmpty && field.name.utf8.allSatisfy { b in
+                (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+            }
+            let valueOK = field.value.utf8.allSatisfy { $0 == 9 || ($0 >= 32 && $0 != 127) }
+            guard nameOK && valueOK else {
+                throw HTTPClientError(.invalidRequest, request: request.summary,
+                                      message: "the \(nameOK ? "value of the header \(field.name)" : "name of a header") holds a control character or a character a header cannot carry; refused (the value is not shown)")
+            }
+        }
     }
 
     private func isLoopback(_ host: String) -> Bool {

@@ -16,6 +16,8 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible {
         /// The connection broke before a complete answer (reset, closed, truncated).
         case connectionDropped
         case responseTooLarge
+        /// The request itself cannot be sent as it is (a header value with a line break).
+        case invalidRequest
         case cancelled
         case other
     }

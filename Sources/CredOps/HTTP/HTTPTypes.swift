@@ -127,8 +127,13 @@ public enum URLParts {
 
     private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
 
-    /// Percent-encodes one path segment: everything but ASCII letters, digits and `-._~`.
+    /// Percent-encodes one path segment: everything but ASCII letters, digits and `-._~`; a
+    /// segment that is only dots (`.`, `..`) has them encoded too (`%2E`), so that no client,
+    /// proxy or server takes it for "this" or "the parent" directory.
     public static func encodeSegment(_ segment: String) -> String {
+        if !segment.isEmpty && segment.utf8.allSatisfy({ $0 == 46 }) {
+            return String(repeating: "%2E", count: segment.utf8.count)
+        }
         var out: [UInt8] = []
         out.reserveCapacity(segment.utf8.count)
         for byte in segment.utf8 {

@@ -97,16 +97,22 @@ public struct InputLoader: Sendable {
 
     // MARK: Files
 
+    /// The file's bytes, read through one descriptor with the size limit applied to what is
+    /// read: a symbolic link to a huge file costs no more than the limit, and a FIFO or device
+    /// is refused instead of read.
     private func read(_ path: String) -> Result<[UInt8], Diagnostic> {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        if let size = attributes?[.size] as? NSNumber, size.intValue > options.limits.maxFileBytes {
-            return .failure(.error("the file is \(size.intValue / 1024 / 1024) MiB, over the \(options.limits.maxFileBytes / 1024 / 1024) MiB limit; split it",
-                                   at: SourceLocation(file: path, line: 1, column: 1)))
+        let start = SourceLocation(file: path, line: 1, column: 1)
+        let limit = options.limits.maxFileBytes
+        switch SecureFiles.readRegularFile(path, limit: limit) {
+        case .success(let file):
+            return .success(file.bytes)
+        case .failure(.tooLarge(let size)):
+            return .failure(.error("the file is \(size / 1024 / 1024) MiB, over the \(limit / 1024 / 1024) MiB limit; split it", at: start))
+        case .failure(.notRegular):
+            return .failure(.error("not a regular file (a directory, FIFO or device); name a YAML file", at: start))
+        case .failure(.system(let code)):
+            return .failure(.error("cannot read the file (\(String(cString: strerror(code))))", at: start))
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return .failure(.error("cannot read the file", at: SourceLocation(file: path, line: 1, column: 1)))
-        }
-        return .success([UInt8](data))
     }
 
     private func compose(_ bytes: [UInt8], path: String) -> Result<[YAMLNode], Diagnostic> {

@@ -62,8 +62,8 @@ struct ManifestParser {
         if let node = top["project"] {
             projectLocation = reader.location(node)
             if let v = reader.string(node, field: "project") {
-                if !Self.isTidyName(v) {
-                    reader.error("project must be a non-empty name without surrounding spaces", at: node)
+                if let problem = TextSafety.nameProblem(v) {
+                    reader.error("project \(problem); a project must be a printable name", at: node)
                 } else {
                     project = ProjectName(v)
                 }
@@ -109,14 +109,6 @@ struct ManifestParser {
                         pruneLocation: pruneLocation, credentials: credentials)
     }
 
-    /// Non-empty, no surrounding white space, no line break: checked on bytes, for every credential.
-    static func isTidyName(_ s: String) -> Bool {
-        let utf8 = s.utf8
-        guard let first = utf8.first, let last = utf8.last else { return false }
-        func space(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 10 || b == 13 || b == 11 || b == 12 || b == 0xC2 || b == 0xE3 }
-        return !space(first) && !space(last) && !utf8.contains(10) && !utf8.contains(13)
-    }
-
     private func environmentList(_ node: YAMLNode, field: String) -> [Located<EnvironmentName>]? {
         guard let items = reader.stringList(node, field: field) else { return nil }
         if items.isEmpty { reader.error("\(field) is empty; leave it out to mean every environment", at: node) }
@@ -144,8 +136,8 @@ struct ManifestParser {
         var what = "a credential"
         if let idNode = map[schema.identifierField] {
             if let v = reader.string(idNode, field: schema.identifierField) {
-                if !Self.isTidyName(v) {
-                    reader.error("\(schema.identifierField) must be a non-empty name without surrounding spaces", at: idNode)
+                if let problem = TextSafety.nameProblem(v) {
+                    reader.error("\(schema.identifierField) \(problem); a \(schema.identifierField) must be a printable name", at: idNode)
                 } else {
                     username = Username(v)
                     what = "credential '\(v)'"
@@ -217,7 +209,9 @@ struct ManifestParser {
             reader.rejectUnknownKeys(map, allowed: Self.accessKeys)
             let name = map["name"].flatMap { reader.string($0, field: "name") }
             if map["name"] == nil { reader.error("an access entry needs a name", at: item) }
-            if let name, name.isEmpty { reader.error("name must not be empty", at: map["name"]!) }
+            if let name, let problem = TextSafety.nameProblem(name) {
+                reader.error("name \(problem); an access entry must name a printable name", at: map["name"]!)
+            }
             var type: String?
             if let typeNode = map["type"], let t = reader.string(typeNode, field: "type") {
                 if schema.grantTypes.contains(t) {
@@ -231,7 +225,7 @@ struct ManifestParser {
             } else if map["type"] == nil {
                 reader.error("an access entry needs a type (\(schema.grantTypes.joined(separator: " or ")))", at: item)
             }
-            guard let name, !name.isEmpty, let type else { ok = false; continue }
+            guard let name, TextSafety.nameProblem(name) == nil, let type else { ok = false; continue }
             let grant = AccessGrant(type: type, name: name)
             if grants.contains(grant) {
                 reader.warning("\(schema.grantsField) of \(what) lists \(grant) twice", at: item)

@@ -32,7 +32,7 @@ public enum FieldValue: Hashable, Sendable {
         switch self {
         case .string(let s): return s.isEmpty ? "\"\"" : Self.quoteIfNeeded(s)
         case .bool(let b): return b ? "true" : "false"
-        case .set(let items): return "[" + items.joined(separator: ", ") + "]"
+        case .set(let items): return "[" + items.map(TextSafety.escaped).joined(separator: ", ") + "]"
         case .instant(let ms): return ms.map(Timestamp.format) ?? "never"
         }
     }
@@ -48,7 +48,8 @@ public enum FieldValue: Hashable, Sendable {
             case "\n": escaped += "\\n"
             case "\t": escaped += "\\t"
             default:
-                if ch.value < 0x20 { escaped += String(format: "\\u%04x", ch.value) } else { escaped.unicodeScalars.append(ch) }
+                // Control, line-separator and bidi characters are shown, never acted on.
+                if TextSafety.isUnsafe(ch) { escaped += TextSafety.escaped(String(ch)) } else { escaped.unicodeScalars.append(ch) }
             }
         }
         return escaped + "\""

@@ -74,9 +74,13 @@ public struct ProjectPlan: Sendable, Codable {
     public var liveCount: Int
     /// Managed credentials gone from the server and no longer declared: apply drops them from state.
     public var forgotten: [Username]
+    /// Live credentials whose names cannot be used safely in a request path or the state
+    /// (`.`, `..`, control characters): never acted on, only reported.
+    public var unaddressable: [UnaddressableCredential]
 
     public init(project: ProjectName, serverProject: ProjectName, prune: PruneMode, changes: [Change] = [], leftAlone: [Username] = [],
-                unmanagedGrants: [Username: [AccessGrant]] = [:], inSync: Int = 0, liveCount: Int = 0, forgotten: [Username] = []) {
+                unmanagedGrants: [Username: [AccessGrant]] = [:], inSync: Int = 0, liveCount: Int = 0, forgotten: [Username] = [],
+                unaddressable: [UnaddressableCredential] = []) {
         self.project = project
         self.serverProject = serverProject
         self.prune = prune
@@ -86,12 +90,26 @@ public struct ProjectPlan: Sendable, Codable {
         self.inSync = inSync
         self.liveCount = liveCount
         self.forgotten = forgotten
+        self.unaddressable = unaddressable
     }
 
     public var counts: PlanCounts {
         var c = PlanCounts()
         for change in changes { c.add(change.action.kind) }
         return c
+    }
+}
+
+/// A live credential credops will not touch because its name is not safe to use.
+public struct UnaddressableCredential: Sendable, Codable, Hashable {
+    /// The name as the server gave it (shown escaped).
+    public var name: String
+    /// Why (`is '..', which a URL path takes for a directory step`).
+    public var problem: String
+
+    public init(name: String, problem: String) {
+        self.name = name
+        self.problem = problem
     }
 }
 

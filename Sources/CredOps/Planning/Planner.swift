@@ -46,7 +46,19 @@ public struct Planner: Sendable {
         let desired = input.desired
         var plan = ProjectPlan(project: desired.project, serverProject: desired.serverProject, prune: desired.prune,
                                liveCount: input.live.count)
-        let liveByID = Dictionary(input.live.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        // A live name that cannot be put in a path or a state key safely is reported and never
+        // acted on: a server that lists `..` must not turn a delete into one of the project.
+        var addressable: [Resource] = []
+        addressable.reserveCapacity(input.live.count)
+        for resource in input.live {
+            if let problem = TextSafety.nameProblem(resource.id.rawValue) {
+                plan.unaddressable.append(UnaddressableCredential(name: resource.id.rawValue, problem: problem))
+            } else {
+                addressable.append(resource)
+            }
+        }
+        let live = addressable
+        let liveByID = Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let declaredIDs = Set(desired.credentials.map(\.username))
 
         func change(_ id: Username, _ action: Action, reason: String? = nil, at location: SourceLocation? = nil) -> Change {
@@ -117,7 +129,7 @@ public struct Planner: Sendable {
 
         // Live credentials nothing declares.
         var deletes: [Change] = []
-        for live in input.live.sorted(by: { $0.id < $1.id }) where !declaredIDs.contains(live.id) {
+        for live in live.sorted(by: { $0.id < $1.id }) where !declaredIDs.contains(live.id) {
             let managed = input.managed[live.id] != nil
             switch desired.prune {
             case .managed where managed:

@@ -39,37 +39,52 @@ public struct SecretBook: Sendable {
 }
 
 extension SecretResolver {
-    /// Resolves the auth and every password `desired` needs, reporting every missing one.
+    /// Resolves the auth and every password `desired` needs, reporting every missing one (and
+    /// warning about secret files others can read).
     public func book(for desired: DesiredEnvironment, key: FingerprintKey) -> (SecretBook, [Diagnostic]) {
         var problems: [Diagnostic] = []
         let env = desired.environment
-        func value(_ ref: SecretReference) -> Secret? {
-            do {
-                return try self.resolve(ref)
-            } catch {
-                problems.append(.error("\(error)", at: ref.location, address: env.name.rawValue))
-                return nil
-            }
-        }
-        var auth: Connection.Credentials?
-        switch env.auth {
-        case .bearer(let ref)?:
-            auth = value(ref).map(Connection.Credentials.bearer)
-        case .oauth2(let idRef, let secretRef)?:
-            if let id = value(idRef), let secret = value(secretRef) { auth = .clientCredentials(clientID: id, clientSecret: secret) }
-        case nil:
-            break
-        }
+        let (auth, authProblems) = self.auth(for: env)
+        problems += authProblems
         var book = SecretBook(auth: auth)
         book.reserveCapacity(desired.projects.reduce(0) { $0 + $1.credentials.count })
         for project in desired.projects {
             for credential in project.credentials {
-                guard let secret = value(credential.password) else { continue }
+                guard let secret = value(credential.password, use: .body, environment: env, problems: &problems) else { continue }
                 let context = SecretBook.fingerprintContext(environment: env.name, project: project.serverProject, id: credential.username)
                 book.add(project: project.serverProject, id: credential.username, secret: secret,
                          fingerprint: secret.fingerprint(key: key, context: context))
             }
         }
         return (book, problems)
+    }
+
+    /// The environment's auth with its secrets resolved; nil without auth or when a secret is
+    /// missing (then the diagnostics say which). Tokens go into a header, so control
+    /// characters in them are refused.
+    public func auth(for env: EnvironmentConfig) -> (Connection.Credentials?, [Diagnostic]) {
+        var problems: [Diagnostic] = []
+        switch env.auth {
+        case .bearer(let ref)?:
+            return (value(ref, use: .header, environment: env, problems: &problems).map(Connection.Credentials.bearer), problems)
+        case .oauth2(let idRef, let secretRef)?:
+            let id = value(idRef, use: .body, environment: env, problems: &problems)
+            let secret = value(secretRef, use: .body, environment: env, problems: &problems)
+            if let id, let secret { return (.clientCredentials(clientID: id, clientSecret: secret), problems) }
+            return (nil, problems)
+        case nil:
+            return (nil, problems)
+        }
+    }
+
+    private func value(_ ref: SecretReference, use: SecretUse, environment env: EnvironmentConfig, problems: inout [Diagnostic]) -> Secret? {
+        var warnings: [String] = []
+        defer { problems += warnings.map { .warning($0, at: ref.location, address: env.name.rawValue) } }
+        do {
+            return try self.resolve(ref, use: use, warnings: &warnings)
+        } catch {
+            problems.append(.error("\(error)", at: ref.location, address: env.name.rawValue))
+            return nil
+        }
     }
 }

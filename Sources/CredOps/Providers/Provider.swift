@@ -29,12 +29,20 @@ public struct Connection: Sendable {
     public var retry: RetrySettings
     /// When set and requested, retries stop waiting: the last answer stands.
     public var stop: StopSignal?
+    /// Knows every secret of the run: a provider passes every piece of text a server sent
+    /// (error codes and descriptions, field names, gateway names) through
+    /// `redactor.serverText(_:)` before it goes into an error.
+    public var redactor: Redactor
 
-    public init(baseURL: String, credentials: Credentials, retry: RetrySettings, stop: StopSignal? = nil) {
+    public init(baseURL: String, credentials: Credentials, retry: RetrySettings, stop: StopSignal? = nil, redactor: Redactor? = nil) {
         self.baseURL = baseURL
         self.credentials = credentials
         self.retry = retry
         self.stop = stop
+        switch credentials {
+        case .bearer(let token): self.redactor = redactor ?? Redactor(secrets: [token])
+        case .clientCredentials(let id, let secret): self.redactor = redactor ?? Redactor(secrets: [id, secret])
+        }
     }
 
     /// Every secret this connection holds, so that errors can be redacted of them.

@@ -53,70 +53,111 @@ public struct SecretResolutionError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// Where a resolved secret goes: a header value must not hold control characters (a CR or LF
+/// there would start a header of its own).
+public enum SecretUse: Sendable {
+    /// A request body (passwords, the token call's form): any character is safe there.
+    case body
+    /// A header value (bearer tokens): control characters are refused.
+    case header
+}
+
 /// Resolves secret references against a process environment and the file system.
+///
+/// Secret files are read only from inside `secretsRoot` (the repository: the directory holding
+/// the environments directory, or `--secrets-root`), after every symbolic link is resolved, and
+/// only when they are regular files of at most 64 KiB: a manifest in a pull request cannot
+/// name `/proc/self/environ`, `/etc/shadow`, a link out of the repository, or a FIFO that
+/// would hang the run.
 public struct SecretResolver: Sendable {
     /// Largest secret file read; a password file is small, a bigger one is a mistake.
     public static let maxFileBytes = 64 * 1024
 
     private let environment: [String: String]
+    /// The canonical (symlink-free, absolute) directory secret files must be inside.
+    public let secretsRoot: String
 
-    /// - Parameter environment: the variables to read `fromEnv` references from (the process
-    ///   environment in the CLI; a dictionary in tests).
-    public init(environment: [String: String]) {
+    /// - Parameters:
+    ///   - environment: the variables to read `fromEnv` references from (the process
+    ///     environment in the CLI; a dictionary in tests).
+    ///   - secretsRoot: the directory secret files must resolve into; made absolute and
+    ///     symlink-free here.
+    public init(environment: [String: String], secretsRoot: String) {
         self.environment = environment
+        self.secretsRoot = SecureFiles.canonicalPath(secretsRoot) ?? SecureFiles.absolutePath(secretsRoot)
     }
 
-    /// Returns the secret value, or throws naming the missing or empty source.
-    public func resolve(_ reference: SecretReference) throws(SecretResolutionError) -> Secret {
+    /// Returns the secret value, or throws naming the missing, empty or refused source (never
+    /// the value).
+    public func resolve(_ reference: SecretReference, use: SecretUse = .body) throws(SecretResolutionError) -> Secret {
+        var ignored: [String] = []
+        return try resolve(reference, use: use, warnings: &ignored)
+    }
+
+    /// As `resolve(_:use:)`, adding what deserves a warning (a secret file others can read).
+    public func resolve(_ reference: SecretReference, use: SecretUse, warnings: inout [String]) throws(SecretResolutionError) -> Secret {
+        func fail(_ problem: String) -> SecretResolutionError { SecretResolutionError(reference: reference, problem: problem) }
+        let bytes: [UInt8]
+        let what: String
         switch reference.source {
         case .literal(let secret):
-            guard !secret.isEmpty else {
-                throw SecretResolutionError(reference: reference, problem: "the password is empty")
-            }
-            return secret
+            bytes = Array(secret.reveal().utf8)
+            what = "the literal secret"
         case .environment(let name):
             guard let value = environment[name] else {
-                throw SecretResolutionError(reference: reference, problem: "environment variable \(name) is not set; export it before running credops")
+                throw fail("environment variable \(name) is not set; export it before running credops")
             }
-            guard !value.isEmpty else {
-                throw SecretResolutionError(reference: reference, problem: "environment variable \(name) is empty")
-            }
-            return Secret(value)
+            // One trailing newline is the shell's or the CI secret store's, not the secret's.
+            bytes = Self.withoutTrailingNewline(Array(value.utf8))
+            what = "environment variable \(name)"
         case .file(let path, let resolvedPath):
-            let data: Data
-            do {
-                let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: resolvedPath))
-                defer { try? handle.close() }
-                data = try handle.read(upToCount: Self.maxFileBytes + 1) ?? Data()
-            } catch {
-                throw SecretResolutionError(reference: reference, problem: "secret file \(path) cannot be read (\(Self.reason(error)))")
-            }
-            guard data.count <= Self.maxFileBytes else {
-                throw SecretResolutionError(reference: reference, problem: "secret file \(path) is larger than 64 KiB; it should hold only the secret")
-            }
-            guard var text = String(data: data, encoding: .utf8) else {
-                throw SecretResolutionError(reference: reference, problem: "secret file \(path) is not UTF-8 text")
-            }
-            // One trailing newline is an editor's, not the secret's.
-            if text.hasSuffix("\r\n") { text.removeLast(2) } else if text.hasSuffix("\n") { text.removeLast() }
-            guard !text.isEmpty else {
-                throw SecretResolutionError(reference: reference, problem: "secret file \(path) is empty")
-            }
-            return Secret(text)
+            bytes = Self.withoutTrailingNewline(try readSecretFile(path: path, resolvedPath: resolvedPath, warnings: &warnings, fail: fail))
+            what = "secret file \(path)"
         }
+        guard !bytes.isEmpty else { throw fail("\(what) is empty") }
+        if bytes.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 10 || $0 == 13 || $0 == 11 || $0 == 12 }) {
+            throw fail("\(what) holds only white space")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw fail("\(what) is not UTF-8 text") }
+        if use == .header, bytes.contains(where: { $0 < 32 || $0 == 127 }) {
+            throw fail("\(what) holds a control character (a line break or the like), which cannot go into an HTTP header; remove it")
+        }
+        return Secret(text)
     }
 
-    private static func reason(_ error: any Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
+    /// Drops one trailing line ending (LF, CRLF or CR), on bytes: `"\r\n"` is one Swift
+    /// `Character`, so trimming characters would eat a real one.
+    static func withoutTrailingNewline(_ bytes: [UInt8]) -> [UInt8] {
+        var b = bytes
+        if b.last == 10 {
+            b.removeLast()
+            if b.last == 13 { b.removeLast() }
+        } else if b.last == 13 {
+            b.removeLast()
         }
-        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoSuchFileError || ns.code == NSFileNoSuchFileError {
-            return "no such file"
+        return b
+    }
+
+    private func readSecretFile(path: String, resolvedPath: String, warnings: inout [String],
+                                fail: (String) -> SecretResolutionError) throws(SecretResolutionError) -> [UInt8] {
+        guard let real = SecureFiles.canonicalPath(resolvedPath) else {
+            throw fail("secret file \(path) cannot be read (\(String(cString: strerror(errno))))")
         }
-        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoPermissionError {
-            return "permission denied"
+        guard SecureFiles.isInside(real, directory: secretsRoot) else {
+            throw fail("secret file \(path) is outside the repository (\(secretsRoot)); keep secret files inside it, or pass --secrets-root DIR")
         }
-        return "no such file or not readable"
+        switch SecureFiles.readRegularFile(real, limit: Self.maxFileBytes) {
+        case .success(let file):
+            if file.mode & 0o044 != 0 {
+                warnings.append("secret file \(path) can be read by other users (mode \(String(file.mode & 0o777, radix: 8))); run chmod 600 \(path)")
+            }
+            return file.bytes
+        case .failure(.notRegular):
+            throw fail("secret file \(path) is not a regular file")
+        case .failure(.tooLarge):
+            throw fail("secret file \(path) is larger than 64 KiB; it should hold only the secret")
+        case .failure(.system(let code)):
+            throw fail("secret file \(path) cannot be read (\(String(cString: strerror(code))))")
+        }
     }
 }

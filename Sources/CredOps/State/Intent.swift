@@ -77,7 +77,8 @@ public struct LockInfo: Sendable, Codable, Equatable {
     public var holderDescription: String {
         let time = Timestamp.format(Int64(since.timeIntervalSince1970 * 1000))
         let clock = String(time.dropFirst(11).prefix(8))
-        return "\(user)@\(host) (pid \(pid), lock \(lockID), since \(time.prefix(10)) \(clock) UTC): \(command)"
+        let who = TextSafety.escaped("\(user)@\(host)")
+        return "\(who) (pid \(pid), lock \(TextSafety.escaped(lockID)), since \(time.prefix(10)) \(clock) UTC): \(CommandLineText.redacted(storedCommand: command))"
     }
 }
 

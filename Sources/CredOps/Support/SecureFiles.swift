@@ -69,6 +69,67 @@ public enum SecureFiles {
         close(fd)
     }
 
+    /// Why `readRegularFile` read nothing.
+    public enum ReadFailure: Error, Sendable, Equatable {
+        /// A directory, FIFO, socket or device: reading it could hang or never end.
+        case notRegular
+        /// Larger than the limit (nothing beyond the limit was read); its size in bytes.
+        case tooLarge(Int)
+        /// `errno` of the failed call.
+        case system(Int32)
+    }
+
+    /// Reads a regular file through one descriptor, at most `limit` bytes: the size checked is
+    /// the size of what is read (a symbolic link's target, not the link), and a FIFO or device
+    /// is refused before any read (opened non-blocking, checked with `fstat`).
+    ///
+    /// - Parameter followSymlinks: false refuses a symbolic link as the last path component.
+    /// - Returns: the bytes and the file's mode bits.
+    public static func readRegularFile(_ path: String, limit: Int, followSymlinks: Bool = true)
+        -> Result<(bytes: [UInt8], mode: mode_t), ReadFailure> {
+        var flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC
+        if !followSymlinks { flags |= O_NOFOLLOW }
+        let fd = open(path, flags)
+        guard fd >= 0 else { return .failure(errno == ELOOP && !followSymlinks ? .notRegular : .system(errno)) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .failure(.system(errno)) }
+        guard info.st_mode & S_IFMT == S_IFREG else { return .failure(.notRegular) }
+        guard info.st_size <= limit else { return .failure(.tooLarge(Int(info.st_size))) }
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var count = 0
+        while count < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return .failure(.system(errno)) }
+            if n == 0 { break }
+            count += n
+        }
+        // The file may have grown since fstat: what was read is what counts.
+        guard count <= limit else { return .failure(.tooLarge(count)) }
+        bytes.removeSubrange(count...)
+        return .success((bytes, info.st_mode))
+    }
+
+    /// The absolute path without symbolic links, `.` or `..`; nil when it does not exist.
+    public static func canonicalPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// `path` made absolute against the working directory, `.` and `..` removed (links kept).
+    public static func absolutePath(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return (absolute as NSString).standardizingPath
+    }
+
+    /// True when canonical `path` lies inside canonical `directory` (not the directory itself).
+    public static func isInside(_ path: String, directory: String) -> Bool {
+        let dir = directory.hasSuffix("/") ? directory : directory + "/"
+        return path.hasPrefix(dir) && path.count > dir.count
+    }
+
     /// Refuses a secret file others can read.
     public static func checkPrivate(_ path: String) throws(Failure) {
         var info = stat()

@@ -72,7 +72,8 @@ struct ApplyCommand: AsyncParsableCommand {
         if let saved {
             session = try await RunSession.open(
                 paths: saved.inputs.paths, environmentsDirectory: saved.inputs.environmentsDirectory,
-                allowPlaintextSecrets: saved.inputs.allowPlaintextSecrets, selected: saved.inputs.selectedEnvironments,
+                allowPlaintextSecrets: saved.inputs.allowPlaintextSecrets, secretsRoot: input.secrets,
+                selected: saved.inputs.selectedEnvironments,
                 state: stateOptions, terminal: terminal, verbose: output.verbose)
             planOptions = saved.options.planOptions
         } else {
@@ -163,7 +164,7 @@ struct ApplyCommand: AsyncParsableCommand {
     private func emit(_ report: ApplyReport, terminal: Terminal) throws {
         if let path = self.report {
             do {
-                try SecureFiles.writeAtomically(report.json(), to: path)
+                try SecureFiles.writeAtomically(terminal.redacted(report.json()), to: path)
             } catch {
                 terminal.err("error: cannot write the report: \(error)")
                 throw ExitCode(1)
@@ -208,9 +209,10 @@ struct ApplyCommand: AsyncParsableCommand {
         return true
     }
 
+    /// The command line as stored in the run history and lock records: URL passwords and
+    /// secret-bearing options' values redacted.
     static func commandLine() -> String {
-        let text = (["credops"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        return text.count > 300 ? String(text.prefix(300)) + "…" : text
+        CommandLineText.redacted(["credops"] + CommandLine.arguments.dropFirst())
     }
 }
 

@@ -33,6 +33,7 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(name: .customLong("environments"), help: "The directory of environment files.")
     var environmentsDirectory = "environments"
 
+    @OptionGroup var secrets: SecretsRootOption
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var output: OutputOptions
 
@@ -54,20 +55,14 @@ struct ExportCommand: AsyncParsableCommand {
         let manifestProject = env.projects.first { $0.value == named }?.key ?? named
         let serverProject = env.serverProject(for: manifestProject)
 
-        let resolver = SecretResolver(environment: ProcessInfo.processInfo.environment)
-        var credentials: Connection.Credentials?
-        do {
-            switch env.auth {
-            case .bearer(let ref)?: credentials = .bearer(try resolver.resolve(ref))
-            case .oauth2(let id, let secret)?: credentials = .clientCredentials(clientID: try resolver.resolve(id), clientSecret: try resolver.resolve(secret))
-            case nil: credentials = nil
-            }
-        } catch {
-            terminal.err("error: \(error)")
-            throw ExitCode(1)
-        }
+        let resolver = SecretResolver(environment: ProcessInfo.processInfo.environment,
+                                      secretsRoot: secrets.root(environmentsDirectory: environmentsDirectory))
+        let (credentials, problems) = resolver.auth(for: env)
+        terminal.redaction.add(credentials.map { Connection(baseURL: "", credentials: $0, retry: env.retry).secrets } ?? [])
+        terminal.diagnostics(problems)
+        guard !problems.hasErrors else { throw ExitCode(1) }
         let connector = Composition.connector()
-        let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env, logger: CLILogging.logger(verbose: output.verbose)))
+        let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env, logger: CLILogging.logger(verbose: output.verbose, terminal: terminal)))
         func finish(_ code: Int32) async throws -> Never {
             http.shutdown()
             await connector.shutdown()
@@ -99,7 +94,7 @@ struct ExportCommand: AsyncParsableCommand {
             let path = (out as NSString).appendingPathComponent("\(manifestProject.rawValue).yaml")
             do {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                try terminal.redacted(Data(text.utf8)).write(to: URL(fileURLWithPath: path), options: .atomic)
             } catch {
                 terminal.err("error: cannot write \(path): \(error.localizedDescription)")
                 try await finish(1)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CredOps
+import Foundation
 
 /// Options every command that reads manifests shares.
 struct InputOptions: ParsableArguments {
@@ -12,8 +13,23 @@ struct InputOptions: ParsableArguments {
     @Flag(help: "Accept passwords written in manifests (refused by default: manifests live in git).")
     var allowPlaintextSecrets = false
 
+    @OptionGroup var secrets: SecretsRootOption
+
     func requirePaths(_ command: String) throws {
         if paths.isEmpty { throw ValidationError("name at least one manifest file or directory, e.g. `credops \(command) examples`") }
+    }
+}
+
+/// Where secret files may be.
+struct SecretsRootOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Secret files (fromFile) must be inside this directory (default: the directory holding the environments directory).",
+                               valueName: "dir"))
+    var secretsRoot: String?
+
+    /// The root for a run whose environment files are in `environmentsDirectory`.
+    func root(environmentsDirectory: String) -> String {
+        if let secretsRoot { return secretsRoot }
+        return (SecureFiles.absolutePath(environmentsDirectory) as NSString).deletingLastPathComponent
     }
 }
 
@@ -42,7 +58,7 @@ struct StateOptions: ParsableArguments {
     func location(environment: [String: String]) throws -> StateLocation {
         let text = state ?? environment["CREDOPS_STATE"] ?? "sqlite:.credops/state.db"
         guard let location = StateLocation.parse(text) else {
-            throw ValidationError("--state must be sqlite:PATH or postgres://USER@HOST:PORT/DB, found '\(text)'")
+            throw ValidationError("--state must be sqlite:PATH or postgres://USER@HOST:PORT/DB, found '\(CommandLineText.redactedURLs(TextSafety.escaped(text)))'")
         }
         return location
     }

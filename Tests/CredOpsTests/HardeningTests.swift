@@ -1,0 +1,259 @@
+import ApinizerProvider
+import CCurl
+@testable import CredOps
+import CredOpsTestSupport
+import Foundation
+import Testing
+
+/// Secret sources: how values are read and what is refused (issue 10, items 7, 8 and 9).
+@Suite struct SecretSourceTests {
+    let dir = TemporaryDirectory(prefix: "credops-secrets")
+
+    func resolver(_ environment: [String: String] = [:]) -> SecretResolver {
+        SecretResolver(environment: environment, secretsRoot: dir.path)
+    }
+
+    func file(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o600) -> SecretReference {
+        let path = dir.write(name, data: Data(bytes))
+        chmod(path, mode)
+        return SecretReference(.file(path: name, resolvedPath: path))
+    }
+
+    func problem(_ reference: SecretReference, use: SecretUse = .body, _ env: [String: String] = [:]) -> String {
+        do {
+            _ = try resolver(env).resolve(reference, use: use)
+            return "resolved"
+        } catch {
+            return error.problem
+        }
+    }
+
+    @Test(arguments: [
+        ("abcdefgh", "abcdefgh"), ("abcdefgh\n", "abcdefgh"), ("abcdefgh\r\n", "abcdefgh"), ("abcdefgh\r", "abcdefgh"),
+        ("abcdefgh\n\n", "abcdefgh\n"), ("pass word\t", "pass word\t"),
+    ])
+    func secretFilesLoseOneTrailingLineEndingOnly(_ content: String, _ expected: String) throws {
+        let secret = try resolver().resolve(file("s.txt", Array(content.utf8)))
+        #expect(secret.reveal() == expected)
+    }
+
+    @Test(arguments: [("abc\r\n", "abc"), ("abc\n", "abc"), ("abc", "abc")])
+    func environmentValuesLoseOneTrailingLineEndingToo(_ value: String, _ expected: String) throws {
+        #expect(try resolver(["PW": value]).resolve(SecretReference(.environment("PW"))).reveal() == expected)
+    }
+
+    @Test func secretsOfOnlyWhiteSpaceAreRefused() {
+        #expect(problem(file("blank.txt", Array(" \t \r\n".utf8))) == "secret file blank.txt holds only white space")
+        #expect(problem(SecretReference(.environment("PW")), ["PW": "  \n"]) == "environment variable PW holds only white space")
+        #expect(problem(file("empty.txt", Array("\n".utf8))) == "secret file empty.txt is empty")
+    }
+
+    @Test func secretFilesOutsideTheRepositoryAreRefused() throws {
+        let outside = TemporaryDirectory(prefix: "credops-outside")
+        let target = outside.write("real.txt", "outside-secret")
+        chmod(target, 0o600)
+        symlink(target, dir.url("link.txt"))
+        for (path, resolved) in [("/etc/hostname", "/etc/hostname"), ("../x/real.txt", target), ("link.txt", dir.url("link.txt")),
+                                 ("/proc/self/environ", "/proc/self/environ")] {
+            let message = problem(SecretReference(.file(path: path, resolvedPath: resolved)))
+            #expect(message == "secret file \(path) is outside the repository (\(SecureFiles.canonicalPath(dir.path)!)); keep secret files inside it, or pass --secrets-root DIR")
+        }
+        // A link inside the repository to a file inside it is fine.
+        let inner = dir.write("real.txt", "inside-secret")
+        chmod(inner, 0o600)
+        symlink(inner, dir.url("inner-link.txt"))
+        #expect(try resolver().resolve(SecretReference(.file(path: "inner-link.txt", resolvedPath: dir.url("inner-link.txt")))).reveal() == "inside-secret")
+    }
+
+    @Test func aFIFOIsRefusedWithoutWaitingForAWriter() throws {
+        let fifo = dir.url("pipe.txt")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Opening a FIFO for reading blocks until a writer comes, unless non-blocking.
+        #expect(problem(SecretReference(.file(path: "pipe.txt", resolvedPath: fifo))) == "secret file pipe.txt is not a regular file")
+        try FileManager.default.createDirectory(atPath: dir.url("folder"), withIntermediateDirectories: true)
+        #expect(problem(SecretReference(.file(path: "folder", resolvedPath: dir.url("folder")))) == "secret file folder is not a regular file")
+    }
+
+    @Test func bigSecretFilesAreRefusedAndReadableOnesWarn() throws {
+        #expect(problem(file("big.txt", [UInt8](repeating: 65, count: 64 * 1024 + 1)))
+            == "secret file big.txt is larger than 64 KiB; it should hold only the secret")
+        var warnings: [String] = []
+        let reference = file("shared.txt", Array("shared-secret".utf8), mode: 0o644)
+        #expect(try resolver().resolve(reference, use: .body, warnings: &warnings).reveal() == "shared-secret")
+        #expect(warnings == ["secret file shared.txt can be read by other users (mode 644); run chmod 600 shared.txt"])
+    }
+
+    @Test func aTokenWithALineBreakIsRefusedNamingItsSourceNotItsValue() {
+        let message = problem(SecretReference(.environment("TOKEN")), use: .header, ["TOKEN": "abc\r\nX-Injected: 1"])
+        #expect(message == "environment variable TOKEN holds a control character (a line break or the like), which cannot go into an HTTP header; remove it")
+        #expect(!message.contains("Injected"))
+        // In a body (a password) the same characters are fine.
+        #expect(problem(SecretReference(.environment("TOKEN")), use: .body, ["TOKEN": "abc\r\nX"]) == "resolved")
+    }
+
+    @Test func theHTTPClientRefusesHeaderValuesWithLineBreaks() async throws {
+        let server = try RawHTTPServer { _ in Data("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".utf8) }
+        defer { server.stop() }
+        let client = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 1))
+        defer { client.shutdown() }
+        let request = HTTPRequest(method: .get, url: server.url + "/x", headers: HTTPHeaders([("Authorization", "Bearer a\r\nX-Evil: 1")]))
+        do {
+            _ = try await client.send(request)
+            Issue.record("sent")
+        } catch {
+            #expect(error.kind == .invalidRequest)
+            #expect(error.message.contains("Authorization"))
+            #expect(!error.message.contains("Evil"))
+        }
+        #expect(server.received.isEmpty)
+    }
+}
+
+/// Names that go into paths and state keys (items 2 and 6).
+@Suite struct NameSafetyTests {
+    static let schemas = ["apinizer": ApinizerProvider.credentialSchema]
+    static let corpus = PackagePaths.path("Tests/CredOpsTests/Corpus")
+
+    @Test func dotSegmentsAreEncoded() {
+        #expect(URLParts.encodeSegment(".") == "%2E")
+        #expect(URLParts.encodeSegment("..") == "%2E%2E")
+        #expect(URLParts.encodeSegment("...") == "%2E%2E%2E")
+        #expect(URLParts.encodeSegment("a.b") == "a.b")
+        #expect(URLParts.encodeSegment("../x") == "..%2Fx")
+    }
+
+    @Test func pathsAreSentAsBuiltWithoutDotSquashing() async throws {
+        let server = try RawHTTPServer { _ in Data("HTTP/1.1 204 No Content\r\n\r\n".utf8) }
+        defer { server.stop() }
+        let client = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 1))
+        defer { client.shutdown() }
+        _ = try await client.send(HTTPRequest(method: .delete, url: server.url + "/apiops/projects/A/credentials/../"))
+        #expect(server.received.first?.hasPrefix("DELETE /apiops/projects/A/credentials/../ HTTP/1.1") == true, "\(server.received)")
+    }
+
+    @Test(arguments: [".", "..", "svc\u{0}evil", "tab\there", "bell\u{7}", "esc\u{1B}[2J", "c1\u{9B}", "line\u{2028}break", "rtl\u{202E}x", " lead"])
+    func unsafeNamesAreRefusedInManifests(_ name: String) throws {
+        let dir = TemporaryDirectory()
+        let quoted = "\"" + name.unicodeScalars.map { $0.value < 0x20 || $0.value >= 0x7F ? String(format: "\\U%08X", $0.value) : String($0) }.joined() + "\""
+        for (field, manifest) in [
+            ("username", "apiVersion: credops/v1\nkind: CredentialSet\nproject: payments\ncredentials:\n  - username: \(quoted)\n    fullName: F\n    email: a@example.com\n    password: { fromEnv: P }\n"),
+            ("project", "apiVersion: credops/v1\nkind: CredentialSet\nproject: \(quoted)\ncredentials: []\n"),
+            ("name", "apiVersion: credops/v1\nkind: CredentialSet\nproject: payments\ncredentials:\n  - username: u\n    fullName: F\n    email: a@example.com\n    password: { fromEnv: P }\n    access: [{ name: \(quoted), type: API_PROXY }]\n"),
+        ] {
+            let file = dir.write("\(field).yaml", manifest)
+            let (inputs, diagnostics) = InputLoader(schemas: Self.schemas).load(paths: [file], environmentsDirectory: "\(Self.corpus)/environments")
+            #expect(inputs == nil, "\(field) \(name.debugDescription)")
+            let message = diagnostics.filter(\.isError).map(\.message).joined(separator: "; ")
+            #expect(message.contains("\(field) ") && (message.contains("control or invisible") || message.contains("directory step") || message.contains("white space")),
+                    "\(field): \(message)")
+        }
+    }
+
+    @Test func liveNamesThatCannotBeAddressedAreReportedAndNeverActedOn() {
+        let schema = ApinizerProvider.credentialSchema
+        func live(_ id: String) -> Resource {
+            Resource(id: Username(id), fields: ["fullName": .string("F"), "email": .string("a@example.com")])
+        }
+        let project = DesiredProject(project: "payments", serverProject: "payments", prune: .all, credentials: [],
+                                     location: SourceLocation(file: "m.yaml", line: 1, column: 1))
+        let plan = Planner(schema: schema).plan(Planner.ProjectInput(
+            desired: project, live: [live(".."), live("."), live("svc\u{0}evil"), live("ok")], liveGrants: [:],
+            managed: [Username("svc\u{0}evil"): ManagedCredential(environment: "e", project: "payments", username: "svc\u{0}evil",
+                                                                  passwordFingerprint: nil, grants: [], lastAction: "adopt",
+                                                                  lastRunID: "r", lastChangedAt: Date())],
+            passwords: [:]))
+        #expect(plan.changes.map(\.username) == ["ok"])
+        #expect(plan.unaddressable.map(\.name) == ["..", ".", "svc\u{0}evil"])
+        #expect(plan.unaddressable[0].problem.contains("directory step"))
+    }
+}
+
+/// Redaction of every secret in every form (item 3) and terminal safety (item 10).
+@Suite struct RedactionTests {
+    let redactor = Redactor(secrets: [Secret("Sup3r\"Secret/é"), Secret("pw1"), Secret("tok en+1&2<3>")])
+
+    @Test func longSecretsAreFoundInEveryEncoding() {
+        let forms = [
+            #"Sup3r"Secret/é"#,                          // raw
+            #"Sup3r\"Secret\/\u00e9"#,                   // JSON-escaped, as Jackson writes it
+            #"Sup3r\"Secret/é"#,                         // JSON-escaped, as Foundation writes it
+            "Sup3r%22Secret%2F%C3%A9",                   // percent-encoded
+            "Sup3r%22Secret%2f%c3%a9",                   // lower-case hex
+            "Sup3r&quot;Secret/&#233;",                  // HTML
+            "Sup3r&#x22;Secret&#47;é",                   // HTML numeric
+            Data(#"Sup3r"Secret/é"#.utf8).base64EncodedString(),
+            "tok+en%2B1%262%3C3%3E",                     // form encoding: + for the space
+            "tok en+1&amp;2&lt;3&gt;",
+        ]
+        for form in forms {
+            let text = "error: \(form) is not allowed"
+            #expect(redactor.redact(text) == "error: (redacted) is not allowed", "\(form)")
+        }
+        // Inside a longer base64 string, at any alignment.
+        for prefix in ["", "a", "ab", "abc"] {
+            let encoded = Data((prefix + "Basic:Sup3r\"Secret/é:tail").utf8).base64EncodedString()
+            #expect(!redactor.redact(encoded).contains(Data("Sup3r\"Secret/é".utf8).base64EncodedString().dropFirst(4).prefix(8)), "\(prefix)")
+        }
+    }
+
+    @Test func shortSecretsAreRedactedOnlyInServerText() {
+        #expect(redactor.redact("pw1 of 2 failed") == "pw1 of 2 failed")
+        #expect(redactor.serverText("field pw1 is wrong") == "field (redacted) is wrong")
+        #expect(redactor.serverText("code pw%31") == "code (redacted)")
+        #expect(Redactor(secrets: [Secret("1")]).redact("1 of 2 failed at line 1") == "1 of 2 failed at line 1")
+    }
+
+    @Test func redactingTwiceChangesNothingMore() {
+        let r = Redactor(secrets: [Secret("redacted")])
+        let once = r.redact("a redacted b")
+        #expect(once == "a (redacted) b")
+        #expect(r.redact(once) == once)
+    }
+
+    @Test func serverTextLosesControlCharactersAndLength() {
+        let text = Redactor().serverText("\u{1B}]0;owned\u{7}\u{1B}[2Jclean\u{9B}31m" + String(repeating: "x", count: 5000), limit: 100)
+        #expect(!text.unicodeScalars.contains { TextSafety.isUnsafe($0) })
+        #expect(text.hasPrefix("\u{FFFD}]0;owned\u{FFFD}\u{FFFD}[2Jclean\u{FFFD}31m"))
+        #expect(text.count == 101)
+    }
+
+    @Test func terminalOutputKeepsOwnColoursAndEscapesEverythingElse() {
+        #expect(TextSafety.forTerminal("\u{1B}[31mred\u{1B}[0m\n") == "\u{1B}[31mred\u{1B}[0m\n")
+        #expect(TextSafety.forTerminal("a\u{1B}[1A\u{1B}[2Kb\u{1B}[8m") == "a\\u{1B}[1A\\u{1B}[2Kb\\u{1B}[8m")
+        #expect(TextSafety.forTerminal("osc\u{1B}]52;c;Zm9v\u{7}") == "osc\\u{1B}]52;c;Zm9v\\u{7}")
+        #expect(TextSafety.escaped("line\u{2028}two\r\n") == "line\\u{2028}two\\r\\n")
+        #expect(String(decoding: TextSafety.jsonSafe(Data("{\"a\":\"x\u{85}y\u{202E}\"}".utf8)), as: UTF8.self) == #"{"a":"x\u0085y\u202e"}"#)
+    }
+
+    @Test func commandLinesAreStoredWithoutPasswords() {
+        let line = CommandLineText.redacted(["credops", "apply", "m", "--state", "postgres://ci:S3cr%40t@db:5432/credops?sslmode=require&password=x2",
+                                             "--token", "tok-1", "--client-secret=cs-1", "--secrets-root", "/repo", "--allow-delete", "-e", "prod"])
+        #expect(line == "credops apply m --state postgres://ci:(redacted)@db:5432/credops?sslmode=require&password=(redacted) --token (redacted) --client-secret=(redacted) --secrets-root /repo --allow-delete -e prod")
+        #expect(CommandLineText.urlPasswords("postgres://ci:S3cr%40t@db/x").map { $0.reveal() } == ["S3cr%40t", "S3cr@t"])
+        // What older versions stored as typed is redacted when shown.
+        let holder = LockInfo(environment: "e", lockID: "l", user: "u", host: "h", pid: 1,
+                              command: "credops apply --state postgres://u:PW@db/x", since: Date(timeIntervalSince1970: 0))
+        #expect(!holder.holderDescription.contains("PW@"))
+    }
+}
+
+/// The libcurl handle between jobs (item 14).
+@Suite struct CurlHandleTests {
+    @Test func aReusedHandleKeepsNoPointerIntoAFinishedJob() async throws {
+        let server = try RawHTTPServer { _ in Data("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8) }
+        defer { server.stop() }
+        let configuration = HTTPClientConfiguration(concurrency: 1)
+        let handle = try #require(curl_easy_init())
+        defer { curl_easy_cleanup(handle) }
+        for _ in 0..<3 {
+            let request = HTTPRequest(method: .get, url: server.url + "/x", headers: HTTPHeaders([("Accept", "application/json")]))
+            let job = CurlJob(request: request, target: RequestTarget(host: "127.0.0.1", port: server.port, isLoopback: true),
+                              timeout: .seconds(5), maxBody: 1024)
+            _ = job.start()
+            let response = try CurlTransfer(handle: handle, job: job, configuration: configuration).perform().get()
+            #expect(response.status == 200)
+            // The transfer buffers, header list and error buffer belong to the job and go with it.
+            #expect(ccurl_private(handle) == nil)
+        }
+    }
+}
