@@ -1,67 +1,138 @@
 import Foundation
+import Yams
 
 /// Writes a manifest from an environment's live credentials, so that existing users can start
 /// from what their server holds. Passwords cannot be read back: each credential gets a
 /// `{ fromEnv: NAME }` placeholder with a suggested variable name.
+///
+/// The YAML is emitted by libyaml through Yams, never by hand: whatever a live value holds
+/// (quotes, `#`, `: `, YAML 1.1 words, U+0085, U+2028, U+2029, control characters), loading
+/// the export gives back exactly that value. A hand-written writer once let a description
+/// with a Unicode line separator add keys of its own to the manifest.
 public struct Exporter: Sendable {
     public let schema: ResourceSchema
 
     public init(schema: ResourceSchema) { self.schema = schema }
 
+    /// What an export produced.
+    public struct Export: Sendable {
+        /// The manifest text.
+        public var text: String
+        /// The variable each exported credential's password is read from, by username.
+        public var variables: [(Username, String)]
+        /// Live credentials left out because their names cannot be used safely.
+        public var skipped: [UnaddressableCredential]
+    }
+
     /// - Parameters:
     ///   - project: the project as manifests name it (the environment's rename undone).
     ///   - live: the project's live credentials and their grants.
-    /// - Returns: the manifest text and the variables it names, by username.
-    public func manifest(environment: EnvironmentName, provider: String, project: ProjectName, live: [Resource],
-                         grants: [Username: [AccessGrant]], schemaComment: String? = nil, now: Date = Date())
-        -> (text: String, variables: [(Username, String)]) {
-        var lines: [String] = []
-        if let schemaComment { lines.append("# yaml-language-server: $schema=\(schemaComment)") }
-        lines.append("# Exported by credops \(CredOpsVersion.current) from \(environment) (project \(project)) on \(Timestamp.format(Int64(now.timeIntervalSince1970 * 1000))).")
-        lines.append("# Passwords cannot be read back from the server: set each variable named below, then apply.")
-        lines += ["apiVersion: credops/v1", "kind: CredentialSet", "provider: \(YAMLWriter.scalar(provider))",
-                  "project: \(YAMLWriter.scalar(project.rawValue))", "environments: [\(YAMLWriter.scalar(environment.rawValue))]"]
+    public func export(environment: EnvironmentName, provider: String, project: ProjectName, live: [Resource],
+                       grants: [Username: [AccessGrant]], schemaComment: String? = nil, now: Date = Date()) -> Export {
+        var header: [String] = []
+        if let schemaComment { header.append("# yaml-language-server: $schema=\(Self.comment(schemaComment))") }
+        header.append("# Exported by credops \(CredOpsVersion.current) from \(Self.comment(environment.rawValue)) (project \(Self.comment(project.rawValue))) on \(Timestamp.format(Int64(now.timeIntervalSince1970 * 1000))).")
+        header.append("# Passwords cannot be read back from the server: set each variable named below, then apply.")
+
         var variables: [(Username, String)] = []
+        var skipped: [UnaddressableCredential] = []
         var used = Set<String>()
-        if live.isEmpty {
-            lines.append("credentials: []")
-        } else {
-            lines.append("credentials:")
-        }
+        var credentials: [Node] = []
         for resource in live.sorted(by: { $0.id < $1.id }) {
-            var variable = Self.variableName(environment: environment, username: resource.id)
+            if let problem = TextSafety.nameProblem(resource.id.rawValue) {
+                skipped.append(UnaddressableCredential(name: resource.id.rawValue, problem: problem))
+                continue
+            }
+            let base = Self.variableName(environment: environment, username: resource.id)
+            var variable = base
             var n = 2
             while used.contains(variable) {
-                variable = Self.variableName(environment: environment, username: resource.id) + "_\(n)"
+                variable = base + "_\(n)"
                 n += 1
             }
             used.insert(variable)
             variables.append((resource.id, variable))
-            lines.append("  - \(schema.identifierField): \(YAMLWriter.scalar(resource.id.rawValue))")
+            var pairs: [(Node, Node)] = [(Self.key(schema.identifierField), Self.string(resource.id.rawValue))]
             for spec in schema.fields {
-                let value = resource[spec.name] ?? spec.defaultValue
-                lines.append("    \(spec.name): \(Self.yaml(value))")
+                pairs.append((Self.key(spec.name), Self.node(resource[spec.name] ?? spec.defaultValue)))
             }
-            lines.append("    \(schema.secretField): { fromEnv: \(variable) }")
-            let granted = (grants[resource.id] ?? []).sorted()
-            if granted.isEmpty {
-                lines.append("    \(schema.grantsField): []")
-            } else {
-                lines.append("    \(schema.grantsField):")
-                for g in granted { lines.append("      - { name: \(YAMLWriter.scalar(g.name)), type: \(YAMLWriter.scalar(g.type)) }") }
+            pairs.append((Self.key(schema.secretField), .mapping(Node.Mapping([(Self.key("fromEnv"), Self.string(variable))], .implicit, .flow))))
+            let granted = (grants[resource.id] ?? []).sorted().filter { TextSafety.nameProblem($0.name) == nil }
+            let grantNodes = granted.map { g in
+                Node.mapping(Node.Mapping([(Self.key("name"), Self.string(g.name)), (Self.key("type"), Self.string(g.type))], .implicit, .flow))
             }
+            pairs.append((Self.key(schema.grantsField), .sequence(Node.Sequence(grantNodes, .implicit, granted.isEmpty ? .flow : .block))))
+            credentials.append(.mapping(Node.Mapping(pairs, .implicit, .block)))
         }
-        return (lines.joined(separator: "\n") + "\n", variables)
+        let document = Node.mapping(Node.Mapping([
+            (Self.key("apiVersion"), Self.string("credops/v1")),
+            (Self.key("kind"), Self.string("CredentialSet")),
+            (Self.key("provider"), Self.string(provider)),
+            (Self.key("project"), Self.string(project.rawValue)),
+            (Self.key("environments"), .sequence(Node.Sequence([Self.string(environment.rawValue)], .implicit, .flow))),
+            (Self.key("credentials"), .sequence(Node.Sequence(credentials, .implicit, credentials.isEmpty ? .flow : .block))),
+        ], .implicit, .block))
+        let body: String
+        do {
+            body = try Yams.serialize(node: document, indent: 2, width: -1, allowUnicode: true)
+        } catch {
+            // libyaml refuses only invalid input (a scalar that is not UTF-8, which a Swift
+            // String cannot be); say so rather than write a half manifest.
+            body = "# credops could not write this manifest: \(Self.comment("\(error)"))\n"
+        }
+        return Export(text: header.joined(separator: "\n") + "\n" + body, variables: variables, skipped: skipped)
     }
 
-    static func yaml(_ value: FieldValue) -> String {
+    /// The manifest text and the variables it names (see `export`).
+    public func manifest(environment: EnvironmentName, provider: String, project: ProjectName, live: [Resource],
+                         grants: [Username: [AccessGrant]], schemaComment: String? = nil, now: Date = Date())
+        -> (text: String, variables: [(Username, String)]) {
+        let export = export(environment: environment, provider: provider, project: project, live: live, grants: grants,
+                            schemaComment: schemaComment, now: now)
+        return (export.text, export.variables)
+    }
+
+    // MARK: Nodes
+
+    static func key(_ name: String) -> Node { .scalar(Node.Scalar(name, .implicit, .plain)) }
+
+    /// A string: plain when every YAML reader, 1.1 or 1.2, reads it back as this string, else
+    /// double-quoted (libyaml escapes line breaks of every kind and control characters there).
+    static func string(_ text: String) -> Node {
+        .scalar(Node.Scalar(text, Tag(.str), plainIsSafe(text) ? .plain : .doubleQuoted))
+    }
+
+    static func node(_ value: FieldValue) -> Node {
         switch value {
-        case .string(let s): return YAMLWriter.scalar(s)
-        case .bool(let b): return b ? "true" : "false"
-        case .set(let items): return YAMLWriter.list(items)
-        case .instant(let ms): return ms.map(Timestamp.format) ?? "null"
+        case .string(let s): return string(s)
+        case .bool(let b): return .scalar(Node.Scalar(b ? "true" : "false", Tag(.bool), .plain))
+        case .set(let items): return .sequence(Node.Sequence(items.map(string), .implicit, .flow))
+        case .instant(let ms?): return string(Timestamp.format(ms))
+        case .instant(nil): return .scalar(Node.Scalar("null", Tag(.null), .plain))
         }
     }
+
+    /// Words and shapes that some YAML reader turns into something other than a string.
+    static let reserved: Set<String> = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ""]
+
+    static func plainIsSafe(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, let last = text.unicodeScalars.last else { return false }
+        if reserved.contains(text.lowercased()) { return false }
+        // Letters, digits and a few punctuation marks only: anything else is quoted, so no
+        // character (a separator, a mark, a control) gets a chance to mean something.
+        let allowed = text.unicodeScalars.allSatisfy {
+            ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || " -_.@/+()".unicodeScalars.contains($0)))
+                || (!$0.isASCII && $0.properties.isAlphabetic)
+        }
+        guard allowed else { return false }
+        if first == " " || last == " " || first == "-" || first == "." || first == "+" || first == "@" { return false }
+        // Anything that starts like a number (1e3, 0777, 0x1F, 12:30) might be read as one.
+        if first.properties.numericType != nil { return false }
+        return true
+    }
+
+    /// Text for a comment line: no line break of any kind can end the comment early.
+    static func comment(_ text: String) -> String { TextSafety.escaped(text) }
 
     /// `CREDOPS_STAGING_CHECKOUT_SERVICE_PASSWORD`.
     public static func variableName(environment: EnvironmentName, username: Username) -> String {

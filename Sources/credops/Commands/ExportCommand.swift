@@ -87,8 +87,13 @@ struct ExportCommand: AsyncParsableCommand {
             try await finish(1)
         }
         let grantsByID = Dictionary(grants, uniquingKeysWith: { a, _ in a })
-        let (text, variables) = Exporter(schema: provider.schema).manifest(
+        let export = Exporter(schema: provider.schema).export(
             environment: env.name, provider: env.provider, project: manifestProject, live: live, grants: grantsByID)
+        let (text, variables) = (export.text, export.variables)
+        for skipped in export.skipped {
+            terminal.err("warning: \(env.name)/\(serverProject): left out the live credential \(TextSafety.escaped(skipped.name)): its name \(skipped.problem)")
+        }
+        let exported = Set(variables.map(\.0))
 
         if let out {
             let path = (out as NSString).appendingPathComponent("\(manifestProject.rawValue).yaml")
@@ -99,7 +104,7 @@ struct ExportCommand: AsyncParsableCommand {
                 terminal.err("error: cannot write \(path): \(error.localizedDescription)")
                 try await finish(1)
             }
-            terminal.err("Wrote \(path): \(live.count) credential\(live.count == 1 ? "" : "s") of \(serverProject) in \(env.name).")
+            terminal.err("Wrote \(path): \(exported.count) credential\(exported.count == 1 ? "" : "s") of \(serverProject) in \(env.name).")
         } else {
             terminal.out(text, terminator: "")
         }
@@ -116,7 +121,7 @@ struct ExportCommand: AsyncParsableCommand {
             do {
                 try await store.acquireLock(LockInfo(environment: env.name, lockID: run.runID, user: run.user, host: run.host, pid: run.pid,
                                                      command: run.command, since: Date()), timeout: .seconds(60), shouldStop: { false })
-                for resource in live {
+                for resource in live where exported.contains(resource.id) {
                     try await store.record(ManagedCredential(
                         environment: env.name, project: serverProject, username: resource.id, passwordFingerprint: nil,
                         grants: grantsByID[resource.id] ?? [], lastAction: "adopt", lastRunID: run.runID, lastChangedAt: Date()))
@@ -128,7 +133,7 @@ struct ExportCommand: AsyncParsableCommand {
                 terminal.err("error: cannot record the adopted credentials: \(error)")
                 try await finish(1)
             }
-            terminal.err("Adopted \(live.count) credential\(live.count == 1 ? "" : "s") in \(env.name) (state \(store.displayName)); nothing changed on the server.")
+            terminal.err("Adopted \(exported.count) credential\(exported.count == 1 ? "" : "s") in \(env.name) (state \(store.displayName)); nothing changed on the server.")
         }
         try await finish(0)
     }
