@@ -13,6 +13,9 @@ let package = Package(
         .executable(name: "credops", targets: ["credops"]),
         .executable(name: "credops-bench", targets: ["credops-bench"]),
         .library(name: "CredOps", targets: ["CredOps"]),
+        // Products so that the fuzz harness in Fuzz/ (a package of its own) can reach them.
+        .library(name: "ApinizerProvider", targets: ["ApinizerProvider"]),
+        .library(name: "ApinizerSandbox", targets: ["ApinizerSandbox"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),

@@ -11,19 +11,30 @@ enum Composition {
     static let providers = ProviderRegistry([ApinizerProvider()])
 
     /// Opens the state store at `location`, with its fingerprint key.
-    static func openState(_ location: StateLocation, environment: [String: String]) async throws -> (any StateStore, FingerprintKey) {
+    /// - Returns: the store, its key, and notes for the user (a key moved out of the state directory).
+    static func openState(_ location: StateLocation, environment: [String: String], allowLocalKey: Bool) async throws
+        -> (any StateStore, FingerprintKey, [String]) {
         switch location {
         case .sqlite(let path):
-            let keyFile = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
-            let key = try StateKey.load(environment: environment, keyFile: keyFile, createIfMissing: true)
-            return (try await openStore(location), key)
+            let (key, notes) = try StateKey.loadLocal(statePath: path, environment: environment, allowLocalKeyInCI: allowLocalKey)
+            return (try await openStore(location), key, notes)
         case .postgres:
             // Runners share the store, so they must share the key too: no key file here.
             guard !(environment["CREDOPS_STATE_KEY"] ?? "").isEmpty else {
                 throw CLIError("a shared PostgreSQL state needs CREDOPS_STATE_KEY, the same on every runner (create one with `openssl rand -hex 32`)")
             }
             let key = try StateKey.load(environment: environment, keyFile: "", createIfMissing: false)
-            return (try await openStore(location, environment: environment), key)
+            return (try await openStore(location, environment: environment), key, [])
+        }
+    }
+
+    /// The fingerprint key alone (to verify a saved plan before anything it names is read).
+    static func stateKey(_ location: StateLocation, environment: [String: String], allowLocalKey: Bool) throws -> FingerprintKey {
+        switch location {
+        case .sqlite(let path):
+            return try StateKey.loadLocal(statePath: path, environment: environment, allowLocalKeyInCI: allowLocalKey).key
+        case .postgres:
+            return try StateKey.load(environment: environment, keyFile: "", createIfMissing: false)
         }
     }
 

@@ -29,12 +29,12 @@ final class RunSession: @unchecked Sendable {
     static func open(input: InputOptions, selection: EnvironmentSelection, state: StateOptions, terminal: Terminal,
                      verbose: Bool = false) async throws -> RunSession {
         try await open(paths: input.paths, environmentsDirectory: input.environmentsDirectory,
-                       allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, selected: selection.environments,
-                       state: state, terminal: terminal, verbose: verbose)
+                       allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, hosts: input.hosts,
+                       selected: selection.environments, state: state, terminal: terminal, verbose: verbose)
     }
 
     static func open(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, secretsRoot: SecretsRootOption,
-                     selected: [String], state: StateOptions, terminal: Terminal, verbose: Bool) async throws -> RunSession {
+                     hosts: HostOptions, selected: [String], state: StateOptions, terminal: Terminal, verbose: Bool) async throws -> RunSession {
         let processEnvironment = ProcessInfo.processInfo.environment
         let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory,
                                       allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal, noteSkipped: verbose)
@@ -42,7 +42,10 @@ final class RunSession: @unchecked Sendable {
         let store: any StateStore
         let key: FingerprintKey
         do {
-            (store, key) = try await Composition.openState(location, environment: processEnvironment)
+            let notes: [String]
+            (store, key, notes) = try await Composition.openState(location, environment: processEnvironment,
+                                                                   allowLocalKey: state.allowsLocalKey(environment: processEnvironment))
+            for note in notes { terminal.err("note: \(note)") }
         } catch {
             terminal.err("error: \(error)")
             throw ExitCode(1)
@@ -58,6 +61,14 @@ final class RunSession: @unchecked Sendable {
         case .success(let envs): environments = envs
         case .failure(let diagnostic):
             terminal.diagnostics([diagnostic])
+            await store.close()
+            throw ExitCode(1)
+        }
+        // Before any secret is resolved or any request made: hosts a pull request may not reach.
+        let refusals = try hosts.refusals(for: environments, environment: processEnvironment)
+        if !refusals.isEmpty {
+            for refusal in refusals { terminal.err("error: \(refusal)") }
+            terminal.err("Nothing was sent to any environment.")
             await store.close()
             throw ExitCode(1)
         }

@@ -87,6 +87,20 @@ public final class RawHTTPServer: @unchecked Sendable {
             if n <= 0 { return }
             head.append(contentsOf: buffer[0..<n])
         }
+        // The body too, as far as Content-Length says (up to 4 MiB), so that a responder can
+        // echo it as a hostile server would.
+        if let headEnd = head.range(of: Data("\r\n\r\n".utf8)) {
+            let headText = String(decoding: head[..<headEnd.lowerBound], as: UTF8.self).lowercased()
+            let declared = headText.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let wanted = min(declared, 4 * 1024 * 1024)
+            while head.count - headEnd.upperBound < wanted {
+                let n = recv(client, &buffer, buffer.count, 0)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                head.append(contentsOf: buffer[0..<n])
+            }
+        }
         let text = String(decoding: head, as: UTF8.self)
         lock.withLock { requests.append(text) }
         guard let answer = respond(text) else {

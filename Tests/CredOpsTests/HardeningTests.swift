@@ -196,6 +196,14 @@ import Testing
         }
     }
 
+    /// Found by fuzz-provider-json: a secret that itself looks like an escape was only looked
+    /// for in decoded text.
+    @Test(arguments: ["pass\\nword1", "ab%41cdef", "x&amp;y-secret", "q\\u0041zzzz"])
+    func secretsThatLookLikeEscapesAreFoundAsTheyAre(_ secret: String) {
+        #expect(Redactor(secrets: [Secret(secret)]).redact("before \(secret) after") == "before (redacted) after")
+        #expect(Redactor(secrets: [Secret(secret)]).serverText("\(secret)") == "(redacted)")
+    }
+
     @Test func shortSecretsAreRedactedOnlyInServerText() {
         #expect(redactor.redact("pw1 of 2 failed") == "pw1 of 2 failed")
         #expect(redactor.serverText("field pw1 is wrong") == "field (redacted) is wrong")
@@ -255,5 +263,26 @@ import Testing
             // The transfer buffers, header list and error buffer belong to the job and go with it.
             #expect(ccurl_private(handle) == nil)
         }
+    }
+}
+
+/// Inputs the fuzzers found (issue 10, part 2), kept as regression tests.
+@Suite struct FuzzFindingsTests {
+    /// fuzz-saved-plan, fuzz-manifest, fuzz-provider-json: `count..<3` trapped for 4 to 9
+    /// fraction digits, in any manifest, server answer or saved plan holding such a time.
+    @Test(arguments: ["2027-06-30T23:59:59.0000Z", "2027-06-30T23:59:59.123000000Z", "2027-06-30T23:59:59.1Z"])
+    func fractionsOfAnyLengthParse(_ text: String) {
+        #expect(Timestamp.parse(text).map(Timestamp.format) == "2027-06-30T23:59:59.\(text.contains(".1Z") ? "100" : text.contains("123") ? "123" : "000")Z")
+        #expect(Timestamp.parse("2027-06-30T23:59:59.1234Z") == nil)
+    }
+
+    /// Found by hand while checking a fuzz property: year 0 in another zone is year -1 in UTC,
+    /// which was written back as 0001.
+    @Test func instantsOutsideYearsOneToNineThousandNineHundredNinetyNineAreRefused() {
+        #expect(Timestamp.parse("0000-01-01T00:00:00+01:00") == nil)
+        #expect(Timestamp.parse("0001-01-01T00:30:00+01:00") == nil)
+        #expect(Timestamp.parse("9999-12-31T23:59:59-01:00") == nil)
+        #expect(Timestamp.parse("0001-01-01T00:00:00Z").map(Timestamp.format) == "0001-01-01T00:00:00.000Z")
+        #expect(Timestamp.parse("9999-12-31T23:59:59.999Z").map(Timestamp.format) == "9999-12-31T23:59:59.999Z")
     }
 }

@@ -209,7 +209,8 @@ import Testing
         let again = await w.run(["state", "migrate", "--from", "sqlite:.credops/state.db", "--to", url])
         #expect(again.exitCode == 1 && again.stderr.contains("already holds staging"), "\(again)")
 
-        let keyBytes = try Data(contentsOf: URL(fileURLWithPath: w.dir.url(".credops/state.key")))
+        let keyFile = try #require(StateKey.localKeyFile(statePath: w.dir.url(".credops/state.db"), environment: ["HOME": w.dir.path]))
+        let keyBytes = try Data(contentsOf: URL(fileURLWithPath: keyFile))
         let key = keyBytes.map { String(format: "%02x", $0) }.joined()
         let plan = await w.run(["plan", "manifests", "--detailed-exitcode"], variables: ["CREDOPS_STATE_KEY": key])
         #expect(plan.exitCode == 0, "\(plan)")

@@ -93,7 +93,8 @@ public enum Timestamp {
                 let d = Int(b[start + k] - 48)
                 if k < 3 { millis = millis * 10 + d } else if d != 0 { return nil }
             }
-            for _ in count..<3 where count < 3 { millis *= 10 }
+            // (A range count..<3 would trap for 4 to 9 digits: found by fuzzing.)
+            if count < 3 { for _ in count..<3 { millis *= 10 } }
         }
         guard i < b.count else { return nil }
         var offsetSeconds = 0
@@ -113,6 +114,10 @@ public enum Timestamp {
               day >= 1, day <= daysInMonth(year: year, month: month) else { return nil }
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        // In UTC the instant must still be a four-digit year, 0001 to 9999, or it could not be
+        // written back as it was read (0000-01-01T00:00:00+01:00 is in year -1).
+        guard seconds >= daysFromCivil(year: 1, month: 1, day: 1) * 86_400,
+              seconds < daysFromCivil(year: 10_000, month: 1, day: 1) * 86_400 else { return nil }
         return Int64(seconds) * 1000 + Int64(millis)
     }
 

@@ -14,7 +14,20 @@ public struct SavedPlan: Codable, Sendable {
     public var credopsVersion: String = CredOpsVersion.current
     public var plan: Plan
     public var inputs: SavedInputs
+    /// The guard rails the plan was made with: shown, never applied (apply takes its own).
     public var options: SavedOptions
+    /// HMACs of each part under the state key, so that a plan file changed after `plan --out`
+    /// (its paths, its changes, its environments) is refused, naming the part.
+    public var integrity: Integrity?
+
+    /// HMAC-SHA256 of each part of a saved plan, hex.
+    public struct Integrity: Codable, Sendable, Equatable {
+        public var algorithm: String
+        public var header: String
+        public var inputs: String
+        public var options: String
+        public var environments: [String: String]
+    }
 
     public struct SavedInputs: Codable, Sendable, Equatable {
         public var paths: [String]
@@ -53,6 +66,69 @@ public struct SavedPlan: Codable, Sendable {
         self.options = SavedOptions(options)
     }
 
+    /// This plan with `integrity` computed under `key` (on the plan as it reads back from its
+    /// JSON, so that what is verified later is exactly what was signed).
+    public func signed(with key: FingerprintKey) throws -> SavedPlan {
+        var copy = try SavedPlan.read(json())
+        copy.integrity = nil
+        copy.integrity = Integrity(algorithm: "HMAC-SHA256", header: copy.mac("header", key: key), inputs: copy.mac("inputs", key: key),
+                                   options: copy.mac("options", key: key),
+                                   environments: Dictionary(uniqueKeysWithValues: copy.plan.environments.map {
+                                       ($0.environment.rawValue, copy.mac("environment", $0, key: key))
+                                   }))
+        return copy
+    }
+
+    /// Why this plan cannot be trusted under `key`, naming each part that changed since it was
+    /// signed; empty when every part checks out.
+    public func verify(with key: FingerprintKey) -> [String] {
+        guard let integrity else {
+            return ["the plan carries no signature (made by an older credops, or edited); make a new plan"]
+        }
+        guard integrity.algorithm == "HMAC-SHA256" else { return ["the plan's signature uses an unknown algorithm \(TextSafety.escaped(integrity.algorithm))"] }
+        var problems: [String] = []
+        let environments = plan.environments.map(\.environment.rawValue)
+        // A plan signed under another key fails every part; say that once.
+        if !matches(mac("header", key: key), integrity.header) {
+            return ["the plan was not made with this state's key (another state or CREDOPS_STATE_KEY), or its header was edited"]
+        }
+        if !matches(mac("inputs", key: key), integrity.inputs) { problems.append("its inputs (manifest paths, environments directory, file digests) were changed") }
+        if !matches(mac("options", key: key), integrity.options) { problems.append("its recorded options were changed") }
+        for env in plan.environments {
+            guard let expected = integrity.environments[env.environment.rawValue] else {
+                problems.append("the environment \(TextSafety.escaped(env.environment.rawValue)) was added to it")
+                continue
+            }
+            if !matches(mac("environment", env, key: key), expected) { problems.append("the changes of \(TextSafety.escaped(env.environment.rawValue)) were changed") }
+        }
+        for name in integrity.environments.keys.sorted() where !environments.contains(name) {
+            problems.append("the environment \(TextSafety.escaped(name)) was removed from it")
+        }
+        return problems
+    }
+
+    private func matches(_ a: String, _ b: String) -> Bool { Fingerprint(hex: a).matches(Fingerprint(hex: b)) }
+
+    /// HMAC of one part's canonical JSON, bound to the part's name.
+    private func mac(_ part: String, _ environment: EnvironmentPlan? = nil, key: FingerprintKey) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        let body: Data
+        switch part {
+        case "header":
+            body = (try? encoder.encode([kind, credopsVersion, "\(plan.createdAt.timeIntervalSince1970)",
+                                         "\(plan.environments.map(\.environment.rawValue))"])) ?? Data()
+        case "inputs": body = (try? encoder.encode(inputs)) ?? Data()
+        case "options": body = (try? encoder.encode(options)) ?? Data()
+        default: body = (try? encoder.encode(environment)) ?? Data()
+        }
+        var hmac = key.hmac
+        hmac.update(data: Array("credops saved plan v1\u{0}\(part)\u{0}\(environment?.environment.rawValue ?? "")\u{0}".utf8))
+        hmac.update(data: body)
+        return Hex.encode(hmac.finalize())
+    }
+
     public func json() -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -71,8 +147,11 @@ public struct SavedPlan: Codable, Sendable {
     }
 
     /// Why `current` (made now from the same inputs) is not the saved plan; empty when it is.
-    /// - Parameter files: the input files as they are now.
-    public func staleness(current: Plan, files: [InputFile]) -> [String] {
+    /// - Parameters:
+    ///   - files: the input files as they are now.
+    ///   - redactor: what the saved plan was redacted with when written; the changes are
+    ///     compared as written.
+    public func staleness(current: Plan, files: [InputFile], redactor: Redactor = Redactor()) -> [String] {
         var reasons: [String] = []
         let before = Dictionary(inputs.files.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
         let now = Dictionary(files.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
@@ -94,7 +173,7 @@ public struct SavedPlan: Codable, Sendable {
                 reasons.append("\(saved.environment): the live state or credops state changed since the plan was made")
             } else if saved.secretsDigest != now.secretsDigest {
                 reasons.append("\(saved.environment): a declared password changed since the plan was made")
-            } else if saved.changes.map(\.signature) != now.changes.map(\.signature) {
+            } else if saved.changes.map({ redactor.redact($0.signature) }) != now.changes.map({ redactor.redact($0.signature) }) {
                 reasons.append("\(saved.environment): the changes to make are no longer the same")
             }
         }

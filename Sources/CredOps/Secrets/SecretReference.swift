@@ -76,6 +76,8 @@ public struct SecretResolver: Sendable {
     private let environment: [String: String]
     /// The canonical (symlink-free, absolute) directory secret files must be inside.
     public let secretsRoot: String
+    /// The root as given (absolute), for the check of paths as written.
+    private let secretsRootAsGiven: String
 
     /// - Parameters:
     ///   - environment: the variables to read `fromEnv` references from (the process
@@ -85,6 +87,7 @@ public struct SecretResolver: Sendable {
     public init(environment: [String: String], secretsRoot: String) {
         self.environment = environment
         self.secretsRoot = SecureFiles.canonicalPath(secretsRoot) ?? SecureFiles.absolutePath(secretsRoot)
+        self.secretsRootAsGiven = SecureFiles.absolutePath(secretsRoot)
     }
 
     /// Returns the secret value, or throws naming the missing, empty or refused source (never
@@ -140,12 +143,15 @@ public struct SecretResolver: Sendable {
 
     private func readSecretFile(path: String, resolvedPath: String, warnings: inout [String],
                                 fail: (String) -> SecretResolutionError) throws(SecretResolutionError) -> [UInt8] {
+        // Outside as written, or outside once links are followed: refused the same way, before
+        // anything is said about whether the file exists.
+        let outside = fail("secret file \(path) is outside the repository (\(secretsRoot)); keep secret files inside it, or pass --secrets-root DIR")
+        guard SecureFiles.isInside(SecureFiles.absolutePath(resolvedPath), directory: secretsRoot)
+            || SecureFiles.isInside(SecureFiles.absolutePath(resolvedPath), directory: SecureFiles.absolutePath(secretsRootAsGiven)) else { throw outside }
         guard let real = SecureFiles.canonicalPath(resolvedPath) else {
             throw fail("secret file \(path) cannot be read (\(String(cString: strerror(errno))))")
         }
-        guard SecureFiles.isInside(real, directory: secretsRoot) else {
-            throw fail("secret file \(path) is outside the repository (\(secretsRoot)); keep secret files inside it, or pass --secrets-root DIR")
-        }
+        guard SecureFiles.isInside(real, directory: secretsRoot) else { throw outside }
         switch SecureFiles.readRegularFile(real, limit: Self.maxFileBytes) {
         case .success(let file):
             if file.mode & 0o044 != 0 {

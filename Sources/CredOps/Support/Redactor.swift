@@ -138,7 +138,18 @@ public struct Redactor: Sendable {
                 continue
             }
             var matchedEnd: Int?
-            if !patterns.isEmpty, let (first, afterFirst) = decodeUnit(bytes, at: i) {
+            // The secret as it is first (a secret may itself hold `%41`, `\n` or `&amp;`, which
+            // decoding the text would turn into something else), then in any encoding.
+            if !patterns.isEmpty {
+                for candidate in patterns.byFirstByte[Int(bytes[i])] {
+                    let secret = patterns.secrets[candidate]
+                    if bytes.count - i >= secret.count, bytes[i..<(i + secret.count)].elementsEqual(secret) {
+                        matchedEnd = i + secret.count
+                        break
+                    }
+                }
+            }
+            if matchedEnd == nil, !patterns.isEmpty, let (first, afterFirst) = decodeUnit(bytes, at: i) {
                 for candidate in patterns.byFirstByte[Int(first[0])] {
                     if let end = match(patterns.secrets[candidate], in: bytes, decodedFirst: first, after: afterFirst) {
                         matchedEnd = max(matchedEnd ?? 0, end)

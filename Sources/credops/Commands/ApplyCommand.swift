@@ -70,12 +70,34 @@ struct ApplyCommand: AsyncParsableCommand {
         let session: RunSession
         let planOptions: PlanOptions
         if let saved {
+            // The signature first: nothing the plan names is read before it checks out.
+            let environment = ProcessInfo.processInfo.environment
+            let key: FingerprintKey
+            do {
+                key = try Composition.stateKey(try stateOptions.location(environment: environment), environment: environment,
+                                               allowLocalKey: stateOptions.allowsLocalKey(environment: environment))
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                terminal.err("error: \(error)")
+                throw ExitCode(1)
+            }
+            let problems = saved.verify(with: key)
+            if !problems.isEmpty {
+                terminal.err("error: \(plan ?? ""): refused, the plan cannot be trusted:")
+                for problem in problems { terminal.err("  \(problem)") }
+                terminal.err("Nothing was changed. Make a new plan: credops plan \(saved.inputs.paths.map(TextSafety.escaped).joined(separator: " ")) --out \(plan ?? "plan.json")")
+                throw ExitCode(1)
+            }
+            // Paths and environments come from the plan (its signature vouches for them); flags
+            // that allow anything (guard rails, plaintext secrets, the secrets root) come from
+            // this command line only.
             session = try await RunSession.open(
                 paths: saved.inputs.paths, environmentsDirectory: saved.inputs.environmentsDirectory,
-                allowPlaintextSecrets: saved.inputs.allowPlaintextSecrets, secretsRoot: input.secrets,
+                allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, hosts: input.hosts,
                 selected: saved.inputs.selectedEnvironments,
                 state: stateOptions, terminal: terminal, verbose: output.verbose)
-            planOptions = saved.options.planOptions
+            planOptions = guardRails.planOptions
         } else {
             session = try await RunSession.open(input: input, selection: selection, state: stateOptions, terminal: terminal,
                                                 verbose: output.verbose)
@@ -101,7 +123,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
 
         if let saved {
-            let reasons = saved.staleness(current: current, files: session.inputs.files)
+            let reasons = saved.staleness(current: current, files: session.inputs.files, redactor: terminal.redaction.redactor)
             if !reasons.isEmpty {
                 terminal.err("stale plan: \(plan ?? "")")
                 for reason in reasons { terminal.err("  \(reason)") }

@@ -34,6 +34,7 @@ struct ExportCommand: AsyncParsableCommand {
     var environmentsDirectory = "environments"
 
     @OptionGroup var secrets: SecretsRootOption
+    @OptionGroup var hosts: HostOptions
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var output: OutputOptions
 
@@ -55,6 +56,11 @@ struct ExportCommand: AsyncParsableCommand {
         let manifestProject = env.projects.first { $0.value == named }?.key ?? named
         let serverProject = env.serverProject(for: manifestProject)
 
+        let refusals = try hosts.refusals(for: [env], environment: ProcessInfo.processInfo.environment)
+        if !refusals.isEmpty {
+            for refusal in refusals { terminal.err("error: \(refusal)") }
+            throw ExitCode(1)
+        }
         let resolver = SecretResolver(environment: ProcessInfo.processInfo.environment,
                                       secretsRoot: secrets.root(environmentsDirectory: environmentsDirectory))
         let (credentials, problems) = resolver.auth(for: env)

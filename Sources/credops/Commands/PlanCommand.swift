@@ -66,7 +66,10 @@ struct PlanCommand: AsyncParsableCommand {
                 paths: input.paths, environmentsDirectory: input.environmentsDirectory, allowPlaintextSecrets: input.allowPlaintextSecrets,
                 files: session.inputs.files, selectedEnvironments: selection.environments), options: guardRails.planOptions)
             do {
-                try SecureFiles.writeAtomically(saved.json(), to: out)
+                // Redacted first (live values a server sent may hold a secret), then signed, so
+                // that apply verifies exactly what the file holds.
+                let cleaned = try SavedPlan.read(terminal.redacted(saved.json()))
+                try SecureFiles.writeAtomically(try cleaned.signed(with: session.workflow.stateKey).json(), to: out)
             } catch {
                 terminal.err("error: cannot write the plan: \(error)")
                 throw ExitCode(1)
@@ -113,10 +116,16 @@ struct ShowCommand: ParsableCommand {
 }
 
 enum SavedPlanFile {
+    /// Largest plan file read (a plan of 30,000 changes is about 30 MB).
+    static let maxBytes = 256 * 1024 * 1024
+
     static func read(_ path: String, terminal: Terminal) throws -> SavedPlan {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            terminal.err("error: \(path): cannot read the plan file")
-            throw ExitCode(1)
+        let data: Data
+        switch SecureFiles.readRegularFile(path, limit: maxBytes) {
+        case .success(let file): data = Data(file.bytes)
+        case .failure(.tooLarge): terminal.err("error: \(path): larger than 256 MiB; not a plan credops wrote"); throw ExitCode(1)
+        case .failure(.notRegular): terminal.err("error: \(path): not a regular file"); throw ExitCode(1)
+        case .failure(.system(let code)): terminal.err("error: \(path): cannot read the plan file (\(String(cString: strerror(code))))"); throw ExitCode(1)
         }
         do {
             return try SavedPlan.read(data)

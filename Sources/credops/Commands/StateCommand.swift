@@ -30,6 +30,20 @@ struct StateCommand: AsyncParsableCommand {
         }
     }
 
+    /// Where the fingerprint key of `location` comes from, for people (never the key).
+    static func keyDescription(_ location: StateLocation, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if !(environment["CREDOPS_STATE_KEY"] ?? "").isEmpty { return "CREDOPS_STATE_KEY (from the environment)" }
+        switch location {
+        case .postgres:
+            return "none: CREDOPS_STATE_KEY is not set, and a shared state needs it"
+        case .sqlite(let path):
+            if let file = StateKey.localKeyFile(statePath: path, environment: environment), FileManager.default.fileExists(atPath: file) {
+                return "\(file) (outside the state directory, mode 0600)"
+            }
+            return "none yet: the first plan or apply makes one in \(StateKey.keyDirectory(environment: environment) ?? "$HOME/.config/credops/keys")"
+        }
+    }
+
     static func time(_ date: Date) -> String {
         let text = Timestamp.format(Int64(date.timeIntervalSince1970 * 1000))
         return "\(text.prefix(10)) \(text.dropFirst(11).prefix(8))"
@@ -47,7 +61,8 @@ struct StateCommand: AsyncParsableCommand {
         func run() async throws {
             let terminal = Terminal(noColor: noColor)
             let store = try await StateCommand.open(stateOptions, terminal: terminal)
-            var lines = ["State: \(store.displayName)"]
+            let location = try stateOptions.location(environment: ProcessInfo.processInfo.environment)
+            var lines = ["State: \(store.displayName)", "Fingerprint key: \(StateCommand.keyDescription(location))"]
             let locks = try await store.locks().filter { environment == nil || $0.environment.rawValue == environment }
             lines.append("")
             lines.append("Locks:")
@@ -175,8 +190,8 @@ extension StateCommand {
                 Copies what credops manages, unsettled writes and the apply history; locks are not \
                 copied. Refuses when the target already holds any of the environments (--merge \
                 copies into them: rows with the same key are replaced, others kept). Password fingerprints are kept as they are: the shared state must \
-                use the key they were made with, \
-                CREDOPS_STATE_KEY=$(od -An -tx1 -v .credops/state.key | tr -d ' \\n'), \
+                use the key they were made with (`credops state list` shows where it is; \
+                CREDOPS_STATE_KEY=$(od -An -tx1 -v KEYFILE | tr -d ' \\n')), \
                 or every password is applied once more.
 
                 Example:
@@ -250,7 +265,10 @@ extension StateCommand {
         /// the key the target will be used with is not that key (or is not set).
         static func keyWarning(source: StateLocation, target: StateLocation, environment: [String: String]) -> String? {
             guard case .sqlite(let path) = source else { return nil }
-            let keyFile = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
+            let legacy = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
+            let keyFile = StateKey.localKeyFile(statePath: path, environment: environment).flatMap {
+                FileManager.default.fileExists(atPath: $0) ? $0 : nil
+            } ?? legacy
             guard let bytes = FileManager.default.contents(atPath: keyFile) else { return nil }
             let export = "export CREDOPS_STATE_KEY=$(od -An -tx1 -v \(keyFile) | tr -d ' \\n')"
             let text = environment["CREDOPS_STATE_KEY"] ?? ""

@@ -14,9 +14,54 @@ struct InputOptions: ParsableArguments {
     var allowPlaintextSecrets = false
 
     @OptionGroup var secrets: SecretsRootOption
+    @OptionGroup var hosts: HostOptions
 
     func requirePaths(_ command: String) throws {
         if paths.isEmpty { throw ValidationError("name at least one manifest file or directory, e.g. `credops \(command) examples`") }
+    }
+}
+
+/// The hosts credentials may be sent to (see `HostPolicy`).
+struct HostOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Send credentials only to these hosts (host or host:port, comma-separated, repeatable; also $CREDOPS_ALLOWED_HOSTS). Required in pull-request builds unless --pinned-hosts is given.",
+                               valueName: "hosts"))
+    var allowedHosts: [String] = []
+
+    @Option(help: ArgumentHelp("A file of allowed hosts, one host or host:port per line (# comments), kept where a pull request cannot change it.",
+                               valueName: "file"))
+    var pinnedHosts: String?
+
+    /// The policy the options and `CREDOPS_ALLOWED_HOSTS` give; nil when none restricts hosts.
+    func policy(environment: [String: String]) throws -> HostPolicy? {
+        var texts = allowedHosts
+        if let variable = environment["CREDOPS_ALLOWED_HOSTS"], !variable.isEmpty { texts.append(variable) }
+        if let pinnedHosts {
+            switch SecureFiles.readRegularFile(pinnedHosts, limit: 1024 * 1024) {
+            case .success(let file): texts.append(String(decoding: file.bytes, as: UTF8.self))
+            case .failure: throw ValidationError("--pinned-hosts \(pinnedHosts) cannot be read as a regular file")
+            }
+        }
+        guard !texts.isEmpty || pinnedHosts != nil else { return nil }
+        var entries: [HostPolicy.Entry] = []
+        for text in texts {
+            switch HostPolicy.parse(text) {
+            case .success(let policy): entries += policy.entries
+            case .failure(let error): throw ValidationError("allowed hosts: \(error)")
+            }
+        }
+        return HostPolicy(entries: entries)
+    }
+
+    /// Why credentials may not be sent to some of `environments`: each one outside the policy,
+    /// or, in a pull-request build without a policy, every environment on a real server.
+    func refusals(for environments: [EnvironmentConfig], environment: [String: String]) throws -> [String] {
+        if let policy = try policy(environment: environment) {
+            return environments.compactMap(policy.violation)
+        }
+        guard let build = HostPolicy.pullRequestBuild(environment) else { return [] }
+        let remote = environments.filter { if case .url = $0.endpoint { return true } else { return false } }
+        guard !remote.isEmpty else { return [] }
+        return ["this is a pull-request build (\(build)): its environment files are under review, so credops sends credentials to none of \(remote.map(\.name.rawValue).joined(separator: ", ")) without --allowed-hosts or --pinned-hosts (or CREDOPS_ALLOWED_HOSTS), given from where a pull request cannot change them: a CI variable, or a file of the default branch"]
     }
 }
 
@@ -54,6 +99,14 @@ struct StateOptions: ParsableArguments {
     @Option(help: ArgumentHelp("State location: sqlite:PATH or postgres://... (default: $CREDOPS_STATE, else sqlite:.credops/state.db).",
                                valueName: "url"))
     var state: String?
+
+    @Flag(help: "In CI (CI=true), keep a local state's fingerprint key in the runner's config directory instead of requiring CREDOPS_STATE_KEY (also CREDOPS_ALLOW_LOCAL_KEY=1).")
+    var allowLocalKey = false
+
+    /// The flag, or `CREDOPS_ALLOW_LOCAL_KEY=1`.
+    func allowsLocalKey(environment: [String: String]) -> Bool {
+        allowLocalKey || ["1", "true", "yes"].contains(environment["CREDOPS_ALLOW_LOCAL_KEY"]?.lowercased() ?? "")
+    }
 
     func location(environment: [String: String]) throws -> StateLocation {
         let text = state ?? environment["CREDOPS_STATE"] ?? "sqlite:.credops/state.db"
