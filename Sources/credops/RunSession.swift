@@ -38,6 +38,14 @@ final class RunSession: @unchecked Sendable {
         let processEnvironment = ProcessInfo.processInfo.environment
         let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory,
                                       allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal, noteSkipped: verbose)
+        // The selection first: a mistyped -e opens no state and makes no key.
+        let environments: [EnvironmentConfig]
+        switch Workflow.selectEnvironments(selected, from: inputs) {
+        case .success(let envs): environments = envs
+        case .failure(let diagnostic):
+            terminal.diagnostics([diagnostic])
+            throw ExitCode(1)
+        }
         let location = try state.location(environment: processEnvironment)
         let store: any StateStore
         let key: FingerprintKey
@@ -56,14 +64,6 @@ final class RunSession: @unchecked Sendable {
                                 secrets: SecretResolver(environment: processEnvironment,
                                                         secretsRoot: secretsRoot.root(environmentsDirectory: environmentsDirectory)),
                                 logger: CLILogging.logger(verbose: verbose, terminal: terminal))
-        let environments: [EnvironmentConfig]
-        switch workflow.selectEnvironments(selected) {
-        case .success(let envs): environments = envs
-        case .failure(let diagnostic):
-            terminal.diagnostics([diagnostic])
-            await store.close()
-            throw ExitCode(1)
-        }
         // Before any secret is resolved or any request made: hosts a pull request may not reach.
         let refusals = try hosts.refusals(for: environments, environment: processEnvironment)
         if !refusals.isEmpty {

@@ -56,6 +56,11 @@ public struct Workflow: Sendable {
 
     /// The environments a run works on: all, or those named with `-e` (unknown names are errors).
     public func selectEnvironments(_ names: [String]) -> Result<[EnvironmentConfig], Diagnostic> {
+        Self.selectEnvironments(names, from: inputs)
+    }
+
+    /// As `selectEnvironments(_:)`, before any workflow (or state) exists.
+    public static func selectEnvironments(_ names: [String], from inputs: Inputs) -> Result<[EnvironmentConfig], Diagnostic> {
         guard !names.isEmpty else { return .success(inputs.environments) }
         var selected: [EnvironmentConfig] = []
         for name in names {
