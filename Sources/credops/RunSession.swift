@@ -78,7 +78,7 @@ final class RunSession: @unchecked Sendable {
         let (books, problems) = workflow.resolveSecrets(for: environments)
         // From here on, nothing printed or written may show any of them.
         terminal.redaction.add(environments.compactMap { books[$0.name] }.flatMap(\.allSecrets))
-        terminal.diagnostics(problems.filter { !$0.isError })
+        Self.showWarnings(problems.filter { !$0.isError }, terminal: terminal)
         if problems.hasErrors {
             terminal.diagnostics(problems.filter(\.isError))
             terminal.err("\(problems.filter(\.isError).count) secret\(problems.count == 1 ? "" : "s") could not be resolved; nothing was sent to any environment.")
@@ -87,6 +87,21 @@ final class RunSession: @unchecked Sendable {
         }
         return RunSession(inputs: inputs, environments: environments, store: store, workflow: workflow, books: books,
                           connector: connector, terminal: terminal)
+    }
+
+    /// Warnings about secret sources, once each (a file shared by environments is read for
+    /// each), and in one line when there are many of the same kind.
+    static func showWarnings(_ warnings: [Diagnostic], terminal: Terminal) {
+        var seen = Set<String>()
+        let unique = warnings.filter { seen.insert("\($0.location.map(\.description) ?? "")|\($0.message)").inserted }
+        let readable = unique.filter { $0.message.contains("can be read by other users") }
+        if readable.count > 3 {
+            let files = readable.compactMap { $0.message.components(separatedBy: "secret file ").dropFirst().first?.components(separatedBy: " can be read").first }
+            terminal.err("warning: \(readable.count) secret files can be read by other users: \(files.joined(separator: ", ")); run chmod 600 on each")
+            terminal.diagnostics(unique.filter { !$0.message.contains("can be read by other users") })
+        } else {
+            terminal.diagnostics(unique)
+        }
     }
 
     /// `Read 2 manifests (2 projects, 7 credentials) and 3 environments.`
