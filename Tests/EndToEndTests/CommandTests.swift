@@ -64,6 +64,34 @@ import Testing
         #expect(result.stderr.contains("prod: error: no environment named 'prod' (did you mean 'production'?); known: dev, production, staging"), "\(result)")
     }
 
+    /// Without --token the sandbox makes one for the run and says so next to its URL; bound to
+    /// an address other machines can reach, it warns (its admin calls read stored passwords).
+    @Test func sandboxServeMakesARandomTokenAndWarnsOffLoopback() async throws {
+        let out = ChildProcess.pipe(), err = ChildProcess.pipe()
+        let child = try ChildProcess(CLIRunner.binary, ["sandbox", "serve", "--host", "0.0.0.0", "--port", "0"],
+                                     environment: ["PATH": "/usr/bin:/bin"], stdout: out.write, stderr: err.write)
+        close(out.write)
+        close(err.write)
+        let (url, stderr) = try await offCooperativePool { () -> (String, String) in
+            func line(_ fd: Int32) -> String {
+                var bytes: [UInt8] = []
+                var byte: UInt8 = 0
+                while read(fd, &byte, 1) == 1, byte != 10 { bytes.append(byte) }
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            let url = line(out.read)
+            return (url, line(err.read) + "\n" + line(err.read))
+        }
+        child.signal(SIGTERM)
+        _ = await child.wait(timeout: .seconds(10))
+        close(out.read)
+        close(err.read)
+        #expect(url.hasPrefix("http://127.0.0.1:"), "\(url)")
+        #expect(stderr.contains("warning: listening on 0.0.0.0, not a loopback address"), "\(stderr)")
+        let token = try #require(stderr.split(separator: "\n").first { $0.hasPrefix("token: ") }?.dropFirst("token: ".count).split(separator: " ").first)
+        #expect(token.count == 32 && token != "demo-token", "\(stderr)")
+    }
+
     @Test func sandboxServePrintsItsURLFirstAndStopsOnSIGTERM() async throws {
         let out = ChildProcess.pipe()
         let child = try ChildProcess(CLIRunner.binary, ["sandbox", "serve", "--port", "0", "--token", "t-123"], stdout: out.write)

@@ -240,6 +240,30 @@ import Testing
         #expect(elsewhere.received.isEmpty)
     }
 
+    /// A token call that answers a token with a line break in it cannot add a header of the
+    /// server's choosing to every later request.
+    @Test func aTokenAnswerWithALineBreakIsRefused() async throws {
+        let server = try RawHTTPServer { request in
+            if request.hasPrefix("POST /apiops/auth/token") {
+                return RawHTTPServer.answer(status: 200, headers: [("Content-Type", "application/json")],
+                                            body: Data(#"{"access_token":"abc\r\nX-Injected: yes","expires_in":3600}"#.utf8))
+            }
+            return RawHTTPServer.answer(status: 200, headers: [("Content-Type", "application/json")], body: Data(#"{"success":true,"resultList":[]}"#.utf8))
+        }
+        defer { server.stop() }
+        let w = try await E2EWorkspace.start([])
+        defer { Task { await w.stop() } }
+        w.environment("staging", "url: \(server.url)\nauth: { oauth2: { clientId: ci-user, clientSecret: { fromEnv: CI_SECRET } } }\n")
+        w.variables["CI_SECRET"] = "client-secret-1"
+        for (k, v) in Manifests.passwords { w.variables[k] = v }
+        w.manifest("payments.yaml", Manifests.payments(productionOverride: false))
+        let result = await w.run(["plan", "manifests"])
+        #expect(result.exitCode == 1, "\(result)")
+        #expect(result.stdout.contains("access_token that holds a control character"), "\(result)")
+        #expect(!server.received.contains { $0.contains("X-Injected") }, "\(server.received)")
+        #expect(server.received.count == 1)
+    }
+
     @Test func passwordsInStateURLsAreNeverStoredOrShown() async throws {
         let canary = "canary-Url-pw-5521"
         let w = try await E2EWorkspace.start(["staging"])
