@@ -91,7 +91,7 @@ import Testing
         for trial in 0..<2 {
             let w = try await workspace(faults, concurrency: 4)
             w.manifest("many.yaml", Manifests.many(500))
-            var generator = SplitMix(seed: UInt64(trial + 7))
+            var generator = SplitMix64(seed: UInt64(trial + 7))
             var kills = 0
             var progress: [Int] = []
             for _ in 0..<10 {
@@ -250,18 +250,5 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("the first apply never took the lock")
-    }
-}
-
-/// A small deterministic generator for kill times.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
