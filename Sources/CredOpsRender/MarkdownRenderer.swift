@@ -35,7 +35,7 @@ public struct MarkdownRenderer: Sendable {
         for env in plan.environments {
             let name = Self.html(env.environment.rawValue)
             if let failure = env.failure {
-                out.append("**\(name)**: ❌ could not be planned: \(Self.inline(failure))")
+                out.append("**\(name)**: ❌ could not be planned: \(Self.code(failure))")
                 out.append("")
                 continue
             }
@@ -63,7 +63,7 @@ public struct MarkdownRenderer: Sendable {
             for refusal in env.refusals { warnings.append("> ⛔ \(Self.inline(refusal))") }
             let unsafe = env.projects.flatMap(\.unaddressable)
             if !unsafe.isEmpty {
-                warnings.append("> ⚠️ \(unsafe.count) live credential\(unsafe.count == 1 ? "" : "s") in \(name) \(unsafe.count == 1 ? "has a name" : "have names") credops cannot use safely (\(Self.inline(unsafe.prefix(5).map { "\($0.name): \($0.problem)" }.joined(separator: "; ")))); left alone.")
+                warnings.append("> ⚠️ \(unsafe.count) live credential\(unsafe.count == 1 ? "" : "s") in \(name) \(unsafe.count == 1 ? "has a name" : "have names") credops cannot use safely (\(Self.code(unsafe.prefix(5).map { "\($0.name): \($0.problem)" }.joined(separator: "; ")))); left alone.")
             }
         }
         if !warnings.isEmpty {
@@ -109,7 +109,7 @@ public struct MarkdownRenderer: Sendable {
                 continue
             }
             if env.operations.isEmpty {
-                out.append("**\(name)**: ❌ \(Self.inline(env.message))")
+                out.append("**\(name)**: ❌ \(Self.code(env.message))")
                 out.append("")
                 continue
             }
@@ -152,6 +152,12 @@ public struct MarkdownRenderer: Sendable {
     /// Text safe in a markdown paragraph: no HTML, no stray code fences or emphasis.
     static func inline(_ s: String) -> String {
         html(s).replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// Text that may come from a server, as an inline code span: nothing in it is markdown or
+    /// HTML there (no links, images, mentions or tags), and it cannot end the span early.
+    static func code(_ s: String) -> String {
+        "`" + shown(s).replacingOccurrences(of: "`", with: "'") + "`"
     }
 
     /// A line inside a fenced block must not close the fence.

@@ -113,6 +113,34 @@ import Testing
         #expect(xml.contains("bad  &lt;tag&gt; &amp; &apos;quote&apos;"))
     }
 
+    /// Server text in a pull-request comment is inert: no link, image, mention or tag; in a
+    /// terminal it cannot move the cursor or hide what follows.
+    @Test func serverTextCannotFormatACommentOrDriveATerminal() {
+        let hostile = "x`) [click](https://evil.example) ![i](https://evil.example/i.png) @org/team <img src=x> \u{1B}[8m\n```\n# done"
+        let plan = Plan(environments: [
+            EnvironmentPlan(environment: "staging", provider: "apinizer", endpoint: "https://s", isProtected: false, failure: hostile),
+            EnvironmentPlan(environment: "dev", provider: "apinizer", endpoint: "https://d", isProtected: false, projects: [
+                ProjectPlan(project: "payments", serverProject: "payments", prune: .managed, changes: [
+                    Self.change("a", .update(before: Self.resource("a", ["description": .string(hostile)]), after: Self.resource("a"),
+                                             fields: [FieldChange(field: "description", before: .string(hostile), after: .string(""))],
+                                             password: Self.fp, passwordChanged: false)),
+                ], unaddressable: [UnaddressableCredential(name: hostile, problem: "holds a control character")]),
+            ]),
+        ])
+        let markdown = MarkdownRenderer(schemas: Self.schemas).render(plan)
+        for line in markdown.split(separator: "\n") where line.contains("evil.example") {
+            // Outside a fenced block, server text sits in one code span: an odd number of
+            // backticks before it opens the span, and it has no backtick of its own.
+            let before = line[..<line.range(of: "evil.example")!.lowerBound]
+            #expect(line.hasPrefix(" ") || line.hasPrefix("~") || before.filter { $0 == "`" }.count % 2 == 1, "\(line)")
+        }
+        #expect(markdown.components(separatedBy: "```").count % 2 == 1, "\(markdown)")
+        #expect(!markdown.contains("\u{1B}"))
+        let text = PlanTextRenderer(style: .plain, schemas: Self.schemas).render(plan)
+        #expect(!text.unicodeScalars.contains("\u{1B}"))
+        #expect(text.contains("\\u{1B}[8m\\n"))
+    }
+
     @Test func savedPlanRoundTripsWithoutLosingAnything() throws {
         let saved = SavedPlan(plan: Self.samplePlan, inputs: .init(paths: ["m"], environmentsDirectory: "environments",
                                                                   allowPlaintextSecrets: false, files: [], selectedEnvironments: []),

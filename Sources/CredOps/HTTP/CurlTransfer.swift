@@ -87,9 +87,10 @@ struct CurlTransfer {
 
     private func error(for code: CURLcode, transfer: ccurl_transfer, target: RequestTarget) -> HTTPClientError {
         let summary = job.request.summary
-        let detail = withUnsafeBytes(of: transfer.error) { raw in
+        // libcurl's words may quote what the server sent (a header, a certificate name).
+        let detail = TextSafety.stripped(withUnsafeBytes(of: transfer.error) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
+        }, limit: 300)
         let place = target.place
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
