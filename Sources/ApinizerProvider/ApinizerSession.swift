@@ -9,8 +9,8 @@ final class ApinizerSession: ProviderSession {
     private let http: HTTPClient
     private let policy: RetryPolicy
     private let tokens: TokenSource
-    /// Every secret of the run: server text passes `redactor.serverText` before any message.
-    private let redactor: Redactor
+    /// Every secret of the run: server text passes its redactor's `serverText` before any message.
+    private let runSecrets: RunSecrets
     private let counters = Mutex(RequestStatistics())
 
     init(connection: Connection, http: HTTPClient) {
@@ -18,7 +18,7 @@ final class ApinizerSession: ProviderSession {
         self.http = http
         self.policy = RetryPolicy(settings: connection.retry)
         self.tokens = TokenSource(connection: connection, http: http, policy: RetryPolicy(settings: connection.retry))
-        self.redactor = connection.redactor
+        self.runSecrets = connection.runSecrets
     }
 
     var statistics: RequestStatistics {
@@ -175,8 +175,8 @@ final class ApinizerSession: ProviderSession {
     /// Server-supplied text made safe for a message: control characters out, cut to `limit`,
     /// every secret of the run (and of this request) out, in any encoding.
     private func redact(_ text: String, _ secrets: [Secret], limit: Int = 2000) -> String {
-        let known = redactor.serverText(text, limit: limit)
-        return secrets.isEmpty ? known : Redactor(secrets: secrets).serverText(known, limit: limit + 20)
+        let redactor = secrets.isEmpty ? runSecrets.redactor : runSecrets.redactor.adding(secrets)
+        return redactor.serverText(text, limit: limit)
     }
 
     private func decode<T: Decodable>(_ response: HTTPResponse, _ method: HTTPMethod, _ path: String) throws(ProviderError) -> T {

@@ -100,7 +100,7 @@ final class TokenSource: Sendable {
         }
         guard response.isSuccess else {
             let body = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
-            let redactor = connection.redactor.adding([clientID, clientSecret])
+            let redactor = connection.runSecrets.redactor.adding([clientSecret])
             let code = redactor.serverText(body?["error"] as? String ?? "error", limit: 100)
             let text = redactor.serverText(body?["error_description"] as? String ?? "")
             throw ProviderError(.authentication, request: summary,
@@ -119,7 +119,11 @@ final class TokenSource: Sendable {
             throw ProviderError(.badAnswer, request: summary,
                                 message: "\(response.status) with an access_token that holds a control character; refused (it cannot go into a header)")
         }
-        let ttl = max(1, answer.expires_in ?? 3600)
+        // From now on every message, report and line of output is redacted of this token too.
+        connection.runSecrets.add([Secret(answer.access_token)])
+        // A lifetime a server cannot turn into a trap (1e300) or a token kept for ever.
+        let given = answer.expires_in.flatMap { $0.isFinite ? $0 : nil } ?? 3600
+        let ttl = min(max(1, given), 86_400 * 365)
         // Renew with a margin: a tenth of the lifetime, at least a second, at most a minute.
         let margin = min(60, max(1, ttl / 10))
         let renewAt = ContinuousClock.now + .milliseconds(Int64((ttl - margin) * 1000))

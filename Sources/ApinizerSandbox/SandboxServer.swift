@@ -55,6 +55,9 @@ public final class SandboxServer: Sendable {
         let started = StartSignal()
         let application = Application(
             responder: SandboxResponder(engine: engine),
+            // A connection that goes quiet is closed: unauthenticated clients cannot hold
+            // descriptors open for ever (the longest injected latency is far below this).
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in started.succeed(port: channel.localAddress?.port ?? 0) },
             logger: logger

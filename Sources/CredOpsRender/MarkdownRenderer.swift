@@ -60,7 +60,7 @@ public struct MarkdownRenderer: Sendable {
             if c.delete > 0 {
                 warnings.append("> ⚠️ \(c.delete) credential\(c.delete == 1 ? "" : "s") will be deleted in \(name).")
             }
-            for refusal in env.refusals { warnings.append("> ⛔ \(Self.inline(refusal))") }
+            for refusal in env.refusals { warnings.append("> ⛔ \(Self.code(refusal))") }
             let unsafe = env.projects.flatMap(\.unaddressable)
             if !unsafe.isEmpty {
                 warnings.append("> ⚠️ \(unsafe.count) live credential\(unsafe.count == 1 ? "" : "s") in \(name) \(unsafe.count == 1 ? "has a name" : "have names") credops cannot use safely (\(Self.code(unsafe.prefix(5).map { "\($0.name): \($0.problem)" }.joined(separator: "; ")))); left alone.")
@@ -104,7 +104,8 @@ public struct MarkdownRenderer: Sendable {
             let name = Self.html(env.environmentName)
             let failed = env.operations.filter { $0.status == .failed }
             if env.success {
-                out.append("**\(name)**: ✅ \(Self.inline(env.message))")
+                // A success message is credops' own count of changes, never a server's words.
+                out.append("**\(name)**: ✅ \(Self.html(env.message))")
                 out.append("")
                 continue
             }
@@ -147,11 +148,6 @@ public struct MarkdownRenderer: Sendable {
     /// Text safe inside HTML tags (summary lines), control characters escaped.
     static func html(_ s: String) -> String {
         shown(s).replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
-
-    /// Text safe in a markdown paragraph: no HTML, no stray code fences or emphasis.
-    static func inline(_ s: String) -> String {
-        html(s).replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "\n", with: " ")
     }
 
     /// Text that may come from a server, as an inline code span: nothing in it is markdown or

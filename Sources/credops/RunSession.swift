@@ -62,7 +62,7 @@ final class RunSession: @unchecked Sendable {
         let workflow = Workflow(inputs: inputs, providers: Composition.providers, connector: connector, store: store,
                                 stateKey: key,
                                 secrets: SecretResolver(environment: processEnvironment,
-                                                        secretsRoot: secretsRoot.root(environmentsDirectory: environmentsDirectory)),
+                                                        secretsRoot: try secretsRoot.root(environmentsDirectory: environmentsDirectory)),
                                 logger: CLILogging.logger(verbose: verbose, terminal: terminal))
         // Before any secret is resolved or any request made: hosts a pull request may not reach.
         let refusals = try hosts.refusals(for: environments, environment: processEnvironment)
@@ -113,7 +113,7 @@ final class RunSession: @unchecked Sendable {
     func plan(options: PlanOptions, unavailable: [EnvironmentName: String] = [:], stop: StopSignal? = nil,
               runID: String = "plan") async -> (Plan, [EnvironmentName: PreparedEnvironment]) {
         await workflow.plan(environments: environments, books: books, options: options, unavailable: unavailable, stop: stop, runID: runID,
-                            redactor: terminal.redaction.redactor)
+                            runSecrets: terminal.redaction)
     }
 
     func close() async {

@@ -1,5 +1,4 @@
 import CredOps
-import Synchronization
 import CredOpsRender
 import Foundation
 
@@ -10,11 +9,12 @@ struct Terminal: Sendable {
     let stdinIsTTY: Bool
     let style: TextStyle
     let errorStyle: TextStyle
-    /// The secrets output is redacted of; commands add those they resolve.
-    let redaction: OutputRedaction
+    /// The secrets output is redacted of; commands add those they resolve, providers those
+    /// they learn (an access token).
+    let redaction: RunSecrets
 
     init(noColor: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        redaction = OutputRedaction(environment: environment, arguments: CommandLine.arguments)
+        redaction = RunSecrets(ProcessSecrets.given(environment: environment, arguments: CommandLine.arguments))
         stdoutIsTTY = isatty(STDOUT_FILENO) == 1
         stderrIsTTY = isatty(STDERR_FILENO) == 1
         stdinIsTTY = isatty(STDIN_FILENO) == 1
@@ -46,14 +46,11 @@ struct Terminal: Sendable {
     }
 }
 
-/// The secrets of this process that output must never show, growing as a command resolves
-/// them: the final redaction of everything credops prints or writes.
-final class OutputRedaction: Sendable {
-    private let current: Mutex<Redactor>
-
-    /// Starts with what the process was given: database and state-key variables, the sandbox
-    /// token, and passwords in URLs or secret-bearing options of the command line.
-    init(environment: [String: String], arguments: [String]) {
+/// The secrets a process is given before it reads anything: the final redaction starts with
+/// them (database and state-key variables, the sandbox token, and passwords in URLs or
+/// secret-bearing options of the command line).
+enum ProcessSecrets {
+    static func given(environment: [String: String], arguments: [String]) -> [Secret] {
         var secrets: [Secret] = []
         for name in ["PGPASSWORD", "CREDOPS_STATE_KEY", "CREDOPS_SANDBOX_TOKEN"] {
             if let value = environment[name], !value.isEmpty { secrets.append(Secret(value)) }
@@ -76,13 +73,6 @@ final class OutputRedaction: Sendable {
                 }
             }
         }
-        current = Mutex(Redactor(secrets: secrets))
-    }
-
-    var redactor: Redactor { current.withLock { $0 } }
-
-    func add(_ secrets: [Secret]) {
-        guard !secrets.isEmpty else { return }
-        current.withLock { $0 = $0.adding(secrets) }
+        return secrets
     }
 }

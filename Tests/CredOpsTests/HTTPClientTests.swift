@@ -100,7 +100,9 @@ import Testing
         #expect(error?.kind == .timeout)
         #expect(error?.message == "no complete answer from 127.0.0.1:\(server.port) within 1 s")
         #expect(error?.isRetryable == true)
-        #expect(elapsed < .seconds(4))
+        // Abandoned, not waited on: a bound far above the 1 s deadline, so that a loaded
+        // machine cannot blur it, and far below forever.
+        #expect(elapsed < .seconds(60))
     }
 
     @Test func refusedConnectionNamesThePlace() async throws {
@@ -143,7 +145,8 @@ import Testing
         task.cancel()
         let error = await task.value
         #expect(error?.kind == .cancelled)
-        #expect(ContinuousClock.now - start < .seconds(3))
+        // Far below the 30 s the request would otherwise wait, far above a loaded machine's delays.
+        #expect(ContinuousClock.now - start < .seconds(20))
     }
 
     @Test func requestsBeyondThePoolSizeWaitTheirTurn() async throws {

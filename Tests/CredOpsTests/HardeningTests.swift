@@ -204,6 +204,44 @@ import Testing
         #expect(Redactor(secrets: [Secret(secret)]).serverText("\(secret)") == "(redacted)")
     }
 
+    /// Found by the attacker review: what a server may do to a secret before echoing it.
+    @Test func serverEchoesInOtherShapesAreRedacted() {
+        let r = Redactor(secrets: [Secret("p@ss w0rd/x!yz"), Secret("pwCANARYxyz123"), Secret("Café-Secret-9"), Secret("correct\thorse battery")])
+        for echoed in ["p%2540ss%2520w0rd%252Fx%2521yz", "\\x70\\x77\\x43\\x41\\x4e\\x41\\x52\\x59xyz123",
+                       Hex.encode(Array("pwCANARYxyz123".utf8)), "PWCANARYXYZ123", "Cafe\u{301}-Secret-9", "correct\thorse battery",
+                       "Cafe\\u0301-Secret-9"] {
+            #expect(r.serverText("value \(echoed) end") == "value (redacted) end", "\(echoed)")
+        }
+        // Split over two fields: each long run of the secret goes.
+        #expect(!r.serverText("400 pwCA: NARYxyz123 (pwCAN: ARYxyz123)").contains("NARYxyz"))
+        #expect(!r.serverText("400 pwCA: NARYxyz123 (pwCAN: ARYxyz123)").contains("ARYxyz123"))
+        // A secret at the end of a long text is found before the text is cut.
+        let padded = String(repeating: "A", count: 1990) + "pwCANARYxyz123"
+        #expect(!r.serverText(padded, limit: 2000).contains("pwCANARY"))
+        #expect(!r.serverText(padded, limit: 2000).contains("pwCA"))
+    }
+
+    /// What credops shows of data is not changed by the final redaction: only secrets go.
+    @Test func theFinalRedactionTouchesNothingButSecrets() {
+        let r = Redactor(secrets: [Secret("top-secret-value")])
+        for text in [#""summary": {"password": 3, "token": 1}"#, "call it with token=abc and password=xyz", "client_secret=1"] {
+            #expect(r.redact(text) == text)
+        }
+        #expect(r.redact("x top-secret-value y") == "x (redacted) y")
+    }
+
+    @Test func manySecretsWithOnePrefixAreCheap() {
+        let secrets = (0..<10_000).map { Secret("pw-\($0)-\($0 * 7919 % 10_007)") }
+        let r = Redactor(secrets: secrets)
+        var text = ""
+        for i in 0..<20_000 { text += "  ~ user-\(i)    update    description: pw-\(i % 7) → pw \n" }
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(r.redact(text) == text)
+        #expect(r.redact("x pw-42-\(42 * 7919 % 10_007) y") == "x (redacted) y")
+        print("FIGURE redaction: 10,000 secrets of one prefix over \(text.utf8.count / 1024) KiB in \(start.duration(to: clock.now))")
+    }
+
     @Test func shortSecretsAreRedactedOnlyInServerText() {
         #expect(redactor.redact("pw1 of 2 failed") == "pw1 of 2 failed")
         #expect(redactor.serverText("field pw1 is wrong") == "field (redacted) is wrong")
@@ -230,6 +268,9 @@ import Testing
         #expect(TextSafety.forTerminal("a\u{1B}[1A\u{1B}[2Kb\u{1B}[8m") == "a\\u{1B}[1A\\u{1B}[2Kb\\u{1B}[8m")
         #expect(TextSafety.forTerminal("osc\u{1B}]52;c;Zm9v\u{7}") == "osc\\u{1B}]52;c;Zm9v\\u{7}")
         #expect(TextSafety.escaped("line\u{2028}two\r\n") == "line\\u{2028}two\\r\\n")
+        #expect(TextSafety.escaped("svc\u{200B}\u{E0041}\u{61C}") == "svc\\u{200B}\\u{E0041}\\u{61C}")
+        #expect(TextSafety.nameProblem("svc\u{200B}") != nil)
+        #expect(TextSafety.escaped("naïve 漢字 😀") == "naïve 漢字 😀")
         #expect(String(decoding: TextSafety.jsonSafe(Data("{\"a\":\"x\u{85}y\u{202E}\"}".utf8)), as: UTF8.self) == #"{"a":"x\u0085y\u202e"}"#)
     }
 
@@ -284,5 +325,86 @@ import Testing
         #expect(Timestamp.parse("9999-12-31T23:59:59-01:00") == nil)
         #expect(Timestamp.parse("0001-01-01T00:00:00Z").map(Timestamp.format) == "0001-01-01T00:00:00.000Z")
         #expect(Timestamp.parse("9999-12-31T23:59:59.999Z").map(Timestamp.format) == "9999-12-31T23:59:59.999Z")
+    }
+}
+
+/// Hosts a pull-request build may send credentials to (item 15).
+@Suite struct HostPolicyTests {
+    func environment(_ url: String, insecureHTTP: Bool = false, skipVerify: Bool = false) -> EnvironmentConfig {
+        var env = EnvironmentConfig(name: "staging", file: "environments/staging.yaml", location: SourceLocation(file: "e", line: 1, column: 1),
+                                    provider: "apinizer", endpoint: .url(url), endpointLocation: SourceLocation(file: "e", line: 1, column: 1))
+        env.allowInsecureHTTP = insecureHTTP
+        env.tls.insecureSkipVerify = skipVerify
+        return env
+    }
+
+    @Test func onlyListedHostsOnTheirPortsPass() throws {
+        let policy = try HostPolicy.parse("api.example.com, [::1]:8443\n# comment\nother.example.com:444").get()
+        #expect(policy.violation(for: environment("https://API.example.com")) == nil)
+        #expect(policy.violation(for: environment("https://api.example.com:443/base")) == nil)
+        #expect(policy.violation(for: environment("https://api.example.com:8443")) != nil)  // another port
+        #expect(policy.violation(for: environment("https://[::1]:8443")) == nil)
+        #expect(policy.violation(for: environment("https://other.example.com:444")) == nil)
+        #expect(policy.violation(for: environment("https://evil.example.com")) != nil)
+        #expect(policy.violation(for: environment("https://api.example.com.evil.example")) != nil)
+        #expect(policy.violation(for: environment("http://api.example.com", insecureHTTP: true))?.contains("allowInsecureHTTP") == true)
+        #expect(policy.violation(for: environment("https://api.example.com", skipVerify: true))?.contains("insecureSkipVerify") == true)
+        #expect(throws: HostPolicy.ParseError.self) { try HostPolicy.parse("https://api.example.com").get() }
+    }
+
+    @Test func pullRequestBuildsAreRecognised() {
+        for env in [["GITHUB_EVENT_NAME": "pull_request_target"], ["CI_MERGE_REQUEST_IID": "7"], ["CI_EXTERNAL_PULL_REQUEST_IID": "3"],
+                    ["CIRCLE_PULL_REQUEST": "https://github.com/o/r/pull/1"], ["TRAVIS_PULL_REQUEST": "12"], ["DRONE_BUILD_EVENT": "pull_request"],
+                    ["CI_PIPELINE_EVENT": "pull_request"], ["BUILDKITE_PULL_REQUEST": "5"], ["SYSTEM_PULLREQUEST_PULLREQUESTID": "9"]] {
+            #expect(HostPolicy.pullRequestBuild(env) != nil, "\(env)")
+        }
+        #expect(HostPolicy.pullRequestBuild(["GITHUB_EVENT_NAME": "push", "TRAVIS_PULL_REQUEST": "false", "BUILDKITE_PULL_REQUEST": "false"]) == nil)
+    }
+}
+
+/// Findings of the attacker review, kept.
+@Suite struct ReviewFindingsTests {
+    static let schemas = ["apinizer": ApinizerProvider.credentialSchema]
+
+    @Test func kernelFilesAreNeverSecretsWhateverTheRoot() {
+        let resolver = SecretResolver(environment: [:], secretsRoot: "/")
+        for path in ["/proc/self/environ", "/sys/devices", "/dev/null"] {
+            do {
+                _ = try resolver.resolve(SecretReference(.file(path: path, resolvedPath: path)))
+                Issue.record("\(path) was read")
+            } catch {
+                #expect(error.problem.contains("holds no secret files"), "\(error.problem)")
+            }
+        }
+    }
+
+    @Test func twoProjectsOnOneServerProjectAreRefused() {
+        let dir = TemporaryDirectory()
+        dir.write("environments/dev.yaml", "url: sandbox://dev\nprojects: { payments: Shared, reporting: Shared }\n")
+        for project in ["payments", "reporting"] {
+            dir.write("m/\(project).yaml", "apiVersion: credops/v1\nkind: CredentialSet\nproject: \(project)\ncredentials: []\n")
+        }
+        let (inputs, diagnostics) = InputLoader(schemas: Self.schemas).load(paths: [dir.url("m")], environmentsDirectory: dir.url("environments"))
+        #expect(inputs == nil)
+        #expect(diagnostics.contains { $0.message.contains("are both Shared in environment dev") }, "\(diagnostics)")
+    }
+
+    @Test func environmentFileNamesMustBeNames() {
+        let dir = TemporaryDirectory()
+        dir.write("environments/dev\u{1B}]0;x\u{7}.yaml", "url: sandbox://dev\n")
+        let (_, diagnostics) = InputLoader(schemas: Self.schemas).loadEnvironments(directory: dir.url("environments"))
+        #expect(diagnostics.contains { $0.isError && $0.message.contains("is not an environment name") }, "\(diagnostics)")
+    }
+
+    @Test func aPlantedLegacyKeyIsNotAdopted() throws {
+        let dir = TemporaryDirectory()
+        let state = dir.url(".credops/state.db")
+        dir.write(".credops/state.key", data: Data(repeating: 0x41, count: 32))
+        chmod(dir.url(".credops/state.key"), 0o644)
+        let env = ["HOME": dir.path]
+        let (key, notes) = try StateKey.loadLocal(statePath: state, environment: env, allowLocalKeyInCI: false)
+        #expect(notes.isEmpty)
+        #expect(key.withBytes { $0 } != [UInt8](repeating: 0x41, count: 32))
+        #expect(FileManager.default.fileExists(atPath: dir.url(".credops/state.key")))
     }
 }

@@ -83,7 +83,7 @@ import Testing
         await run("apply-5xx-markdown", ["apply", "manifests", "--auto-approve", "--format", "markdown", "--report", "report-5xx.json"])
         await staging.setFaults(SandboxFaults())
         await run("apply-text", ["apply", "manifests", "--auto-approve", "--report", "report.json"])
-        await run("export-stdout", ["export", "-e", "hostile", "--project", "payments"])
+        await run("export-stdout", ["export", "-e", "hostile", "--project", "payments", "--adopt"])
         await run("export-adopt", ["export", "-e", "staging", "--project", "payments", "--out", "exported", "--adopt"])
         await run("state-list", ["state", "list"])
         await run("state-show", ["state", "show", "-e", "staging", "victim"])
@@ -143,5 +143,7 @@ import Testing
         #expect(await staging.credentials()["victim"]?.password == c["LONG_PASSWORD"]! + "-v2")
         #expect(await staging.credentials()["filed"]?.password == c["FILE_PASSWORD"]!)
         #expect(await production.credentials()["patchme"]?.password == c["SHORT_PASSWORD"]!)
+        let exported = try FileManager.default.attributesOfItem(atPath: w.dir.url("exported/payments.yaml"))
+        #expect((exported[.posixPermissions] as? NSNumber)?.intValue == 0o600)
     }
 }

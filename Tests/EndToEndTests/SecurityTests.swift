@@ -264,6 +264,51 @@ import Testing
         #expect(server.received.count == 1)
     }
 
+    /// An access token is a secret too, though credops learns it only midway through a run;
+    /// and a server's token lifetime cannot crash the run.
+    @Test func anAccessTokenEchoedByTheServerIsRedactedEverywhere() async throws {
+        let accessToken = "cnry-AccessTok-7788"
+        let server = try RawHTTPServer { request in
+            let authorization = request.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("authorization:") } ?? ""
+            func json(_ object: Any) -> Data { (try? JSONSerialization.data(withJSONObject: object)) ?? Data() }
+            if request.hasPrefix("POST /apiops/auth/token") {
+                return RawHTTPServer.answer(status: 200, headers: [("Content-Type", "application/json")],
+                                            body: Data(#"{"access_token":"\#(accessToken)","expires_in":1e300}"#.utf8))
+            }
+            if request.hasPrefix("GET"), request.prefix(while: { $0 != "\r" }).contains("/access/ ") {
+                return RawHTTPServer.answer(status: 200, headers: [("Content-Type", "application/json")], body: json(["success": true, "resultList": []]))
+            }
+            if request.hasPrefix("GET") {
+                return RawHTTPServer.answer(status: 200, headers: [("Content-Type", "application/json")], body: json([
+                    "success": true, "resultList": [["username": "checkout-service", "email": "x@example.com", "fullName": "X",
+                                                     "description": "seen \(authorization)"]],
+                ]))
+            }
+            return RawHTTPServer.answer(status: 400, headers: [("Content-Type", "application/json")],
+                                        body: json(["error": "bad_request", "error_description": "you sent \(authorization)"]))
+        }
+        defer { server.stop() }
+        let w = try await E2EWorkspace.start([])
+        defer { Task { await w.stop() } }
+        w.environment("staging", "url: \(server.url)\nauth: { oauth2: { clientId: payments, clientSecret: { fromEnv: CI_SECRET } } }\nretry: { maxRetries: 0 }\n")
+        w.variables["CI_SECRET"] = "cnry-ClientSecret-1234"
+        for (k, v) in Manifests.passwords { w.variables[k] = v }
+        w.manifest("payments.yaml", Manifests.payments(productionOverride: false))
+        let plan = await w.run(["plan", "manifests", "--format", "json", "--out", "plan.json"])
+        let apply = await w.run(["apply", "manifests", "--auto-approve", "--report", "report.json", "--format", "junit"])
+        #expect(plan.exitCode == 0 || plan.exitCode == 2, "\(plan)")
+        #expect(apply.exitCode == 1, "\(apply)")
+        var documents = Canary.files(under: w.dir.path)
+        for (name, result) in [("plan", plan), ("apply", apply)] {
+            documents["\(name).stdout"] = Data(result.stdout.utf8)
+            documents["\(name).stderr"] = Data(result.stderr.utf8)
+        }
+        let hits = Canary.hits([accessToken, "cnry-ClientSecret-1234"], in: documents)
+        #expect(hits.isEmpty, "\(hits.joined(separator: "\n"))")
+        // The client id is a login name, not a secret: the project named like it still shows.
+        #expect(plan.stdout.contains("\"payments\""), "\(plan)")
+    }
+
     @Test func passwordsInStateURLsAreNeverStoredOrShown() async throws {
         let canary = "canary-Url-pw-5521"
         let w = try await E2EWorkspace.start(["staging"])

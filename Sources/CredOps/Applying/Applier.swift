@@ -66,7 +66,8 @@ public struct Applier: Sendable {
 
     private func applyEnvironment(_ plan: EnvironmentPlan, prepared: PreparedEnvironment?, schema: ResourceSchema?) async -> EnvironmentReport {
         let name = plan.environment.rawValue
-        let redactor = prepared?.redactor ?? Redactor()
+        // Read when needed, not now: a token fetched during the run is a secret too.
+        var redactor: Redactor { prepared?.runSecrets.redactor ?? Redactor() }
         if let failure = plan.failure {
             return EnvironmentReport(environmentName: name, success: false, message: redactor.redact(failure))
         }
@@ -124,6 +125,7 @@ public struct Applier: Sendable {
         // Every outcome is in state before the run is reported; a write that failed makes its
         // operation a failure (the next run settles it from the intent).
         let stateFailures = await outcomes.drain()
+        let finalRedactor = redactor
         let results = tagged.map { result, id -> OperationResult in
             var r = result
             if let id, let failure = stateFailures[id], result.status == .applied {
@@ -131,8 +133,8 @@ public struct Applier: Sendable {
                 r.error = "applied on the server, but the state could not be written (\(store.displayName)): \(failure); the next run settles it"
             }
             // Every line of the report and the history is redacted as a whole, whatever its parts.
-            r.error = r.error.map { redactor.redact($0) }
-            r.note = r.note.map { redactor.redact($0) }
+            r.error = r.error.map { finalRedactor.redact($0) }
+            r.note = r.note.map { finalRedactor.redact($0) }
             return r
         }
 
@@ -144,7 +146,7 @@ public struct Applier: Sendable {
         }
 
         var report = Self.report(name: name, results: results)
-        report.message = redactor.redact(report.message)
+        report.message = finalRedactor.redact(report.message)
         report.durationMilliseconds = Int(Date().timeIntervalSince(record.startedAt) * 1000)
         record.finishedAt = Date()
         record.success = report.success

@@ -23,6 +23,10 @@ struct EnvironmentParser {
             if Self.isValidName(v) { name = v } else {
                 reader.error("name must use letters, digits, '-', '_' and '.' only", at: node)
             }
+        } else if !Self.isValidName(defaultName) {
+            // The file's name is the environment's name: it goes into messages, locks, state
+            // keys and suggested commands, so it obeys the same rule.
+            reader.error("the file name '\(TextSafety.escaped(defaultName))' is not an environment name (letters, digits, '-', '_' and '.'); rename the file, or give name: NAME", at: root)
         }
         var provider = "apinizer"
         if let node = top["provider"], let v = reader.string(node, field: "provider") {

@@ -9,7 +9,7 @@ public struct HostPolicy: Sendable, Equatable {
     /// One allowed `host` or `host:port`.
     public struct Entry: Sendable, Equatable, CustomStringConvertible {
         public var host: String
-        /// Nil allows any port.
+        /// Nil allows the scheme's own port only (443 for https, 80 for http).
         public var port: Int?
 
         public var description: String {
@@ -70,21 +70,35 @@ public struct HostPolicy: Sendable, Equatable {
     public func violation(for environment: EnvironmentConfig) -> String? {
         guard case .url(let url) = environment.endpoint else { return nil }
         guard let origin = URLParts.origin(url) else { return "\(environment.name): the url cannot be read" }
+        // Settings a pull request could add to read or divert what is sent, refused outright.
+        if environment.allowInsecureHTTP {
+            return "\(environment.name): allowInsecureHTTP is on (\(environment.file)); with pinned hosts, credentials go over TLS (or to loopback) only"
+        }
+        if environment.tls.insecureSkipVerify {
+            return "\(environment.name): tls.insecureSkipVerify is on (\(environment.file)); with pinned hosts, the server's certificate is always checked"
+        }
         let host = origin.host.lowercased()
-        if entries.contains(where: { $0.host == host && ($0.port == nil || $0.port == origin.port) }) { return nil }
+        let defaultPort = origin.scheme == "https" ? 443 : 80
+        if entries.contains(where: { $0.host == host && ($0.port ?? defaultPort) == origin.port }) { return nil }
         let shown = host.contains(":") ? "[\(host)]:\(origin.port)" : "\(host):\(origin.port)"
         return "\(environment.name): \(TextSafety.escaped(shown)) (from \(environment.file)) is not an allowed host; nothing is sent to it"
     }
 
     /// The CI variable that says this build is for a pull (merge) request, with its value;
-    /// nil outside one. GitHub Actions, GitLab CI, Bitbucket, Buildkite, Azure Pipelines and
-    /// Jenkins (GitHub/GitLab branch sources) are recognised.
+    /// nil outside one. GitHub Actions, GitLab CI (merge requests and external pull requests),
+    /// Bitbucket, Buildkite, Azure Pipelines, Jenkins (branch sources), CircleCI, Travis CI,
+    /// Drone and Woodpecker are recognised; elsewhere, pass --allowed-hosts in pull requests.
     public static func pullRequestBuild(_ environment: [String: String]) -> String? {
-        if let event = environment["GITHUB_EVENT_NAME"], event.hasPrefix("pull_request") { return "GITHUB_EVENT_NAME=\(event)" }
-        for name in ["GITHUB_BASE_REF", "CI_MERGE_REQUEST_IID", "BITBUCKET_PR_ID", "SYSTEM_PULLREQUEST_PULLREQUESTID", "CHANGE_ID"] {
+        if let event = environment["GITHUB_EVENT_NAME"], event.hasPrefix("pull_request") { return "GITHUB_EVENT_NAME=\(TextSafety.escaped(event))" }
+        if let event = environment["CI_PIPELINE_EVENT"], event.hasPrefix("pull_request") { return "CI_PIPELINE_EVENT=\(TextSafety.escaped(event))" }
+        if let event = environment["DRONE_BUILD_EVENT"], event == "pull_request" { return "DRONE_BUILD_EVENT=pull_request" }
+        for name in ["GITHUB_BASE_REF", "CI_MERGE_REQUEST_IID", "CI_EXTERNAL_PULL_REQUEST_IID", "BITBUCKET_PR_ID",
+                     "SYSTEM_PULLREQUEST_PULLREQUESTID", "CHANGE_ID", "CIRCLE_PULL_REQUEST", "DRONE_PULL_REQUEST", "CI_COMMIT_PULL_REQUEST"] {
             if let value = environment[name], !value.isEmpty { return "\(name)=\(TextSafety.escaped(value))" }
         }
-        if let value = environment["BUILDKITE_PULL_REQUEST"], !value.isEmpty, value != "false" { return "BUILDKITE_PULL_REQUEST=\(TextSafety.escaped(value))" }
+        for name in ["BUILDKITE_PULL_REQUEST", "TRAVIS_PULL_REQUEST"] {
+            if let value = environment[name], !value.isEmpty, value != "false" { return "\(name)=\(TextSafety.escaped(value))" }
+        }
         return nil
     }
 }

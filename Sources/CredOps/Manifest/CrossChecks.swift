@@ -64,6 +64,28 @@ struct CrossChecks {
         }
         diagnostics += duplicateUsernames()
         diagnostics += conflictingPrune()
+        diagnostics += sharedServerProjects()
+        return diagnostics
+    }
+
+    /// Two manifest projects that reach one project of one server (through `projects:`) would
+    /// each see the other's credentials as no longer declared, and delete them in turn.
+    private func sharedServerProjects() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        for env in environments {
+            var first: [ProjectName: (ProjectName, SourceLocation)] = [:]
+            var reported = Set<ProjectName>()
+            for manifest in manifests where manifest.provider == env.provider && manifest.applies(to: env.name) {
+                let server = env.serverProject(for: manifest.project)
+                if let (project, location) = first[server] {
+                    if project != manifest.project && reported.insert(manifest.project).inserted {
+                        diagnostics.append(.error("projects \(project) (at \(location)) and \(manifest.project) are both \(server) in environment \(env.name) (\(env.file)): each would delete the other's credentials; give them one name, or map them to different projects", at: manifest.projectLocation))
+                    }
+                } else {
+                    first[server] = (manifest.project, manifest.projectLocation)
+                }
+            }
+        }
         return diagnostics
     }
 

@@ -26,7 +26,7 @@ public struct SecretBook: Sendable {
         var result = passwords.values.map(\.0)
         switch auth {
         case .bearer(let t)?: result.append(t)
-        case .clientCredentials(let id, let s)?: result += [id, s]
+        case .clientCredentials(_, let s)?: result.append(s)  // the id is a login name
         case nil: break
         }
         return result

@@ -13,11 +13,11 @@ public final class PreparedEnvironment: Sendable {
     /// What apply writes before its first operation to settle those intents.
     public let repairs: [IntentResolver.Repair]
     /// Every secret of the run, for the messages apply reports and stores.
-    public let redactor: Redactor
+    public let runSecrets: RunSecrets
 
     init(config: EnvironmentConfig, desired: DesiredEnvironment, book: SecretBook, session: (any ProviderSession)?,
-         http: HTTPClient?, managed: [ManagedCredential], repairs: [IntentResolver.Repair], redactor: Redactor) {
-        self.redactor = redactor
+         http: HTTPClient?, managed: [ManagedCredential], repairs: [IntentResolver.Repair], runSecrets: RunSecrets) {
+        self.runSecrets = runSecrets
         self.config = config
         self.desired = desired
         self.book = book
@@ -94,12 +94,12 @@ public struct Workflow: Sendable {
     /// - Parameters:
     ///   - unavailable: environments that must not be planned (e.g. locked by another run), with why.
     ///   - stop: passed to every session, so retries stop waiting once it is requested.
-    ///   - redactor: every secret of the run; by default those of `books`.
+    ///   - runSecrets: every secret of the run; by default those of `books`.
     public func plan(environments: [EnvironmentConfig], books: [EnvironmentName: SecretBook], options: PlanOptions,
                      unavailable: [EnvironmentName: String] = [:], stop: StopSignal? = nil, runID: String = "plan",
-                     redactor: Redactor? = nil) async
+                     runSecrets: RunSecrets? = nil) async
         -> (Plan, [EnvironmentName: PreparedEnvironment]) {
-        let redactor = redactor ?? Self.redactor(books: books)
+        let runSecrets = runSecrets ?? RunSecrets(books.keys.sorted().flatMap { books[$0]!.allSecrets })
         let results = await withTaskGroup(of: (EnvironmentPlan, PreparedEnvironment?).self) { group in
             for env in environments {
                 group.addTask {
@@ -108,7 +108,7 @@ public struct Workflow: Sendable {
                                                 isProtected: env.isProtected, failure: reason), nil)
                     }
                     return await self.planEnvironment(env, book: books[env.name] ?? SecretBook(auth: nil), options: options,
-                                                      stop: stop, runID: runID, redactor: redactor)
+                                                      stop: stop, runID: runID, runSecrets: runSecrets)
                 }
             }
             var collected: [(EnvironmentPlan, PreparedEnvironment?)] = []
@@ -121,13 +121,8 @@ public struct Workflow: Sendable {
         return (Plan(environments: plans), prepared)
     }
 
-    /// A redactor that knows every secret of `books`.
-    public static func redactor(books: [EnvironmentName: SecretBook], extra: [Secret] = []) -> Redactor {
-        Redactor(secrets: books.keys.sorted().flatMap { books[$0]!.allSecrets } + extra)
-    }
-
     private func planEnvironment(_ env: EnvironmentConfig, book: SecretBook, options: PlanOptions, stop: StopSignal?,
-                                 runID: String, redactor: Redactor) async -> (EnvironmentPlan, PreparedEnvironment?) {
+                                 runID: String, runSecrets: RunSecrets) async -> (EnvironmentPlan, PreparedEnvironment?) {
         var plan = EnvironmentPlan(environment: env.name, provider: env.provider, endpoint: env.endpoint.description,
                                    isProtected: env.isProtected)
         guard let provider = providers[env.provider] else {
@@ -141,7 +136,7 @@ public struct Workflow: Sendable {
             managed = try await store.managedCredentials(environment: env.name)
             intents = try await store.pendingIntents(environment: env.name)
         } catch {
-            plan.failure = redactor.redact("cannot read state (\(store.displayName)): \(error)")
+            plan.failure = runSecrets.redactor.redact("cannot read state (\(store.displayName)): \(error)")
             return (plan, nil)
         }
         desired.projects = scope(desired, env: env, managed: managed)
@@ -150,11 +145,12 @@ public struct Workflow: Sendable {
         do {
             connection = try await connector.connect(env, credentials: book.auth)
         } catch {
-            plan.failure = redactor.redact("\(error)")
+            plan.failure = runSecrets.redactor.redact("\(error)")
             return (plan, nil)
         }
         connection.stop = stop
-        connection.redactor = redactor
+        runSecrets.add(connection.secrets)
+        connection.runSecrets = runSecrets
         let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env, logger: logger))
         let session = provider.session(for: env, connection: connection, http: http)
 
@@ -181,7 +177,7 @@ public struct Workflow: Sendable {
                 liveGrants[project.serverProject] = input.liveGrants
                 fingerprints += input.passwords.map { (project.serverProject, $0.key, $0.value) }
             } catch {
-                failure = redactor.redact("project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)")
+                failure = runSecrets.redactor.redact("project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)")
                 break
             }
         }
@@ -189,7 +185,7 @@ public struct Workflow: Sendable {
         let looked = Set(desired.projects.map(\.serverProject))
         settled += managed.filter { !looked.contains($0.project) }
         let prepared = PreparedEnvironment(config: env, desired: desired, book: book, session: session, http: http,
-                                           managed: settled, repairs: repairs, redactor: redactor)
+                                           managed: settled, repairs: repairs, runSecrets: runSecrets)
         if let failure {
             plan.failure = failure
             plan.projects = []

@@ -29,27 +29,28 @@ public struct Connection: Sendable {
     public var retry: RetrySettings
     /// When set and requested, retries stop waiting: the last answer stands.
     public var stop: StopSignal?
-    /// Knows every secret of the run: a provider passes every piece of text a server sent
-    /// (error codes and descriptions, field names, gateway names) through
-    /// `redactor.serverText(_:)` before it goes into an error.
-    public var redactor: Redactor
+    /// Every secret of the run: a provider passes every piece of text a server sent (error
+    /// codes and descriptions, field names, gateway names) through
+    /// `runSecrets.redactor.serverText(_:)` before it goes into an error, and adds what it
+    /// learns (an access token) with `runSecrets.add(_:)`.
+    public var runSecrets: RunSecrets
 
-    public init(baseURL: String, credentials: Credentials, retry: RetrySettings, stop: StopSignal? = nil, redactor: Redactor? = nil) {
+    public init(baseURL: String, credentials: Credentials, retry: RetrySettings, stop: StopSignal? = nil, runSecrets: RunSecrets? = nil) {
         self.baseURL = baseURL
         self.credentials = credentials
         self.retry = retry
         self.stop = stop
-        switch credentials {
-        case .bearer(let token): self.redactor = redactor ?? Redactor(secrets: [token])
-        case .clientCredentials(let id, let secret): self.redactor = redactor ?? Redactor(secrets: [id, secret])
-        }
+        self.runSecrets = runSecrets ?? RunSecrets()
+        self.runSecrets.add(secrets)
     }
 
-    /// Every secret this connection holds, so that errors can be redacted of them.
+    /// Every secret this connection holds, so that errors can be redacted of them. A client
+    /// id is a login name, not a secret: redacting it (`payments`) would blank out every place
+    /// that word appears.
     public var secrets: [Secret] {
         switch credentials {
         case .bearer(let token): [token]
-        case .clientCredentials(let id, let secret): [id, secret]
+        case .clientCredentials(_, let secret): [secret]
         }
     }
 }

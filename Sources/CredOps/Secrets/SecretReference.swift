@@ -152,6 +152,12 @@ public struct SecretResolver: Sendable {
             throw fail("secret file \(path) cannot be read (\(String(cString: strerror(errno))))")
         }
         guard SecureFiles.isInside(real, directory: secretsRoot) else { throw outside }
+        // Whatever the root, the kernel's and the devices' files are never secrets to send.
+        for candidate in [SecureFiles.absolutePath(resolvedPath), real] {
+            for system in ["/proc", "/sys", "/dev"] where candidate == system || candidate.hasPrefix(system + "/") {
+                throw fail("secret file \(path) is under \(system), which holds no secret files; refused")
+            }
+        }
         switch SecureFiles.readRegularFile(real, limit: Self.maxFileBytes) {
         case .success(let file):
             if file.mode & 0o044 != 0 {

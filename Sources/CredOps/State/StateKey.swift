@@ -88,7 +88,10 @@ public enum StateKey {
         let keyFile = try keyFile(statePath: statePath, directory: directory)
         var notes: [String] = []
         let legacy = ((statePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent("state.key")
-        if !FileManager.default.fileExists(atPath: keyFile), let old = FileManager.default.contents(atPath: legacy), old.count >= 32 {
+        // Only a key an earlier credops made: this user's, 0600, beside a state that exists. A
+        // key planted in an empty checkout would make fingerprints under a key others know.
+        if !FileManager.default.fileExists(atPath: keyFile), isOwnPrivateFile(legacy), isOwnPrivateFile(statePath),
+           let old = FileManager.default.contents(atPath: legacy), old.count >= 32 {
             do {
                 try SecureFiles.writeAtomically(old, to: keyFile, exclusive: true)
             } catch {
@@ -98,6 +101,13 @@ public enum StateKey {
             notes.append("moved the fingerprint key from \(legacy) to \(keyFile): a key beside the state lets anyone with a copy of it test password guesses offline")
         }
         return (try load(environment: [:], keyFile: keyFile, createIfMissing: true), notes)
+    }
+
+    /// A regular file owned by this user that only this user can read or write.
+    static func isOwnPrivateFile(_ path: String) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        return info.st_mode & S_IFMT == S_IFREG && info.st_uid == geteuid() && info.st_mode & 0o077 == 0
     }
 
     /// The key file for `statePath` in `directory`, giving the state an id first if it has none.

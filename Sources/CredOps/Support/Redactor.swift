@@ -3,21 +3,26 @@ import Foundation
 /// Removes secrets from text: every secret of a run, in every form a server may echo it.
 ///
 /// Two strengths, because redaction must not corrupt unrelated text (a password `1` must not
-/// turn every `1` of "1 of 2 failed" into `(redacted)`):
-/// - `redact(_:)`, for any text credops shows or stores (messages, reports, plans): the values
-///   of sensitive JSON keys and form fields, and every secret of at least
-///   `minimumReplaceLength` characters.
+/// turn every `1` of "1 of 2 failed" into `(redacted)`), nor change what credops shows of data
+/// (`"password": 3` in a JSON summary, `token=abc` in a description):
+/// - `redact(_:)`, for any text credops shows or stores (messages, reports, plans, exports):
+///   every secret of at least `minimumReplaceLength` characters, nothing else.
 /// - `serverText(_:)`, for text a server supplied (error codes and descriptions, validation
-///   fields, gateway names): stripped of control characters, and every secret replaced
-///   whatever its length.
+///   fields, gateway names): every secret whatever its length, runs of five or more characters
+///   of a long secret (a secret split over two fields), and the values of sensitive JSON keys
+///   and form fields; then control characters replaced and the text cut to a length.
 ///
 /// A secret is found raw and in any mix of the encodings a server may echo it in: percent
-/// encoding (either case, `+` for a space), JSON string escapes (`\"`, `\\`, `\/`, `\uXXXX`
-/// including surrogate pairs), HTML character references (`&amp;`, `&#39;`, `&#x27;`), and,
-/// for long secrets, base64 (standard and URL-safe, at any alignment inside a longer
-/// encoded string).
+/// encoding (either case, twice applied, `+` for a space), JSON and C string escapes (`\"`,
+/// `\/`, `\uXXXX` including surrogate pairs, `\xNN`), HTML character references; and, for long
+/// secrets, upper and lower case, Unicode normalisation forms C and D, hex, and base64
+/// (standard and URL-safe, at any alignment inside a longer encoded string).
+///
+/// Matching walks a sorted list of the secrets' byte strings, narrowing the candidates one
+/// decoded byte at a time: the cost per position of the text is the length of the longest
+/// partial match times log(number of secrets), however many secrets share a prefix.
 public struct Redactor: Sendable {
-    /// Keys whose values are never shown.
+    /// Keys whose values are never shown (in server text).
     public static let sensitiveKeys: Set<String> = [
         "password", "client_secret", "clientsecret", "access_token", "accesstoken", "refresh_token", "token",
         "secret", "authorization", "api_key", "apikey",
@@ -30,6 +35,9 @@ public struct Redactor: Sendable {
     /// replacing a short value everywhere would corrupt unrelated text.
     public static let minimumReplaceLength = 6
 
+    /// Fragments of at least this many bytes of a long secret are redacted in server text.
+    static let fragmentLength = 5
+
     private let patterns: Patterns
 
     /// - Parameter secrets: every secret of the run (passwords, tokens, client secrets, the
@@ -38,57 +46,89 @@ public struct Redactor: Sendable {
         patterns = Patterns(secrets.map { Array($0.reveal().utf8) })
     }
 
-    /// True when there is no secret to look for (structural redaction still applies).
-    public var isEmpty: Bool { patterns.all.isEmpty }
-
-    /// A redactor for these secrets and those of `other`.
-    public func adding(_ secrets: [Secret]) -> Redactor {
-        Redactor(patterns: Patterns(patterns.all + secrets.map { Array($0.reveal().utf8) }))
-    }
-
     private init(patterns: Patterns) { self.patterns = patterns }
 
-    /// For text credops composes or shows: sensitive keys' values and long secrets replaced.
-    public func redact(_ text: String) -> String {
-        let structural = Self.redactJSONValues(text)
-        return Self.replace(in: structural, patterns: patterns.long, base64: patterns.base64)
+    /// True when there is no secret to look for (structural redaction still applies to server text).
+    public var isEmpty: Bool { patterns.secrets.isEmpty }
+
+    /// A redactor for these secrets and those of `secrets`.
+    public func adding(_ secrets: [Secret]) -> Redactor {
+        Redactor(patterns: Patterns(patterns.secrets + secrets.map { Array($0.reveal().utf8) }))
     }
 
-    /// For text a server supplied: control characters replaced (see `TextSafety.stripped`),
-    /// sensitive keys' values and every secret, short ones included, replaced.
+    /// For text credops composes, shows or writes: long secrets replaced, nothing else touched.
+    public func redact(_ text: String) -> String {
+        Self.replace(in: text, long: patterns.long, short: nil, fragments: nil)
+    }
+
+    /// For text a server supplied (see the type's documentation).
     public func serverText(_ text: String, limit: Int = 2000) -> String {
-        let structural = Self.redactJSONValues(TextSafety.stripped(text, limit: limit))
-        return Self.replace(in: structural, patterns: patterns.allIndex, base64: patterns.base64)
+        // Secrets first, on the text as it came (a secret may hold a tab), cut to a size that
+        // bounds the work but far above `limit`, so no secret is cut in half before it is found.
+        let bounded = text.utf8.count > 64 * 1024 ? String(decoding: Array(text.utf8.prefix(64 * 1024)), as: UTF8.self) : text
+        let found = Self.replace(in: bounded, long: patterns.long, short: patterns.all, fragments: patterns.fragments)
+        return TextSafety.stripped(Self.redactJSONValues(found), limit: limit)
     }
 
     /// Bytes of a document (a report, a saved plan) with long secrets replaced; the document's
     /// structure is untouched because the marker needs no escaping in JSON.
     public func redact(_ data: Data) -> Data {
-        guard !patterns.long.isEmpty || !patterns.base64.isEmpty,
-              let text = String(data: data, encoding: .utf8) else { return data }
-        let result = Self.replace(in: text, patterns: patterns.long, base64: patterns.base64)
+        guard !patterns.long.isEmpty, let text = String(data: data, encoding: .utf8) else { return data }
+        let result = redact(text)
         return result == text ? data : Data(result.utf8)
     }
 
     // MARK: Patterns
 
-    /// The secrets as byte strings, indexed by their first byte.
     struct Patterns: Sendable {
-        var all: [[UInt8]]
-        var long: Index
-        var allIndex: Index
-        /// Base64 renderings of long secrets (fixed strings, matched as they are).
-        var base64: [[UInt8]]
+        /// Every secret as given, without repeats.
+        var secrets: [[UInt8]]
+        /// Long secrets and their variant forms, sorted.
+        var long: SortedPatterns
+        /// Every secret, short ones included (and the long ones' forms), sorted.
+        var all: SortedPatterns
+        /// Every run of `fragmentLength` bytes of a long secret, packed.
+        var fragments: Set<UInt64>
 
-        init(_ secrets: [[UInt8]]) {
+        init(_ given: [[UInt8]]) {
             var seen = Set<[UInt8]>()
-            all = secrets.filter { !$0.isEmpty && seen.insert($0).inserted }.sorted { $0.count > $1.count }
-            let longOnes = all.filter { String(decoding: $0, as: UTF8.self).count >= Redactor.minimumReplaceLength }
-            long = Index(longOnes)
-            allIndex = Index(all)
-            var b64 = Set<[UInt8]>()
-            for secret in longOnes { for form in Self.base64Forms(secret) where form.count >= 8 { b64.insert(form) } }
-            base64 = b64.sorted { $0.count > $1.count }
+            secrets = given.filter { !$0.isEmpty && seen.insert($0).inserted }
+            var longForms: [[UInt8]] = []
+            var fragments = Set<UInt64>()
+            for secret in secrets where String(decoding: secret, as: UTF8.self).count >= Redactor.minimumReplaceLength {
+                longForms += Self.forms(secret)
+                if secret.count >= Redactor.fragmentLength {
+                    for start in 0...(secret.count - Redactor.fragmentLength) {
+                        fragments.insert(Self.pack(secret[start..<(start + Redactor.fragmentLength)]))
+                    }
+                }
+            }
+            long = SortedPatterns(longForms)
+            all = SortedPatterns(longForms + secrets.flatMap { [$0] + Self.spaceAsPlus($0) })
+            self.fragments = fragments
+        }
+
+        static func pack(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+            bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+
+        /// The secret with a space written as `+` (form encoding), when it has a space.
+        static func spaceAsPlus(_ secret: [UInt8]) -> [[UInt8]] {
+            secret.contains(32) ? [secret.map { $0 == 32 ? UInt8(ascii: "+") : $0 }] : []
+        }
+
+        /// A long secret as it is and as a server may have changed it before echoing.
+        static func forms(_ secret: [UInt8]) -> [[UInt8]] {
+            let text = String(decoding: secret, as: UTF8.self)
+            var forms: [[UInt8]] = [secret] + spaceAsPlus(secret)
+            for variant in [text.uppercased(), text.lowercased(), text.precomposedStringWithCanonicalMapping,
+                            text.decomposedStringWithCanonicalMapping] {
+                forms.append(Array(variant.utf8))
+            }
+            forms.append(Array(Hex.encode(secret).utf8))
+            forms.append(Array(Hex.encode(secret).uppercased().utf8))
+            forms += base64Forms(secret).filter { $0.count >= 8 }
+            return forms
         }
 
         /// For each alignment inside a longer base64 string, the characters that depend on the
@@ -108,64 +148,119 @@ public struct Redactor: Sendable {
         }
     }
 
-    struct Index: Sendable {
-        var byFirstByte: [[Int]] = Array(repeating: [], count: 256)
-        var secrets: [[UInt8]]
+    /// Byte strings sorted lexicographically (a prefix before its extensions), without repeats.
+    struct SortedPatterns: Sendable {
+        var items: [[UInt8]]
+        /// For each first byte, the range of items starting with it: most positions of a text
+        /// end there, without a search.
+        var firstByte: [Range<Int>]
 
-        init(_ secrets: [[UInt8]]) {
-            self.secrets = secrets
-            for (i, s) in secrets.enumerated() { byFirstByte[Int(s[0])].append(i) }
+        init(_ items: [[UInt8]]) {
+            self.items = Array(Set(items.filter { !$0.isEmpty })).sorted { $0.lexicographicallyPrecedes($1) }
+            var ranges = [Range<Int>](repeating: 0..<0, count: 256)
+            var start = 0
+            while start < self.items.count {
+                let byte = self.items[start][0]
+                var end = start
+                while end < self.items.count && self.items[end][0] == byte { end += 1 }
+                ranges[Int(byte)] = start..<end
+                start = end
+            }
+            firstByte = ranges
         }
 
-        var isEmpty: Bool { secrets.isEmpty }
+        var isEmpty: Bool { items.isEmpty }
+
+        /// The first index in `lo..<hi` whose byte at `depth` is at least `byte` (every item
+        /// there is longer than `depth`).
+        func lowerBound(_ byte: UInt8, depth: Int, _ lo: Int, _ hi: Int) -> Int {
+            var lo = lo, hi = hi
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if items[mid][depth] < byte { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+
+        func upperBound(_ byte: UInt8, depth: Int, _ lo: Int, _ hi: Int) -> Int {
+            var lo = lo, hi = hi
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if items[mid][depth] <= byte { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
+        }
+
+        /// The end of the longest item matched at `start`, reading the text raw or decoding
+        /// escapes; matches end only where a unit of the text ends.
+        func longestMatch(in b: [UInt8], at start: Int, decoding: Bool) -> Int? {
+            // Without an escape at `start`, the first byte is the text's own: look it up.
+            let escaped = decoding && (b[start] == UInt8(ascii: "%") || b[start] == UInt8(ascii: "\\") || b[start] == UInt8(ascii: "&"))
+            if !escaped && firstByte[Int(b[start])].isEmpty { return nil }
+            var lo = 0, hi = items.count, depth = 0, j = start
+            var best: Int?
+            while lo < hi {
+                if items[lo].count == depth {
+                    best = j
+                    lo += 1
+                    if lo >= hi { break }
+                }
+                guard j < b.count else { break }
+                let unit: ArraySlice<UInt8>
+                let next: Int
+                if decoding, let (decoded, after) = Redactor.decodeUnit(b, at: j) {
+                    unit = decoded[...]
+                    next = after
+                } else {
+                    unit = b[j...j]
+                    next = j + 1
+                }
+                for (k, byte) in unit.enumerated() {
+                    // An item ending inside a multi-byte unit is no match: drop it.
+                    if k > 0 { while lo < hi && items[lo].count == depth { lo += 1 } }
+                    guard lo < hi else { return best }
+                    let newLo = lowerBound(byte, depth: depth, lo, hi)
+                    hi = upperBound(byte, depth: depth, newLo, hi)
+                    lo = newLo
+                    depth += 1
+                    guard lo < hi else { return best }
+                }
+                j = next
+            }
+            return best
+        }
     }
 
     // MARK: Matching
 
-    /// Replaces every occurrence of every pattern, in any mix of encodings, by the marker.
-    static func replace(in text: String, patterns: Index, base64: [[UInt8]]) -> String {
-        guard !patterns.isEmpty || !base64.isEmpty else { return text }
+    /// Replaces every occurrence of every pattern, raw or in any mix of encodings, and, when
+    /// `fragments` is given, every run of `fragmentLength`-byte pieces of long secrets.
+    static func replace(in text: String, long: SortedPatterns, short: SortedPatterns?, fragments: Set<UInt64>?) -> String {
+        let patterns = short ?? long
+        guard !patterns.isEmpty else { return text }
         let bytes = Array(text.utf8)
         let markerBytes = Array(marker.utf8)
         var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
         var changed = false
         var i = 0
         while i < bytes.count {
             // An existing marker is kept whole, so redacting twice changes nothing.
-            if bytes[i] == markerBytes[0], bytes.count - i >= markerBytes.count, Array(bytes[i..<(i + markerBytes.count)]) == markerBytes {
+            if bytes[i] == markerBytes[0], bytes.count - i >= markerBytes.count, bytes[i..<(i + markerBytes.count)].elementsEqual(markerBytes) {
                 out += markerBytes
                 i += markerBytes.count
                 continue
             }
-            var matchedEnd: Int?
-            // The secret as it is first (a secret may itself hold `%41`, `\n` or `&amp;`, which
-            // decoding the text would turn into something else), then in any encoding.
-            if !patterns.isEmpty {
-                for candidate in patterns.byFirstByte[Int(bytes[i])] {
-                    let secret = patterns.secrets[candidate]
-                    if bytes.count - i >= secret.count, bytes[i..<(i + secret.count)].elementsEqual(secret) {
-                        matchedEnd = i + secret.count
-                        break
-                    }
-                }
+            var end = patterns.longestMatch(in: bytes, at: i, decoding: false)
+            if let decoded = patterns.longestMatch(in: bytes, at: i, decoding: true) { end = max(end ?? 0, decoded) }
+            if end == nil, let fragments, bytes.count - i >= fragmentLength,
+               fragments.contains(Patterns.pack(bytes[i..<(i + fragmentLength)])) {
+                // A piece of a long secret: take the whole run of such pieces.
+                var e = i + fragmentLength
+                while e < bytes.count, fragments.contains(Patterns.pack(bytes[(e + 1 - fragmentLength)...e])) { e += 1 }
+                end = e
             }
-            if matchedEnd == nil, !patterns.isEmpty, let (first, afterFirst) = decodeUnit(bytes, at: i) {
-                for candidate in patterns.byFirstByte[Int(first[0])] {
-                    if let end = match(patterns.secrets[candidate], in: bytes, decodedFirst: first, after: afterFirst) {
-                        matchedEnd = max(matchedEnd ?? 0, end)
-                        break  // sorted longest first
-                    }
-                }
-            }
-            if matchedEnd == nil {
-                for form in base64 where bytes.count - i >= form.count && bytes[i] == form[0] {
-                    if bytes[i..<(i + form.count)].elementsEqual(form) {
-                        matchedEnd = i + form.count
-                        break
-                    }
-                }
-            }
-            if let end = matchedEnd {
+            if let end, end > i {
                 out += markerBytes
                 i = end
                 changed = true
@@ -177,54 +272,39 @@ public struct Redactor: Sendable {
         return changed ? String(decoding: out, as: UTF8.self) : text
     }
 
-    /// The secret's bytes matched from a unit already decoded; the index after the match.
-    private static func match(_ secret: [UInt8], in bytes: [UInt8], decodedFirst: [UInt8], after: Int) -> Int? {
-        var s = 0
-        var pending = decodedFirst[...]
-        var j = after
-        while s < secret.count {
-            if pending.isEmpty {
-                guard let (unit, next) = decodeUnit(bytes, at: j) else { return nil }
-                pending = unit[...]
-                j = next
-            }
-            // A raw `+` is a plus, or a space in form encoding.
-            guard let c = pending.first, c == secret[s] || (c == UInt8(ascii: "+") && secret[s] == 32) else { return nil }
-            pending = pending.dropFirst()
-            s += 1
-        }
-        // A match must end on a unit boundary (not halfway through `%4` of `%41`).
-        return pending.isEmpty ? j : nil
-    }
-
-    /// One byte or escape at `i`, decoded to the bytes it stands for.
+    /// One escape at `i` decoded to the bytes it stands for; nil when `i` holds no escape.
     static func decodeUnit(_ b: [UInt8], at i: Int) -> ([UInt8], Int)? {
         guard i < b.count else { return nil }
         switch b[i] {
         case UInt8(ascii: "%"):
-            if i + 2 < b.count, let h = hex(b[i + 1]), let l = hex(b[i + 2]) { return ([h << 4 | l], i + 3) }
-        case UInt8(ascii: "+"):
-            return ([UInt8(ascii: "+")], i + 1)  // literal plus; a space written as + is handled below
+            guard i + 2 < b.count, let h = hex(b[i + 1]), let l = hex(b[i + 2]) else { return nil }
+            let byte = h << 4 | l
+            // Encoded twice: `%2541` is `%41` is `A`.
+            if byte == UInt8(ascii: "%"), i + 4 < b.count, let h2 = hex(b[i + 3]), let l2 = hex(b[i + 4]) { return ([h2 << 4 | l2], i + 5) }
+            return ([byte], i + 3)
         case UInt8(ascii: "\\"):
-            if i + 1 < b.count {
-                switch b[i + 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "'"): return ([b[i + 1]], i + 2)
-                case UInt8(ascii: "n"): return ([10], i + 2)
-                case UInt8(ascii: "r"): return ([13], i + 2)
-                case UInt8(ascii: "t"): return ([9], i + 2)
-                case UInt8(ascii: "b"): return ([8], i + 2)
-                case UInt8(ascii: "f"): return ([12], i + 2)
-                case UInt8(ascii: "u"):
-                    if let (scalar, next) = unicodeEscape(b, at: i) { return (Array(String(Character(scalar)).utf8), next) }
-                default: break
-                }
+            guard i + 1 < b.count else { return nil }
+            switch b[i + 1] {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "'"): return ([b[i + 1]], i + 2)
+            case UInt8(ascii: "n"): return ([10], i + 2)
+            case UInt8(ascii: "r"): return ([13], i + 2)
+            case UInt8(ascii: "t"): return ([9], i + 2)
+            case UInt8(ascii: "b"): return ([8], i + 2)
+            case UInt8(ascii: "f"): return ([12], i + 2)
+            case UInt8(ascii: "x"):
+                guard i + 3 < b.count, let h = hex(b[i + 2]), let l = hex(b[i + 3]) else { return nil }
+                return ([h << 4 | l], i + 4)
+            case UInt8(ascii: "u"):
+                guard let (scalar, next) = unicodeEscape(b, at: i) else { return nil }
+                return (Array(String(Character(scalar)).utf8), next)
+            default: return nil
             }
         case UInt8(ascii: "&"):
-            if let (scalar, next) = htmlReference(b, at: i) { return (Array(String(Character(scalar)).utf8), next) }
+            guard let (scalar, next) = htmlReference(b, at: i) else { return nil }
+            return (Array(String(Character(scalar)).utf8), next)
         default:
-            break
+            return nil
         }
-        return ([b[i]], i + 1)
     }
 
     private static func hex(_ c: UInt8) -> UInt8? {

@@ -5,14 +5,18 @@ import Foundation
 public enum TextSafety {
     /// True for characters a terminal or a YAML reader acts on rather than shows: C0 controls
     /// (tab and line breaks included), DEL, C1 controls, the Unicode line and paragraph
-    /// separators, and the invisible marks that reorder text (bidi embeddings, overrides and
-    /// isolates, which can make a line read differently from what it holds), and the BOM.
+    /// separators, and the invisible format characters (bidi embeddings, overrides and isolates,
+    /// which can make a line read differently from what it holds; zero-width spaces and
+    /// joiners; tag characters; the BOM).
     public static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
-        case 0x00...0x1F, 0x7F...0x9F: true
-        case 0x2028, 0x2029: true
-        case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069, 0xFEFF: true
-        default: false
+        case 0x00...0x1F, 0x7F...0x9F: return true
+        case 0x2028, 0x2029: return true
+        case 0x20...0x7E, 0xA0...0xAC, 0xAE...0x5FF: return false  // the common case, quickly
+        default:
+            // Every format character: bidi marks, zero-width spaces and joiners, tags, the
+            // BOM. Invisible, so `svc` and `svc\u{200B}` would read alike.
+            return scalar.properties.generalCategory == .format
         }
     }
 

@@ -53,7 +53,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let timeout, RunDeadline.parse(timeout) == nil {
-            throw ValidationError("--timeout takes a duration such as 90s, 15m or 1h, found '\(timeout)'")
+            throw ValidationError("--timeout takes a duration up to a year, such as 90s, 15m or 1h, found '\(TextSafety.escaped(timeout))'")
         }
         if lockTimeout < 0 { throw ValidationError("--lock-timeout must be 0 or more seconds") }
         if plan != nil {
@@ -240,12 +240,16 @@ struct ApplyCommand: AsyncParsableCommand {
 
 /// `90s`, `15m`, `1h`, `1h30m` or plain seconds.
 enum RunDeadline {
+    /// At most a year: anything longer is a typo, and must not overflow.
+    static let maximumSeconds = 366 * 86_400
+
     static func parse(_ text: String) -> Duration? {
-        if let seconds = Int(text), seconds > 0 { return .seconds(seconds) }
+        if let seconds = Int(text), seconds > 0 { return seconds <= maximumSeconds ? .seconds(seconds) : nil }
         var total = 0, number = 0, sawDigit = false
         for ch in text {
             if let d = ch.wholeNumberValue, ch.isASCII {
                 number = number * 10 + d
+                guard number <= maximumSeconds else { return nil }
                 sawDigit = true
             } else {
                 guard sawDigit else { return nil }
@@ -255,6 +259,7 @@ enum RunDeadline {
                 case "s": total += number
                 default: return nil
                 }
+                guard total <= maximumSeconds else { return nil }
                 number = 0
                 sawDigit = false
             }
@@ -403,7 +408,7 @@ final class ProgressPrinter: @unchecked Sendable {
                 text += "\u{1B}[2K\(name.padding(toLength: width, withPad: " ", startingAt: 0))  \(bar)  \(p.done)/\(p.total)  \(status)\n"
             }
             drawnLines = names.count
-            FileHandle.standardError.write(Data(text.utf8))
+            FileHandle.standardError.write(Data(TextSafety.forTerminal(text).utf8))
         case .periodic:
             guard now - lastDraw >= .seconds(5) else { return }
             lastDraw = now

@@ -62,7 +62,7 @@ struct ExportCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let resolver = SecretResolver(environment: ProcessInfo.processInfo.environment,
-                                      secretsRoot: secrets.root(environmentsDirectory: environmentsDirectory))
+                                      secretsRoot: try secrets.root(environmentsDirectory: environmentsDirectory))
         let (credentials, problems) = resolver.auth(for: env)
         terminal.redaction.add(credentials.map { Connection(baseURL: "", credentials: $0, retry: env.retry).secrets } ?? [])
         terminal.diagnostics(problems)
@@ -76,7 +76,11 @@ struct ExportCommand: AsyncParsableCommand {
         }
         let session: any ProviderSession
         do {
-            session = provider.session(for: env, connection: try await connector.connect(env, credentials: credentials), http: http)
+            var connection = try await connector.connect(env, credentials: credentials)
+            // What the session learns (an access token) is redacted from this output too.
+            terminal.redaction.add(connection.secrets)
+            connection.runSecrets = terminal.redaction
+            session = provider.session(for: env, connection: connection, http: http)
         } catch {
             terminal.err("error: \(env.name): \(error)")
             try await finish(1)
@@ -92,10 +96,18 @@ struct ExportCommand: AsyncParsableCommand {
             terminal.err("error: \(env.name)/\(serverProject): \(error)")
             try await finish(1)
         }
-        let grantsByID = Dictionary(grants, uniquingKeysWith: { a, _ in a })
+        // Grants as the server named them, but only names that are safe to keep and hold no
+        // secret of this run (a server may list a grant named after the token it was sent).
+        let redactor = terminal.redaction.redactor
+        let grantsByID = Dictionary(grants, uniquingKeysWith: { a, _ in a }).mapValues { list in
+            list.filter { TextSafety.nameProblem($0.name) == nil && redactor.redact($0.name) == $0.name }
+        }
         let export = Exporter(schema: provider.schema).export(
             environment: env.name, provider: env.provider, project: manifestProject, live: live, grants: grantsByID)
         let (text, variables) = (export.text, export.variables)
+        if redactor.redact(text) != text {
+            terminal.err("warning: a live value of \(env.name)/\(serverProject) holds a secret of this run; the export shows (redacted) in its place: check it before applying, or apply would write that")
+        }
         for skipped in export.skipped {
             terminal.err("warning: \(env.name)/\(serverProject): left out the live credential \(TextSafety.escaped(skipped.name)): its name \(skipped.problem)")
         }
@@ -104,10 +116,9 @@ struct ExportCommand: AsyncParsableCommand {
         if let out {
             let path = (out as NSString).appendingPathComponent("\(manifestProject.rawValue).yaml")
             do {
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                try terminal.redacted(Data(text.utf8)).write(to: URL(fileURLWithPath: path), options: .atomic)
+                try SecureFiles.writeAtomically(terminal.redacted(Data(text.utf8)), to: path)
             } catch {
-                terminal.err("error: cannot write \(path): \(error.localizedDescription)")
+                terminal.err("error: cannot write \(path): \(error)")
                 try await finish(1)
             }
             terminal.err("Wrote \(path): \(exported.count) credential\(exported.count == 1 ? "" : "s") of \(serverProject) in \(env.name).")

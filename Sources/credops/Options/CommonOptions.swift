@@ -72,9 +72,15 @@ struct SecretsRootOption: ParsableArguments {
     var secretsRoot: String?
 
     /// The root for a run whose environment files are in `environmentsDirectory`.
-    func root(environmentsDirectory: String) -> String {
+    /// - Throws: when that root would be `/` (environments at the top of the file system, as in
+    ///   a container with a volume at `/environments`): every file would be inside it.
+    func root(environmentsDirectory: String) throws -> String {
         if let secretsRoot { return secretsRoot }
-        return (SecureFiles.absolutePath(environmentsDirectory) as NSString).deletingLastPathComponent
+        let parent = (SecureFiles.absolutePath(environmentsDirectory) as NSString).deletingLastPathComponent
+        guard parent != "/" && !parent.isEmpty else {
+            throw ValidationError("the environments directory \(environmentsDirectory) is at the top of the file system, so its parent cannot be where secret files are kept; pass --secrets-root DIR")
+        }
+        return parent
     }
 }
 
