@@ -38,27 +38,42 @@ public struct Redactor: Sendable {
     /// Fragments of at least this many bytes of a long secret are redacted in server text.
     static let fragmentLength = 5
 
-    private let patterns: Patterns
+    /// The secrets in layers: the run's many passwords in one, and each later addition (an
+    /// access token) in a small one of its own, so that adding a secret never prepares the
+    /// thousands already known again.
+    private let layers: [Patterns]
+    /// Every secret known, to tell a new one from a repeat.
+    private let known: Set<[UInt8]>
 
     /// - Parameter secrets: every secret of the run (passwords, tokens, client secrets, the
     ///   state's database password); empty ones and repeats are ignored.
     public init(secrets: [Secret] = []) {
-        patterns = Patterns(secrets.map { Array($0.reveal().utf8) })
+        let patterns = Patterns(secrets.map { Array($0.reveal().utf8) })
+        layers = [patterns]
+        known = Set(patterns.secrets)
     }
 
-    private init(patterns: Patterns) { self.patterns = patterns }
+    private init(layers: [Patterns], known: Set<[UInt8]>) {
+        self.layers = layers
+        self.known = known
+    }
 
     /// True when there is no secret to look for (structural redaction still applies to server text).
-    public var isEmpty: Bool { patterns.secrets.isEmpty }
+    public var isEmpty: Bool { known.isEmpty }
 
-    /// A redactor for these secrets and those of `secrets`.
+    /// A redactor for these secrets and those of `secrets`; itself when it knows them all.
     public func adding(_ secrets: [Secret]) -> Redactor {
-        Redactor(patterns: Patterns(patterns.secrets + secrets.map { Array($0.reveal().utf8) }))
+        var seen = Set<[UInt8]>()
+        let new = secrets.map { Array($0.reveal().utf8) }.filter { !$0.isEmpty && !known.contains($0) && seen.insert($0).inserted }
+        guard !new.isEmpty else { return self }
+        // A few layers are cheap to walk; many small ones are merged back into one.
+        if layers.count >= 8 { return Redactor(secrets: (known.map { $0 } + new).map { Secret(String(decoding: $0, as: UTF8.self)) }) }
+        return Redactor(layers: layers + [Patterns(new)], known: known.union(new))
     }
 
     /// For text credops composes, shows or writes: long secrets replaced, nothing else touched.
     public func redact(_ text: String) -> String {
-        Self.replace(in: text, long: patterns.long, short: nil, fragments: nil)
+        layers.reduce(text) { Self.replace(in: $0, long: $1.long, short: nil, fragments: nil) }
     }
 
     /// For text a server supplied (see the type's documentation).
@@ -66,14 +81,14 @@ public struct Redactor: Sendable {
         // Secrets first, on the text as it came (a secret may hold a tab), cut to a size that
         // bounds the work but far above `limit`, so no secret is cut in half before it is found.
         let bounded = text.utf8.count > 64 * 1024 ? String(decoding: Array(text.utf8.prefix(64 * 1024)), as: UTF8.self) : text
-        let found = Self.replace(in: bounded, long: patterns.long, short: patterns.all, fragments: patterns.fragments)
+        let found = layers.reduce(bounded) { Self.replace(in: $0, long: $1.long, short: $1.all, fragments: $1.fragments) }
         return TextSafety.stripped(Self.redactJSONValues(found), limit: limit)
     }
 
     /// Bytes of a document (a report, a saved plan) with long secrets replaced; the document's
     /// structure is untouched because the marker needs no escaping in JSON.
     public func redact(_ data: Data) -> Data {
-        guard !patterns.long.isEmpty, let text = String(data: data, encoding: .utf8) else { return data }
+        guard layers.contains(where: { !$0.long.isEmpty }), let text = String(data: data, encoding: .utf8) else { return data }
         let result = redact(text)
         return result == text ? data : Data(result.utf8)
     }
@@ -121,10 +136,12 @@ public struct Redactor: Sendable {
         static func forms(_ secret: [UInt8]) -> [[UInt8]] {
             let text = String(decoding: secret, as: UTF8.self)
             var forms: [[UInt8]] = [secret] + spaceAsPlus(secret)
-            for variant in [text.uppercased(), text.lowercased(), text.precomposedStringWithCanonicalMapping,
-                            text.decomposedStringWithCanonicalMapping] {
-                forms.append(Array(variant.utf8))
+            var variants = [text.uppercased(), text.lowercased()]
+            // Normal forms differ only for text beyond ASCII.
+            if secret.contains(where: { $0 >= 0x80 }) {
+                variants += [text.precomposedStringWithCanonicalMapping, text.decomposedStringWithCanonicalMapping]
             }
+            for variant in variants { forms.append(Array(variant.utf8)) }
             forms.append(Array(Hex.encode(secret).utf8))
             forms.append(Array(Hex.encode(secret).uppercased().utf8))
             forms += base64Forms(secret).filter { $0.count >= 8 }
