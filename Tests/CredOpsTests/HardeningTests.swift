@@ -317,6 +317,16 @@ import Testing
         #expect(Timestamp.parse("2027-06-30T23:59:59.1234Z") == nil)
     }
 
+    /// fuzz-provider-json: a DateFormatter per Retry-After date leaked inside Foundation; the
+    /// date is parsed on bytes now.
+    @Test func retryAfterDatesParseWithoutAFormatter() {
+        #expect(RetryPolicy.httpDate("Sun, 06 Nov 1994 08:49:37 GMT")?.timeIntervalSince1970 == 784_111_777)
+        #expect(RetryPolicy.httpDate("Fri, 15 Jan 2027 08:00:00 GMT")?.timeIntervalSince1970 == 1_800_000_000)
+        for bad in ["Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT", "Xyz, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT", ""] {
+            #expect(RetryPolicy.httpDate(bad) == nil, "\(bad)")
+        }
+    }
+
     /// Found by hand while checking a fuzz property: year 0 in another zone is year -1 in UTC,
     /// which was written back as 0001.
     @Test func instantsOutsideYearsOneToNineThousandNineHundredNinetyNineAreRefused() {

@@ -68,13 +68,30 @@ public struct RetryPolicy: Sendable {
         return .milliseconds(Int64(min(seconds, Double(settings.retryAfterCapSeconds)) * 1000))
     }
 
-    /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP/1.1 senders must use.
+    /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP/1.1 senders must use,
+    /// parsed on bytes: a DateFormatter per answer was slow and, under fuzzing, leaked inside
+    /// Foundation.
     static func httpDate(_ text: String) -> Date? {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: text)
+        let b = Array(text.utf8)
+        guard b.count == 29, b[3] == UInt8(ascii: ","), b[4] == 32, b[7] == 32, b[11] == 32, b[16] == 32,
+              b[19] == UInt8(ascii: ":"), b[22] == UInt8(ascii: ":"), b[25] == 32,
+              String(decoding: b[26..<29], as: UTF8.self) == "GMT" else { return nil }
+        let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard days.contains(String(decoding: b[0..<3], as: UTF8.self)),
+              let monthIndex = months.firstIndex(of: String(decoding: b[8..<11], as: UTF8.self)) else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var v = 0
+            for k in range {
+                guard b[k] >= 48 && b[k] <= 57 else { return nil }
+                v = v * 10 + Int(b[k] - 48)
+            }
+            return v
+        }
+        guard let day = number(5..<7), let year = number(12..<16), let hour = number(17..<19), let minute = number(20..<22),
+              let second = number(23..<25), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        let epochDays = Timestamp.daysFromCivil(year: year, month: monthIndex + 1, day: day)
+        return Date(timeIntervalSince1970: Double(epochDays * 86_400 + hour * 3600 + minute * 60 + second))
     }
 }
 
