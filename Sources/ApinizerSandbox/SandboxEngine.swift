@@ -210,20 +210,7 @@ actor SandboxEngine {
                 stats = RequestStats()
                 return .ok(["success": true])
             case .seed:
-                let object = try RequestBody.object(body)
-                let seed: SandboxSeed
-                do {
-                    seed = try JSONDecoder().decode(SandboxSeed.self, from: body ?? Data())
-                } catch let error as DecodingError {
-                    throw .badRequest("Invalid seed: \(SandboxSeed.describe(error))")
-                } catch {
-                    throw .badRequest("Invalid seed: \(error)")
-                }
-                do {
-                    try state.merge(seed, keys: Set(object.keys))
-                } catch {
-                    throw .badRequest("Invalid seed: \(error.message)")
-                }
+                try state.mergeSeed(body: body)
                 changed()
                 return .ok(["success": true, "credentialCount": .int(state.credentials.count)])
             case .reset:

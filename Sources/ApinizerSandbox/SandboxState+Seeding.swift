@@ -1,3 +1,5 @@
+import Foundation
+
 extension SandboxState {
     /// Checks seeded (out-of-band) credentials against this catalog and normalises them.
     ///
@@ -82,5 +84,27 @@ extension SandboxState {
         state.clients = saved.clients.merging(configured.clients) { _, configured in configured }
         for credential in saved.credentials { state.put(credential) }
         return state
+    }
+}
+
+extension SandboxState {
+    /// `POST /__sandbox/seed`: merges the keys the JSON body gives into the state.
+    ///
+    /// - Throws: 400 `bad_request` for a body that is not a seed, or a seed that does not fit.
+    mutating func mergeSeed(body: Data?) throws(APIError) {
+        let object = try RequestBody.object(body)
+        let seed: SandboxSeed
+        do {
+            seed = try JSONDecoder().decode(SandboxSeed.self, from: body ?? Data())
+        } catch let error as DecodingError {
+            throw .badRequest("Invalid seed: \(SandboxSeed.describe(error))")
+        } catch {
+            throw .badRequest("Invalid seed: \(error)")
+        }
+        do {
+            try merge(seed, keys: Set(object.keys))
+        } catch {
+            throw .badRequest("Invalid seed: \(error.message)")
+        }
     }
 }

@@ -65,20 +65,7 @@ private func dispatchAdmin(_ operation: AdminOperation, state: inout SandboxStat
     case .stats, .resetStats:
         return .ok(["success": true])
     case .seed:
-        let object = try RequestBody.object(body)
-        let seed: SandboxSeed
-        do {
-            seed = try JSONDecoder().decode(SandboxSeed.self, from: body ?? Data())
-        } catch let error as DecodingError {
-            throw .badRequest("Invalid seed: \(SandboxSeed.describe(error))")
-        } catch {
-            throw .badRequest("Invalid seed: \(error)")
-        }
-        do {
-            try state.merge(seed, keys: Set(object.keys))
-        } catch {
-            throw .badRequest("Invalid seed: \(error.message)")
-        }
+        try state.mergeSeed(body: body)
         return .ok(["success": true, "credentialCount": .int(state.credentials.count)])
     case .reset:
         state = SandboxState(seed: initialSeed)
