@@ -94,6 +94,17 @@ import Testing
         try check(live, grants: [Username("ls"): [AccessGrant(type: "API_PROXY", name: "on")]], project: "no")
     }
 
+    /// fuzz-export-roundtrip: noncharacters (U+FFFE, U+FFFF) went raw into the header
+    /// comment, and libyaml refused the whole file.
+    @Test func theHeaderCommentIsYAMLWhateverTheNames() throws {
+        // (Swift literals cannot hold noncharacters: built from scalars.)
+        let odd = String(String.UnicodeScalarView([0xFFFE, 0xFFFF, 0xFDD0].map { Unicode.Scalar($0)! }))
+        let text = Exporter(schema: Self.schema).export(environment: "llll", provider: "apinizer", project: ProjectName("LLLL\(odd)LLL"),
+                                                        live: [Self.resource("u", description: odd, fullName: "F", roles: [])], grants: [:]).text
+        let documents = try YAMLComposer.compose(Array(text.utf8))
+        #expect(documents.count == 1, "\(text)")
+    }
+
     @Test func anyStringRoundTrips() throws {
         var g = Generator(seed: 20261202)
         for _ in 0..<60 {

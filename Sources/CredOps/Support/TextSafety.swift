@@ -16,7 +16,9 @@ public enum TextSafety {
         default:
             // Every format character: bidi marks, zero-width spaces and joiners, tags, the
             // BOM. Invisible, so `svc` and `svc\u{200B}` would read alike.
-            return scalar.properties.generalCategory == .format
+            // And the noncharacters (U+FFFE, U+FFFF, U+FDD0...): no YAML reader accepts
+            // them raw (found by fuzz-export-roundtrip in an export's header comment).
+            return scalar.properties.generalCategory == .format || scalar.properties.isNoncharacterCodePoint
         }
     }
 

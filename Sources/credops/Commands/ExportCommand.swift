@@ -51,6 +51,10 @@ struct ExportCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         guard let provider = Composition.providers[env.provider] else { throw ExitCode(1) }
+        if let problem = TextSafety.nameProblem(project) {
+            terminal.err("error: --project \(problem); name a project")
+            throw ExitCode(1)
+        }
         // `payments` or `Payments-Prod`: either name finds the project.
         let named = ProjectName(project)
         let manifestProject = env.projects.first { $0.value == named }?.key ?? named
