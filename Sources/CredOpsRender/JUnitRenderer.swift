@@ -4,7 +4,7 @@ import CredOps
 /// environment is a failure with its message and the failed operations.
 public enum JUnitRenderer {
     public static func render(_ report: ApplyReport) -> String {
-        let envs = report.deploymentResult.environmentResults
+        let envs = report.environments
         let failures = envs.filter { !$0.success }.count
         let total = envs.reduce(0.0) { $0 + Double($1.durationMilliseconds ?? 0) / 1000 }
         var out = [#"<?xml version="1.0" encoding="UTF-8"?>"#]
@@ -13,14 +13,15 @@ public enum JUnitRenderer {
         for env in envs {
             let time = seconds(Double(env.durationMilliseconds ?? 0) / 1000)
             out.append(#"    <testcase classname="credops.apply" name="\#(escape(env.environmentName))" time="\#(time)">"#)
+            let message = ReportWording.message(env)
             if env.success {
-                out.append("      <system-out>\(escape(env.message))</system-out>")
+                out.append("      <system-out>\(escape(message))</system-out>")
             } else {
                 let details = env.operations.filter { $0.status != .applied }.map { op -> String in
-                    let reason = op.error ?? op.status.rawValue
+                    let reason = ReportWording.error(op) ?? op.status.rawValue
                     return "\(op.project)/\(op.username) \(op.action.rawValue) " + (op.status == .failed ? "failed: \(reason)" : reason)
                 }.joined(separator: "\n")
-                out.append(#"      <failure message="\#(escape(env.message))" type="DeploymentFailed">\#(escape(details.isEmpty ? env.message : details))</failure>"#)
+                out.append(#"      <failure message="\#(escape(message))" type="DeploymentFailed">\#(escape(details.isEmpty ? message : details))</failure>"#)
             }
             out.append("    </testcase>")
         }

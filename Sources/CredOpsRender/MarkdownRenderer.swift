@@ -44,7 +44,7 @@ public struct MarkdownRenderer: Sendable {
                 out.append("**\(name)**: no changes")
                 out.append("")
             } else {
-                let deleting = c.delete > 0 ? " ⚠️" : ""
+                let deleting = c[.delete] > 0 ? " ⚠️" : ""
                 out.append("<details><summary><b>\(name)</b>: \(Self.summary(c))\(deleting)</summary>")
                 out.append("")
                 out.append("```diff")
@@ -57,10 +57,10 @@ public struct MarkdownRenderer: Sendable {
                 out.append("</details>")
                 out.append("")
             }
-            if c.delete > 0 {
-                warnings.append("> ⚠️ \(c.delete) credential\(c.delete == 1 ? "" : "s") will be deleted in \(name).")
+            if c[.delete] > 0 {
+                warnings.append("> ⚠️ \(c[.delete]) credential\(c[.delete] == 1 ? "" : "s") will be deleted in \(name).")
             }
-            for refusal in env.refusals { warnings.append("> ⛔ \(Self.code(refusal))") }
+            for refusal in Wording.refusals(env) { warnings.append("> ⛔ \(Self.code(refusal))") }
             let unsafe = env.projects.flatMap(\.unaddressable)
             if !unsafe.isEmpty {
                 warnings.append("> ⚠️ \(unsafe.count) live credential\(unsafe.count == 1 ? "" : "s") in \(name) \(unsafe.count == 1 ? "has a name" : "have names") credops cannot use safely (\(Self.code(unsafe.prefix(5).map { "\($0.name): \($0.problem)" }.joined(separator: "; ")))); left alone.")
@@ -99,31 +99,31 @@ public struct MarkdownRenderer: Sendable {
     // MARK: Reports
 
     public func render(_ report: ApplyReport) -> String {
-        var out = ["### credops apply: \(report.deploymentResult.message)", ""]
-        for env in report.deploymentResult.environmentResults {
+        var out = ["### credops apply: \(ReportWording.message(report))", ""]
+        for env in report.environments {
             let name = Self.html(env.environmentName)
-            let failed = env.operations.filter { $0.status == .failed }
+            let failed = env.failed
             if env.success {
                 // A success message is credops' own count of changes, never a server's words.
-                out.append("**\(name)**: ✅ \(Self.html(env.message))")
+                out.append("**\(name)**: ✅ \(Self.html(ReportWording.message(env)))")
                 out.append("")
                 continue
             }
             if env.operations.isEmpty {
-                out.append("**\(name)**: ❌ \(Self.code(env.message))")
+                out.append("**\(name)**: ❌ \(Self.code(ReportWording.message(env)))")
                 out.append("")
                 continue
             }
             out.append("<details><summary><b>\(name)</b>: ❌ \(failed.count) of \(env.operations.count) operations failed</summary>")
             out.append("")
             out.append("```")
-            for op in failed.prefix(50) { out.append(Self.fence("\(shown(op.username)) \(op.action.rawValue): \(shown(op.error ?? "failed"))")) }
+            for op in failed.prefix(50) { out.append(Self.fence("\(shown(op.username)) \(op.action.rawValue): \(shown(ReportWording.error(op) ?? "failed"))")) }
             if failed.count > 50 { out.append("… \(failed.count - 50) more in the report") }
             out.append("```")
             out.append("</details>")
             out.append("")
         }
-        let envs = report.deploymentResult.environmentResults
+        let envs = report.environments
         let failed = envs.filter { !$0.success }.count
         out.append("\(envs.count) environment\(envs.count == 1 ? "" : "s") · \(envs.count - failed) succeeded · \(failed) failed")
         var text = out.joined(separator: "\n")
@@ -134,15 +134,7 @@ public struct MarkdownRenderer: Sendable {
     // MARK: Text helpers
 
     static func summary(_ c: PlanCounts) -> String {
-        var parts: [String] = []
-        if c.adopt > 0 { parts.append("\(c.adopt) to adopt") }
-        if c.create > 0 { parts.append("\(c.create) to create") }
-        if c.update > 0 { parts.append("\(c.update) to update") }
-        if c.password > 0 { parts.append("\(c.password) password\(c.password == 1 ? "" : "s")") }
-        if c.grant > 0 { parts.append("\(c.grant) grant\(c.grant == 1 ? "" : "s")") }
-        if c.revoke > 0 { parts.append("\(c.revoke) revoke\(c.revoke == 1 ? "" : "s")") }
-        if c.delete > 0 { parts.append("\(c.delete) to delete") }
-        return parts.joined(separator: ", ")
+        Wording.planned(c, all: false)
     }
 
     /// Text safe inside HTML tags (summary lines), control characters escaped.

@@ -70,7 +70,7 @@ public enum PlanJSONRenderer {
             "protected": env.isProtected,
             "hasChanges": env.hasChanges,
             "failure": env.failure as Any? ?? NSNull(),
-            "refusals": env.refusals,
+            "refusals": Wording.refusals(env),
             "summary": counts(env.counts),
             "projects": env.projects.map(project),
         ]

@@ -38,8 +38,8 @@ public struct PlanTextRenderer: Sendable {
             out.append("\(head) · project \(project.project.shown)\(renamed)")
             out += renderProject(project, schema: schemas[env.provider])
         }
-        for refusal in env.refusals {
-            out.append("  \(style.red("✗ refused:")) \(shown(refusal))")
+        for refusal in Wording.refusals(env) {
+            out.append("  \(style.red("✗ refused:")) \(refusal)")
         }
         return out
     }
@@ -149,10 +149,7 @@ public struct PlanTextRenderer: Sendable {
             let ok = plan.environments.count - failed
             text += ok == 1 ? "1 environment is in sync with the manifests." : "\(ok) environments are in sync with the manifests."
         } else {
-            var parts = ["\(c.create) to create", "\(c.update) to update", "\(c.password) password\(c.password == 1 ? "" : "s")",
-                         "\(c.grant) grant\(c.grant == 1 ? "" : "s")", "\(c.revoke) revoke\(c.revoke == 1 ? "" : "s")", "\(c.delete) to delete"]
-            if c.adopt > 0 { parts.insert("\(c.adopt) to adopt", at: 0) }
-            text = "Plan: " + parts.joined(separator: ", ") + ", in \(changed) of \(plan.environments.count) environment\(plan.environments.count == 1 ? "" : "s")."
+            text = "Plan: " + Wording.planned(c, all: true) + ", in \(changed) of \(plan.environments.count) environment\(plan.environments.count == 1 ? "" : "s")."
         }
         if failed > 0 { text += " " + style.red("\(failed) environment\(failed == 1 ? "" : "s") could not be planned.") }
         let refused = plan.environments.filter { !$0.refusals.isEmpty }.count

@@ -9,23 +9,23 @@ public struct ReportTextRenderer: Sendable {
 
     public func render(_ report: ApplyReport, reportFile: String?) -> String {
         var out: [String] = [""]
-        for env in report.deploymentResult.environmentResults {
+        for env in report.environments {
             if env.success {
-                out.append("\(style.green("✓")) \(shown(env.environmentName)): \(shown(env.message))")
+                out.append("\(style.green("✓")) \(shown(env.environmentName)): \(shown(ReportWording.message(env)))")
             } else {
-                let failed = env.operations.filter { $0.status == .failed }
-                let headline = failed.isEmpty ? shown(env.message) : "\(failed.count) of \(env.operations.count) operations failed"
+                let failed = env.failed
+                let headline = failed.isEmpty ? shown(ReportWording.message(env)) : "\(failed.count) of \(env.operations.count) operations failed"
                 out.append("\(style.red("✗")) \(shown(env.environmentName)): \(headline)")
                 for op in failed.prefix(20) {
-                    out.append("    \(shown(op.username)) \(op.action.rawValue): \(shown(op.error ?? "failed"))")
+                    out.append("    \(shown(op.username)) \(op.action.rawValue): \(shown(ReportWording.error(op) ?? "failed"))")
                 }
                 if failed.count > 20 { out.append("    ... and \(failed.count - 20) more (see the report)") }
-                let skipped = env.operations.filter { $0.status == .skipped }.count
+                let skipped = env.skipped.count
                 if skipped > 0 { out.append("    \(skipped) operation\(skipped == 1 ? "" : "s") skipped") }
             }
         }
         out.append("")
-        let envs = report.deploymentResult.environmentResults
+        let envs = report.environments
         let failed = envs.filter { !$0.success }.count
         var last = failed == 0
             ? "Apply complete in \(envs.count) environment\(envs.count == 1 ? "" : "s")."

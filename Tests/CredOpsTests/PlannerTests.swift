@@ -1,5 +1,6 @@
 import ApinizerProvider
 import CredOps
+import CredOpsRender
 import Foundation
 import Testing
 
@@ -191,7 +192,7 @@ import Testing
         let keep = (deletes..<live).map { Self.desired("u\($0)") }
         let managed = (0..<live).map { Self.managed("u\($0)") }
         let project = plan(desired: keep, live: liveResources, managed: managed)
-        #expect(project.counts.delete == deletes)
+        #expect(project.counts[.delete] == deletes)
         let env = EnvironmentPlan(environment: "staging", provider: "apinizer", endpoint: "x", isProtected: false, projects: [project])
         #expect(!env.guardRailRefusals(options: PlanOptions()).isEmpty == refused)
         #expect(env.guardRailRefusals(options: PlanOptions(allowMassDelete: true)).isEmpty)
@@ -200,7 +201,9 @@ import Testing
     @Test func maxDeletesAndProtectedEnvironmentsNeedTheirFlags() {
         let project = plan(desired: [], live: [Self.resource("a")], managed: [Self.managed("a")])
         let env = EnvironmentPlan(environment: "production", provider: "apinizer", endpoint: "x", isProtected: true, projects: [project])
-        #expect(env.guardRailRefusals(options: PlanOptions()) == ["production is protected: 1 delete planned; pass --allow-delete to allow them"])
+        #expect(env.guardRailRefusals(options: PlanOptions()) == [.deletesInProtectedEnvironment(deletes: 1)])
+        #expect(Wording.refusal(.deletesInProtectedEnvironment(deletes: 1), environment: env.environment)
+            == "production is protected: 1 delete planned; pass --allow-delete to allow them")
         #expect(env.guardRailRefusals(options: PlanOptions(allowDelete: true)).isEmpty)
         #expect(env.guardRailRefusals(options: PlanOptions(allowDelete: true, maxDeletes: 0)).count == 1)
     }

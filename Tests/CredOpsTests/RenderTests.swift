@@ -44,19 +44,53 @@ import Testing
     }
 
     static var sampleReport: ApplyReport {
-        ApplyReport(runID: "7f3c9a12", environments: [
-            EnvironmentReport(environmentName: "production", success: false,
-                              message: "1 of 3 operations failed: billing-bot update: PUT /apiops/projects/payments/credentials/ → 400 bad_request: Credential role (AUDITOR) was not found!",
-                              operations: [
-                                OperationResult(project: "payments", username: "checkout-service", action: .create, status: .applied),
-                                OperationResult(project: "payments", username: "billing-bot", action: .update, status: .failed,
-                                                error: "PUT /apiops/projects/payments/credentials/ → 400 bad_request: Credential role (AUDITOR) was not found!"),
-                                OperationResult(project: "payments", username: "billing-bot", action: .grant, status: .skipped,
-                                                error: "skipped: the update of this credential failed"),
-                              ], durationMilliseconds: 1250),
-            EnvironmentReport(environmentName: "staging", success: true, message: "Deployed successfully: 2 created, 1 granted",
-                              operations: [], durationMilliseconds: 830),
+        var staging = ReportCounts()
+        staging.created = 2
+        staging.granted = 1
+        return ApplyReport(runID: "7f3c9a12", environments: [
+            EnvironmentReport(environmentName: "production", results: [
+                OperationResult(project: "payments", username: "checkout-service", action: .create, status: .applied),
+                OperationResult(project: "payments", username: "billing-bot", action: .update, status: .failed,
+                                failure: .provider("PUT /apiops/projects/payments/credentials/ → 400 bad_request: Credential role (AUDITOR) was not found!")),
+                OperationResult(project: "payments", username: "billing-bot", action: .grant, status: .skipped,
+                                skipReason: .earlierStepFailed(.update)),
+            ]).with(durationMilliseconds: 1250),
+            EnvironmentReport(environmentName: "staging", changes: staging, operations: [], durationMilliseconds: 830),
         ])
+    }
+
+    /// The report document keeps Apinizer's `deploymentResult` shape and its words, whatever
+    /// the engine's values look like.
+    @Test func reportDocumentHasTheDeploymentResultShapeAndMessages() throws {
+        let json = try JSONSerialization.jsonObject(with: ReportJSONRenderer.render(Self.sampleReport)) as? [String: Any]
+        let result = json?["deploymentResult"] as? [String: Any]
+        #expect(json?["success"] as? Bool == false)
+        #expect(json?["runId"] as? String == "7f3c9a12")
+        #expect(result?["message"] as? String == "Deployment failed in 1 of 2 environments")
+        let envs = result?["environmentResults"] as? [[String: Any]] ?? []
+        #expect(envs.map { $0["environmentName"] as? String } == ["production", "staging"])
+        #expect(envs.first?["message"] as? String
+            == "1 of 3 operations failed: billing-bot update: PUT /apiops/projects/payments/credentials/ → 400 bad_request: Credential role (AUDITOR) was not found!")
+        #expect(envs.last?["message"] as? String == "Deployed successfully: 2 created, 1 granted")
+        let ops = envs.first?["operations"] as? [[String: Any]] ?? []
+        #expect(ops.map { $0["error"] as? String } == [nil, "PUT /apiops/projects/payments/credentials/ → 400 bad_request: Credential role (AUDITOR) was not found!",
+                                                       "skipped: the update of this credential failed"])
+        #expect((envs.first?["changes"] as? [String: Int])?["created"] == 1)
+    }
+
+    /// Outcomes are typed: the count of changed secrets comes from a note, not from matching words.
+    @Test func secretChangedByAnUpdateIsCountedFromItsNote() {
+        let env = EnvironmentReport(environmentName: "dev", results: [
+            OperationResult(project: "p", username: "a", action: .update, status: .applied, notes: [.secretChanged]),
+            OperationResult(project: "p", username: "b", action: .update, status: .applied,
+                            notes: [.answerLost(times: 1, lastError: "password changed", then: .foundCreated)]),
+            OperationResult(project: "p", username: "c", action: .password, status: .applied),
+        ])
+        #expect(env.changes.updated == 2)
+        #expect(env.changes.passwordChanged == 2)
+        #expect(ReportWording.message(env) == "Deployed successfully: 2 updated, 2 password changed")
+        #expect(ReportWording.remark(env.operations[0]) == nil)
+        #expect(ReportWording.remark(env.operations[1]) == "answer lost (password changed); found created on read-back")
     }
 
     func golden(_ name: String, _ text: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) throws {
@@ -106,7 +140,7 @@ import Testing
 
     @Test func junitEscapesWhatXMLCannotHold() {
         let report = ApplyReport(runID: "r", environments: [
-            EnvironmentReport(environmentName: "a<b>&\"c\"", success: false, message: "bad \u{1} <tag> & 'quote'"),
+            EnvironmentReport(environmentName: "a<b>&\"c\"", problem: .notPlanned("bad \u{1} <tag> & 'quote'")),
         ])
         let xml = JUnitRenderer.render(report)
         #expect(xml.contains(#"name="a&lt;b&gt;&amp;&quot;c&quot;""#))

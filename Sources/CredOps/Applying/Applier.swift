@@ -38,13 +38,18 @@ public struct Applier: Sendable {
     /// Checked before each operation starts: true once the user asked to stop (Ctrl-C).
     public let shouldStop: @Sendable () -> Bool
     private let events: @Sendable (ApplyEvent) -> Void
+    /// Words an environment's outcome for the state history (the engine writes no prose; the
+    /// CLI passes the renderer's wording). The result is redacted before it is stored.
+    private let describe: @Sendable (EnvironmentReport) -> String
 
     public init(store: any StateStore, run: RunInfo, shouldStop: @escaping @Sendable () -> Bool = { false },
-                events: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) {
+                events: @escaping @Sendable (ApplyEvent) -> Void = { _ in },
+                describe: @escaping @Sendable (EnvironmentReport) -> String) {
         self.store = store
         self.run = run
         self.shouldStop = shouldStop
         self.events = events
+        self.describe = describe
     }
 
     public func apply(_ plan: Plan, prepared: [EnvironmentName: PreparedEnvironment], schemas: [String: ResourceSchema]) async -> ApplyReport {
@@ -69,13 +74,13 @@ public struct Applier: Sendable {
         // Read when needed, not now: a token fetched during the run is a secret too.
         var redactor: Redactor { prepared?.runSecrets.redactor ?? Redactor() }
         if let failure = plan.failure {
-            return EnvironmentReport(environmentName: name, success: false, message: redactor.redact(failure))
+            return EnvironmentReport(environmentName: name, problem: .notPlanned(redactor.redact(failure)))
         }
         guard let prepared, let session = prepared.session, let schema else {
-            return EnvironmentReport(environmentName: name, success: false, message: "not connected")
+            return EnvironmentReport(environmentName: name, problem: .notConnected)
         }
         if !plan.refusals.isEmpty {
-            return EnvironmentReport(environmentName: name, success: false, message: redactor.redact(plan.refusals.joined(separator: "; ")))
+            return EnvironmentReport(environmentName: name, problem: .refused(plan.refusals))
         }
         var record = RunRecord(runID: run.runID, environment: plan.environment, command: run.command, user: run.user,
                                host: run.host, pid: run.pid, startedAt: Date())
@@ -83,7 +88,7 @@ public struct Applier: Sendable {
             try await store.beginRun(record)
             try await settle(prepared)
         } catch {
-            return EnvironmentReport(environmentName: name, success: false, message: redactor.redact("cannot write state (\(store.displayName)): \(error)"))
+            return EnvironmentReport(environmentName: name, problem: .stateNotWritable(store: store.displayName, error: redactor.redact("\(error)")))
         }
 
         let worker = EnvironmentWorker(environment: plan.environment, session: session, store: store, book: prepared.book,
@@ -107,8 +112,7 @@ public struct Applier: Sendable {
         do {
             try await store.recordIntents(intents.flatMap { $0 }.compactMap { $0 })
         } catch {
-            return EnvironmentReport(environmentName: name, success: false,
-                                     message: redactor.redact("nothing was sent: the state could not record the planned writes (\(store.displayName)): \(error)"))
+            return EnvironmentReport(environmentName: name, problem: .intentsNotRecorded(store: store.displayName, error: redactor.redact("\(error)")))
         }
         let outcomes = OutcomeWriter(store: store)
         let limit = Concurrently.pipelined(prepared.config.concurrency)
@@ -130,11 +134,8 @@ public struct Applier: Sendable {
             var r = result
             if let id, let failure = stateFailures[id], result.status == .applied {
                 r.status = .failed
-                r.error = "applied on the server, but the state could not be written (\(store.displayName)): \(failure); the next run settles it"
+                r.failure = .stateNotWritten(store: store.displayName, error: finalRedactor.redact(failure))
             }
-            // Every line of the report and the history is redacted as a whole, whatever its parts.
-            r.error = r.error.map { finalRedactor.redact($0) }
-            r.note = r.note.map { finalRedactor.redact($0) }
             return r
         }
 
@@ -145,12 +146,12 @@ public struct Applier: Sendable {
             }
         }
 
-        var report = Self.report(name: name, results: results)
-        report.message = finalRedactor.redact(report.message)
+        var report = EnvironmentReport(environmentName: name, results: results)
         report.durationMilliseconds = Int(Date().timeIntervalSince(record.startedAt) * 1000)
         record.finishedAt = Date()
         record.success = report.success
-        record.message = report.message
+        // Every line of the history is redacted as a whole, whatever its parts.
+        record.message = finalRedactor.redact(describe(report))
         record.counts = report.changes.stateCounts
         record.counts.failed = results.filter { $0.status == .failed }.count
         try? await store.finishRun(record)
@@ -160,39 +161,6 @@ public struct Applier: Sendable {
     /// Writes what the plan settled about intents left by an interrupted run.
     public func settle(_ prepared: PreparedEnvironment) async throws {
         for repair in prepared.repairs { try await store.complete(repair.intent, outcome: repair.outcome) }
-    }
-
-    static func report(name: String, results: [OperationResult]) -> EnvironmentReport {
-        var counts = ReportCounts()
-        for r in results where r.status == .applied {
-            switch r.action {
-            case .create: counts.created += 1
-            case .update:
-                counts.updated += 1
-                if r.note?.contains("password changed") == true { counts.passwordChanged += 1 }
-            case .password: counts.passwordChanged += 1
-            case .grant: counts.granted += r.grants?.count ?? 1
-            case .revoke: counts.revoked += r.grants?.count ?? 1
-            case .delete: counts.deleted += 1
-            case .adopt: counts.adopted += 1
-            }
-        }
-        let failed = results.filter { $0.status == .failed }
-        let skipped = results.filter { $0.status == .skipped }
-        let message: String
-        if !failed.isEmpty {
-            let first = failed.prefix(3).map { "\($0.username) \($0.action.rawValue): \($0.error ?? "failed")" }.joined(separator: "; ")
-            let more = failed.count > 3 ? "; and \(failed.count - 3) more" : ""
-            message = "\(failed.count) of \(results.count) operations failed: \(first)\(more)"
-        } else if !skipped.isEmpty {
-            message = "\(skipped.count) of \(results.count) operations skipped: \(skipped.first?.error ?? "interrupted")"
-        } else if counts.summary.isEmpty {
-            message = "No changes"
-        } else {
-            message = "Deployed successfully: \(counts.summary)"
-        }
-        return EnvironmentReport(environmentName: name, success: failed.isEmpty && skipped.isEmpty, message: message,
-                                 changes: counts, operations: results)
     }
 }
 

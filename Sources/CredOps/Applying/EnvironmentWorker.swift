@@ -56,31 +56,32 @@ struct EnvironmentWorker: Sendable {
             case .grant(let g), .revoke(let g): result.grants = g
             case .update(_, _, let fields, _, let passwordChanged):
                 result.fields = fields.map(\.field)
-                if passwordChanged { result.note = "password changed" }
+                if passwordChanged { result.notes.append(.secretChanged) }
             default: break
             }
-            let skipReason: String? = if let failedStep {
-                "skipped: the \(failedStep.rawValue) of this credential failed"
+            let skipReason: SkipReason? = if let failedStep {
+                .earlierStepFailed(failedStep)
             } else if shouldStop() {
-                "skipped: apply was interrupted"
+                .interrupted
             } else if let stateFailure = outcomes.failure {
-                "skipped: the state cannot be written (\(stateFailure))"
+                .stateNotWritable(stateFailure)
             } else {
                 nil
             }
             if let skipReason {
                 result.status = .skipped
-                result.error = skipReason
+                result.skipReason = skipReason
                 if let intent { outcomes.submit(intent, .unchanged, key: key) }
                 results.append((result, intent?.id))
                 continue
             }
             do {
-                let note = try await execute(change, intent: intent, record: &record, outcomes: outcomes, key: key)
-                if let note { result.note = [result.note, note].compactMap { $0 }.joined(separator: "; ") }
+                if let note = try await execute(change, intent: intent, record: &record, outcomes: outcomes, key: key) {
+                    result.notes.append(note)
+                }
             } catch {
                 result.status = .failed
-                result.error = error.description
+                result.failure = error.failure
                 failedStep = change.action.kind
             }
             results.append((result, intent?.id))
@@ -88,20 +89,20 @@ struct EnvironmentWorker: Sendable {
         return results
     }
 
-    struct StepError: Error, CustomStringConvertible {
-        var description: String
+    struct StepError: Error {
+        var failure: OperationFailure
     }
 
     /// Performs one change on the server and hands the state it leads to to `outcomes`.
     /// - Returns: a note for the report, if any.
     private func execute(_ change: Change, intent: Intent?, record: inout ManagedCredential?, outcomes: OutcomeWriter,
-                         key: String) async throws(StepError) -> String? {
+                         key: String) async throws(StepError) -> OperationNote? {
         let project = change.serverProject
         let id = change.username
         let password = book.password(project: project, id: id)
         if change.action.passwordFingerprint != nil && password == nil {
             if let intent { outcomes.submit(intent, .unchanged, key: key) }
-            throw StepError(description: "no password resolved for \(id)")
+            throw StepError(failure: .noSecret)
         }
         let secret = password ?? Secret("")
         var next = record ?? ManagedCredential(environment: environment, project: project, username: id, passwordFingerprint: nil,
@@ -118,7 +119,7 @@ struct EnvironmentWorker: Sendable {
             return nil
         }
 
-        var note: String?
+        var note: OperationNote?
         var serverError: ProviderError?
         do throws(ProviderError) {
             switch change.action {
@@ -157,28 +158,28 @@ struct EnvironmentWorker: Sendable {
                 next.pendingRedeploy = error.message
             } else if error.outcomeUnknown {
                 // Whether the server applied it is unknown: the intent stays, and the next run settles it.
-                throw StepError(description: error.description + " (outcome unknown; the next run checks it)")
+                throw StepError(failure: .outcomeUnknown(error.description))
             } else {
                 outcomes.submit(intent, .unchanged, key: key)
-                throw StepError(description: error.description)
+                throw StepError(failure: .provider(error.description))
             }
         }
         let isDelete = change.action.kind == .delete
         outcomes.submit(intent, isDelete ? .forget : .record(next), key: key)
         record = isDelete ? nil : next
-        if let serverError { throw StepError(description: serverError.description) }
+        if let serverError { throw StepError(failure: .provider(serverError.description)) }
         return note
     }
 
     /// Creates a credential; when the answer was lost, reads back instead of sending it again:
     /// found with our fields, the create is done; found with other fields, it is converged with
     /// an update; not found, it is created again. Up to `rounds` times, like any other retry.
-    private func create(project: ProjectName, resource: Resource, secret: Secret, rounds: Int = 4) async throws(ProviderError) -> String? {
+    private func create(project: ProjectName, resource: Resource, secret: Secret, rounds: Int = 4) async throws(ProviderError) -> OperationNote? {
         var lost: [String] = []
         while true {
             do {
                 try await session.create(project: project, resource: resource, secret: secret)
-                return lost.isEmpty ? nil : "answer lost \(lost.count)×; not found on read-back, created again"
+                return lost.isEmpty ? nil : .answerLost(times: lost.count, lastError: lost.last ?? "", then: .createdAgain)
             } catch where error.outcomeUnknown && lost.count < rounds {
                 lost.append(error.message)
             }
@@ -192,10 +193,10 @@ struct EnvironmentWorker: Sendable {
             if let found = live.first(where: { $0.id == resource.id }) {
                 if planner.fieldChanges(live: found, desired: resource).isEmpty {
                     // Our create went through (same fields; the password came with them).
-                    return "answer lost (\(lost.last ?? "")); found created on read-back"
+                    return .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundCreated)
                 }
                 try await session.update(project: project, resource: resource, secret: secret)
-                return "answer lost (\(lost.last ?? "")); found with other fields on read-back and updated"
+                return .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundDifferentAndUpdated)
             }
         }
     }

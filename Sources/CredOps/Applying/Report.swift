@@ -1,82 +1,84 @@
 import Foundation
 
-/// What apply did, in the shape of Apinizer's `deploymentResult`, extended but never renamed.
-public struct ApplyReport: Sendable, Encodable {
-    public var success: Bool
-    public var deploymentResult: DeploymentResult
-    /// Extension: the run's id (as in the state history).
+/// What apply did, as values: one entry per environment, each operation with its typed
+/// outcome. `CredOpsRender` words it (the `deploymentResult` document, text, markdown, JUnit);
+/// nothing here is prose.
+public struct ApplyReport: Sendable {
+    /// The run's id (as in the state history).
     public var runID: String
-
-    public struct DeploymentResult: Sendable, Encodable {
-        public var success: Bool
-        public var message: String
-        public var environmentResults: [EnvironmentReport]
-    }
+    /// Sorted by environment name.
+    public var environments: [EnvironmentReport]
 
     public init(runID: String, environments: [EnvironmentReport]) {
         self.runID = runID
-        let failed = environments.filter { !$0.success }
-        let success = failed.isEmpty
-        let message: String
-        if environments.isEmpty {
-            message = "No environments selected"
-        } else if success {
-            message = "Deployment completed successfully in \(environments.count) environment\(environments.count == 1 ? "" : "s")"
-        } else {
-            message = "Deployment failed in \(failed.count) of \(environments.count) environment\(environments.count == 1 ? "" : "s")"
-        }
-        self.success = success
-        self.deploymentResult = DeploymentResult(success: success, message: message, environmentResults: environments)
+        self.environments = environments
     }
 
-    enum CodingKeys: String, CodingKey { case success, deploymentResult, runID = "runId" }
+    public var success: Bool { environments.allSatisfy(\.success) }
+}
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(success, forKey: .success)
-        try c.encode(deploymentResult, forKey: .deploymentResult)
-        try c.encode(runID, forKey: .runID)
-    }
-
-    /// Pretty JSON with keys in the documented order.
-    public func json() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return TextSafety.jsonSafe((try? encoder.encode(self)) ?? Data("{}".utf8))
-    }
+/// Why an environment was not applied at all (its operations, if any, say the rest).
+public enum EnvironmentProblem: Sendable, Hashable {
+    /// The plan could not be made: the reason, redacted (unreachable, refused login, state unreadable).
+    case notPlanned(String)
+    /// The environment has no session (its plan failed before connecting).
+    case notConnected
+    /// Guard rails stopped it.
+    case refused([Refusal])
+    /// The run could not be recorded in state; nothing was sent.
+    case stateNotWritable(store: String, error: String)
+    /// The intents of the planned writes could not be recorded; nothing was sent.
+    case intentsNotRecorded(store: String, error: String)
 }
 
 /// One environment's outcome.
-public struct EnvironmentReport: Sendable, Encodable {
+public struct EnvironmentReport: Sendable {
     public var environmentName: String
-    public var success: Bool
-    public var message: String
+    /// Set when the environment was not applied at all.
+    public var problem: EnvironmentProblem?
     public var changes: ReportCounts
     public var operations: [OperationResult]
-    /// How long the environment's apply took (extension).
+    /// How long the environment's apply took.
     public var durationMilliseconds: Int?
 
-    enum CodingKeys: String, CodingKey { case environmentName, success, message, changes, operations, durationMilliseconds }
-
-    public init(environmentName: String, success: Bool, message: String, changes: ReportCounts = ReportCounts(), operations: [OperationResult] = [],
-                durationMilliseconds: Int? = nil) {
+    public init(environmentName: String, problem: EnvironmentProblem? = nil, changes: ReportCounts = ReportCounts(),
+                operations: [OperationResult] = [], durationMilliseconds: Int? = nil) {
         self.environmentName = environmentName
-        self.success = success
-        self.message = message
+        self.problem = problem
         self.changes = changes
         self.operations = operations
         self.durationMilliseconds = durationMilliseconds
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(environmentName, forKey: .environmentName)
-        try c.encode(success, forKey: .success)
-        try c.encode(message, forKey: .message)
-        try c.encode(changes, forKey: .changes)
-        try c.encode(operations, forKey: .operations)
-        try c.encodeIfPresent(durationMilliseconds, forKey: .durationMilliseconds)
+    /// The same report with its duration set.
+    public func with(durationMilliseconds: Int?) -> EnvironmentReport {
+        var copy = self
+        copy.durationMilliseconds = durationMilliseconds
+        return copy
+    }
+
+    /// No problem, and every operation applied.
+    public var success: Bool { problem == nil && operations.allSatisfy { $0.status == .applied } }
+    public var failed: [OperationResult] { operations.filter { $0.status == .failed } }
+    public var skipped: [OperationResult] { operations.filter { $0.status == .skipped } }
+
+    /// Counts the applied operations, in the report's words.
+    public init(environmentName: String, results: [OperationResult]) {
+        var counts = ReportCounts()
+        for r in results where r.status == .applied {
+            switch r.action {
+            case .create: counts.created += 1
+            case .update:
+                counts.updated += 1
+                if r.notes.contains(.secretChanged) { counts.passwordChanged += 1 }
+            case .password: counts.passwordChanged += 1
+            case .grant: counts.granted += r.grants?.count ?? 1
+            case .revoke: counts.revoked += r.grants?.count ?? 1
+            case .delete: counts.deleted += 1
+            case .adopt: counts.adopted += 1
+            }
+        }
+        self.init(environmentName: environmentName, changes: counts, operations: results)
     }
 }
 
@@ -99,13 +101,6 @@ public struct ReportCounts: Sendable, Encodable, Equatable {
         try c.encode(adopted, forKey: .adopted)
     }
 
-    /// `1 created, 1 updated, 1 password changed` (zero counts left out).
-    public var summary: String {
-        let parts: [(Int, String)] = [(created, "created"), (updated, "updated"), (passwordChanged, "password changed"),
-                                      (granted, "granted"), (revoked, "revoked"), (deleted, "deleted"), (adopted, "adopted")]
-        return parts.filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-    }
-
     public var stateCounts: ChangeCounts {
         var c = ChangeCounts()
         c.created = created
@@ -120,48 +115,78 @@ public struct ReportCounts: Sendable, Encodable, Equatable {
 }
 
 /// One operation's outcome.
-public struct OperationResult: Sendable, Encodable {
+public struct OperationResult: Sendable {
     public enum Status: String, Sendable, Encodable { case applied, failed, skipped }
 
     public var project: String
     public var username: String
     public var action: ActionKind
     public var status: Status
-    /// Why it failed (the server's error, redacted) or why it was skipped.
-    public var error: String?
+    /// Why it failed (set when `status` is `.failed`).
+    public var failure: OperationFailure?
+    /// Why it was not tried (set when `status` is `.skipped`).
+    public var skipReason: SkipReason?
     /// For changes that touch grants: which.
     public var grants: [AccessGrant]?
     /// For updates: the changed fields.
     public var fields: [String]?
-    /// Extra notes, e.g. "answer lost; found created on read-back".
-    public var note: String?
+    /// What else happened on the way (the secret changed too, an answer was lost).
+    public var notes: [OperationNote]
 
     public var success: Bool { status == .applied }
 
-    enum CodingKeys: String, CodingKey { case project, username, action, success, status, error, grants, fields, note }
-
-    public init(project: String, username: String, action: ActionKind, status: Status, error: String? = nil,
-                grants: [AccessGrant]? = nil, fields: [String]? = nil, note: String? = nil) {
+    public init(project: String, username: String, action: ActionKind, status: Status, failure: OperationFailure? = nil,
+                skipReason: SkipReason? = nil, grants: [AccessGrant]? = nil, fields: [String]? = nil, notes: [OperationNote] = []) {
         self.project = project
         self.username = username
         self.action = action
         self.status = status
-        self.error = error
+        self.failure = failure
+        self.skipReason = skipReason
         self.grants = grants
         self.fields = fields
-        self.note = note
+        self.notes = notes
     }
+}
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(username, forKey: .username)
-        try c.encode(action, forKey: .action)
-        try c.encode(success, forKey: .success)
-        try c.encode(project, forKey: .project)
-        try c.encode(status, forKey: .status)
-        try c.encodeIfPresent(error, forKey: .error)
-        try c.encodeIfPresent(grants.map { $0.map(\.description) }, forKey: .grants)
-        try c.encodeIfPresent(fields, forKey: .fields)
-        try c.encodeIfPresent(note, forKey: .note)
-    }
+/// Why an operation failed.
+public enum OperationFailure: Sendable, Hashable {
+    /// The provider's error: the request and what the server said, redacted.
+    case provider(String)
+    /// The answer was lost: whether the server applied the change is unknown, and the next run
+    /// checks (the provider's error, redacted).
+    case outcomeUnknown(String)
+    /// A secret the change needs was not resolved.
+    case noSecret
+    /// The server applied it, but state could not record it; the next run settles it from the intent.
+    case stateNotWritten(store: String, error: String)
+}
+
+/// Why an operation was not tried.
+public enum SkipReason: Sendable, Hashable {
+    /// An earlier step of the same credential failed.
+    case earlierStepFailed(ActionKind)
+    /// The user asked to stop (Ctrl-C).
+    case interrupted
+    /// State writes fail, so nothing more is sent (the store's error, redacted).
+    case stateNotWritable(String)
+}
+
+/// Something that happened on the way to an operation's result.
+public enum OperationNote: Sendable, Hashable {
+    /// An update that changed the secret too.
+    case secretChanged
+    /// The answer to a create was lost `times` times (the last error, redacted), and reading
+    /// back settled it.
+    case answerLost(times: Int, lastError: String, then: LostAnswerResolution)
+}
+
+/// How a lost create answer was settled by reading back.
+public enum LostAnswerResolution: Sendable, Hashable {
+    /// Not found: created again.
+    case createdAgain
+    /// Found with the declared fields: the create had gone through.
+    case foundCreated
+    /// Found with other fields: updated to the declared ones.
+    case foundDifferentAndUpdated
 }

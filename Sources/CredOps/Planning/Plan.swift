@@ -32,14 +32,14 @@ public struct EnvironmentPlan: Sendable, Codable {
     /// Why the environment could not be planned (unreachable, refused login, unknown project).
     public var failure: String?
     /// Guard rails that stop apply (mass delete, deletes in a protected environment).
-    public var refusals: [String]
+    public var refusals: [Refusal]
     /// Digest of the live state and credops state the plan was computed from (saved plans).
     public var liveDigest: String?
     /// Digest of the declared passwords' fingerprints (saved plans).
     public var secretsDigest: String?
 
     public init(environment: EnvironmentName, provider: String, endpoint: String, isProtected: Bool,
-                projects: [ProjectPlan] = [], failure: String? = nil, refusals: [String] = []) {
+                projects: [ProjectPlan] = [], failure: String? = nil, refusals: [Refusal] = []) {
         self.environment = environment
         self.provider = provider
         self.endpoint = endpoint
@@ -204,41 +204,22 @@ public struct FieldChange: Sendable, Hashable, Codable {
     }
 }
 
-/// How many changes of each kind a plan holds.
+/// How many changes of each kind a plan holds, keyed by kind: a new action kind needs no new
+/// property here, nor in any renderer that lists `ActionKind.allCases`.
 public struct PlanCounts: Sendable, Equatable {
-    public var adopt = 0, create = 0, update = 0, password = 0, grant = 0, revoke = 0, delete = 0
+    private var byKind: [ActionKind: Int] = [:]
 
     public init() {}
 
-    public mutating func add(_ kind: ActionKind, _ n: Int = 1) {
-        switch kind {
-        case .adopt: adopt += n
-        case .create: create += n
-        case .update: update += n
-        case .password: password += n
-        case .grant: grant += n
-        case .revoke: revoke += n
-        case .delete: delete += n
-        }
-    }
+    public mutating func add(_ kind: ActionKind, _ n: Int = 1) { byKind[kind, default: 0] += n }
 
-    public subscript(kind: ActionKind) -> Int {
-        switch kind {
-        case .adopt: adopt
-        case .create: create
-        case .update: update
-        case .password: password
-        case .grant: grant
-        case .revoke: revoke
-        case .delete: delete
-        }
-    }
+    public subscript(kind: ActionKind) -> Int { byKind[kind] ?? 0 }
 
-    public var total: Int { adopt + create + update + password + grant + revoke + delete }
+    public var total: Int { byKind.values.reduce(0, +) }
 
     public static func + (a: PlanCounts, b: PlanCounts) -> PlanCounts {
         var r = a
-        for kind in ActionKind.allCases { r.add(kind, b[kind]) }
+        for (kind, n) in b.byKind { r.add(kind, n) }
         return r
     }
 }

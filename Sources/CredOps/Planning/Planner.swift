@@ -181,20 +181,20 @@ extension EnvironmentPlan {
     /// The guard rails of PRODUCT.md: deletes in a protected environment need `--allow-delete`;
     /// deleting more than half of a project's live credentials (when more than two), or more
     /// than `--max-deletes`, needs `--allow-mass-delete`.
-    public func guardRailRefusals(options: PlanOptions) -> [String] {
-        var refusals: [String] = []
-        let deletes = counts.delete
+    public func guardRailRefusals(options: PlanOptions) -> [Refusal] {
+        var refusals: [Refusal] = []
+        let deletes = counts[.delete]
         if isProtected && deletes > 0 && !options.allowDelete {
-            refusals.append("\(environment) is protected: \(deletes) delete\(deletes == 1 ? "" : "s") planned; pass --allow-delete to allow them")
+            refusals.append(.deletesInProtectedEnvironment(deletes: deletes))
         }
         guard !options.allowMassDelete else { return refusals }
         if let max = options.maxDeletes, deletes > max {
-            refusals.append("\(environment): \(deletes) deletes planned, more than --max-deletes \(max); pass --allow-mass-delete if that is intended")
+            refusals.append(.moreDeletesThanLimit(deletes: deletes, limit: max))
         }
         for project in projects {
-            let n = project.counts.delete
+            let n = project.counts[.delete]
             if n > 2 && n * 2 > project.liveCount {
-                refusals.append("\(environment): \(n) of \(project.liveCount) credentials of project \(project.project) would be deleted (more than half); check the manifests, or pass --allow-mass-delete if that is intended")
+                refusals.append(.massDelete(project: project.project, deletes: n, live: project.liveCount))
             }
         }
         return refusals

@@ -140,11 +140,12 @@ struct ApplyCommand: AsyncParsableCommand {
 
         let progress = ProgressPrinter(terminal: terminal, mode: ProgressPrinter.Mode(verbose: output.verbose, quiet: output.quiet,
                                                                                       terminal: terminal))
-        let applier = Applier(store: session.store, run: runInfo, shouldStop: { stop.isRequested }, events: { progress.handle($0) })
+        let applier = Applier(store: session.store, run: runInfo, shouldStop: { stop.isRequested }, events: { progress.handle($0) },
+                              describe: ReportWording.message)
 
         let refused = current.environments.filter { !$0.refusals.isEmpty }
         if !refused.isEmpty {
-            terminal.err(terminal.errorStyle.red("Apply refused:") + " " + refused.flatMap(\.refusals).joined(separator: "\n  "))
+            terminal.err(terminal.errorStyle.red("Apply refused:") + " " + refused.flatMap(Wording.refusals).joined(separator: "\n  "))
             terminal.err("Nothing was changed.")
             try await finish(1)
         }
@@ -152,7 +153,7 @@ struct ApplyCommand: AsyncParsableCommand {
         if toChange.isEmpty {
             for env in prepared.values where !env.repairs.isEmpty { try? await applier.settle(env) }
             let report = ApplyReport(runID: runInfo.runID, environments: current.environments.map {
-                EnvironmentReport(environmentName: $0.environment.rawValue, success: $0.failure == nil, message: $0.failure ?? "No changes")
+                EnvironmentReport(environmentName: $0.environment.rawValue, problem: $0.failure.map(EnvironmentProblem.notPlanned))
             })
             try emit(report, terminal: terminal)
             try await finish(report.success ? 0 : 1)
@@ -186,7 +187,7 @@ struct ApplyCommand: AsyncParsableCommand {
     private func emit(_ report: ApplyReport, terminal: Terminal) throws {
         if let path = self.report {
             do {
-                try SecureFiles.writeAtomically(terminal.redacted(report.json()), to: path)
+                try SecureFiles.writeAtomically(terminal.redacted(ReportJSONRenderer.render(report)), to: path)
             } catch {
                 terminal.err("error: cannot write the report: \(error)")
                 throw ExitCode(1)
@@ -196,7 +197,7 @@ struct ApplyCommand: AsyncParsableCommand {
         case .text:
             let text = ReportTextRenderer(style: terminal.style).render(report, reportFile: self.report)
             terminal.out(output.quiet ? String(text.split(separator: "\n").last ?? "") : text)
-        case .json: terminal.out(String(decoding: report.json(), as: UTF8.self))
+        case .json: terminal.out(String(decoding: ReportJSONRenderer.render(report), as: UTF8.self))
         case .markdown: terminal.out(MarkdownRenderer(schemas: Composition.providers.schemas).render(report))
         case .junit: terminal.out(JUnitRenderer.render(report))
         }
@@ -437,8 +438,8 @@ final class ProgressPrinter: @unchecked Sendable {
         }
         var line = "  \(mark) \(env) [\(p.done)/\(p.total)] \(result.project)/\(result.username) \(result.action.rawValue)"
         if let grants = result.grants { line += " " + grants.map(\.description).joined(separator: ", ") }
-        if let error = result.error { line += ": " + error }
-        if let note = result.note, result.status == .applied, note != "password changed" { line += " (\(note))" }
+        if let error = ReportWording.error(result) { line += ": " + error }
+        if result.status == .applied, let remark = ReportWording.remark(result) { line += " (\(remark))" }
         return line
     }
 }

@@ -1,0 +1,47 @@
+import CredOps
+
+/// The words for the engine's values that every renderer shares: counts of planned changes and
+/// guard-rail refusals. One place, so that text, markdown and JSON say the same thing.
+public enum Wording {
+    /// `3 to create`, `1 password`, `2 grants`.
+    public static func planned(_ kind: ActionKind, _ n: Int) -> String {
+        switch kind {
+        case .adopt: "\(n) to adopt"
+        case .create: "\(n) to create"
+        case .update: "\(n) to update"
+        case .password: "\(n) password\(n == 1 ? "" : "s")"
+        case .grant: "\(n) grant\(n == 1 ? "" : "s")"
+        case .revoke: "\(n) revoke\(n == 1 ? "" : "s")"
+        case .delete: "\(n) to delete"
+        }
+    }
+
+    /// The kinds a plan's summary line names even when none is planned (the rest only when some are).
+    static let alwaysListed: Set<ActionKind> = [.create, .update, .password, .grant, .revoke, .delete]
+
+    /// `1 to create, 0 to update, ...` in action order; with `all: false` only the kinds present.
+    public static func planned(_ counts: PlanCounts, all: Bool) -> String {
+        ActionKind.allCases.sorted()
+            .filter { counts[$0] > 0 || (all && alwaysListed.contains($0)) }
+            .map { planned($0, counts[$0]) }
+            .joined(separator: ", ")
+    }
+
+    /// What stops apply, and which flag lifts it.
+    public static func refusal(_ refusal: Refusal, environment: EnvironmentName) -> String {
+        let env = TextSafety.escaped(environment.rawValue)
+        switch refusal {
+        case .deletesInProtectedEnvironment(let deletes):
+            return "\(env) is protected: \(deletes) delete\(deletes == 1 ? "" : "s") planned; pass --allow-delete to allow them"
+        case .moreDeletesThanLimit(let deletes, let limit):
+            return "\(env): \(deletes) deletes planned, more than --max-deletes \(limit); pass --allow-mass-delete if that is intended"
+        case .massDelete(let project, let deletes, let live):
+            return "\(env): \(deletes) of \(live) credentials of project \(TextSafety.escaped(project.rawValue)) would be deleted (more than half); check the manifests, or pass --allow-mass-delete if that is intended"
+        }
+    }
+
+    /// Every refusal of an environment, one per element.
+    public static func refusals(_ env: EnvironmentPlan) -> [String] {
+        env.refusals.map { refusal($0, environment: env.environment) }
+    }
+}
