@@ -53,7 +53,7 @@ public struct Exporter: Sendable {
             used.insert(variable)
             variables.append((resource.id, variable))
             var pairs: [(Node, Node)] = [(Self.key(schema.identifierField), Self.string(resource.id.rawValue))]
-            for spec in schema.fields {
+            for spec in schema.declarableFields {
                 pairs.append((Self.key(spec.name), Self.node(resource[spec.name] ?? spec.defaultValue)))
             }
             pairs.append((Self.key(schema.secretField), .mapping(Node.Mapping([(Self.key("fromEnv"), Self.string(variable))], .implicit, .flow))))

@@ -33,7 +33,7 @@ public enum JSONSchemaDocument {
         // Apinizer is the only provider so far; with several, each would get its own branch.
         let schema = schemas["apinizer"] ?? schemas.values.first!
         var fields: [String: Any] = [:]
-        for spec in schema.fields { fields[spec.name] = property(spec) }
+        for spec in schema.declarableFields { fields[spec.name] = property(spec) }
         var credentialProperties = fields
         credentialProperties[schema.identifierField] = ["type": "string", "minLength": 1, "description": "The credential's name; unique on the server."]
         credentialProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
@@ -84,6 +84,7 @@ public enum JSONSchemaDocument {
             var p: [String: Any] = ["type": spec.isRequired ? "string" : ["string", "null"]]
             if spec.format == .email { p["format"] = "email" }
             if spec.isNonEmpty { p["minLength"] = 1 }
+            rules(spec, into: &p)
             return p
         case .bool:
             return ["type": "boolean"]
@@ -93,10 +94,19 @@ public enum JSONSchemaDocument {
                 item["pattern"] = "^([0-9]{1,3}(\\.[0-9]{1,3}){3}(/[0-9]{1,2})?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(/[0-9]{1,3})?)$"
                 item["description"] = "An IPv4 or IPv6 address or CIDR range."
             }
+            rules(spec, into: &item)
             return ["type": ["array", "null"], "items": item, "uniqueItems": true]
         case .instant:
             return ["type": ["string", "null"], "format": "date-time", "description": "ISO 8601 with a zone, e.g. 2027-06-30T23:59:59.000Z; null for never."]
         }
+    }
+
+    /// Length bounds and allowed values of text (or of each element of a set).
+    static func rules(_ spec: FieldSpec, into p: inout [String: Any]) {
+        if let min = spec.minLength { p["minLength"] = max(min, p["minLength"] as? Int ?? 0) }
+        if let max = spec.maxLength { p["maxLength"] = max }
+        if let allowed = spec.oneOf { p["enum"] = allowed }
+        if spec.isImmutable { p["description"] = "Cannot change once created: a new value replaces the credential." }
     }
 
     static func environment(providers: [String]) -> [String: Any] {

@@ -187,6 +187,10 @@ struct ManifestParser {
                 values.grants = parseGrants(entry.value, schema: schema, what: what)
                 values.grantsLocation = reader.location(entry.value)
             } else if let spec = schema.field(named: entry.key) {
+                guard spec.isDeclarable else {
+                    reader.error("\(spec.name) is set by the server and cannot be declared; remove it", at: entry.keyNode)
+                    continue
+                }
                 if let value = FieldReader(reader: reader).read(entry.value, spec: spec) {
                     // FieldReader gives canonical values (IPs normalised, sets sorted).
                     values.fields[spec.name] = value
@@ -256,7 +260,7 @@ struct FieldReader {
                 reader.error("\(spec.name) must not be empty", at: node)
                 return nil
             }
-            guard let canonical = checkFormat(text, spec: spec, node: node) else { return nil }
+            guard let canonical = checkFormat(text, spec: spec, node: node), checkRules(canonical, spec: spec, node: node) else { return nil }
             return .string(canonical)
         case .bool:
             return reader.bool(node, field: spec.name).map(FieldValue.bool)
@@ -267,7 +271,10 @@ struct FieldReader {
             var values: [String] = []
             values.reserveCapacity(items.count)
             for (text, itemNode) in items {
-                guard let canonical = checkFormat(text, spec: spec, node: itemNode) else { ok = false; continue }
+                guard let canonical = checkFormat(text, spec: spec, node: itemNode), checkRules(canonical, spec: spec, node: itemNode) else {
+                    ok = false
+                    continue
+                }
                 if values.contains(canonical) {
                     reader.warning("\(spec.name) lists '\(text)' twice", at: itemNode)
                 }
@@ -283,6 +290,27 @@ struct FieldReader {
             }
             return .instant(millis)
         }
+    }
+
+    /// Checks the schema's length bounds and allowed values; reports and returns false when one fails.
+    private func checkRules(_ text: String, spec: FieldSpec, node: YAMLNode) -> Bool {
+        let length = text.utf16.count
+        if let min = spec.minLength, length < min {
+            reader.error("\(spec.name) must be at least \(min) character\(min == 1 ? "" : "s") long, found \(length)", at: node)
+            return false
+        }
+        if let max = spec.maxLength, length > max {
+            reader.error("\(spec.name) must be at most \(max) character\(max == 1 ? "" : "s") long, found \(length)", at: node)
+            return false
+        }
+        if let allowed = spec.oneOf, !allowed.contains(text) {
+            let shownValue = TextSafety.escaped(String(text.prefix(80)))
+            var message = "\(spec.name) must be one of \(allowed.map { "'\($0)'" }.joined(separator: ", ")), found '\(shownValue)'"
+            if let s = Suggestion.closest(to: text, among: allowed) { message += " (did you mean '\(s)'?)" }
+            reader.error(message, at: node)
+            return false
+        }
+        return true
     }
 
     /// The value in canonical form when it passes the format's checks; nil (reported) when not.

@@ -29,6 +29,9 @@ public struct ResourceSchema: Sendable {
 
     public func field(named name: String) -> FieldSpec? { fields.first { $0.name == name } }
 
+    /// The fields a manifest may declare and a plan compares, in order.
+    public var declarableFields: [FieldSpec] { fields.filter(\.isDeclarable) }
+
     /// Every key a credential entry may hold (computed once: it is checked for every credential).
     public let credentialKeys: [String]
     /// Every key an override may hold.
@@ -67,9 +70,20 @@ public struct FieldSpec: Sendable {
     public var defaultValue: FieldValue
     /// Shown on the one-line summary of a create.
     public var isSummary: Bool
+    /// Bounds on the length of text (of each element of a set), in UTF-16 code units: what the
+    /// JavaScript and Java servers behind most of these APIs count.
+    public var minLength: Int?
+    public var maxLength: Int?
+    /// The only values allowed (of text, or of each element of a set); nil: any.
+    public var oneOf: [String]?
+    /// The server cannot change it once set: a new value means a new credential (a replace).
+    public var isImmutable: Bool
+    /// Set by the server (`created_at`): a manifest may not declare it, and plans ignore it.
+    public var isReadOnly: Bool
 
     public init(_ name: String, _ kind: Kind, format: Format = .any, required: Bool = false, nonEmpty: Bool = false,
-                default defaultValue: FieldValue, summary: Bool = false) {
+                default defaultValue: FieldValue, summary: Bool = false, minLength: Int? = nil, maxLength: Int? = nil,
+                oneOf: [String]? = nil, immutable: Bool = false, readOnly: Bool = false) {
         self.name = name
         self.kind = kind
         self.format = format
@@ -77,7 +91,15 @@ public struct FieldSpec: Sendable {
         self.isNonEmpty = nonEmpty
         self.defaultValue = defaultValue
         self.isSummary = summary
+        self.minLength = minLength
+        self.maxLength = maxLength
+        self.oneOf = oneOf
+        self.isImmutable = immutable
+        self.isReadOnly = readOnly
     }
+
+    /// Fields a manifest declares and a plan compares (all but the read-only ones).
+    public var isDeclarable: Bool { !isReadOnly }
 
     /// Brings a value into the form used for comparison (canonical IPs; sorted sets).
     public func canonical(_ value: FieldValue) -> FieldValue {

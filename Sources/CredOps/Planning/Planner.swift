@@ -150,7 +150,7 @@ public struct Planner: Sendable {
     /// only when they differ, so the common case costs one comparison per field.
     public func fieldChanges(live: Resource, desired: Resource) -> [FieldChange] {
         var changes: [FieldChange] = []
-        for spec in schema.fields {
+        for spec in schema.fields where spec.isDeclarable {
             let after = desired[spec.name] ?? spec.defaultValue
             let raw = live[spec.name] ?? spec.defaultValue
             if raw == after { continue }

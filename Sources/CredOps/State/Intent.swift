@@ -36,7 +36,7 @@ public struct Intent: Sendable, Codable, Equatable {
     /// A digest of a resource's fields, stable across runs, to recognise our own write on read-back.
     public static func digest(_ resource: Resource, schema: ResourceSchema) -> String {
         var text = resource.id.rawValue
-        for spec in schema.fields {
+        for spec in schema.declarableFields {
             text += "\u{0}\(spec.name)=\(spec.canonical(resource[spec.name] ?? spec.defaultValue).canonicalText)"
         }
         return Hex.encode(SHA256.hash(data: Array(text.utf8)).prefix(16))
