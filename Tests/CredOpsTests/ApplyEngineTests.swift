@@ -1,0 +1,197 @@
+import CredOps
+import CredOpsRender
+import CredOpsStateSQLite
+import CredOpsTestSupport
+import Foundation
+import Testing
+
+/// The engine's apply path (planner → applier → environment worker → intent resolver) against
+/// the in-memory reference provider, with a real SQLite state: each fault a server can make,
+/// and what the engine makes of it, as typed outcomes.
+@Suite struct ApplyEngineTests {
+    static let schema = ResourceSchema(
+        identifierField: "name", secretField: "secret",
+        fields: [
+            FieldSpec("label", .string, default: .string(""), summary: true),
+            FieldSpec("tags", .stringSet, default: .set([])),
+        ],
+        grantsField: "access", grantTypes: ["API"], identifiersAreGlobal: false)
+
+    /// A workspace: one environment `dev` on a memory server, manifests, a SQLite state.
+    final class Workspace: @unchecked Sendable {
+        let dir = TemporaryDirectory()
+        let server = MemoryServer()
+        let key = FingerprintKey.random()
+        var secrets: [String: String] = ["TOKEN": "memory-token"]
+
+        init() {
+            dir.write("environments/dev.yaml", "provider: memory\nurl: https://memory.invalid\nauth:\n  bearer: { fromEnv: TOKEN }\n")
+        }
+
+        func manifest(_ credentials: String, prune: String = "managed") {
+            dir.write("m/m.yaml", """
+                apiVersion: credops/v1
+                kind: CredentialSet
+                provider: memory
+                project: payments
+                prune: \(prune)
+                credentials:
+                \(credentials)
+                """)
+        }
+
+        /// Plans and (with `apply`) applies every environment, as the CLI does.
+        func run(apply: Bool = true) async throws -> (Plan, ApplyReport?, [EnvironmentName: PreparedEnvironment]) {
+            let provider = MemoryProvider(schema: ApplyEngineTests.schema, server: server)
+            let (inputs, diagnostics) = InputLoader(schemas: [provider.name: provider.schema])
+                .load(paths: [dir.url("m")], environmentsDirectory: dir.url("environments"))
+            let loaded = try #require(inputs, "\(diagnostics)")
+            let store = try await SQLiteStateStore.open(path: dir.url("state.db"))
+            let workflow = Workflow(inputs: loaded, providers: ProviderRegistry([provider]), connector: DirectConnector(), store: store,
+                                    stateKey: key, secrets: SecretResolver(environment: secrets, secretsRoot: dir.path))
+            let (books, problems) = workflow.resolveSecrets(for: loaded.environments)
+            #expect(!problems.hasErrors, "\(problems)")
+            let (plan, prepared) = await workflow.plan(environments: loaded.environments, books: books, options: PlanOptions())
+            var report: ApplyReport?
+            if apply {
+                let applier = Applier(store: store, run: RunInfo(runID: RunInfo.newID(), command: "test", user: "t", host: "h", pid: 1),
+                                      describe: ReportWording.message)
+                report = await applier.apply(plan, prepared: prepared, schemas: [provider.name: provider.schema])
+            }
+            for env in prepared.values { env.close() }
+            await store.close()
+            return (plan, report, prepared)
+        }
+
+        func operations(_ report: ApplyReport?) -> [OperationResult] { report?.environments.flatMap(\.operations) ?? [] }
+    }
+
+    static let alice = """
+          - name: alice
+            label: Alice
+            secret: { fromEnv: ALICE }
+            access: [{ type: API, name: orders }]
+        """
+
+    @Test func createsUpdatesAndDeletesThroughTheContract() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.secrets["BOB"] = "bob-secret-1"
+        w.manifest(Self.alice + "\n  - name: bob\n    secret: { fromEnv: BOB }\n")
+        let (_, first, _) = try await w.run()
+        #expect(first?.success == true)
+        #expect(first?.environments.first?.changes.created == 2)
+        #expect(first?.environments.first?.changes.granted == 1)
+        #expect(w.server.stored(project: "payments", id: "alice")?.resource["label"] == .string("Alice"))
+        #expect(w.server.stored(project: "payments", id: "alice")?.grants == [AccessGrant(type: "API", name: "orders")])
+        #expect(w.server.holds(project: "payments", id: "bob", secret: Secret("bob-secret-1")))
+
+        // A new label and a new secret for alice; bob no longer declared (managed, so deleted).
+        w.secrets["ALICE"] = "alice-secret-2"
+        w.manifest(Self.alice.replacingOccurrences(of: "label: Alice", with: "label: Alice B"))
+        let (plan, second, _) = try await w.run()
+        #expect(plan.environments.first?.changes.map { "\($0.username) \($0.action.kind.rawValue)" } == ["alice update", "bob delete"])
+        #expect(second?.success == true)
+        #expect(w.operations(second).first?.notes == [.secretChanged])
+        #expect(second?.environments.first?.changes.passwordChanged == 1)
+        #expect(w.server.holds(project: "payments", id: "alice", secret: Secret("alice-secret-2")))
+        #expect(w.server.stored(project: "payments", id: "bob") == nil)
+
+        let (again, _, _) = try await w.run(apply: false)
+        #expect(!again.hasChanges)
+    }
+
+    @Test func aLostCreateAnswerIsSettledByReadingBackNotBySendingTwice() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice)
+        w.server.inject(.loseAnswer, on: .create)
+        let (_, report, _) = try await w.run()
+        #expect(report?.success == true)
+        let create = try #require(w.operations(report).first)
+        guard case .answerLost(1, _, .foundCreated)? = create.notes.first else {
+            Issue.record("expected a lost answer found created, got \(create.notes)")
+            return
+        }
+        #expect(w.server.calls.filter { $0.hasPrefix("create") }.count == 1)
+        #expect(w.server.holds(project: "payments", id: "alice", secret: Secret("alice-secret-1")))
+    }
+
+    @Test func aDroppedCreateIsSentAgainAfterReadingBack() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice)
+        w.server.inject(.dropRequest, on: .create)
+        let (_, report, _) = try await w.run()
+        #expect(report?.success == true)
+        guard case .answerLost(1, _, .createdAgain)? = w.operations(report).first?.notes.first else {
+            Issue.record("expected created again, got \(w.operations(report).map(\.notes))")
+            return
+        }
+        #expect(w.server.calls.filter { $0.hasPrefix("create") }.count == 2)
+        #expect(w.server.credentials(project: "payments").count == 1)
+    }
+
+    @Test func aRefusedStepFailsTypedAndSkipsTheRestOfItsCredential() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice)
+        w.server.inject(.refuse(status: 400), on: .create)
+        let (_, report, _) = try await w.run()
+        let ops = w.operations(report)
+        #expect(ops.map(\.status) == [.failed, .skipped])
+        guard case .provider(let message)? = ops.first?.failure else {
+            Issue.record("expected a provider failure, got \(String(describing: ops.first?.failure))")
+            return
+        }
+        #expect(message.contains("400"))
+        #expect(ops.last?.skipReason == .earlierStepFailed(.create))
+        #expect(report?.success == false)
+        #expect(w.server.credentials(project: "payments").isEmpty)
+
+        // Nothing was stored, so the next run plans the same steps and converges.
+        let (plan, second, _) = try await w.run()
+        #expect(plan.environments.first?.changes.map(\.action.kind) == [.create, .grant])
+        #expect(second?.success == true)
+    }
+
+    /// An update whose answer was lost leaves its intent; the next plan reads the server,
+    /// settles the intent (the update went through) and plans nothing more.
+    @Test func anUnknownOutcomeIsSettledFromTheServerByTheNextPlan() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice)
+        _ = try await w.run()
+        w.manifest(Self.alice.replacingOccurrences(of: "label: Alice", with: "label: Alice B"))
+        w.server.inject(.loseAnswer, on: .update)
+        let (_, report, _) = try await w.run()
+        guard case .outcomeUnknown? = w.operations(report).first?.failure else {
+            Issue.record("expected an unknown outcome, got \(w.operations(report).map(\.failure))")
+            return
+        }
+        #expect(w.server.stored(project: "payments", id: "alice")?.resource["label"] == .string("Alice B"))
+
+        let (plan, _, prepared) = try await w.run(apply: false)
+        #expect(!plan.hasChanges, "\(plan.environments.first?.changes.map(\.action.kind) ?? [])")
+        #expect(prepared["dev"]?.repairs.count == 1)
+    }
+
+    /// A change stored on the server but not deployed is a failure now and is sent again by
+    /// the next run, until it is deployed.
+    @Test func aStoredButUndeployedChangeIsSentAgainByTheNextRun() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice)
+        _ = try await w.run()
+        w.manifest(Self.alice.replacingOccurrences(of: "label: Alice", with: "label: Alice B"))
+        w.server.inject(.storedNotDeployed, on: .update)
+        let (_, report, _) = try await w.run()
+        #expect(w.operations(report).first?.status == .failed)
+
+        let (plan, second, _) = try await w.run()
+        #expect(plan.environments.first?.changes.map(\.action.kind) == [.update])
+        #expect(second?.success == true)
+        let (settled, _, _) = try await w.run(apply: false)
+        #expect(!settled.hasChanges)
+    }
+}
