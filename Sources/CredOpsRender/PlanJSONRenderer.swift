@@ -35,6 +35,9 @@ public enum PlanJSONRenderer {
                             fields += changed.map(\.field)
                             if passwordChanged { fields.append("password") }
                         case .setPassword: fields.append("password")
+                        case .replace(_, _, let changed, let forcedBy, _):
+                            fields += changed.map(\.field)
+                            entry["forcesReplacement"] = forcedBy
                         case .grant(let g): entry["grantsMissing"] = g.map(grant)
                         case .revoke(let g): entry["grantsExtra"] = g.map(grant)
                         case .create: entry["missing"] = true
@@ -96,6 +99,11 @@ public enum PlanJSONRenderer {
         if let at = c.declaredAt { o["declaredAt"] = at.description }
         switch c.action {
         case .create(let after, _):
+            o["after"] = fields(after)
+        case .replace(let before, let after, let changed, let forcedBy, _):
+            o["fields"] = changed.map { ["field": $0.field, "before": value($0.before), "after": value($0.after)] }
+            o["forcedBy"] = forcedBy
+            o["before"] = fields(before)
             o["after"] = fields(after)
         case .update(let before, let after, let changed, _, let passwordChanged):
             o["fields"] = changed.map { ["field": $0.field, "before": value($0.before), "after": value($0.after)] }

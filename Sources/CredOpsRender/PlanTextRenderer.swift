@@ -47,23 +47,26 @@ public struct PlanTextRenderer: Sendable {
     func renderProject(_ project: ProjectPlan, schema: ResourceSchema?) -> [String] {
         var out: [String] = []
         let width = min(28, max(12, (project.changes.map(\.username.shown.count) + project.leftAlone.map(\.shown.count)).max() ?? 12))
-        let indent = String(repeating: " ", count: 4 + width + 1 + 10)
+        // `-/+` is three columns wide; other markers are padded to it only when a replace is there.
+        let markerWidth = project.changes.contains { $0.action.kind == .replace } ? 3 : 1
+        let pad = String(repeating: " ", count: markerWidth - 1)
+        let indent = String(repeating: " ", count: 4 + markerWidth - 1 + width + 1 + 10)
         for change in project.changes {
             let (marker, word) = Self.marker(change.action.kind)
             let colored = colorize(marker, change.action.kind)
-            let lead = "  \(colored) \(change.username.shown.padded(width)) \(word.padded(9))"
+            let lead = "  \(colored)\(marker.count < markerWidth ? pad : "") \(change.username.shown.padded(width)) \(word.padded(9))"
             let details = self.details(change, schema: schema)
             out.append(lead + (details.first.map { " " + $0 } ?? ""))
             for line in details.dropFirst() { out.append(indent + line) }
         }
         for (id, grants) in project.unmanagedGrants.sorted(by: { $0.key < $1.key }) {
-            out.append("  \(style.dim("·")) \(id.shown.padded(width)) \(style.dim("grants not given by credops, left alone: " + grants.map(\.shown).joined(separator: ", ")))")
+            out.append("  \(style.dim("·"))\(pad) \(id.shown.padded(width)) \(style.dim("grants not given by credops, left alone: " + grants.map(\.shown).joined(separator: ", ")))")
         }
         for id in project.leftAlone {
-            out.append("  \(style.dim("·")) \(id.shown.padded(width)) \(style.dim(project.prune == .none ? "not declared, left alone (prune: none)" : "unmanaged, left alone"))")
+            out.append("  \(style.dim("·"))\(pad) \(id.shown.padded(width)) \(style.dim(project.prune == .none ? "not declared, left alone (prune: none)" : "unmanaged, left alone"))")
         }
         for unsafe in project.unaddressable {
-            out.append("  \(style.yellow("!")) \(shown(unsafe.name).padded(width)) \(style.yellow("left alone: the name \(shown(unsafe.problem)); credops never sends it in a request"))")
+            out.append("  \(style.yellow("!"))\(pad) \(shown(unsafe.name).padded(width)) \(style.yellow("left alone: the name \(shown(unsafe.problem)); credops never sends it in a request"))")
         }
         if project.changes.isEmpty {
             out.append("  no changes (\(project.inSync) credential\(project.inSync == 1 ? "" : "s") in sync)")
@@ -74,6 +77,7 @@ public struct PlanTextRenderer: Sendable {
     static func marker(_ kind: ActionKind) -> (String, String) {
         switch kind {
         case .create: ("+", "create")
+        case .replace: ("-/+", "replace")
         case .grant: ("+", "grant")
         case .update: ("~", "update")
         case .password: ("±", "password")
@@ -87,6 +91,7 @@ public struct PlanTextRenderer: Sendable {
         switch kind {
         case .create, .grant: style.green(marker)
         case .update: style.yellow(marker)
+        case .replace: style.red("-/") + style.green("+")
         case .password: style.magenta(marker)
         case .revoke, .delete: style.red(marker)
         case .adopt: style.cyan(marker)
@@ -102,6 +107,9 @@ public struct PlanTextRenderer: Sendable {
                 return "\(spec.name) \(Self.short(value))"
             }
             return [summary.isEmpty ? "" : summary.joined(separator: " · ")]
+        case .replace(_, _, let fields, let forcedBy, _):
+            // Each field that forces the replace says so, as Terraform's "forces replacement".
+            return fields.map { Self.fieldLine($0) + (forcedBy.contains($0.field) ? " (\($0.field) cannot change)" : "") }
         case .update(_, _, let fields, _, let passwordChanged):
             var lines = fields.map(Self.fieldLine)
             if passwordChanged { lines.append("password: \(change.reason.map { shown($0.replacingOccurrences(of: "password ", with: "")) } ?? "changed")") }

@@ -87,7 +87,7 @@ public enum ReportWording {
     /// `1 created, 1 updated, 1 password changed` (zero counts left out).
     public static func summary(_ c: ReportCounts) -> String {
         let parts: [(Int, String)] = [(c.created, "created"), (c.updated, "updated"), (c.passwordChanged, "password changed"),
-                                      (c.granted, "granted"), (c.revoked, "revoked"), (c.deleted, "deleted"), (c.adopted, "adopted")]
+                                      (c.granted, "granted"), (c.revoked, "revoked"), (c.deleted, "deleted"), (c.adopted, "adopted"), (c.replaced, "replaced")]
         return parts.filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
     }
 }

@@ -8,6 +8,7 @@ public enum Wording {
         switch kind {
         case .adopt: "\(n) to adopt"
         case .create: "\(n) to create"
+        case .replace: "\(n) to replace"
         case .update: "\(n) to update"
         case .password: "\(n) password\(n == 1 ? "" : "s")"
         case .grant: "\(n) grant\(n == 1 ? "" : "s")"

@@ -14,6 +14,7 @@ import Testing
         fields: [
             FieldSpec("label", .string, default: .string(""), summary: true),
             FieldSpec("tags", .stringSet, default: .set([])),
+            FieldSpec("scopes", .stringSet, default: .set([]), oneOf: ["Account API", "Data API"], immutable: true),
         ],
         grantsField: "access", grantTypes: ["API"], identifiersAreGlobal: false)
 
@@ -193,5 +194,79 @@ import Testing
         #expect(second?.success == true)
         let (settled, _, _) = try await w.run(apply: false)
         #expect(!settled.hasChanges)
+    }
+
+    /// A field that cannot change makes a replace: shown as `-/+` with its reason, applied as
+    /// delete then create (the key is the id), the grants given again, and settled like any
+    /// other write when its answer is lost.
+    @Test func anImmutableChangeReplacesTheCredentialAndGivesItsGrantsAgain() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice + "\n    scopes: [Data API]\n")
+        _ = try await w.run()
+        w.manifest(Self.alice + "\n    scopes: [Data API, Account API]\n    tags: [x]\n")
+        let (plan, report, _) = try await w.run()
+        let changes = plan.environments.first?.changes ?? []
+        #expect(changes.map(\.action.kind) == [.replace, .grant])
+        guard case .replace(_, _, let fields, let forcedBy, _)? = changes.first?.action else {
+            Issue.record("expected a replace, got \(changes.map(\.action.kind))")
+            return
+        }
+        #expect(fields.map(\.field) == ["tags", "scopes"])
+        #expect(forcedBy == ["scopes"])
+        let text = PlanTextRenderer(style: .plain, schemas: ["memory": Self.schema]).render(plan)
+        #expect(text.contains("-/+ alice"), "\(text)")
+        #expect(text.contains("  +   alice        grant"), "\(text)")
+        #expect(text.contains("scopes: +Account API (scopes cannot change)"), "\(text)")
+        #expect(text.contains("1 to replace"), "\(text)")
+
+        #expect(report?.success == true)
+        #expect(report?.environments.first?.changes.replaced == 1)
+        #expect(w.server.calls.suffix(3) == ["delete payments/alice", "create payments/alice", "grant payments/alice"])
+        let stored = try #require(w.server.stored(project: "payments", id: "alice"))
+        #expect(stored.resource["scopes"] == .set(["Account API", "Data API"]))
+        #expect(stored.grants == [AccessGrant(type: "API", name: "orders")])
+        let (settled, _, _) = try await w.run(apply: false)
+        #expect(!settled.hasChanges)
+    }
+
+    /// A replace whose create answer is lost is settled by reading back, as a create is; one
+    /// whose create is refused leaves no credential, and state forgets it so that the next run
+    /// creates it.
+    @Test func aReplaceInterruptedAfterItsDeleteConvergesOnTheNextRun() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice + "\n    scopes: [Data API]\n")
+        _ = try await w.run()
+        w.manifest(Self.alice + "\n    scopes: [Account API]\n")
+        w.server.inject(.refuse(status: 500), on: .create)
+        let (_, failed, _) = try await w.run()
+        #expect(w.operations(failed).map(\.status) == [.failed, .skipped])
+        #expect(w.server.stored(project: "payments", id: "alice") == nil)
+
+        let (plan, report, _) = try await w.run()
+        #expect(plan.environments.first?.changes.map(\.action.kind) == [.create, .grant])
+        #expect(report?.success == true)
+        #expect(w.server.stored(project: "payments", id: "alice")?.resource["scopes"] == .set(["Account API"]))
+    }
+
+    /// The intent of a replace whose answer was lost is settled from what the server holds.
+    @Test func aLostReplaceIsSettledByTheIntentResolver() {
+        let resolver = IntentResolver(schema: Self.schema)
+        let after = Resource(id: "alice", fields: ["label": .string("A"), "scopes": .set(["Account API"])])
+        let old = Resource(id: "alice", fields: ["label": .string("A"), "scopes": .set(["Data API"])])
+        var intent = Intent(id: "i1", environment: "dev", project: "payments", username: "alice", action: .replace, runID: "r1",
+                            passwordFingerprint: Fingerprint(hex: "ab"))
+        intent.fieldsDigest = Intent.digest(after, schema: Self.schema)
+        let managed = ["alice": ManagedCredential(environment: "dev", project: "payments", username: "alice", passwordFingerprint: Fingerprint(hex: "00"),
+                                                  grants: [AccessGrant(type: "API", name: "orders")], lastAction: "create", lastRunID: "r0",
+                                                  lastChangedAt: Date())] as [Username: ManagedCredential]
+        let done = resolver.resolve([intent], live: ["alice": after], liveGrants: [:], managed: managed, runID: "r2")
+        #expect(done.managed["alice"]?.passwordFingerprint == Fingerprint(hex: "ab"))
+        #expect(done.managed["alice"]?.grants == [])
+        let notYet = resolver.resolve([intent], live: ["alice": old], liveGrants: [:], managed: managed, runID: "r2")
+        #expect(notYet.managed["alice"]?.passwordFingerprint == Fingerprint(hex: "00"))
+        let halfway = resolver.resolve([intent], live: [:], liveGrants: [:], managed: managed, runID: "r2")
+        #expect(halfway.managed["alice"] == nil)
     }
 }

@@ -30,7 +30,8 @@ struct EnvironmentWorker: Sendable {
                                     project: change.serverProject, username: change.username, action: change.action.kind, runID: runID,
                                     passwordFingerprint: change.action.passwordFingerprint)
                 switch change.action {
-                case .create(let after, _), .update(_, let after, _, _, _): intent.fieldsDigest = Intent.digest(after, schema: planner.schema)
+                case .create(let after, _), .replace(_, let after, _, _, _), .update(_, let after, _, _, _):
+                    intent.fieldsDigest = Intent.digest(after, schema: planner.schema)
                 case .grant(let g), .revoke(let g): intent.grants = g
                 default: break
                 }
@@ -120,12 +121,21 @@ struct EnvironmentWorker: Sendable {
         }
 
         var note: OperationNote?
+        /// A replace whose delete went through: a failure after it leaves no credential at all.
+        var oldOneDeleted = false
         var serverError: ProviderError?
         do throws(ProviderError) {
             switch change.action {
             case .adopt:
                 break
             case .create(let after, let fingerprint):
+                note = try await create(project: project, resource: after, secret: secret)
+                next.passwordFingerprint = fingerprint
+                next.grants = []
+            case .replace(_, let after, _, _, let fingerprint):
+                // Delete first: the key is the server's id, so the new one cannot exist beside it.
+                try await session.delete(project: project, id: id)
+                oldOneDeleted = true
                 note = try await create(project: project, resource: after, secret: secret)
                 next.passwordFingerprint = fingerprint
                 next.grants = []
@@ -156,6 +166,12 @@ struct EnvironmentWorker: Sendable {
                 default: break
                 }
                 next.pendingRedeploy = error.message
+            } else if oldOneDeleted && !error.outcomeUnknown {
+                // The old one is gone and the new one is not there: state forgets it, and the
+                // next plan creates it.
+                outcomes.submit(intent, .forget, key: key)
+                record = nil
+                throw StepError(failure: .provider(error.description))
             } else if error.outcomeUnknown {
                 // Whether the server applied it is unknown: the intent stays, and the next run settles it.
                 throw StepError(failure: .outcomeUnknown(error.description))

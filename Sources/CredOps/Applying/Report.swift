@@ -68,6 +68,7 @@ public struct EnvironmentReport: Sendable {
         for r in results where r.status == .applied {
             switch r.action {
             case .create: counts.created += 1
+            case .replace: counts.replaced += 1
             case .update:
                 counts.updated += 1
                 if r.notes.contains(.secretChanged) { counts.passwordChanged += 1 }
@@ -85,10 +86,12 @@ public struct EnvironmentReport: Sendable {
 /// Applied changes by kind, as the report names them.
 public struct ReportCounts: Sendable, Encodable, Equatable {
     public var created = 0, updated = 0, passwordChanged = 0, granted = 0, revoked = 0, deleted = 0, adopted = 0
+    /// An extension of the documented shape: credentials replaced (deleted and created anew).
+    public var replaced = 0
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case created, updated, passwordChanged, granted, revoked, deleted, adopted }
+    enum CodingKeys: String, CodingKey { case created, updated, passwordChanged, granted, revoked, deleted, adopted, replaced }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -99,6 +102,9 @@ public struct ReportCounts: Sendable, Encodable, Equatable {
         try c.encode(revoked, forKey: .revoked)
         try c.encode(deleted, forKey: .deleted)
         try c.encode(adopted, forKey: .adopted)
+        // Only when there are some: the documented object stays as it is for providers
+        // without immutable fields.
+        if replaced > 0 { try c.encode(replaced, forKey: .replaced) }
     }
 
     public var stateCounts: ChangeCounts {
@@ -110,6 +116,7 @@ public struct ReportCounts: Sendable, Encodable, Equatable {
         c.revoked = revoked
         c.deleted = deleted
         c.adopted = adopted
+        c.replaced = replaced
         return c
     }
 }

@@ -44,6 +44,17 @@ public struct IntentResolver: Sendable {
                     }
                     outcome = .record(record)
                 }
+            case .replace:
+                if let current {
+                    // Replaced when the live one has our fields; still the old one otherwise.
+                    guard intent.fieldsDigest == Intent.digest(current, schema: schema) else { break }
+                    record.passwordFingerprint = intent.passwordFingerprint
+                    record.grants = []
+                    outcome = .record(record)
+                } else {
+                    // Deleted, and the new one never made: the next plan creates it.
+                    outcome = .forget
+                }
             case .password:
                 if current != nil, records[id] != nil {
                     // Whether the new password landed cannot be read back: send it again.

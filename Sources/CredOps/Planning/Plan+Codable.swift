@@ -58,7 +58,7 @@ extension FieldValue: Codable {
 }
 
 extension Action: Codable {
-    enum CodingKeys: String, CodingKey { case kind, current, before, after, fields, password, passwordChanged, grants, credential }
+    enum CodingKeys: String, CodingKey { case kind, current, before, after, fields, forcedBy, password, passwordChanged, grants, credential }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -68,6 +68,10 @@ extension Action: Codable {
                           credential: try c.decode(Bool.self, forKey: .credential))
         case .create:
             self = .create(after: try c.decode(Resource.self, forKey: .after), password: try c.decode(Fingerprint.self, forKey: .password))
+        case .replace:
+            self = .replace(before: try c.decode(Resource.self, forKey: .before), after: try c.decode(Resource.self, forKey: .after),
+                            fields: try c.decode([FieldChange].self, forKey: .fields), forcedBy: try c.decode([String].self, forKey: .forcedBy),
+                            password: try c.decode(Fingerprint.self, forKey: .password))
         case .update:
             self = .update(before: try c.decode(Resource.self, forKey: .before), after: try c.decode(Resource.self, forKey: .after),
                            fields: try c.decode([FieldChange].self, forKey: .fields), password: try c.decode(Fingerprint.self, forKey: .password),
@@ -93,6 +97,12 @@ extension Action: Codable {
             try c.encode(credential, forKey: .credential)
         case .create(let after, let password):
             try c.encode(after, forKey: .after)
+            try c.encode(password, forKey: .password)
+        case .replace(let before, let after, let fields, let forcedBy, let password):
+            try c.encode(before, forKey: .before)
+            try c.encode(after, forKey: .after)
+            try c.encode(fields, forKey: .fields)
+            try c.encode(forcedBy, forKey: .forcedBy)
             try c.encode(password, forKey: .password)
         case .update(let before, let after, let fields, let password, let passwordChanged):
             try c.encode(before, forKey: .before)

@@ -140,6 +140,11 @@ public enum Action: Sendable {
     /// Start managing a live credential (and/or live grants that are declared); state only.
     case adopt(current: Resource, grants: [AccessGrant], credential: Bool)
     case create(after: Resource, password: Fingerprint)
+    /// A new credential in place of the live one, because a field that cannot change does:
+    /// the live one is deleted and the declared one created (the key is the server's id, so the
+    /// two cannot exist at once), then its grants are given again. `fields` are every changed
+    /// field; `forcedBy` names the immutable ones among them.
+    case replace(before: Resource, after: Resource, fields: [FieldChange], forcedBy: [String], password: Fingerprint)
     /// Every field is sent (the API needs them all, the password too).
     case update(before: Resource, after: Resource, fields: [FieldChange], password: Fingerprint, passwordChanged: Bool)
     case setPassword(Fingerprint)
@@ -151,6 +156,7 @@ public enum Action: Sendable {
         switch self {
         case .adopt: .adopt
         case .create: .create
+        case .replace: .replace
         case .update: .update
         case .setPassword: .password
         case .grant: .grant
@@ -162,7 +168,7 @@ public enum Action: Sendable {
     /// The fingerprint of the password this action applies, if it sends one.
     public var passwordFingerprint: Fingerprint? {
         switch self {
-        case .create(_, let fp), .update(_, _, _, let fp, _), .setPassword(let fp): fp
+        case .create(_, let fp), .replace(_, _, _, _, let fp), .update(_, _, _, let fp, _), .setPassword(let fp): fp
         default: nil
         }
     }
@@ -170,18 +176,19 @@ public enum Action: Sendable {
 
 /// The closed set of action kinds, with their words in reports.
 public enum ActionKind: String, Sendable, Codable, CaseIterable, Comparable {
-    case adopt, create, update, password, grant, revoke, delete
+    case adopt, create, replace, update, password, grant, revoke, delete
 
-    /// The order within one credential: adopt → create → update → password → grant → revoke.
+    /// The order within one credential: adopt → create or replace → update → password → grant → revoke.
     var rank: Int {
         switch self {
         case .adopt: 0
         case .create: 1
-        case .update: 2
-        case .password: 3
-        case .grant: 4
-        case .revoke: 5
-        case .delete: 6
+        case .replace: 2
+        case .update: 3
+        case .password: 4
+        case .grant: 5
+        case .revoke: 6
+        case .delete: 7
         }
     }
 

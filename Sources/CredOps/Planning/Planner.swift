@@ -93,6 +93,16 @@ public struct Planner: Sendable {
             }
 
             let fields = fieldChanges(live: live, desired: credential.resource)
+            let forcedBy = fields.filter { schema.field(named: $0.field)?.isImmutable == true }.map(\.field)
+            if !forcedBy.isEmpty {
+                // A field that cannot change does: a new credential replaces this one. Its grants
+                // go with the old one, so every declared grant is given again.
+                changes.append(change(id, .replace(before: live, after: credential.resource, fields: fields, forcedBy: forcedBy,
+                                                   password: password), at: credential.location))
+                if !declaredGrants.isEmpty { changes.append(change(id, .grant(declaredGrants), at: credential.location)) }
+                plan.changes += changes
+                continue
+            }
             let passwordState: String?
             if let known = managed?.passwordFingerprint {
                 passwordState = known.matches(password) ? nil : "changed since the last apply"

@@ -137,11 +137,14 @@ public struct ChangeCounts: Sendable, Codable, Equatable {
     public var revoked = 0
     public var deleted = 0
     public var adopted = 0
+    /// Not yet a column of the stores (reads back 0): the history schema keyed by action kind
+    /// that replaces these columns comes with the state migration of the generic core.
+    public var replaced = 0
     public var failed = 0
 
     public init() {}
 
-    public var total: Int { created + updated + passwordChanged + granted + revoked + deleted + adopted }
+    public var total: Int { created + updated + passwordChanged + granted + revoked + deleted + adopted + replaced }
 }
 
 /// A state location from `--state` or `CREDOPS_STATE`.

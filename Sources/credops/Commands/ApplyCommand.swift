@@ -332,7 +332,7 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     struct Progress {
-        var done = 0, total = 0, created = 0, updated = 0, passwords = 0, granted = 0, revoked = 0, deleted = 0, failed = 0, skipped = 0
+        var done = 0, total = 0, created = 0, replaced = 0, updated = 0, passwords = 0, granted = 0, revoked = 0, deleted = 0, failed = 0, skipped = 0
         var finished = false
     }
 
@@ -364,6 +364,7 @@ final class ProgressPrinter: @unchecked Sendable {
             case (.failed, _): p.failed += 1
             case (.skipped, _): p.skipped += 1
             case (.applied, .create): p.created += 1
+            case (.applied, .replace): p.replaced += 1
             case (.applied, .update): p.updated += 1
             case (.applied, .password): p.passwords += 1
             case (.applied, .grant): p.granted += 1
@@ -422,7 +423,7 @@ final class ProgressPrinter: @unchecked Sendable {
     }
 
     private func summary(_ p: Progress) -> String {
-        let parts: [(Int, String)] = [(p.created, "created"), (p.updated, "updated"), (p.passwords, "passwords"), (p.granted, "granted"),
+        let parts: [(Int, String)] = [(p.created, "created"), (p.replaced, "replaced"), (p.updated, "updated"), (p.passwords, "passwords"), (p.granted, "granted"),
                                       (p.revoked, "revoked"), (p.deleted, "deleted"), (p.failed, "failed"), (p.skipped, "skipped")]
         let text = parts.filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: " · ")
         return text.isEmpty ? "starting" : text
