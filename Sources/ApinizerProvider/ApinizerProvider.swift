@@ -23,7 +23,9 @@ public struct ApinizerProvider: Provider {
         ],
         grantsField: "access",
         grantTypes: ["API_PROXY", "API_PROXY_GROUP"],
-        identifiersAreGlobal: true)
+        identifiersAreGlobal: true,
+        // Listing the project admin returns every project's credentials.
+        capabilities: ProviderCapabilities(namespace: .named(pruneAllRefused: ["admin"]), secret: .declaredWriteOnly, identity: .keyIsID))
 
     public func session(for environment: EnvironmentConfig, connection: Connection, http: HTTPClient) -> any ProviderSession {
         ApinizerSession(connection: connection, http: http)

@@ -83,4 +83,34 @@ import Testing
         #expect(!text.contains("created_at"))
         #expect(text.contains("a new value replaces the credential"))
     }
+
+    /// A provider without namespaces (LeadConduit) refuses `prune: all`, which would delete
+    /// other teams' credentials; one without grants refuses `access`.
+    @Test func capabilitiesDecideWhatAManifestMaySay() {
+        let flat = ResourceSchema(identifierField: "name", secretField: "password", fields: [], grantsField: "access", grantTypes: [],
+                                  identifiersAreGlobal: false,
+                                  capabilities: ProviderCapabilities(namespace: .none, secret: .declaredReadable, identity: .serverAssigned))
+        let dir = TemporaryDirectory()
+        dir.write("environments/dev.yaml", "provider: flat\nurl: https://flat.example\nauth:\n  bearer: { fromEnv: T }\n")
+        let file = dir.write("m/m.yaml", """
+            apiVersion: credops/v1
+            kind: CredentialSet
+            provider: flat
+            project: intake
+            prune: all
+            credentials:
+              - name: one
+                password: { fromEnv: P }
+                access: [{ type: X, name: y }]
+            """)
+        let (_, diagnostics) = InputLoader(schemas: ["flat": flat]).load(paths: [file], environmentsDirectory: dir.url("environments"))
+        #expect(diagnostics.map(\.description) == [
+            "\(file):5:8: error: prune: all is refused for flat, which has no projects on the server: it would delete every credential of the account that no manifest declares, other teams' too; use prune: managed",
+            "\(file):9:5: error: unknown key 'access' in credential 'one'; expected one of: name, password, environments, overrides",
+        ])
+        let text = String(decoding: try! JSONSerialization.data(withJSONObject: JSONSchemaDocument.document(.manifest, schemas: ["flat": flat]),
+                                                                options: [.sortedKeys]), as: UTF8.self)
+        #expect(!text.contains(#""access":{"$ref""#))
+    }
 }
+

@@ -61,7 +61,9 @@ public struct Exporter: Sendable {
             let grantNodes = granted.map { g in
                 Node.mapping(Node.Mapping([(Self.key("name"), Self.string(g.name)), (Self.key("type"), Self.string(g.type))], .implicit, .flow))
             }
-            pairs.append((Self.key(schema.grantsField), .sequence(Node.Sequence(grantNodes, .implicit, granted.isEmpty ? .flow : .block))))
+            if schema.hasGrants {
+                pairs.append((Self.key(schema.grantsField), .sequence(Node.Sequence(grantNodes, .implicit, granted.isEmpty ? .flow : .block))))
+            }
             credentials.append(.mapping(Node.Mapping(pairs, .implicit, .block)))
         }
         let document = Node.mapping(Node.Mapping([

@@ -37,12 +37,12 @@ public enum JSONSchemaDocument {
         var credentialProperties = fields
         credentialProperties[schema.identifierField] = ["type": "string", "minLength": 1, "description": "The credential's name; unique on the server."]
         credentialProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
-        credentialProperties[schema.grantsField] = ["$ref": "#/definitions/access"]
+        if schema.hasGrants { credentialProperties[schema.grantsField] = ["$ref": "#/definitions/access"] }
         credentialProperties["environments"] = ["type": "array", "items": ["type": "string"], "minItems": 1,
                                                 "description": "Only these environments (default: wherever the manifest applies)."]
         var overrideProperties = fields
         overrideProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
-        overrideProperties[schema.grantsField] = ["$ref": "#/definitions/access"]
+        if schema.hasGrants { overrideProperties[schema.grantsField] = ["$ref": "#/definitions/access"] }
         credentialProperties["overrides"] = [
             "type": "object", "description": "Values for one environment, by environment name.",
             "additionalProperties": ["type": "object", "additionalProperties": false, "properties": overrideProperties],

@@ -84,8 +84,16 @@ struct ManifestParser {
                 reader.error("prune must be managed, all or none, found '\(v)'", at: node)
             }
         }
-        if prune == .all, project?.rawValue == "admin" {
-            reader.error("prune: all is refused for the project admin: listing admin returns the credentials of every project", at: top["prune"] ?? root)
+        if prune == .all, let schema {
+            switch schema.capabilities.namespace {
+            case .none:
+                reader.error("prune: all is refused for \(providerName), which has no projects on the server: it would delete every credential of the account that no manifest declares, other teams' too; use prune: managed",
+                             at: top["prune"] ?? root)
+            case .named(let refused):
+                if let project, refused.contains(project.rawValue) {
+                    reader.error("prune: all is refused for the project \(project): listing \(project) returns the credentials of every project", at: top["prune"] ?? root)
+                }
+            }
         }
 
         var credentials: [ManifestCredential] = []
@@ -183,7 +191,7 @@ struct ManifestParser {
                 values.passwordDeclared = true
                 values.password = SecretReferenceParser(reader: reader, options: options, directory: directory)
                     .parse(entry.value, field: entry.key, literalAllowed: true)
-            } else if entry.key == schema.grantsField {
+            } else if schema.hasGrants && entry.key == schema.grantsField {
                 values.grants = parseGrants(entry.value, schema: schema, what: what)
                 values.grantsLocation = reader.location(entry.value)
             } else if let spec = schema.field(named: entry.key) {
