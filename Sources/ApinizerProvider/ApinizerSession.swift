@@ -8,7 +8,7 @@ final class ApinizerSession: ProviderSession {
     private let connection: Connection
     private let http: HTTPClient
     private let policy: RetryPolicy
-    private let tokens: TokenSource
+    private let tokens: Authenticator
     /// Every secret of the run: server text passes its redactor's `serverText` before any message.
     private let runSecrets: RunSecrets
     private let counters = Mutex(RequestStatistics())
@@ -17,7 +17,8 @@ final class ApinizerSession: ProviderSession {
         self.connection = connection
         self.http = http
         self.policy = RetryPolicy(settings: connection.retry)
-        self.tokens = TokenSource(connection: connection, http: http, policy: RetryPolicy(settings: connection.retry))
+        self.tokens = Authenticator(connection: connection, http: http, policy: RetryPolicy(settings: connection.retry),
+                                    defaultTokenPath: "/apiops/auth/token")
         self.runSecrets = connection.runSecrets
     }
 
@@ -116,9 +117,9 @@ final class ApinizerSession: ProviderSession {
         let summary = "\(method.rawValue) \(path)"
         var renewed = false
         while true {
-            let token = try await tokens.token(request: summary)
+            let (authorization, token) = try await tokens.authorization(request: summary)
             var headers = HTTPHeaders([("Accept", "application/json")])
-            headers.add("Authorization", "Bearer " + token.reveal())
+            headers.add("Authorization", authorization)
             if body != nil { headers.add("Content-Type", "application/json") }
             let request = HTTPRequest(method: method, url: connection.baseURL + path, headers: headers, body: body)
             let response: HTTPResponse

@@ -56,8 +56,22 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
 public enum AuthConfig: Sendable {
     /// A personal API access token sent as `Authorization: Bearer`.
     case bearer(SecretReference)
-    /// The client-credentials token call; the token is cached and renewed.
-    case oauth2(clientID: SecretReference, clientSecret: SecretReference)
+    /// The client-credentials token call; the token is cached and renewed. `tokenPath`
+    /// overrides the provider's default; `body` is how the call sends the client's login.
+    case oauth2(clientID: SecretReference, clientSecret: SecretReference, tokenPath: String? = nil, body: TokenBodyFormat = .form)
+    /// HTTP Basic with a user name and a password.
+    case basic(username: String, password: SecretReference)
+    /// An API key sent as the HTTP Basic password with the fixed user `API` (LeadConduit;
+    /// servers of this kind ignore the user name).
+    case apiKey(SecretReference)
+}
+
+/// How a client-credentials token call sends its fields.
+public enum TokenBodyFormat: String, Sendable, Equatable, CaseIterable {
+    /// `application/x-www-form-urlencoded` (RFC 6749; Apinizer).
+    case form
+    /// A JSON object (LeadExec-style APIs).
+    case json
 }
 
 /// TLS settings; verification is on unless `insecureSkipVerify` says otherwise.

@@ -52,7 +52,7 @@ struct EnvironmentParser {
         config.allowInsecureHTTP = allowInsecureHTTP
 
         if let node = top["auth"] { config.auth = parseAuth(node) } else if case .url = endpoint {
-            reader.error("missing auth: bearer: { fromEnv: NAME } or oauth2: { clientId: ..., clientSecret: ... }", at: root)
+            reader.error("missing auth: \(Self.authKinds)", at: root)
         }
         if let node = top["projects"], let map = reader.mapping(node, what: "projects") {
             for entry in map.entries {
@@ -129,17 +129,59 @@ struct EnvironmentParser {
 
     private func parseAuth(_ node: YAMLNode) -> AuthConfig? {
         guard let map = reader.mapping(node, what: "auth") else { return nil }
-        reader.rejectUnknownKeys(map, allowed: ["bearer", "oauth2"])
+        reader.rejectUnknownKeys(map, allowed: ["bearer", "oauth2", "basic", "apiKey"])
         let secrets = SecretReferenceParser(reader: reader, options: options, directory: directory)
-        if map["bearer"] != nil && map["oauth2"] != nil {
-            reader.error("auth takes bearer or oauth2, not both", at: node)
+        let given = ["bearer", "oauth2", "basic", "apiKey"].filter { map[$0] != nil }
+        if given.count > 1 {
+            reader.error("auth takes one of bearer, oauth2, basic or apiKey, found \(given.joined(separator: " and "))", at: node)
+            return nil
+        }
+        if let key = map["apiKey"] {
+            return secrets.parse(key, field: "auth.apiKey", literalAllowed: true).map(AuthConfig.apiKey)
+        }
+        if let basic = map["basic"], let basicMap = reader.mapping(basic, what: "auth.basic") {
+            reader.rejectUnknownKeys(basicMap, allowed: ["username", "password"])
+            var username: String?
+            if let node = basicMap["username"], let text = reader.string(node, field: "auth.basic.username") {
+                // RFC 7617: the user name cannot hold a colon (it ends at the first one).
+                if text.contains(":") || text.unicodeScalars.contains(where: { $0.value < 32 || $0.value == 127 }) {
+                    reader.error("auth.basic.username cannot hold ':' or control characters", at: node)
+                } else {
+                    username = text
+                }
+            } else if basicMap["username"] == nil {
+                reader.error("auth.basic needs username", at: basic)
+            }
+            var password: SecretReference?
+            if let node = basicMap["password"] {
+                password = secrets.parse(node, field: "auth.basic.password", literalAllowed: true)
+            } else {
+                reader.error("auth.basic needs password", at: basic)
+            }
+            if let username, let password { return .basic(username: username, password: password) }
             return nil
         }
         if let bearer = map["bearer"] {
             return secrets.parse(bearer, field: "auth.bearer", literalAllowed: true).map(AuthConfig.bearer)
         }
         if let oauth = map["oauth2"], let oauthMap = reader.mapping(oauth, what: "auth.oauth2") {
-            reader.rejectUnknownKeys(oauthMap, allowed: ["clientId", "clientSecret"])
+            reader.rejectUnknownKeys(oauthMap, allowed: ["clientId", "clientSecret", "tokenPath", "body"])
+            var tokenPath: String?
+            if let node = oauthMap["tokenPath"], let text = reader.string(node, field: "auth.oauth2.tokenPath") {
+                // A path on the environment's server, never a URL: credentials go nowhere else.
+                if !text.hasPrefix("/") || text.hasPrefix("//") || text.contains("://") || text.contains("..")
+                    || text.unicodeScalars.contains(where: { $0.value <= 32 || $0.value == 127 || $0 == "?" || $0 == "#" || $0 == "@" || $0 == "\\" }) {
+                    reader.error("auth.oauth2.tokenPath must be a path on the environment's server, like /v1/authorization/token", at: node)
+                } else {
+                    tokenPath = text
+                }
+            }
+            var body = TokenBodyFormat.form
+            if let node = oauthMap["body"], let text = reader.string(node, field: "auth.oauth2.body") {
+                if let format = TokenBodyFormat(rawValue: text) { body = format } else {
+                    reader.error("auth.oauth2.body must be form or json, found '\(TextSafety.escaped(String(text.prefix(40))))'", at: node)
+                }
+            }
             var clientID: SecretReference?
             if let idNode = oauthMap["clientId"] {
                 // A client id is a login name, not a secret: plain text is fine here.
@@ -157,12 +199,14 @@ struct EnvironmentParser {
             } else {
                 reader.error("auth.oauth2 needs clientSecret", at: oauth)
             }
-            if let clientID, let clientSecret { return .oauth2(clientID: clientID, clientSecret: clientSecret) }
+            if let clientID, let clientSecret { return .oauth2(clientID: clientID, clientSecret: clientSecret, tokenPath: tokenPath, body: body) }
             return nil
         }
-        reader.error("auth needs bearer: { fromEnv: NAME } or oauth2: { clientId: ..., clientSecret: ... }", at: node)
+        reader.error("auth needs \(Self.authKinds)", at: node)
         return nil
     }
+
+    static let authKinds = "bearer: { fromEnv: NAME }, oauth2: { clientId: ..., clientSecret: ... }, basic: { username: ..., password: ... } or apiKey: { fromEnv: NAME }"
 
     private func parseTLS(_ node: YAMLNode) -> TLSSettings {
         var tls = TLSSettings()

@@ -128,8 +128,15 @@ public enum JSONSchemaDocument {
                     "oauth2": ["type": "object", "additionalProperties": false, "required": ["clientId", "clientSecret"], "properties": [
                         "clientId": ["oneOf": [["type": "string"], ["$ref": "#/definitions/secretReference"]]],
                         "clientSecret": ["$ref": "#/definitions/secretReference"],
+                        "tokenPath": ["type": "string", "pattern": "^/", "description": "The token call's path on this server (default: the provider's)."],
+                        "body": ["enum": TokenBodyFormat.allCases.map(\.rawValue), "description": "form (default) or json."],
                     ]],
-                ]],
+                    "basic": ["type": "object", "additionalProperties": false, "required": ["username", "password"], "properties": [
+                        "username": ["type": "string", "pattern": "^[^:]*$"],
+                        "password": ["$ref": "#/definitions/secretReference"],
+                    ]],
+                    "apiKey": ["$ref": "#/definitions/secretReference"],
+                ], "maxProperties": 1],
                 "projects": ["type": "object", "additionalProperties": ["type": "string", "minLength": 1],
                              "description": "Manifest project name -> the project's name on this server."],
                 "concurrency": ["type": "integer", "minimum": 1, "maximum": 256],

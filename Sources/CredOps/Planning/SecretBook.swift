@@ -26,7 +26,8 @@ public struct SecretBook: Sendable {
         var result = passwords.values.map(\.0)
         switch auth {
         case .bearer(let t)?: result.append(t)
-        case .clientCredentials(_, let s)?: result.append(s)  // the id is a login name
+        case .clientCredentials(_, let s, _, _)?: result.append(s)  // the id is a login name
+        case .basic(_, let p)?: result.append(p)
         case nil: break
         }
         return result
@@ -67,11 +68,18 @@ extension SecretResolver {
         switch env.auth {
         case .bearer(let ref)?:
             return (value(ref, use: .header, environment: env, problems: &problems).map(Connection.Credentials.bearer), problems)
-        case .oauth2(let idRef, let secretRef)?:
+        case .oauth2(let idRef, let secretRef, let tokenPath, let body)?:
             let id = value(idRef, use: .body, environment: env, problems: &problems)
             let secret = value(secretRef, use: .body, environment: env, problems: &problems)
-            if let id, let secret { return (.clientCredentials(clientID: id, clientSecret: secret), problems) }
+            if let id, let secret { return (.clientCredentials(clientID: id, clientSecret: secret, tokenPath: tokenPath, body: body), problems) }
             return (nil, problems)
+        case .basic(let username, let ref)?:
+            // Base64 in a header: any byte is safe once encoded, but a line break in a
+            // password is a copy-paste accident worth refusing like a token's.
+            return (value(ref, use: .header, environment: env, problems: &problems).map { .basic(username: username, password: $0) }, problems)
+        case .apiKey(let ref)?:
+            return (value(ref, use: .header, environment: env, problems: &problems)
+                .map { .basic(username: Connection.Credentials.apiKeyUser, password: $0) }, problems)
         case nil:
             return (nil, problems)
         }

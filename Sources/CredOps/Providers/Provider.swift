@@ -20,7 +20,12 @@ public protocol Provider: Sendable {
 public struct Connection: Sendable {
     public enum Credentials: Sendable {
         case bearer(Secret)
-        case clientCredentials(clientID: Secret, clientSecret: Secret)
+        /// The token call; `tokenPath` nil means the provider's default.
+        case clientCredentials(clientID: Secret, clientSecret: Secret, tokenPath: String? = nil, body: TokenBodyFormat = .form)
+        case basic(username: String, password: Secret)
+
+        /// The user name an API key goes with as HTTP Basic.
+        public static let apiKeyUser = "API"
     }
 
     /// The manager URL without a trailing slash (`https://host`, `http://127.0.0.1:PORT`).
@@ -50,7 +55,8 @@ public struct Connection: Sendable {
     public var secrets: [Secret] {
         switch credentials {
         case .bearer(let token): [token]
-        case .clientCredentials(_, let secret): [secret]
+        case .clientCredentials(_, let secret, _, _): [secret]
+        case .basic(_, let password): [password]
         }
     }
 }

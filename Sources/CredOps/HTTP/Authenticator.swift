@@ -1,11 +1,12 @@
-import CredOps
 import Foundation
 import Synchronization
 
-/// Bearer tokens for one environment: a personal token as given, or client-credentials tokens
-/// fetched from `/apiops/auth/token`, cached and renewed before `expires_in` runs out (and once
-/// more when a request is answered 401). Concurrent callers share one token call.
-final class TokenSource: Sendable {
+/// The `Authorization` header of every request to one environment, for any provider: a
+/// bearer token as given, HTTP Basic (a login, or an API key with a fixed user), or OAuth2
+/// client-credentials tokens fetched from the provider's token path (or the environment's
+/// `tokenPath`) with a form or JSON body, cached and renewed before `expires_in` runs out (and
+/// once more when a request is answered 401). Concurrent callers share one token call.
+public final class Authenticator: Sendable {
     private struct Cached: Sendable {
         var token: Secret
         var renewAt: ContinuousClock.Instant
@@ -20,34 +21,52 @@ final class TokenSource: Sendable {
     private let connection: Connection
     private let http: HTTPClient
     private let policy: RetryPolicy
+    private let defaultTokenPath: String
     private let state = Mutex(State.empty)
     private let count = Mutex(0)
 
-    init(connection: Connection, http: HTTPClient, policy: RetryPolicy) {
+    /// - Parameter defaultTokenPath: the provider's token call, used unless the environment names one.
+    public init(connection: Connection, http: HTTPClient, policy: RetryPolicy, defaultTokenPath: String) {
         self.connection = connection
         self.http = http
         self.policy = policy
+        self.defaultTokenPath = defaultTokenPath
     }
 
     /// True when a 401 can be cured by fetching a new token.
-    var canRenew: Bool {
+    public var canRenew: Bool {
         if case .clientCredentials = connection.credentials { return true }
         return false
     }
 
     /// Token calls made so far.
-    var authentications: Int { count.withLock { $0 } }
+    public var authentications: Int { count.withLock { $0 } }
 
-    func invalidate(_ token: Secret) {
+    /// The value of the `Authorization` header, and the secret it carries (to `invalidate` after a 401).
+    public func authorization(request: String) async throws(ProviderError) -> (header: String, secret: Secret) {
+        switch connection.credentials {
+        case .bearer(let token):
+            return ("Bearer " + token.reveal(), token)
+        case .basic(let username, let password):
+            // The one place a Basic password leaves its `Secret`: base64 in the header.
+            let encoded = Data((username + ":" + password.reveal()).utf8).base64EncodedString()
+            return ("Basic " + encoded, password)
+        case .clientCredentials:
+            let token = try await token(request: request)
+            return ("Bearer " + token.reveal(), token)
+        }
+    }
+
+    /// Forgets a token the server refused, so that the next call fetches a new one.
+    public func invalidate(_ token: Secret) {
         state.withLock { state in
             if case .ready(let cached) = state, cached.token.constantTimeEquals(token) { state = .empty }
         }
     }
 
-    func token(request: String) async throws(ProviderError) -> Secret {
-        guard case .clientCredentials(let clientID, let clientSecret) = connection.credentials else {
-            if case .bearer(let token) = connection.credentials { return token }
-            fatalError("unreachable")
+    private func token(request: String) async throws(ProviderError) -> Secret {
+        guard case .clientCredentials(let clientID, let clientSecret, let tokenPath, let format) = connection.credentials else {
+            throw ProviderError(.authentication, request: request, message: "no client credentials")
         }
         let task: Task<Cached, any Error> = state.withLock { state in
             switch state {
@@ -56,7 +75,9 @@ final class TokenSource: Sendable {
             case .fetching(let task):
                 return task
             default:
-                let task = Task { try await self.fetch(clientID: clientID, clientSecret: clientSecret) }
+                let task = Task {
+                    try await self.fetch(clientID: clientID, clientSecret: clientSecret, path: tokenPath ?? self.defaultTokenPath, format: format)
+                }
                 state = .fetching(task)
                 return task
             }
@@ -76,20 +97,32 @@ final class TokenSource: Sendable {
         }
     }
 
-    private func fetch(clientID: Secret, clientSecret: Secret) async throws(ProviderError) -> Cached {
-        let path = "/apiops/auth/token"
+    private func fetch(clientID: Secret, clientSecret: Secret, path: String, format: TokenBodyFormat) async throws(ProviderError) -> Cached {
         let summary = "POST \(path)"
         count.withLock { $0 += 1 }
-        var form = URLComponents()
-        // The one place the client secret leaves its `Secret`: the token call's form body.
-        form.queryItems = [
-            URLQueryItem(name: "grant_type", value: "client_credentials"),
-            URLQueryItem(name: "client_id", value: clientID.reveal()),
-            URLQueryItem(name: "client_secret", value: clientSecret.reveal()),
-        ]
-        let body = Data((form.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B").utf8)
+        // The one place the client secret leaves its `Secret`: the token call's body.
+        let body: Data
+        let contentType: String
+        switch format {
+        case .form:
+            var form = URLComponents()
+            form.queryItems = [
+                URLQueryItem(name: "grant_type", value: "client_credentials"),
+                URLQueryItem(name: "client_id", value: clientID.reveal()),
+                URLQueryItem(name: "client_secret", value: clientSecret.reveal()),
+            ]
+            body = Data((form.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B").utf8)
+            contentType = "application/x-www-form-urlencoded"
+        case .json:
+            body = JSONWriter.object([
+                ("client_id", .string(clientID.reveal())),
+                ("client_secret", .string(clientSecret.reveal())),
+                ("grant_type", .string("client_credentials")),
+            ])
+            contentType = "application/json"
+        }
         let request = HTTPRequest(method: .post, url: connection.baseURL + path,
-                                  headers: HTTPHeaders([("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]),
+                                  headers: HTTPHeaders([("Content-Type", contentType), ("Accept", "application/json")]),
                                   body: body)
         let response: HTTPResponse
         do throws(HTTPClientError) {
