@@ -3,14 +3,15 @@ import Foundation
 
 /// A plan as a stable, versioned JSON document for tools. Never a secret, never a fingerprint.
 public enum PlanJSONRenderer {
-    public static func render(_ plan: Plan) -> Data {
+    /// - Parameter schemas: the providers' schemas by name, for the secret's name in reasons.
+    public static func render(_ plan: Plan, schemas: [String: ResourceSchema] = [:]) -> Data {
         let object: [String: Any] = [
             "formatVersion": Plan.formatVersion,
             "createdAt": Timestamp.format(Int64(plan.createdAt.timeIntervalSince1970 * 1000)),
             "hasChanges": plan.hasChanges,
             "hasErrors": plan.hasErrors,
             "summary": counts(plan.counts),
-            "environments": plan.environments.map(environment),
+            "environments": plan.environments.map { environment($0, secretName: schemas[$0.provider]?.secretField ?? "secret") },
             "drift": drift(plan),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
@@ -65,7 +66,7 @@ public enum PlanJSONRenderer {
         Dictionary(uniqueKeysWithValues: ActionKind.allCases.map { ($0.rawValue, c[$0]) })
     }
 
-    static func environment(_ env: EnvironmentPlan) -> [String: Any] {
+    static func environment(_ env: EnvironmentPlan, secretName: String) -> [String: Any] {
         [
             "name": env.environment.rawValue,
             "provider": env.provider,
@@ -75,27 +76,28 @@ public enum PlanJSONRenderer {
             "failure": env.failure as Any? ?? NSNull(),
             "refusals": Wording.refusals(env),
             "summary": counts(env.counts),
-            "projects": env.projects.map(project),
+            "projects": env.projects.map { project($0, secretName: secretName) },
         ]
     }
 
-    static func project(_ p: ProjectPlan) -> [String: Any] {
+    static func project(_ p: ProjectPlan, secretName: String) -> [String: Any] {
         [
             "project": p.project.rawValue,
             "serverProject": p.serverProject.rawValue,
             "prune": p.prune.rawValue,
             "liveCount": p.liveCount,
             "inSync": p.inSync,
-            "changes": p.changes.map(change),
+            "changes": p.changes.map { change($0, secretName: secretName) },
             "unmanaged": p.leftAlone.map(\.rawValue),
             "unaddressable": p.unaddressable.map { ["name": $0.name, "problem": $0.problem] },
             "unmanagedGrants": Dictionary(uniqueKeysWithValues: p.unmanagedGrants.map { ($0.key.rawValue, $0.value.map(grant)) }),
         ]
     }
 
-    static func change(_ c: Change) -> [String: Any] {
+    static func change(_ c: Change, secretName: String) -> [String: Any] {
         var o: [String: Any] = ["username": c.username.rawValue, "action": c.action.kind.rawValue]
-        if let reason = c.reason { o["reason"] = reason }
+        // An update says which of its parts the reason is about; a password change is about the secret only.
+        if let reason = c.reason { o["reason"] = Wording.reason(reason, secretName: c.action.kind == .update ? secretName : nil) }
         if let at = c.declaredAt { o["declaredAt"] = at.description }
         switch c.action {
         case .create(let after, _):

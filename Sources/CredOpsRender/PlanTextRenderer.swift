@@ -112,15 +112,18 @@ public struct PlanTextRenderer: Sendable {
             return fields.map { Self.fieldLine($0) + (forcedBy.contains($0.field) ? " (\($0.field) cannot change)" : "") }
         case .update(_, _, let fields, _, let passwordChanged):
             var lines = fields.map(Self.fieldLine)
-            if passwordChanged { lines.append("password: \(change.reason.map { shown($0.replacingOccurrences(of: "password ", with: "")) } ?? "changed")") }
-            if lines.isEmpty { lines.append(change.reason.map(shown) ?? "sent again") }
+            if passwordChanged {
+                let state: String = if case .secret(let s)? = change.reason { Wording.secret(s) } else { "changed" }
+                lines.append("\(schema?.secretField ?? "secret"): \(state)")
+            }
+            if lines.isEmpty { lines.append(change.reason.map { Wording.reason($0) } ?? "sent again") }
             return lines
         case .setPassword:
-            return [change.reason.map(shown) ?? "changed since the last apply"]
+            return [change.reason.map { Wording.reason($0) } ?? Wording.secret(.changedSinceLastApply)]
         case .grant(let grants), .revoke(let grants):
             return grants.map(\.shown)
         case .delete:
-            return [change.reason.map(shown) ?? ""]
+            return [change.reason.map { Wording.reason($0) } ?? ""]
         case .adopt(_, let grants, let credential):
             var text = credential ? "exists on the server; credops will manage it" : "already on the server; credops will manage"
             if !grants.isEmpty { text += (credential ? " and its grants " : " grants ") + grants.map(\.shown).joined(separator: ", ") }

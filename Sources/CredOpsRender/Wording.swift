@@ -41,6 +41,29 @@ public enum Wording {
         }
     }
 
+    /// Why a change is planned: `managed by credops, no longer declared`. Secret states are
+    /// worded without the secret's name (`changed since the last apply`); `secretName` puts it
+    /// in front where the line does not say it already.
+    public static func reason(_ reason: ChangeReason, secretName: String? = nil) -> String {
+        switch reason {
+        case .notYetManaged: return "exists on the server, not yet managed by credops"
+        case .alreadyGranted: return "already granted on the server"
+        case .secret(let state): return (secretName.map { $0 + " " } ?? "") + secret(state)
+        case .redeploy(let message): return "redeploy: \(TextSafety.escaped(message))"
+        case .noLongerDeclared: return "managed by credops, no longer declared"
+        case .notDeclaredPruneAll: return "not declared (prune: all)"
+        case .grantNoLongerDeclared: return "granted by credops, no longer declared"
+        }
+    }
+
+    public static func secret(_ state: SecretState) -> String {
+        switch state {
+        case .changedSinceLastApply: "changed since the last apply"
+        case .notSetByCredops: "not set by credops yet"
+        case .neverAppliedByCredops: "never applied by credops"
+        }
+    }
+
     /// Every refusal of an environment, one per element.
     public static func refusals(_ env: EnvironmentPlan) -> [String] {
         env.refusals.map { refusal($0, environment: env.environment) }

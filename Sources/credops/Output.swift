@@ -18,7 +18,7 @@ enum PlanOutput {
     static func render(_ plan: Plan, format: PlanFormat, style: TextStyle) -> String {
         switch format {
         case .text: return PlanTextRenderer(style: style, schemas: Composition.providers.schemas).render(plan)
-        case .json: return String(decoding: PlanJSONRenderer.render(plan), as: UTF8.self)
+        case .json: return String(decoding: PlanJSONRenderer.render(plan, schemas: Composition.providers.schemas), as: UTF8.self)
         case .markdown: return MarkdownRenderer(schemas: Composition.providers.schemas).render(plan)
         }
     }

@@ -60,13 +60,13 @@ import Testing
     @Test func changedFingerprintIsAPasswordChange() {
         let p = plan(desired: [Self.desired("a")], live: [Self.resource("a")], managed: [Self.managed("a")], password: Self.fpB)
         #expect(kinds(p) == ["a password"])
-        #expect(p.changes.first?.reason == "changed since the last apply")
+        #expect(p.changes.first?.reason == .secret(.changedSinceLastApply))
     }
 
     @Test func unknownFingerprintIsAPasswordChange() {
         let p = plan(desired: [Self.desired("a")], live: [Self.resource("a")], managed: [Self.managed("a", fingerprint: nil)])
         #expect(kinds(p) == ["a password"])
-        #expect(p.changes.first?.reason == "never applied by credops")
+        #expect(p.changes.first?.reason == .secret(.neverAppliedByCredops))
     }
 
     @Test func liveUnmanagedDeclaredCredentialIsAdoptedAndItsPasswordSet() {
@@ -178,7 +178,7 @@ import Testing
     @Test func pendingRedeployIsSentAgainAsAnUpdate() {
         let p = plan(desired: [Self.desired("a")], live: [Self.resource("a")], managed: [Self.managed("a", pending: "gateway gw failed")])
         #expect(kinds(p) == ["a update"])
-        #expect(p.changes[0].reason == "redeploy: gateway gw failed")
+        #expect(p.changes[0].reason == .redeploy("gateway gw failed"))
     }
 
     @Test func deletesComeAfterEveryOtherChange() {

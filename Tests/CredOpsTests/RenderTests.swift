@@ -17,7 +17,7 @@ import Testing
         return r
     }
 
-    static func change(_ id: String, _ action: Action, reason: String? = nil) -> Change {
+    static func change(_ id: String, _ action: Action, reason: ChangeReason? = nil) -> Change {
         Change(project: "payments", serverProject: "payments", username: Username(id), action: action, reason: reason)
     }
 
@@ -33,8 +33,8 @@ import Testing
                                             fields: [FieldChange(field: "enabled", before: .bool(true), after: .bool(false)),
                                                      FieldChange(field: "ipList", before: .set(["10.2.0.0/16"]), after: .set(["10.1.0.0/16"]))],
                                             password: fp, passwordChanged: false)),
-            change("billing-bot", .setPassword(fp), reason: "changed since the last apply"),
-            change("old-bot", .delete(before: resource("old-bot")), reason: "managed by credops, no longer declared"),
+            change("billing-bot", .setPassword(fp), reason: .secret(.changedSinceLastApply)),
+            change("old-bot", .delete(before: resource("old-bot")), reason: .noLongerDeclared),
         ], leftAlone: ["legacy-user"], inSync: 2, liveCount: 5)
         return Plan(environments: [
             EnvironmentPlan(environment: "production", provider: "apinizer", endpoint: "https://prod", isProtected: true,

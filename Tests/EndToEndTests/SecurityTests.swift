@@ -195,7 +195,7 @@ import Testing
         #expect(result.exitCode == 1 && result.stderr.contains("its inputs (manifest paths"), "\(result)")
 
         // Edited changes.
-        try original.replacingOccurrences(of: "managed by credops, no longer declared", with: "nothing to see").write(toFile: w.dir.url("plan.json"), atomically: true, encoding: .utf8)
+        try original.replacingOccurrences(of: "noLongerDeclared", with: "notDeclaredPruneAll").write(toFile: w.dir.url("plan.json"), atomically: true, encoding: .utf8)
         result = await w.run(["apply", "--plan", "plan.json", "--auto-approve"])
         #expect(result.exitCode == 1 && result.stderr.contains("the changes of staging were changed"), "\(result)")
 

@@ -119,13 +119,13 @@ public struct Change: Sendable, Codable {
     public var serverProject: ProjectName
     public var username: Username
     public var action: Action
-    /// Why, for people ("managed by credops, no longer declared"). Never decides anything.
-    public var reason: String?
+    /// Why, for people (the renderers word it). Never decides anything.
+    public var reason: ChangeReason?
     /// Where the credential is declared, for messages.
     public var declaredAt: SourceLocation?
 
     public init(project: ProjectName, serverProject: ProjectName, username: Username, action: Action,
-                reason: String? = nil, declaredAt: SourceLocation? = nil) {
+                reason: ChangeReason? = nil, declaredAt: SourceLocation? = nil) {
         self.project = project
         self.serverProject = serverProject
         self.username = username
@@ -133,6 +133,34 @@ public struct Change: Sendable, Codable {
         self.reason = reason
         self.declaredAt = declaredAt
     }
+}
+
+/// Why a change is planned, as a value: the renderers word it. It explains; it never decides.
+public enum ChangeReason: Sendable, Hashable, Codable {
+    /// Adopt: the credential exists on the server and credops does not manage it yet.
+    case notYetManaged
+    /// Adopt: declared grants the server already holds.
+    case alreadyGranted
+    /// The secret is sent because of what credops knows of it.
+    case secret(SecretState)
+    /// Sent again because the server stored it but did not deploy it (its message, redacted).
+    case redeploy(String)
+    /// Delete: managed by credops and no longer declared.
+    case noLongerDeclared
+    /// Delete or revoke: not declared, and the project prunes everything undeclared.
+    case notDeclaredPruneAll
+    /// Revoke: given by credops and no longer declared.
+    case grantNoLongerDeclared
+}
+
+/// What credops knows of a credential's secret when it plans to send it.
+public enum SecretState: String, Sendable, Hashable, Codable {
+    /// The declared secret differs from the one credops applied last.
+    case changedSinceLastApply
+    /// The credential is not managed yet: credops never set its secret.
+    case notSetByCredops
+    /// Managed, but no secret of credops' is on record (adopted, or a write whose outcome was unknown).
+    case neverAppliedByCredops
 }
 
 /// What apply does to one credential. The type says what exists: a create has no "before".

@@ -61,7 +61,7 @@ public struct Planner: Sendable {
         let liveByID = Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let declaredIDs = Set(desired.credentials.map(\.username))
 
-        func change(_ id: Username, _ action: Action, reason: String? = nil, at location: SourceLocation? = nil) -> Change {
+        func change(_ id: Username, _ action: Action, reason: ChangeReason? = nil, at location: SourceLocation? = nil) -> Change {
             Change(project: desired.project, serverProject: desired.serverProject, username: id, action: action,
                    reason: reason, declaredAt: location)
         }
@@ -86,10 +86,10 @@ public struct Planner: Sendable {
             let adoptedGrants = declaredGrants.filter { liveSet.contains($0) && !recorded.contains($0) }
             if managed == nil {
                 changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: true),
-                                      reason: "exists on the server, not yet managed by credops", at: credential.location))
+                                      reason: .notYetManaged, at: credential.location))
             } else if !adoptedGrants.isEmpty {
                 changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: false),
-                                      reason: "already granted on the server", at: credential.location))
+                                      reason: .alreadyGranted, at: credential.location))
             }
 
             let fields = fieldChanges(live: live, desired: credential.resource)
@@ -103,18 +103,18 @@ public struct Planner: Sendable {
                 plan.changes += changes
                 continue
             }
-            let passwordState: String?
+            let passwordState: SecretState?
             if let known = managed?.passwordFingerprint {
-                passwordState = known.matches(password) ? nil : "changed since the last apply"
+                passwordState = known.matches(password) ? nil : .changedSinceLastApply
             } else {
-                passwordState = managed == nil ? "not set by credops yet" : "never applied by credops"
+                passwordState = managed == nil ? .notSetByCredops : .neverAppliedByCredops
             }
             if !fields.isEmpty || managed?.pendingRedeploy != nil {
-                let reason = fields.isEmpty ? "redeploy: \(managed?.pendingRedeploy ?? "")" : passwordState.map { "password \($0)" }
+                let reason: ChangeReason? = fields.isEmpty ? .redeploy(managed?.pendingRedeploy ?? "") : passwordState.map(ChangeReason.secret)
                 changes.append(change(id, .update(before: live, after: credential.resource, fields: fields, password: password,
                                                   passwordChanged: passwordState != nil), reason: reason, at: credential.location))
             } else if let passwordState {
-                changes.append(change(id, .setPassword(password), reason: passwordState, at: credential.location))
+                changes.append(change(id, .setPassword(password), reason: .secret(passwordState), at: credential.location))
             }
 
             let toGrant = declaredGrants.filter { !liveSet.contains($0) }
@@ -128,7 +128,7 @@ public struct Planner: Sendable {
             case .none: toRevoke = []
             }
             if !toRevoke.isEmpty {
-                changes.append(change(id, .revoke(toRevoke), reason: desired.prune == .all ? "not declared (prune: all)" : "granted by credops, no longer declared",
+                changes.append(change(id, .revoke(toRevoke), reason: desired.prune == .all ? .notDeclaredPruneAll : .grantNoLongerDeclared,
                                       at: credential.location))
             }
             let leftGrants = undeclared.filter { !toRevoke.contains($0) }
@@ -143,9 +143,9 @@ public struct Planner: Sendable {
             let managed = input.managed[live.id] != nil
             switch desired.prune {
             case .managed where managed:
-                deletes.append(change(live.id, .delete(before: live), reason: "managed by credops, no longer declared"))
+                deletes.append(change(live.id, .delete(before: live), reason: .noLongerDeclared))
             case .all:
-                deletes.append(change(live.id, .delete(before: live), reason: managed ? "managed by credops, no longer declared" : "not declared (prune: all)"))
+                deletes.append(change(live.id, .delete(before: live), reason: managed ? .noLongerDeclared : .notDeclaredPruneAll))
             default:
                 plan.leftAlone.append(live.id)
             }
