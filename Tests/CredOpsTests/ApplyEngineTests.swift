@@ -65,6 +65,31 @@ import Testing
         }
 
         func operations(_ report: ApplyReport?) -> [OperationResult] { report?.environments.flatMap(\.operations) ?? [] }
+
+        /// Runs the engine's apply use case; `confirm` answers the question, `saved` is a saved plan to apply.
+        func useCase(confirm: Bool = true, saved: SavedPlan? = nil, options: PlanOptions = PlanOptions())
+            async throws -> (ApplyUseCase.Outcome, [LockInfo], [String]) {
+            let provider = MemoryProvider(schema: ApplyEngineTests.schema, server: server)
+            let (inputs, diagnostics) = InputLoader(schemas: [provider.name: provider.schema])
+                .load(paths: [dir.url("m")], environmentsDirectory: dir.url("environments"))
+            let loaded = try #require(inputs, "\(diagnostics)")
+            let store = try await SQLiteStateStore.open(path: dir.url("state.db"))
+            let workflow = Workflow(inputs: loaded, providers: ProviderRegistry([provider]), connector: DirectConnector(), store: store,
+                                    stateKey: key, secrets: SecretResolver(environment: secrets, secretsRoot: dir.path))
+            let (books, _) = workflow.resolveSecrets(for: loaded.environments)
+            let steps = StepLog()
+            let hooks = ApplyUseCase.Hooks(planned: { _ in steps.add("planned") },
+                                           confirm: { envs in steps.add("confirm \(envs.map(\.environment.rawValue))"); return confirm },
+                                           willApply: { steps.add("willApply \(self.server.calls.filter { !$0.hasPrefix("list") && !$0.hasPrefix("grants") }.count)") },
+                                           describe: ReportWording.message)
+            let request = ApplyUseCase.Request(environments: loaded.environments, books: books, options: options,
+                                               run: RunInfo(runID: RunInfo.newID(), command: "test", user: "t", host: "h", pid: 1),
+                                               lockTimeout: .seconds(5), stop: StopSignal(), runSecrets: RunSecrets(), saved: saved)
+            let outcome = await ApplyUseCase(workflow: workflow, schemas: [provider.name: provider.schema]).run(request, hooks: hooks)
+            let locks = try await store.locks()
+            await store.close()
+            return (outcome, locks, steps.all)
+        }
     }
 
     static let alice = """
@@ -269,4 +294,67 @@ import Testing
         let halfway = resolver.resolve([intent], live: [:], liveGrants: [:], managed: managed, runID: "r2")
         #expect(halfway.managed["alice"] == nil)
     }
+
+    /// The apply use case: lock, plan, confirm, apply, unlock, in that order, with nothing
+    /// written unless confirmation is given and no guard rail or staleness stops it.
+    @Test func theApplyUseCaseAsksBeforeTheFirstWriteAndAlwaysUnlocks() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice)
+        let (declined, locks1, steps1) = try await w.useCase(confirm: false)
+        guard case .declined = declined else { Issue.record("expected declined, got \(declined)"); return }
+        #expect(steps1 == ["planned", "confirm [\"dev\"]"])
+        #expect(w.server.credentials(project: "payments").isEmpty)
+        #expect(locks1.isEmpty)
+
+        let (applied, locks2, steps2) = try await w.useCase()
+        guard case .applied(_, let report) = applied else { Issue.record("expected applied, got \(applied)"); return }
+        #expect(report.success)
+        #expect(steps2 == ["planned", "confirm [\"dev\"]", "willApply 0"])
+        #expect(locks2.isEmpty)
+
+        let (unchanged, _, steps3) = try await w.useCase()
+        guard case .unchanged(_, let same) = unchanged else { Issue.record("expected unchanged, got \(unchanged)"); return }
+        #expect(same.success && same.environments.allSatisfy { $0.operations.isEmpty })
+        #expect(steps3 == ["planned"])
+    }
+
+    @Test func aStaleSavedPlanAndAGuardRailChangeNothing() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.secrets["BOB"] = "bob-secret-1"
+        w.manifest(Self.alice)
+        let (plan, _, _) = try await w.run(apply: false)
+        let saved = SavedPlan(plan: plan, inputs: .init(paths: ["m"], environmentsDirectory: "environments", allowPlaintextSecrets: false,
+                                                        files: [], selectedEnvironments: []),
+                              options: PlanOptions())
+        // Someone creates alice out of band: the saved plan's create is no longer what would be done.
+        w.server.put(project: "payments", Resource(id: "alice", fields: ["label": .string("Other")]), secret: Secret("x"))
+        let (stale, locks, steps) = try await w.useCase(saved: saved)
+        guard case .stale(_, let reasons) = stale else { Issue.record("expected stale, got \(stale)"); return }
+        #expect(!reasons.isEmpty)
+        #expect(steps.isEmpty)
+        #expect(locks.isEmpty)
+        #expect(w.server.stored(project: "payments", id: "alice")?.resource["label"] == .string("Other"))
+
+        // Three managed credentials of three, all no longer declared: more than half, refused.
+        let w2 = Workspace()
+        for name in ["a1", "a2", "a3"] { w2.secrets[name.uppercased()] = "secret-\(name)-123" }
+        w2.manifest(["a1", "a2", "a3"].map { "  - name: \($0)\n    secret: { fromEnv: \($0.uppercased()) }" }.joined(separator: "\n"))
+        _ = try await w2.run()
+        w2.manifest("  []")
+        let (refused, _, refusedSteps) = try await w2.useCase()
+        guard case .refused(let refusedPlan) = refused else { Issue.record("expected refused, got \(refused)"); return }
+        #expect(refusedPlan.environments.first?.refusals == [.massDelete(project: "payments", deletes: 3, live: 3)])
+        #expect(refusedSteps == ["planned"])
+        #expect(w2.server.credentials(project: "payments").count == 3)
+    }
+}
+
+/// Steps the hooks saw, in order.
+final class StepLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var steps: [String] = []
+    func add(_ step: String) { lock.withLock { steps.append(step) } }
+    var all: [String] { lock.withLock { steps } }
 }

@@ -106,81 +106,61 @@ struct ApplyCommand: AsyncParsableCommand {
         let runInfo = RunInfo(runID: RunInfo.newID(), command: Self.commandLine(), user: ProcessIdentity.user,
                               host: ProcessIdentity.host, pid: getpid())
         let stop = StopSignal()
-
-        // Lock first, so that the plan is made against a state no other run is changing.
-        let unavailable = await session.workflow.lock(session.environments, run: runInfo, timeout: .seconds(lockTimeout), stop: stop) {
-            [terminal, lockTimeout] environment, holder in
-            let who = holder.map { "held by \($0.holderDescription)" } ?? "held by another run"
-            terminal.err("\(environment) is locked, \(who); waiting up to \(lockTimeout) s")
-        }
-        let (current, prepared) = await session.plan(options: planOptions, unavailable: unavailable, stop: stop, runID: runInfo.runID)
+        let progress = ProgressPrinter(terminal: terminal, mode: ProgressPrinter.Mode(verbose: output.verbose, quiet: output.quiet,
+                                                                                      terminal: terminal))
+        let guards = RunGuards()
+        let (showPlan, toStdout, deadline) = (!output.quiet, format == .text, timeout)
+        let hooks = ApplyUseCase.Hooks(
+            lockWait: { [terminal, lockTimeout] environment, holder in
+                let who = holder.map { "held by \($0.holderDescription)" } ?? "held by another run"
+                terminal.err("\(environment) is locked, \(who); waiting up to \(lockTimeout) s")
+            },
+            planned: { [session, terminal] current in
+                guard showPlan else { return }
+                let renderer = PlanTextRenderer(style: terminal.errorStyle, schemas: Composition.providers.schemas)
+                let planText = session.readSummary + "\n\n" + renderer.render(current)
+                // The plan goes to stderr when stdout carries a machine-readable report.
+                if toStdout { terminal.out(planText) } else { terminal.err(planText) }
+            },
+            confirm: { [self, terminal] toChange in self.confirm(changing: toChange, terminal: terminal) },
+            willApply: { guards.arm(stop: stop, terminal: terminal, timeout: deadline) },
+            events: { progress.handle($0) },
+            describe: ReportWording.message)
+        let request = ApplyUseCase.Request(environments: session.environments, books: session.books, options: planOptions, run: runInfo,
+                                           lockTimeout: .seconds(lockTimeout), stop: stop, runSecrets: terminal.redaction, saved: saved)
+        let outcome = await ApplyUseCase(workflow: session.workflow, schemas: Composition.providers.schemas).run(request, hooks: hooks)
+        guards.disarm()
 
         func finish(_ code: Int32) async throws -> Never {
-            for env in prepared.values { env.close() }
-            await session.workflow.unlock(session.environments)
             await session.close()
             throw ExitCode(code)
         }
-
-        if let saved {
-            let reasons = saved.staleness(current: current, files: session.inputs.files, redactor: terminal.redaction.redactor)
-            if !reasons.isEmpty {
-                terminal.err("stale plan: \(plan ?? "")")
-                for reason in reasons { terminal.err("  \(reason)") }
-                terminal.err("Nothing was changed. Make a new plan: credops plan \(saved.inputs.paths.joined(separator: " ")) --out \(plan ?? "plan.json")")
-                try await finish(1)
-            }
-        }
-        if !output.quiet {
-            let renderer = PlanTextRenderer(style: terminal.errorStyle, schemas: Composition.providers.schemas)
-            let planText = session.readSummary + "\n\n" + renderer.render(current)
-            // The plan goes to stderr when stdout carries a machine-readable report.
-            if format == .text { terminal.out(planText) } else { terminal.err(planText) }
-        }
-
-        let progress = ProgressPrinter(terminal: terminal, mode: ProgressPrinter.Mode(verbose: output.verbose, quiet: output.quiet,
-                                                                                      terminal: terminal))
-        let applier = Applier(store: session.store, run: runInfo, shouldStop: { stop.isRequested }, events: { progress.handle($0) },
-                              describe: ReportWording.message)
-
-        let refused = current.environments.filter { !$0.refusals.isEmpty }
-        if !refused.isEmpty {
+        switch outcome {
+        case .stale(_, let reasons):
+            terminal.err("stale plan: \(plan ?? "")")
+            for reason in reasons { terminal.err("  \(reason)") }
+            terminal.err("Nothing was changed. Make a new plan: credops plan \(saved?.inputs.paths.joined(separator: " ") ?? "") --out \(plan ?? "plan.json")")
+            try await finish(1)
+        case .refused(let current):
+            let refused = current.environments.filter { !$0.refusals.isEmpty }
             terminal.err(terminal.errorStyle.red("Apply refused:") + " " + refused.flatMap(Wording.refusals).joined(separator: "\n  "))
             terminal.err("Nothing was changed.")
             try await finish(1)
-        }
-        let toChange = current.environments.filter(\.hasChanges)
-        if toChange.isEmpty {
-            for env in prepared.values where !env.repairs.isEmpty { try? await applier.settle(env) }
-            let report = ApplyReport(runID: runInfo.runID, environments: current.environments.map {
-                EnvironmentReport(environmentName: $0.environment.rawValue, problem: $0.failure.map(EnvironmentProblem.notPlanned))
-            })
-            try emit(report, terminal: terminal)
-            try await finish(report.success ? 0 : 1)
-        }
-        guard confirm(changing: toChange, terminal: terminal) else {
+        case .declined:
             terminal.err("Nothing was changed.")
             try await finish(1)
-        }
-
-        let interrupts = InterruptHandler(stop: stop, terminal: terminal)
-        let deadline = timeout.flatMap(RunDeadline.parse).map { limit in
-            Task {
-                try? await Task.sleep(for: limit)
-                if !Task.isCancelled { stop.request("the run deadline (--timeout \(timeout ?? "")) passed") }
+        case .unchanged(_, let report):
+            try emit(report, terminal: terminal)
+            try await finish(report.success ? 0 : 1)
+        case .applied(_, let report):
+            progress.finish()
+            try emit(report, terminal: terminal)
+            if let reason = stop.reason {
+                terminal.err("Stopped: \(reason). Operations not started are marked skipped; run apply again to finish.")
+                try await finish(guards.wasInterrupted ? 130 : 1)
             }
+            try await finish(report.success ? 0 : 1)
         }
-        let report = await applier.apply(current, prepared: prepared, schemas: Composition.providers.schemas)
-        deadline?.cancel()
-        interrupts.disarm()
-        progress.finish()
-
-        try emit(report, terminal: terminal)
-        if let reason = stop.reason {
-            terminal.err("Stopped: \(reason). Operations not started are marked skipped; run apply again to finish.")
-            try await finish(interrupts.wasInterrupted ? 130 : 1)
-        }
-        try await finish(report.success ? 0 : 1)
     }
 
     /// Writes the report file and prints the report in the chosen format.
@@ -270,6 +250,36 @@ enum RunDeadline {
 }
 
 /// Ctrl-C (or SIGTERM) once: stop starting operations, let in-flight ones finish. Twice: exit 130 at once.
+/// What apply arms right before its first write: Ctrl-C and SIGTERM handling, and the
+/// --timeout deadline. Armed from the engine's hook, disarmed by the command.
+final class RunGuards: @unchecked Sendable {
+    private let lock = NSLock()
+    private var interrupts: InterruptHandler?
+    private var deadline: Task<Void, Never>?
+
+    func arm(stop: StopSignal, terminal: Terminal, timeout: String?) {
+        let limit = timeout.flatMap(RunDeadline.parse)
+        lock.withLock {
+            interrupts = InterruptHandler(stop: stop, terminal: terminal)
+            deadline = limit.map { limit in
+                Task {
+                    try? await Task.sleep(for: limit)
+                    if !Task.isCancelled { stop.request("the run deadline (--timeout \(timeout ?? "")) passed") }
+                }
+            }
+        }
+    }
+
+    func disarm() {
+        lock.withLock {
+            deadline?.cancel()
+            interrupts?.disarm()
+        }
+    }
+
+    var wasInterrupted: Bool { lock.withLock { interrupts?.wasInterrupted ?? false } }
+}
+
 final class InterruptHandler: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
