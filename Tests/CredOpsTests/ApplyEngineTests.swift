@@ -351,6 +351,44 @@ import Testing
     }
 }
 
+extension ApplyEngineTests {
+    /// Export reads the project through the provider contract; adopt records what it exported
+    /// under the lock and as a run in the history, like every other write to state.
+    @Test func exportAndAdoptGoThroughTheEngineAndTheHistory() async throws {
+        let w = Workspace()
+        w.server.put(project: "payments", Resource(id: "legacy", fields: ["label": .string("Legacy"), "tags": .set(["a"])]), secret: Secret("x"),
+                     grants: [AccessGrant(type: "API", name: "orders")])
+        let provider = MemoryProvider(schema: Self.schema, server: w.server)
+        let (environments, _) = InputLoader(schemas: [provider.name: provider.schema]).loadEnvironments(directory: w.dir.url("environments"))
+        let env = try #require(environments.first)
+        let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env))
+        defer { http.shutdown() }
+        let useCase = ExportUseCase(provider: provider, connector: DirectConnector())
+        let result = try await useCase.read(environment: env, project: "payments", credentials: .bearer(Secret("memory-token")),
+                                            runSecrets: RunSecrets(), http: http)
+        #expect(result.exported.map(\.id) == ["legacy"])
+        #expect(result.export.text.contains("name: legacy"))
+        #expect(result.export.text.contains("label: Legacy"))
+        #expect(result.export.text.contains("name: orders"))
+
+        let store = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
+        let report = try await useCase.adopt(result, store: store,
+                                             run: RunInfo(runID: "adopt-1", command: "export --adopt", user: "t", host: "h", pid: 1),
+                                             describe: ReportWording.message)
+        #expect(report.changes.adopted == 1)
+        let managed = try await store.managedCredentials(environment: "dev")
+        #expect(managed.map(\.username) == ["legacy"])
+        #expect(managed.first?.grants == [AccessGrant(type: "API", name: "orders")])
+        let history = try await store.history(environment: "dev", limit: 5)
+        #expect(history.first?.runID == "adopt-1")
+        #expect(history.first?.counts.adopted == 1)
+        #expect(history.first?.message == "Deployed successfully: 1 adopted")
+        #expect(try await store.locks().isEmpty)
+        await store.close()
+        #expect(w.server.calls.allSatisfy { $0.hasPrefix("list") || $0.hasPrefix("grants") })
+    }
+}
+
 /// Steps the hooks saw, in order.
 final class StepLog: @unchecked Sendable {
     private let lock = NSLock()

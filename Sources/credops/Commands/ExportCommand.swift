@@ -1,5 +1,6 @@
 import ArgumentParser
 import CredOps
+import CredOpsRender
 import Foundation
 
 struct ExportCommand: AsyncParsableCommand {
@@ -55,11 +56,6 @@ struct ExportCommand: AsyncParsableCommand {
             terminal.err("error: --project \(problem); name a project")
             throw ExitCode(1)
         }
-        // `payments` or `Payments-Prod`: either name finds the project.
-        let named = ProjectName(project)
-        let manifestProject = env.projects.first { $0.value == named }?.key ?? named
-        let serverProject = env.serverProject(for: manifestProject)
-
         let refusals = try hosts.refusals(for: [env], environment: ProcessInfo.processInfo.environment)
         if !refusals.isEmpty {
             for refusal in refusals { terminal.err("error: \(refusal)") }
@@ -78,54 +74,37 @@ struct ExportCommand: AsyncParsableCommand {
             await connector.shutdown()
             throw ExitCode(code)
         }
-        let session: any ProviderSession
-        do {
-            var connection = try await connector.connect(env, credentials: credentials)
-            // What the session learns (an access token) is redacted from this output too.
-            terminal.redaction.add(connection.secrets)
-            connection.runSecrets = terminal.redaction
-            session = provider.session(for: env, connection: connection, http: http)
+        let useCase = ExportUseCase(provider: provider, connector: connector)
+        let result: ExportUseCase.Result
+        do throws(ExportUseCase.Failure) {
+            // `payments` or `Payments-Prod`: either name finds the project.
+            result = try await useCase.read(environment: env, project: ProjectName(project), credentials: credentials,
+                                            runSecrets: terminal.redaction, http: http)
         } catch {
-            terminal.err("error: \(env.name): \(error)")
-            try await finish(1)
-        }
-        let live: [Resource]
-        let grants: [(Username, [AccessGrant])]
-        do {
-            live = try await session.list(project: serverProject)
-            grants = try await Concurrently.map(live.map(\.id), limit: env.concurrency) { (id: Username) throws(ProviderError) in
-                (id, try await session.grants(project: serverProject, id: id))
+            switch error {
+            case .connect(let message): terminal.err("error: \(env.name): \(message)")
+            case .read(let failure): terminal.err("error: \(env.name)/\(env.serverProject(for: ProjectName(project))): \(failure)")
             }
-        } catch {
-            terminal.err("error: \(env.name)/\(serverProject): \(error)")
             try await finish(1)
         }
-        // Grants as the server named them, but only names that are safe to keep and hold no
-        // secret of this run (a server may list a grant named after the token it was sent).
-        let redactor = terminal.redaction.redactor
-        let grantsByID = Dictionary(grants, uniquingKeysWith: { a, _ in a }).mapValues { list in
-            list.filter { TextSafety.nameProblem($0.name) == nil && redactor.redact($0.name) == $0.name }
-        }
-        let export = Exporter(schema: provider.schema).export(
-            environment: env.name, provider: env.provider, project: manifestProject, live: live, grants: grantsByID)
-        let (text, variables) = (export.text, export.variables)
-        if redactor.redact(text) != text {
+        let (text, variables, serverProject) = (result.export.text, result.export.variables, result.serverProject)
+        if result.holdsRunSecret {
             terminal.err("warning: a live value of \(env.name)/\(serverProject) holds a secret of this run; the export shows (redacted) in its place: check it before applying, or apply would write that")
         }
-        for skipped in export.skipped {
+        for skipped in result.export.skipped {
             terminal.err("warning: \(env.name)/\(serverProject): left out the live credential \(TextSafety.escaped(skipped.name)): its name \(skipped.problem)")
         }
-        let exported = Set(variables.map(\.0))
+        let exported = result.exported.count
 
         if let out {
-            let path = (out as NSString).appendingPathComponent("\(manifestProject.rawValue).yaml")
+            let path = (out as NSString).appendingPathComponent("\(result.project.rawValue).yaml")
             do {
                 try SecureFiles.writeAtomically(terminal.redacted(Data(text.utf8)), to: path)
             } catch {
                 terminal.err("error: cannot write \(path): \(error)")
                 try await finish(1)
             }
-            terminal.err("Wrote \(path): \(exported.count) credential\(exported.count == 1 ? "" : "s") of \(serverProject) in \(env.name).")
+            terminal.err("Wrote \(path): \(exported) credential\(exported == 1 ? "" : "s") of \(serverProject) in \(env.name).")
         } else {
             terminal.out(text, terminator: "")
         }
@@ -140,21 +119,14 @@ struct ExportCommand: AsyncParsableCommand {
             let run = RunInfo(runID: RunInfo.newID(), command: ApplyCommand.commandLine(), user: ProcessIdentity.user,
                               host: ProcessIdentity.host, pid: getpid())
             do {
-                try await store.acquireLock(LockInfo(environment: env.name, lockID: run.runID, user: run.user, host: run.host, pid: run.pid,
-                                                     command: run.command, since: Date()), timeout: .seconds(60), shouldStop: { false })
-                for resource in live where exported.contains(resource.id) {
-                    try await store.record(ManagedCredential(
-                        environment: env.name, project: serverProject, username: resource.id, passwordFingerprint: nil,
-                        grants: grantsByID[resource.id] ?? [], lastAction: "adopt", lastRunID: run.runID, lastChangedAt: Date()))
-                }
-                await store.releaseLock(environment: env.name)
+                _ = try await useCase.adopt(result, store: store, run: run, describe: ReportWording.message)
                 await store.close()
             } catch {
                 await store.close()
                 terminal.err("error: cannot record the adopted credentials: \(error)")
                 try await finish(1)
             }
-            terminal.err("Adopted \(exported.count) credential\(exported.count == 1 ? "" : "s") in \(env.name) (state \(store.displayName)); nothing changed on the server.")
+            terminal.err("Adopted \(exported) credential\(exported == 1 ? "" : "s") in \(env.name) (state \(store.displayName)); nothing changed on the server.")
         }
         try await finish(0)
     }

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Export and adopt as operations of the engine: read one project of one environment and
+/// write it as a manifest; optionally record what was exported as managed, through a run record
+/// and the environment's lock like every other write to state.
+public struct ExportUseCase: Sendable {
+    public let provider: any Provider
+    public let connector: any EnvironmentConnector
+
+    public init(provider: any Provider, connector: any EnvironmentConnector) {
+        self.provider = provider
+        self.connector = connector
+    }
+
+    /// What an export read and wrote.
+    public struct Result: Sendable {
+        public var environment: EnvironmentName
+        /// As manifests name the project, and as the server does.
+        public var project: ProjectName
+        public var serverProject: ProjectName
+        public var export: Exporter.Export
+        /// The live credentials that are in the export, with their grants (safe names only).
+        public var exported: [Resource]
+        public var grants: [Username: [AccessGrant]]
+        /// A live value holds a secret of this run; the export shows `(redacted)` there.
+        public var holdsRunSecret: Bool
+    }
+
+    /// Why an export could not read the server.
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        case connect(String)
+        case read(ProviderError)
+
+        public var description: String {
+            switch self {
+            case .connect(let message): message
+            case .read(let error): error.description
+            }
+        }
+    }
+
+    /// Reads every live credential of `project` (by its manifest or server name) and its grants.
+    public func read(environment env: EnvironmentConfig, project named: ProjectName, credentials: Connection.Credentials?,
+                     runSecrets: RunSecrets, http: HTTPClient) async throws(Failure) -> Result {
+        let manifestProject = env.projects.first { $0.value == named }?.key ?? named
+        let serverProject = env.serverProject(for: manifestProject)
+        let session: any ProviderSession
+        do {
+            var connection = try await connector.connect(env, credentials: credentials)
+            // What the session learns (an access token) is redacted from this output too.
+            runSecrets.add(connection.secrets)
+            connection.runSecrets = runSecrets
+            session = provider.session(for: env, connection: connection, http: http)
+        } catch {
+            throw .connect(runSecrets.redactor.redact("\(error)"))
+        }
+        let live: [Resource]
+        let grants: [(Username, [AccessGrant])]
+        do throws(ProviderError) {
+            live = try await session.list(project: serverProject)
+            grants = try await Concurrently.map(live.map(\.id), limit: env.concurrency) { (id: Username) throws(ProviderError) in
+                (id, try await session.grants(project: serverProject, id: id))
+            }
+        } catch {
+            throw .read(error)
+        }
+        // Grants as the server named them, but only names that are safe to keep and hold no
+        // secret of this run (a server may list a grant named after the token it was sent).
+        let redactor = runSecrets.redactor
+        let grantsByID = Dictionary(grants, uniquingKeysWith: { a, _ in a }).mapValues { list in
+            list.filter { TextSafety.nameProblem($0.name) == nil && redactor.redact($0.name) == $0.name }
+        }
+        let export = Exporter(schema: provider.schema).export(
+            environment: env.name, provider: env.provider, project: manifestProject, live: live, grants: grantsByID)
+        let exportedIDs = Set(export.variables.map(\.0))
+        return Result(environment: env.name, project: manifestProject, serverProject: serverProject, export: export,
+                      exported: live.filter { exportedIDs.contains($0.id) }, grants: grantsByID,
+                      holdsRunSecret: redactor.redact(export.text) != export.text)
+    }
+
+    /// Records the exported credentials as managed (nothing changes on the server): under the
+    /// environment's lock, as a run of its own in the history, with one `adopt` per credential.
+    ///
+    /// - Parameter describe: words the outcome for the history (the renderer's wording).
+    public func adopt(_ result: Result, store: any StateStore, run: RunInfo, lockTimeout: Duration = .seconds(60),
+                      describe: @Sendable (EnvironmentReport) -> String) async throws -> EnvironmentReport {
+        try await store.acquireLock(LockInfo(environment: result.environment, lockID: run.runID, user: run.user, host: run.host, pid: run.pid,
+                                             command: run.command, since: Date()), timeout: lockTimeout, shouldStop: { false })
+        var record = RunRecord(runID: run.runID, environment: result.environment, command: run.command, user: run.user, host: run.host,
+                               pid: run.pid, startedAt: Date())
+        do {
+            try await store.beginRun(record)
+            var results: [OperationResult] = []
+            for resource in result.exported {
+                try await store.record(ManagedCredential(
+                    environment: result.environment, project: result.serverProject, username: resource.id, passwordFingerprint: nil,
+                    grants: result.grants[resource.id] ?? [], lastAction: ActionKind.adopt.rawValue, lastRunID: run.runID, lastChangedAt: Date()))
+                results.append(OperationResult(project: result.serverProject.rawValue, username: resource.id.rawValue, action: .adopt,
+                                               status: .applied))
+            }
+            var report = EnvironmentReport(environmentName: result.environment.rawValue, results: results)
+            report.durationMilliseconds = Int(Date().timeIntervalSince(record.startedAt) * 1000)
+            record.finishedAt = Date()
+            record.success = true
+            record.message = describe(report)
+            record.counts = report.changes.stateCounts
+            try await store.finishRun(record)
+            await store.releaseLock(environment: result.environment)
+            return report
+        } catch {
+            await store.releaseLock(environment: result.environment)
+            throw error
+        }
+    }
+}
