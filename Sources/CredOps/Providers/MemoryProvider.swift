@@ -104,6 +104,8 @@ public final class MemoryServer: @unchecked Sendable {
         let request = "\(call.rawValue.uppercased()) memory://\(target)"
         let fault: Fault? = faults[call]?.isEmpty == false ? faults[call]!.removeFirst() : nil
         switch fault {
+        case .refuse(401)?:
+            throw ProviderError(.authentication, request: request, message: "401 authentication failed (injected)")
         case .refuse(let status)?:
             throw ProviderError(.server(status: status, code: "refused"), request: request, message: "\(status) refused (injected)")
         case .dropRequest?:

@@ -1,0 +1,199 @@
+import ApinizerProvider
+@testable import ApinizerSandbox
+import CredOps
+import CredOpsTestSupport
+import Foundation
+import Testing
+
+/// One provider under the conformance suite: how to open a session to a fresh server, read
+/// that server's truth behind the API's back, and make it fail.
+protocol ConformanceSubject: Sendable {
+    var name: String { get }
+    var schema: ResourceSchema { get }
+    var project: ProjectName { get }
+    /// A session to a fresh, empty server; `badAuth` presents credentials the server refuses.
+    func open(badAuth: Bool) async throws -> ConformanceServer
+}
+
+/// A running server of a subject, with the session the suite drives.
+struct ConformanceServer: Sendable {
+    var session: any ProviderSession
+    /// True when the server holds exactly this secret for the credential.
+    var holds: @Sendable (Username, Secret) async -> Bool
+    /// The next write is stored and its answer lost (or answered with an error after storing).
+    var loseNextWriteAnswer: @Sendable () async -> Void
+    var close: @Sendable () async -> Void
+}
+
+/// The in-memory reference provider.
+struct MemorySubject: ConformanceSubject {
+    let name = "memory"
+    var schema: ResourceSchema { ApplyEngineTests.schema }
+    let project: ProjectName = "payments"
+
+    func open(badAuth: Bool) async throws -> ConformanceServer {
+        let server = MemoryServer()
+        if badAuth { server.inject(.refuse(status: 401), on: .list) }
+        let provider = MemoryProvider(schema: schema, server: server)
+        let env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
+                                    provider: "memory", endpoint: .url("https://memory.invalid"),
+                                    endpointLocation: SourceLocation(file: "dev.yaml", line: 1, column: 1))
+        let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 2))
+        let session = provider.session(for: env, connection: Connection(baseURL: "https://memory.invalid", credentials: .bearer(Secret("t")),
+                                                                        retry: RetrySettings()), http: http)
+        return ConformanceServer(session: session, holds: { id, secret in server.holds(project: project, id: id, secret: secret) },
+                                 loseNextWriteAnswer: { server.inject(.loseAnswer, on: .create) }, close: { http.shutdown() })
+    }
+}
+
+/// Apinizer through its emulator, over HTTP on a loopback port.
+struct ApinizerSubject: ConformanceSubject {
+    let name = "apinizer"
+    var schema: ResourceSchema { ApinizerProvider.credentialSchema }
+    let project: ProjectName = "MyProject"
+
+    func open(badAuth: Bool) async throws -> ConformanceServer {
+        let token = "conformance-token-\(UInt32.random(in: 0...UInt32.max))"
+        var seed = SandboxSeed.default
+        seed.credentials = []
+        let server = try await SandboxServer.start(SandboxConfiguration(tokens: [token], seed: seed))
+        let env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
+                                    provider: "apinizer", endpoint: .url(server.baseURL),
+                                    endpointLocation: SourceLocation(file: "dev.yaml", line: 1, column: 1))
+        let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 4))
+        var retry = RetrySettings()
+        retry.initialBackoffMilliseconds = 10
+        retry.maxBackoffMilliseconds = 50
+        let session = ApinizerProvider().session(for: env, connection: Connection(baseURL: server.baseURL,
+                                                                                  credentials: .bearer(Secret(badAuth ? "wrong-token" : token)),
+                                                                                  retry: retry), http: http)
+        let project = project
+        return ConformanceServer(
+            session: session,
+            holds: { id, secret in
+                await server.snapshot().credentials.first { $0.project == project.rawValue && $0.username == id.rawValue }?.password == secret.reveal()
+            },
+            loseNextWriteAnswer: { await server.setFaults(SandboxFaults(commitThenFailRate: 1)) },
+            close: {
+                http.shutdown()
+                await server.stop()
+            })
+    }
+}
+
+/// The provider contract, the same for every provider: what the engine relies on.
+@Suite struct ProviderConformanceTests {
+    static let subjects: [any ConformanceSubject] = [MemorySubject(), ApinizerSubject()]
+
+    /// A valid credential for any schema: each field's value from its kind, format and rules;
+    /// `variant` changes every value.
+    static func resource(_ id: String, schema: ResourceSchema, variant: Int = 0) -> Resource {
+        var fields: [String: FieldValue] = [:]
+        for spec in schema.declarableFields {
+            let value: FieldValue
+            switch spec.kind {
+            case .string:
+                if let allowed = spec.oneOf {
+                    value = .string(allowed[variant % allowed.count])
+                } else if spec.format == .email {
+                    value = .string("user\(variant)@example.com")
+                } else {
+                    value = .string("Value \(variant)")
+                }
+            case .bool: value = .bool(variant % 2 == 0)
+            case .stringSet:
+                if let allowed = spec.oneOf { value = .set([allowed[variant % allowed.count]]) } else if spec.format == .ipOrCIDR {
+                    value = .set(["10.\(variant % 250).0.0/16"])
+                } else {
+                    // Values the server must already know (Apinizer roles) come from its seed.
+                    value = spec.name == "roleNameList" ? .set([variant % 2 == 0 ? "ADMIN" : "API_USER"]) : .set(["item-\(variant)"])
+                }
+            case .instant: value = .instant(Timestamp.parse("2030-0\(1 + variant % 9)-01T00:00:00.000Z"))
+            }
+            fields[spec.name] = spec.canonical(value)
+        }
+        return Resource(id: Username(id), fields: fields)
+    }
+
+    static func failure(_ body: () async throws(ProviderError) -> Void) async -> ProviderError? {
+        do throws(ProviderError) {
+            try await body()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test(arguments: subjects.indices)
+    func createReadBackUpdateEachFieldChangeTheSecretAndDelete(_ index: Int) async throws {
+        let subject = Self.subjects[index]
+        let server = try await subject.open(badAuth: false)
+        defer { Task { await server.close() } }
+        let session = server.session
+        let created = Self.resource("conformance-a", schema: subject.schema)
+        try await session.create(project: subject.project, resource: created, secret: Secret("first-secret-1"))
+        var live = try await session.list(project: subject.project)
+        let read = try #require(live.first { $0.id == created.id }, "\(subject.name): created, not listed")
+        #expect(Planner(schema: subject.schema).fieldChanges(live: read, desired: created).isEmpty, "\(subject.name): read back differs")
+        #expect(await server.holds(created.id, Secret("first-secret-1")), "\(subject.name)")
+
+        // Each field on its own: the server takes it, and reads it back.
+        let other = Self.resource("conformance-a", schema: subject.schema, variant: 1)
+        var current = created
+        for spec in subject.schema.declarableFields where !spec.isImmutable {
+            current[spec.name] = other[spec.name]
+            try await session.update(project: subject.project, resource: current, secret: Secret("first-secret-1"))
+            live = try await session.list(project: subject.project)
+            let after = try #require(live.first { $0.id == created.id })
+            #expect(Planner(schema: subject.schema).fieldChanges(live: after, desired: current).isEmpty, "\(subject.name): \(spec.name) not updated")
+        }
+
+        try await session.setSecret(project: subject.project, id: created.id, secret: Secret("second-secret-2"))
+        #expect(await server.holds(created.id, Secret("second-secret-2")), "\(subject.name)")
+
+        try await session.delete(project: subject.project, id: created.id)
+        #expect(try await session.list(project: subject.project).contains { $0.id == created.id } == false, "\(subject.name)")
+    }
+
+    @Test(arguments: subjects.indices)
+    func aSecondCreateOfOneKeyIsRefusedAndChangesNothing(_ index: Int) async throws {
+        let subject = Self.subjects[index]
+        let server = try await subject.open(badAuth: false)
+        defer { Task { await server.close() } }
+        let first = Self.resource("conformance-dup", schema: subject.schema)
+        try await server.session.create(project: subject.project, resource: first, secret: Secret("first-secret-1"))
+        let error = await Self.failure { () async throws(ProviderError) in
+            try await server.session.create(project: subject.project, resource: Self.resource("conformance-dup", schema: subject.schema, variant: 1),
+                                            secret: Secret("other-secret-2"))
+        }
+        #expect(error != nil && error?.outcomeUnknown == false, "\(subject.name): \(String(describing: error))")
+        #expect(await server.holds(first.id, Secret("first-secret-1")), "\(subject.name)")
+    }
+
+    /// A write whose answer is lost says so (`outcomeUnknown`), so that the engine reads back
+    /// instead of sending it again; reading back finds it.
+    @Test(arguments: subjects.indices)
+    func aLostCreateAnswerIsReportedAsUnknownAndFoundByReadingBack(_ index: Int) async throws {
+        let subject = Self.subjects[index]
+        let server = try await subject.open(badAuth: false)
+        defer { Task { await server.close() } }
+        await server.loseNextWriteAnswer()
+        let resource = Self.resource("conformance-lost", schema: subject.schema)
+        let error = await Self.failure { () async throws(ProviderError) in
+            try await server.session.create(project: subject.project, resource: resource, secret: Secret("lost-secret-1"))
+        }
+        #expect(error?.outcomeUnknown == true, "\(subject.name): \(String(describing: error))")
+        #expect(await server.holds(resource.id, Secret("lost-secret-1")), "\(subject.name)")
+    }
+
+    /// Refused credentials are an authentication failure the engine reports at once.
+    @Test(arguments: subjects.indices)
+    func refusedCredentialsAreAnAuthenticationFailure(_ index: Int) async throws {
+        let subject = Self.subjects[index]
+        let server = try await subject.open(badAuth: true)
+        defer { Task { await server.close() } }
+        let error = await Self.failure { () async throws(ProviderError) in _ = try await server.session.list(project: subject.project) }
+        #expect(error?.kind == .authentication, "\(subject.name): \(String(describing: error))")
+        #expect(error?.outcomeUnknown == false)
+    }
+}
