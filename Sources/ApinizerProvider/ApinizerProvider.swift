@@ -25,7 +25,16 @@ public struct ApinizerProvider: Provider {
         grantTypes: ["API_PROXY", "API_PROXY_GROUP"],
         identifiersAreGlobal: true,
         // Listing the project admin returns every project's credentials.
-        capabilities: ProviderCapabilities(namespace: .named(pruneAllRefused: ["admin"]), secret: .declaredWriteOnly, identity: .keyIsID))
+        capabilities: ProviderCapabilities(namespace: .named(pruneAllRefused: ["admin"]), secret: .declaredWriteOnly, identity: .keyIsID),
+        // The emulator's seed catalog, logins and latency (see the sandbox section of the README).
+        emulatorSettings: [
+            EmulatorSettingSpec("projects", .strings), EmulatorSettingSpec("roles", .strings),
+            EmulatorSettingSpec("apiProxies", .strings), EmulatorSettingSpec("apiProxyGroups", .strings),
+            EmulatorSettingSpec("gateways", .strings), EmulatorSettingSpec("tokens", .strings),
+            EmulatorSettingSpec("clients", .stringMap),
+            EmulatorSettingSpec("tokenTTLSeconds", .integer(1...86_400 * 365)),
+            EmulatorSettingSpec("latencyMilliseconds", .integer(0...60_000)),
+        ])
 
     public func session(for environment: EnvironmentConfig, connection: Connection, http: HTTPClient) -> any ProviderSession {
         ApinizerSession(connection: connection, http: http)

@@ -67,7 +67,7 @@ final class SandboxConnector: EnvironmentConnector, @unchecked Sendable {
         }
         let task: Task<(SandboxServer, String), any Error> = lock.withLock {
             if let existing = starting[name] { return existing }
-            let task = Task { try await self.start(name: name, settings: environment.sandboxSeed) }
+            let task = Task { try await self.start(name: name, settings: environment.emulator) }
             starting[name] = task
             return task
         }
@@ -76,28 +76,34 @@ final class SandboxConnector: EnvironmentConnector, @unchecked Sendable {
         return Connection(baseURL: server.baseURL, credentials: credentials ?? .bearer(Secret(token)), retry: environment.retry)
     }
 
-    private func start(name: String, settings: SandboxSeedSettings?) async throws -> (SandboxServer, String) {
+    private func start(name: String, settings: EmulatorSettings?) async throws -> (SandboxServer, String) {
         var configuration = SandboxConfiguration()
         let token = FingerprintKey.random().withBytes { $0.map { String(format: "%02x", $0) }.joined() }
         configuration.tokens = [token]
         configuration.seed = Self.seed(settings)
         configuration.dataFile = (root as NSString).appendingPathComponent("\(name).json")
-        if let latency = settings?.latencyMilliseconds { configuration.faults.latencyMilliseconds = latency }
+        if let latency = settings?.integer("latencyMilliseconds") { configuration.faults.latencyMilliseconds = latency }
         try SecureFiles.ensureDirectory(root)
         return (try await SandboxServer.start(configuration), token)
     }
 
-    static func seed(_ settings: SandboxSeedSettings?) -> SandboxSeed {
+    /// The Apinizer emulator's seed from the settings its provider declares.
+    static func seed(_ settings: EmulatorSettings?) -> SandboxSeed {
         guard let settings else { return .default }
         var seed = SandboxSeed.default
-        if !settings.projects.isEmpty { seed.projects = settings.projects }
-        if !settings.roles.isEmpty { seed.roles = settings.roles }
-        if !settings.apiProxies.isEmpty { seed.apiProxies = settings.apiProxies }
-        if !settings.apiProxyGroups.isEmpty { seed.apiProxyGroups = settings.apiProxyGroups }
-        if !settings.gateways.isEmpty { seed.gateways = settings.gateways }
-        if !settings.tokens.isEmpty { seed.tokens = settings.tokens }
-        if !settings.clients.isEmpty { seed.clients = settings.clients }
-        if let ttl = settings.tokenTTLSeconds { seed.tokenTTLSeconds = ttl }
+        func take(_ name: String, _ path: WritableKeyPath<SandboxSeed, [String]>) {
+            let list = settings.strings(name)
+            if !list.isEmpty { seed[keyPath: path] = list }
+        }
+        take("projects", \.projects)
+        take("roles", \.roles)
+        take("apiProxies", \.apiProxies)
+        take("apiProxyGroups", \.apiProxyGroups)
+        take("gateways", \.gateways)
+        take("tokens", \.tokens)
+        let clients = settings.stringMap("clients")
+        if !clients.isEmpty { seed.clients = clients }
+        if let ttl = settings.integer("tokenTTLSeconds") { seed.tokenTTLSeconds = ttl }
         return seed
     }
 

@@ -156,7 +156,8 @@ public enum InMemoryLoader {
     public static func environment(_ document: YAMLNode, path: String, defaultName: String, options: LoadOptions = LoadOptions()) -> (EnvironmentConfig?, [Diagnostic]) {
         let reader = NodeReader(file: path)
         let parser = EnvironmentParser(reader: reader, options: options, directory: directory,
-                                       providers: schemas.keys.sorted(), defaultName: defaultName)
+                                       providers: schemas.keys.sorted(), emulatorSettings: schemas.mapValues(\.emulatorSettings),
+                                       defaultName: defaultName)
         let config = parser.parse(document)
         return (config, reader.diagnostics)
     }

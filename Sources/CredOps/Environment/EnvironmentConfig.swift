@@ -18,8 +18,8 @@ public struct EnvironmentConfig: Sendable {
     public var tls = TLSSettings()
     public var allowInsecureHTTP = false
     public var retry = RetrySettings()
-    /// Seed data for a `sandbox://` environment.
-    public var sandboxSeed: SandboxSeedSettings?
+    /// The `sandbox:` settings of a `sandbox://` environment, for its provider's emulator.
+    public var emulator: EmulatorSettings?
 
     /// The name `project` has on this server (renamed by `projects:` or the same).
     public func serverProject(for project: ProjectName) -> ProjectName {
@@ -97,21 +97,6 @@ public struct RetrySettings: Sendable, Equatable {
     public var maxBackoffMilliseconds = 10_000
     /// `Retry-After` and `retry_after` are honoured up to this many seconds.
     public var retryAfterCapSeconds = 60
-
-    public init() {}
-}
-
-/// Seed data for the built-in emulator, as written under `sandbox:` in an environment file.
-public struct SandboxSeedSettings: Sendable, Equatable {
-    public var projects: [String] = []
-    public var roles: [String] = []
-    public var apiProxies: [String] = []
-    public var apiProxyGroups: [String] = []
-    public var gateways: [String] = []
-    public var tokens: [String] = []
-    public var clients: [String: String] = [:]
-    public var tokenTTLSeconds: Int?
-    public var latencyMilliseconds: Int?
 
     public init() {}
 }

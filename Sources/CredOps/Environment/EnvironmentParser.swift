@@ -4,13 +4,13 @@ import Foundation
 struct EnvironmentParser {
     static let keys = ["name", "provider", "url", "auth", "projects", "concurrency", "timeoutSeconds",
                        "connectTimeoutSeconds", "protected", "tls", "allowInsecureHTTP", "retry", "sandbox"]
-    static let seedKeys = ["projects", "roles", "apiProxies", "apiProxyGroups", "gateways", "tokens", "clients",
-                           "tokenTTLSeconds", "latencyMilliseconds"]
 
     let reader: NodeReader
     let options: LoadOptions
     let directory: String
     let providers: [String]
+    /// Each provider's emulator settings (what `sandbox:` may hold).
+    var emulatorSettings: [String: [EmulatorSettingSpec]] = [:]
     /// The file name without its extension: the environment's name unless `name:` says otherwise.
     let defaultName: String
 
@@ -78,7 +78,7 @@ struct EnvironmentParser {
         if let node = top["retry"] { config.retry = parseRetry(node) }
         if let node = top["sandbox"] {
             if case .sandbox = endpoint {
-                config.sandboxSeed = parseSeed(node)
+                config.emulator = parseEmulatorSettings(node, specs: emulatorSettings[provider] ?? [])
             } else {
                 reader.error("sandbox: seed data applies only to url: sandbox://NAME", at: node)
             }
@@ -241,28 +241,29 @@ struct EnvironmentParser {
         return retry
     }
 
-    private func parseSeed(_ node: YAMLNode) -> SandboxSeedSettings? {
+    /// Reads `sandbox:` by the provider's declared settings: only its keys, each of its kind.
+    private func parseEmulatorSettings(_ node: YAMLNode, specs: [EmulatorSettingSpec]) -> EmulatorSettings? {
         guard let map = reader.mapping(node, what: "sandbox") else { return nil }
-        reader.rejectUnknownKeys(map, allowed: Self.seedKeys)
-        var seed = SandboxSeedSettings()
-        func list(_ key: String) -> [String] {
-            guard let n = map[key] else { return [] }
-            return reader.stringList(n, field: "sandbox.\(key)")?.map(\.value) ?? []
-        }
-        seed.projects = list("projects")
-        seed.roles = list("roles")
-        seed.apiProxies = list("apiProxies")
-        seed.apiProxyGroups = list("apiProxyGroups")
-        seed.gateways = list("gateways")
-        seed.tokens = list("tokens")
-        if let n = map["clients"], let clients = reader.mapping(n, what: "sandbox.clients") {
-            for entry in clients.entries {
-                if let v = reader.string(entry.value, field: "sandbox.clients.\(entry.key)") { seed.clients[entry.key] = v }
+        reader.rejectUnknownKeys(map, allowed: specs.map(\.name))
+        var settings = EmulatorSettings()
+        for spec in specs {
+            guard let n = map[spec.name] else { continue }
+            let field = "sandbox.\(spec.name)"
+            switch spec.kind {
+            case .strings:
+                if let list = reader.stringList(n, field: field) { settings.values[spec.name] = .strings(list.map(\.value)) }
+            case .stringMap:
+                guard let entries = reader.mapping(n, what: field) else { continue }
+                var values: [String: String] = [:]
+                for entry in entries.entries {
+                    if let v = reader.string(entry.value, field: "\(field).\(entry.key)") { values[entry.key] = v }
+                }
+                settings.values[spec.name] = .stringMap(values)
+            case .integer(let range):
+                if let v = reader.integer(n, field: field, range: range) { settings.values[spec.name] = .integer(v) }
             }
         }
-        if let n = map["tokenTTLSeconds"] { seed.tokenTTLSeconds = reader.integer(n, field: "sandbox.tokenTTLSeconds", range: 1...86_400 * 365) }
-        if let n = map["latencyMilliseconds"] { seed.latencyMilliseconds = reader.integer(n, field: "sandbox.latencyMilliseconds", range: 0...60_000) }
-        return seed
+        return settings
     }
 }
 

@@ -9,7 +9,7 @@ public enum JSONSchemaDocument {
     public static func document(_ kind: Kind, schemas: [String: ResourceSchema]) -> [String: Any] {
         switch kind {
         case .manifest: return manifest(schemas: schemas)
-        case .environment: return environment(providers: schemas.keys.sorted())
+        case .environment: return environment(schemas: schemas)
         }
     }
 
@@ -109,8 +109,24 @@ public enum JSONSchemaDocument {
         if spec.isImmutable { p["description"] = "Cannot change once created: a new value replaces the credential." }
     }
 
-    static func environment(providers: [String]) -> [String: Any] {
-        let list: [String: Any] = ["type": "array", "items": ["type": "string"]]
+    /// The `sandbox:` settings every provider's emulator takes (their union; the loader checks
+    /// them against the environment's own provider).
+    static func emulatorProperties(_ schemas: [String: ResourceSchema]) -> [String: Any] {
+        var properties: [String: Any] = [:]
+        for schema in schemas.values {
+            for spec in schema.emulatorSettings {
+                switch spec.kind {
+                case .strings: properties[spec.name] = ["type": "array", "items": ["type": "string"]]
+                case .stringMap: properties[spec.name] = ["type": "object", "additionalProperties": ["type": "string"]]
+                case .integer(let range): properties[spec.name] = ["type": "integer", "minimum": range.lowerBound, "maximum": range.upperBound]
+                }
+            }
+        }
+        return properties
+    }
+
+    static func environment(schemas: [String: ResourceSchema]) -> [String: Any] {
+        let providers = schemas.keys.sorted()
         return [
             "$schema": "http://json-schema.org/draft-07/schema#",
             "$id": "https://credops.dev/schema/environment.schema.json",
@@ -154,12 +170,7 @@ public enum JSONSchemaDocument {
                     "maxBackoffMilliseconds": ["type": "integer", "minimum": 1],
                     "retryAfterCapSeconds": ["type": "integer", "minimum": 0, "maximum": 3600],
                 ]],
-                "sandbox": ["type": "object", "additionalProperties": false, "properties": [
-                    "projects": list, "roles": list, "apiProxies": list, "apiProxyGroups": list, "gateways": list, "tokens": list,
-                    "clients": ["type": "object", "additionalProperties": ["type": "string"]],
-                    "tokenTTLSeconds": ["type": "integer", "minimum": 1],
-                    "latencyMilliseconds": ["type": "integer", "minimum": 0],
-                ]],
+                "sandbox": ["type": "object", "additionalProperties": false, "properties": emulatorProperties(schemas)],
             ],
             "definitions": ["secretReference": secretReference],
         ]

@@ -141,7 +141,8 @@ public struct InputLoader: Sendable {
         }
         let reader = NodeReader(file: path)
         let parser = EnvironmentParser(reader: reader, options: options, directory: (path as NSString).deletingLastPathComponent,
-                                       providers: schemas.keys.sorted(), defaultName: defaultName)
+                                       providers: schemas.keys.sorted(), emulatorSettings: schemas.mapValues(\.emulatorSettings),
+                                       defaultName: defaultName)
         let config = parser.parse(documents[0])
         return (config.map { [$0] } ?? [], reader.diagnostics, file)
     }

@@ -16,12 +16,16 @@ public struct ResourceSchema: Sendable {
     public var identifiersAreGlobal: Bool
     /// What the API can do, declared: the engine never assumes a namespace, grants or a secret.
     public var capabilities: ProviderCapabilities
+    /// What the provider's built-in emulator takes under `sandbox:` in an environment file.
+    public var emulatorSettings: [EmulatorSettingSpec]
 
     /// - Parameter grantTypes: empty when the API has no grants; then a manifest may not declare any.
     public init(identifierField: String, secretField: String, fields: [FieldSpec], grantsField: String, grantTypes: [String],
-                identifiersAreGlobal: Bool, capabilities: ProviderCapabilities = ProviderCapabilities()) {
+                identifiersAreGlobal: Bool, capabilities: ProviderCapabilities = ProviderCapabilities(),
+                emulatorSettings: [EmulatorSettingSpec] = []) {
         self.identifiersAreGlobal = identifiersAreGlobal
         self.capabilities = capabilities
+        self.emulatorSettings = emulatorSettings
         let grants = grantTypes.isEmpty ? [] : [grantsField]
         self.credentialKeys = [identifierField, secretField] + fields.map(\.name) + grants + ["environments", "overrides"]
         self.overrideKeys = [secretField] + fields.map(\.name) + grants
