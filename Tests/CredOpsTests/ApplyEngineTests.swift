@@ -41,8 +41,8 @@ import Testing
                 """)
         }
 
-        /// Plans and (with `apply`) applies every environment, as the CLI does.
-        func run(apply: Bool = true) async throws -> (Plan, ApplyReport?, [EnvironmentName: PreparedEnvironment]) {
+        /// The manifests and environments loaded, and a workflow over the memory server and the state.
+        func workflow() async throws -> (Workflow, Inputs, any StateStore) {
             let provider = MemoryProvider(schema: ApplyEngineTests.schema, server: server)
             let (inputs, diagnostics) = InputLoader(schemas: [provider.name: provider.schema])
                 .load(paths: [dir.url("m")], environmentsDirectory: dir.url("environments"))
@@ -50,6 +50,14 @@ import Testing
             let store = try await SQLiteStateStore.open(path: dir.url("state.db"))
             let workflow = Workflow(inputs: loaded, providers: ProviderRegistry([provider]), connector: DirectConnector(), store: store,
                                     stateKey: key, secrets: SecretResolver(environment: secrets, secretsRoot: dir.path))
+            return (workflow, loaded, store)
+        }
+
+        static let schemas = ["memory": ApplyEngineTests.schema]
+
+        /// Plans and (with `apply`) applies every environment, as the CLI does.
+        func run(apply: Bool = true) async throws -> (Plan, ApplyReport?, [EnvironmentName: PreparedEnvironment]) {
+            let (workflow, loaded, store) = try await workflow()
             let (books, problems) = workflow.resolveSecrets(for: loaded.environments)
             #expect(!problems.hasErrors, "\(problems)")
             let (plan, prepared) = await workflow.plan(environments: loaded.environments, books: books, options: PlanOptions())
@@ -57,7 +65,7 @@ import Testing
             if apply {
                 let applier = Applier(store: store, run: RunInfo(runID: RunInfo.newID(), command: "test", user: "t", host: "h", pid: 1),
                                       describe: ReportWording.message)
-                report = await applier.apply(plan, prepared: prepared, schemas: [provider.name: provider.schema])
+                report = await applier.apply(plan, prepared: prepared, schemas: Self.schemas)
             }
             for env in prepared.values { env.close() }
             await store.close()
@@ -69,13 +77,7 @@ import Testing
         /// Runs the engine's apply use case; `confirm` answers the question, `saved` is a saved plan to apply.
         func useCase(confirm: Bool = true, saved: SavedPlan? = nil, options: PlanOptions = PlanOptions())
             async throws -> (ApplyUseCase.Outcome, [LockInfo], [String]) {
-            let provider = MemoryProvider(schema: ApplyEngineTests.schema, server: server)
-            let (inputs, diagnostics) = InputLoader(schemas: [provider.name: provider.schema])
-                .load(paths: [dir.url("m")], environmentsDirectory: dir.url("environments"))
-            let loaded = try #require(inputs, "\(diagnostics)")
-            let store = try await SQLiteStateStore.open(path: dir.url("state.db"))
-            let workflow = Workflow(inputs: loaded, providers: ProviderRegistry([provider]), connector: DirectConnector(), store: store,
-                                    stateKey: key, secrets: SecretResolver(environment: secrets, secretsRoot: dir.path))
+            let (workflow, loaded, store) = try await workflow()
             let (books, _) = workflow.resolveSecrets(for: loaded.environments)
             let steps = StepLog()
             let hooks = ApplyUseCase.Hooks(planned: { _ in steps.add("planned") },
@@ -85,7 +87,7 @@ import Testing
             let request = ApplyUseCase.Request(environments: loaded.environments, books: books, options: options,
                                                run: RunInfo(runID: RunInfo.newID(), command: "test", user: "t", host: "h", pid: 1),
                                                lockTimeout: .seconds(5), stop: StopSignal(), runSecrets: RunSecrets(), saved: saved)
-            let outcome = await ApplyUseCase(workflow: workflow, schemas: [provider.name: provider.schema]).run(request, hooks: hooks)
+            let outcome = await ApplyUseCase(workflow: workflow, schemas: Self.schemas).run(request, hooks: hooks)
             let locks = try await store.locks()
             await store.close()
             return (outcome, locks, steps.all)
