@@ -224,8 +224,7 @@ import Testing
     }
 
     /// A field that cannot change makes a replace: shown as `-/+` with its reason, applied as
-    /// delete then create (the key is the id), the grants given again, and settled like any
-    /// other write when its answer is lost.
+    /// delete then create (the key is the id), and the grants given again.
     @Test func anImmutableChangeReplacesTheCredentialAndGivesItsGrantsAgain() async throws {
         let w = Workspace()
         w.secrets["ALICE"] = "alice-secret-1"
@@ -257,9 +256,8 @@ import Testing
         #expect(!settled.hasChanges)
     }
 
-    /// A replace whose create answer is lost is settled by reading back, as a create is; one
-    /// whose create is refused leaves no credential, and state forgets it so that the next run
-    /// creates it.
+    /// A replace whose create is refused after its delete went through leaves no credential:
+    /// state forgets it, and the next run creates it.
     @Test func aReplaceInterruptedAfterItsDeleteConvergesOnTheNextRun() async throws {
         let w = Workspace()
         w.secrets["ALICE"] = "alice-secret-1"
