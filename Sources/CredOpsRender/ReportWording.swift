@@ -63,16 +63,14 @@ public enum ReportWording {
     }
 
     /// An operation's notes, `; `-separated (nil when none).
-    public static func note(_ op: OperationResult) -> String? {
-        let notes = op.notes.map(note)
-        return notes.isEmpty ? nil : notes.joined(separator: "; ")
-    }
+    public static func note(_ op: OperationResult) -> String? { joined(op.notes) }
 
     /// Notes worth showing next to an applied operation in progress lines (the secret change
     /// of an update is in its counts already).
-    public static func remark(_ op: OperationResult) -> String? {
-        let notes = op.notes.filter { $0 != .secretChanged }.map(note)
-        return notes.isEmpty ? nil : notes.joined(separator: "; ")
+    public static func remark(_ op: OperationResult) -> String? { joined(op.notes.filter { $0 != .secretChanged }) }
+
+    private static func joined(_ notes: [OperationNote]) -> String? {
+        notes.isEmpty ? nil : notes.map(note).joined(separator: "; ")
     }
 
     static func note(_ note: OperationNote) -> String {

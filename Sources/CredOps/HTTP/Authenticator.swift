@@ -51,8 +51,9 @@ public final class Authenticator: Sendable {
             // The one place a Basic password leaves its `Secret`: base64 in the header.
             let encoded = Data((username + ":" + password.reveal()).utf8).base64EncodedString()
             return ("Basic " + encoded, password)
-        case .clientCredentials:
-            let token = try await token(request: request)
+        case .clientCredentials(let clientID, let clientSecret, let tokenPath, let format):
+            let token = try await token(request: request, clientID: clientID, clientSecret: clientSecret,
+                                        path: tokenPath ?? defaultTokenPath, format: format)
             return ("Bearer " + token.reveal(), token)
         }
     }
@@ -64,10 +65,8 @@ public final class Authenticator: Sendable {
         }
     }
 
-    private func token(request: String) async throws(ProviderError) -> Secret {
-        guard case .clientCredentials(let clientID, let clientSecret, let tokenPath, let format) = connection.credentials else {
-            throw ProviderError(.authentication, request: request, message: "no client credentials")
-        }
+    private func token(request: String, clientID: Secret, clientSecret: Secret, path: String,
+                       format: TokenBodyFormat) async throws(ProviderError) -> Secret {
         let task: Task<Cached, any Error> = state.withLock { state in
             switch state {
             case .ready(let cached) where ContinuousClock.now < cached.renewAt:
@@ -76,7 +75,7 @@ public final class Authenticator: Sendable {
                 return task
             default:
                 let task = Task {
-                    try await self.fetch(clientID: clientID, clientSecret: clientSecret, path: tokenPath ?? self.defaultTokenPath, format: format)
+                    try await self.fetch(clientID: clientID, clientSecret: clientSecret, path: path, format: format)
                 }
                 state = .fetching(task)
                 return task
