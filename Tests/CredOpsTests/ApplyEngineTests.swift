@@ -297,6 +297,27 @@ import Testing
 
     /// The apply use case: lock, plan, confirm, apply, unlock, in that order, with nothing
     /// written unless confirmation is given and no guard rail or staleness stops it.
+    @Test func anAccessReadThatMetAPassingFaultIsReadAgainBeforeThePlanFails() async throws {
+        let w = Workspace()
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice)
+        _ = try await w.run()
+        // Once more after the others: a 503 the HTTP retries did not outlast is survived.
+        w.server.inject(.refuse(status: 503), on: .grants)
+        let (once, _, _) = try await w.run(apply: false)
+        #expect(once.environments.first?.failure == nil)
+        #expect(once.environments.first?.hasChanges == false)
+        // Twice is a failed plan, naming the request; a refusal (403) is not read again.
+        w.server.inject(.refuse(status: 503), on: .grants, times: 2)
+        let (twice, _, _) = try await w.run(apply: false)
+        #expect(twice.environments.first?.failure?.contains("503") == true)
+        w.server.inject(.refuse(status: 403), on: .grants)
+        let before = w.server.calls.filter { $0.hasPrefix("grants") }.count
+        let (refused, _, _) = try await w.run(apply: false)
+        #expect(refused.environments.first?.failure?.contains("403") == true)
+        #expect(w.server.calls.filter { $0.hasPrefix("grants") }.count == before + 1)
+    }
+
     @Test func theApplyUseCaseAsksBeforeTheFirstWriteAndAlwaysUnlocks() async throws {
         let w = Workspace()
         w.secrets["ALICE"] = "alice-secret-1"

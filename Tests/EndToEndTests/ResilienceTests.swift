@@ -55,7 +55,7 @@ import Testing
             if exit != 0, let entry = (try? w.report("report\(runs).json")).flatMap({ E2EWorkspace.environmentResults($0).first }) {
                 // What made this run fail, so that a run that needed another is explained.
                 let failed = (entry["operations"] as? [[String: Any]] ?? []).filter { $0["success"] as? Bool == false }
-                print("FIGURE faults run \(runs): exit \(exit), \(failed.count) failed: "
+                print("FIGURE faults run \(runs): exit \(exit), \(entry["message"] ?? "?"); \(failed.count) failed: "
                       + failed.prefix(5).map { "\($0["username"] ?? "?") \($0["action"] ?? "?"): \($0["error"] ?? $0["message"] ?? "?")" }.joined(separator: "; "))
             }
             // What the report says was created and granted is what the server holds (first run).

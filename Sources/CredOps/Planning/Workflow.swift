@@ -169,7 +169,7 @@ public struct Workflow: Sendable {
                 let (input, projectRepairs) = try await readProject(
                     project, session: session, managed: byProject[project.serverProject] ?? [],
                     intents: intentsByProject[project.serverProject] ?? [], resolver: resolver, book: book,
-                    concurrency: env.concurrency, runID: runID)
+                    concurrency: env.concurrency, runID: runID, stop: stop)
                 plan.projects.append(planner.plan(input))
                 settled += input.managed.values
                 repairs += projectRepairs
@@ -217,7 +217,7 @@ public struct Workflow: Sendable {
 
     private func readProject(_ project: DesiredProject, session: any ProviderSession, managed: [ManagedCredential],
                              intents: [Intent], resolver: IntentResolver, book: SecretBook, concurrency: Int,
-                             runID: String) async throws(ProviderError) -> (Planner.ProjectInput, [IntentResolver.Repair]) {
+                             runID: String, stop: StopSignal?) async throws(ProviderError) -> (Planner.ProjectInput, [IntentResolver.Repair]) {
         let live = try await session.list(project: project.serverProject)
         let recorded = Dictionary(managed.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
         let declared = Dictionary(project.credentials.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
@@ -229,10 +229,24 @@ public struct Workflow: Sendable {
             grantIntents.contains($0) || Planner.needsGrants(isDeclared: declared[$0] != nil, declaresGrants: declaresGrants.contains($0),
                                                              hasManagedGrants: managedGrants.contains($0), prune: project.prune)
         }
-        let grants = try await Concurrently.map(needGrants, limit: Concurrently.pipelined(concurrency)) { (id: Username) throws(ProviderError) -> (Username, [AccessGrant]) in
-            (id, try await session.grants(project: project.serverProject, id: id))
+        let firstPass = await Concurrently.map(needGrants, limit: Concurrently.pipelined(concurrency)) { (id: Username) -> (Username, Result<[AccessGrant], ProviderError>) in
+            do throws(ProviderError) { return (id, .success(try await session.grants(project: project.serverProject, id: id))) } catch { return (id, .failure(error)) }
         }
-        let liveGrants = Dictionary(grants, uniquingKeysWith: { a, _ in a })
+        // One read that failed fails the whole environment's plan, so a read that met a
+        // passing fault (a 5xx or rate-limit burst, a dropped connection) even after its
+        // retries is sent once more, one at a time, after the others: by then the burst that
+        // hit it has usually passed. Anything else fails the plan at once.
+        var liveGrants: [Username: [AccessGrant]] = [:]
+        for (id, result) in firstPass {
+            switch result {
+            case .success(let grants):
+                liveGrants[id] = grants
+            case .failure(let error) where error.isTransient && !(stop?.isRequested ?? false):
+                liveGrants[id] = try await session.grants(project: project.serverProject, id: id)
+            case .failure(let error):
+                throw error
+            }
+        }
         let (settled, repairs) = resolver.resolve(intents, live: Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
                                                   liveGrants: liveGrants, managed: recorded, runID: runID)
         var passwords: [Username: Fingerprint] = [:]

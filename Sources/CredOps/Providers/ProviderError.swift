@@ -39,6 +39,16 @@ public struct ProviderError: Error, Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// True when the same request may well succeed a little later: no answer (a network
+    /// failure or timeout), a rate limit, or a server error.
+    public var isTransient: Bool {
+        switch kind {
+        case .transport(let kind): HTTPClientError(kind, request: request, message: message).isRetryable
+        case .server(let status, _): status == 429 || (500...599).contains(status)
+        default: false
+        }
+    }
+
     /// True when the change is known to be stored on the manager.
     public var isStoredButNotDeployed: Bool {
         if case .gatewayFailed = kind { return true }
