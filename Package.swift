@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "CredOpsTests",
             dependencies: ["CredOps", "CredOpsTestSupport", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite", "CredOpsStatePostgres", "CredOpsRender"],
-            exclude: ["Corpus", "Golden"],
+            exclude: ["Corpus", "Fixtures", "Golden"],
             swiftSettings: swiftSettings
         ),
         // The built binary against sandboxes on ephemeral ports.

@@ -34,7 +34,7 @@ public final class PostgresStateStore: StateStore {
 
     public var displayName: String { location.description }
 
-    static let schemaVersion: Int64 = 3
+    static let schemaVersion: Int64 = StateSchema.currentVersion
 
     /// Connects, and creates or migrates the schema (safely when many runners start at once).
     public static func open(_ location: PostgresLocation, logger: Logger = Logger(label: "credops.state", factory: { _ in SwiftLogNoOpLogHandler() })) async throws -> PostgresStateStore {
@@ -85,8 +85,8 @@ public final class PostgresStateStore: StateStore {
             }
             if current < Self.schemaVersion {
                 try await connection.query("BEGIN", logger: logger)
-                for (version, ddl) in [(1, StateSchema.version1), (2, StateSchema.version2), (3, StateSchema.version3)] where current < version {
-                    for statement in ddl.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) where !statement.isEmpty {
+                for (version, ddl) in StateSchema.migrations where current < version {
+                    for statement in StateSchema.statements(ddl) {
                         try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
                 }
@@ -278,7 +278,7 @@ public final class PostgresStateStore: StateStore {
     }
 
     public func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential] {
-        try await read("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? ORDER BY project, username",
+        try await read("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? \(StateSchema.managedOrder)",
                        [.text(environment.rawValue)]).map { StateCoding.managed(from: $0, environment: environment) }
     }
 
@@ -291,7 +291,7 @@ public final class PostgresStateStore: StateStore {
     }
 
     static func deleteManaged(_ e: EnvironmentName, _ p: ProjectName, _ u: Username) -> (String, [StateCoding.Value?]) {
-        ("DELETE FROM managed_credentials WHERE environment = ? AND project = ? AND username = ?", [.text(e.rawValue), .text(p.rawValue), .text(u.rawValue)])
+        (StateSchema.deleteManaged, [.text(e.rawValue), .text(p.rawValue), .text(u.rawValue)])
     }
 
     // MARK: Intents

@@ -23,7 +23,7 @@ public final class SQLiteStateStore: StateStore {
     public var displayName: String { "sqlite:\(path)" }
 
     /// The schema version this build writes; older databases are migrated on open.
-    static let schemaVersion: Int64 = 3
+    static let schemaVersion: Int64 = StateSchema.currentVersion
 
     /// Opens (creating if needed) the state database at `path`.
     public static func open(path: String) async throws -> SQLiteStateStore {
@@ -60,9 +60,7 @@ public final class SQLiteStateStore: StateStore {
                 throw SQLiteDatabase.Failure(description: "state database \(db.path) was written by a newer credops (schema \(current)); upgrade credops")
             }
             guard current < schemaVersion else { return }
-            if current < 1 { try db.execute(StateSchema.version1) }
-            if current < 2 { try db.execute(StateSchema.version2) }
-            if current < 3 { try db.execute(StateSchema.version3) }
+            for (version, sql) in StateSchema.migrations where current < version { try db.execute(sql) }
             try db.query("INSERT INTO credops_schema (version) VALUES (?)", [.integer(schemaVersion)])
         }
     }
@@ -143,7 +141,7 @@ public final class SQLiteStateStore: StateStore {
 
     public func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential] {
         try await read { db in
-            try db.query("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? ORDER BY project, username",
+            try db.query("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? \(StateSchema.managedOrder)",
                          [.text(environment.rawValue)]).map { StateCoding.managed(from: $0.map(\.codingValue), environment: environment) }
         }
     }
@@ -161,8 +159,7 @@ public final class SQLiteStateStore: StateStore {
     }
 
     private static func delete(_ environment: EnvironmentName, _ project: ProjectName, _ username: Username, _ db: SQLiteDatabase) throws {
-        try db.query("DELETE FROM managed_credentials WHERE environment = ? AND project = ? AND username = ?",
-                     [.text(environment.rawValue), .text(project.rawValue), .text(username.rawValue)])
+        try db.query(StateSchema.deleteManaged, [.text(environment.rawValue), .text(project.rawValue), .text(username.rawValue)])
     }
 
     // MARK: Intents
@@ -171,7 +168,7 @@ public final class SQLiteStateStore: StateStore {
         guard let environment = intents.first?.environment else { return }
         try await write(environment: environment) { db in
             for intent in intents {
-                try db.query("INSERT OR REPLACE INTO intents (\(StateSchema.intentColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                try db.query("INSERT OR REPLACE INTO intents (\(StateSchema.intentColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              StateCoding.intentValues(intent).map(SQLiteValue.init))
             }
         }

@@ -9,6 +9,8 @@ public struct Intent: Sendable, Codable, Equatable {
     public var environment: EnvironmentName
     public var project: ProjectName
     public var username: Username
+    /// The server's id of the credential, when known and not the key.
+    public var serverID: String?
     public var action: ActionKind
     public var runID: String
     /// The fingerprint of the password the write carries, if any.
@@ -19,12 +21,14 @@ public struct Intent: Sendable, Codable, Equatable {
     public var grants: [AccessGrant]
     public var createdAt: Date
 
-    public init(id: String, environment: EnvironmentName, project: ProjectName, username: Username, action: ActionKind, runID: String,
-                passwordFingerprint: Fingerprint? = nil, fieldsDigest: String? = nil, grants: [AccessGrant] = [], createdAt: Date = Date()) {
+    public init(id: String, environment: EnvironmentName, project: ProjectName, username: Username, serverID: String? = nil,
+                action: ActionKind, runID: String, passwordFingerprint: Fingerprint? = nil, fieldsDigest: String? = nil,
+                grants: [AccessGrant] = [], createdAt: Date = Date()) {
         self.id = id
         self.environment = environment
         self.project = project
         self.username = username
+        self.serverID = serverID
         self.action = action
         self.runID = runID
         self.passwordFingerprint = passwordFingerprint

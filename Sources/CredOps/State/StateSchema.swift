@@ -71,36 +71,74 @@ public enum StateSchema {
         ALTER TABLE locks ADD COLUMN holder_session BIGINT;
         """
 
+    /// The generic core (schema version 4): a credential is addressed by (environment,
+    /// namespace, key) and remembers the id its server gave it; the secret's fingerprint is no
+    /// longer a password's; a run's counts are one JSON object keyed by kind, so that a new
+    /// action needs no new column. Portable: both engines rename and drop columns in place.
+    public static let version4 = """
+        ALTER TABLE managed_credentials RENAME COLUMN project TO namespace;
+        ALTER TABLE managed_credentials RENAME COLUMN username TO credential_key;
+        ALTER TABLE managed_credentials RENAME COLUMN password_fingerprint TO secret_fingerprint;
+        ALTER TABLE managed_credentials ADD COLUMN server_id TEXT;
+        ALTER TABLE intents RENAME COLUMN project TO namespace;
+        ALTER TABLE intents RENAME COLUMN username TO credential_key;
+        ALTER TABLE intents RENAME COLUMN password_fingerprint TO secret_fingerprint;
+        ALTER TABLE intents ADD COLUMN server_id TEXT;
+        ALTER TABLE runs ADD COLUMN counts TEXT NOT NULL DEFAULT '{}';
+        UPDATE runs SET counts = '{"adopted":' || adopted || ',"created":' || created || ',"deleted":' || deleted
+            || ',"failed":' || failed || ',"granted":' || granted || ',"revoked":' || revoked
+            || ',"secretChanged":' || password_changed || ',"updated":' || updated || '}';
+        ALTER TABLE runs DROP COLUMN created;
+        ALTER TABLE runs DROP COLUMN updated;
+        ALTER TABLE runs DROP COLUMN password_changed;
+        ALTER TABLE runs DROP COLUMN granted;
+        ALTER TABLE runs DROP COLUMN revoked;
+        ALTER TABLE runs DROP COLUMN deleted;
+        ALTER TABLE runs DROP COLUMN adopted;
+        ALTER TABLE runs DROP COLUMN failed
+        """
+
+    /// Every migration, in order: a store runs those above the version it finds.
+    public static let migrations: [(version: Int64, sql: String)] = [(1, version1), (2, version2), (3, version3), (4, version4)]
+
+    /// The schema version this build writes.
+    public static var currentVersion: Int64 { migrations.last!.version }
+
+    /// A migration's statements one by one (for drivers that take one statement per call). No
+    /// statement holds a `;` inside a literal.
+    public static func statements(_ sql: String) -> [String] {
+        sql.split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    }
+
     public static let environmentsQuery = """
         SELECT environment FROM managed_credentials UNION SELECT environment FROM intents
         UNION SELECT environment FROM runs ORDER BY environment
         """
 
-    public static let managedColumns = "project, username, password_fingerprint, grants, pending_redeploy, last_action, last_run_id, last_changed_at"
+    public static let managedColumns = "namespace, credential_key, server_id, secret_fingerprint, grants, pending_redeploy, last_action, last_run_id, last_changed_at"
+    public static let managedOrder = "ORDER BY namespace, credential_key"
+    public static let deleteManaged = "DELETE FROM managed_credentials WHERE environment = ? AND namespace = ? AND credential_key = ?"
 
-    /// Parameters: environment, project, username, fingerprint, grants, pending, action, run, changed.
+    /// Parameters in the order of `StateCoding.managedValues`.
     public static let upsertManaged = """
-        INSERT INTO managed_credentials (environment, project, username, password_fingerprint, grants, pending_redeploy,
-            last_action, last_run_id, last_changed_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (environment, project, username) DO UPDATE SET
-            password_fingerprint = excluded.password_fingerprint, grants = excluded.grants,
+        INSERT INTO managed_credentials (environment, \(managedColumns))
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (environment, namespace, credential_key) DO UPDATE SET
+            server_id = excluded.server_id, secret_fingerprint = excluded.secret_fingerprint, grants = excluded.grants,
             pending_redeploy = excluded.pending_redeploy, last_action = excluded.last_action,
             last_run_id = excluded.last_run_id, last_changed_at = excluded.last_changed_at
         """
 
-    public static let intentColumns = "intent_id, environment, project, username, action, run_id, password_fingerprint, fields_digest, grants, created_at"
+    public static let intentColumns = "intent_id, environment, namespace, credential_key, server_id, action, run_id, secret_fingerprint, fields_digest, grants, created_at"
     public static let lockColumns = "environment, lock_id, holder_user, holder_host, pid, command, since"
 
-    public static let runColumns = "run_id, environment, command, user_name, host, pid, started_at, finished_at, success, message, created, updated, password_changed, granted, revoked, deleted, adopted, failed"
+    public static let runColumns = "run_id, environment, command, user_name, host, pid, started_at, finished_at, success, message, counts"
 
     /// Parameters in the order of `StateCoding.runValues`.
     public static let upsertRun = """
-        INSERT INTO runs (\(runColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO runs (\(runColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (run_id, environment) DO UPDATE SET finished_at = excluded.finished_at, success = excluded.success,
-            message = excluded.message, created = excluded.created, updated = excluded.updated,
-            password_changed = excluded.password_changed, granted = excluded.granted, revoked = excluded.revoked,
-            deleted = excluded.deleted, adopted = excluded.adopted, failed = excluded.failed
+            message = excluded.message, counts = excluded.counts
         """
 }
 
@@ -130,44 +168,41 @@ public enum StateCoding {
     }
 
     public static func runValues(_ run: RunRecord) -> [Value?] {
-        let c = run.counts
-        return [
+        [
             .text(run.runID), .text(run.environment.rawValue), .text(run.command), .text(run.user), .text(run.host),
             .integer(Int64(run.pid)), .text(string(run.startedAt)), run.finishedAt.map { .text(string($0)) },
-            run.success.map { .integer($0 ? 1 : 0) }, run.message.map(Value.text),
-            .integer(Int64(c.created)), .integer(Int64(c.updated)), .integer(Int64(c.passwordChanged)),
-            .integer(Int64(c.granted)), .integer(Int64(c.revoked)), .integer(Int64(c.deleted)),
-            .integer(Int64(c.adopted)), .integer(Int64(c.failed)),
+            run.success.map { .integer($0 ? 1 : 0) }, run.message.map(Value.text), .text(run.counts.json),
         ]
     }
 
     public static func managedValues(_ c: ManagedCredential) -> [Value?] {
-        [.text(c.environment.rawValue), .text(c.project.rawValue), .text(c.username.rawValue), c.passwordFingerprint.map { .text($0.hex) },
-         .text(encodeGrants(c.grants)), c.pendingRedeploy.map(Value.text), .text(c.lastAction), .text(c.lastRunID), .text(string(c.lastChangedAt))]
+        [.text(c.environment.rawValue), .text(c.project.rawValue), .text(c.username.rawValue), c.serverID.map(Value.text),
+         c.passwordFingerprint.map { .text($0.hex) }, .text(encodeGrants(c.grants)), c.pendingRedeploy.map(Value.text),
+         .text(c.lastAction), .text(c.lastRunID), .text(string(c.lastChangedAt))]
     }
 
     /// A row of `managedColumns` for `environment`.
     public static func managed(from row: [Value?], environment: EnvironmentName) -> ManagedCredential {
         func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
         return ManagedCredential(environment: environment, project: ProjectName(text(0) ?? ""), username: Username(text(1) ?? ""),
-                                 passwordFingerprint: text(2).map(Fingerprint.init(hex:)), grants: decodeGrants(text(3) ?? "[]"),
-                                 pendingRedeploy: text(4), lastAction: text(5) ?? "", lastRunID: text(6) ?? "",
-                                 lastChangedAt: date(text(7)) ?? Date(timeIntervalSince1970: 0))
+                                 serverID: text(2), passwordFingerprint: text(3).map(Fingerprint.init(hex:)),
+                                 grants: decodeGrants(text(4) ?? "[]"), pendingRedeploy: text(5), lastAction: text(6) ?? "",
+                                 lastRunID: text(7) ?? "", lastChangedAt: date(text(8)) ?? Date(timeIntervalSince1970: 0))
     }
 
     public static func intentValues(_ i: Intent) -> [Value?] {
-        [.text(i.id), .text(i.environment.rawValue), .text(i.project.rawValue), .text(i.username.rawValue), .text(i.action.rawValue),
-         .text(i.runID), i.passwordFingerprint.map { .text($0.hex) }, i.fieldsDigest.map(Value.text), .text(encodeGrants(i.grants)),
-         .text(string(i.createdAt))]
+        [.text(i.id), .text(i.environment.rawValue), .text(i.project.rawValue), .text(i.username.rawValue), i.serverID.map(Value.text),
+         .text(i.action.rawValue), .text(i.runID), i.passwordFingerprint.map { .text($0.hex) }, i.fieldsDigest.map(Value.text),
+         .text(encodeGrants(i.grants)), .text(string(i.createdAt))]
     }
 
     public static func intent(from row: [Value?]) -> Intent? {
         func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
         guard let id = text(0), let env = text(1), let project = text(2), let user = text(3),
-              let action = text(4).flatMap(ActionKind.init(rawValue:)), let run = text(5) else { return nil }
-        return Intent(id: id, environment: EnvironmentName(env), project: ProjectName(project), username: Username(user), action: action,
-                      runID: run, passwordFingerprint: text(6).map(Fingerprint.init(hex:)), fieldsDigest: text(7),
-                      grants: decodeGrants(text(8) ?? "[]"), createdAt: date(text(9)) ?? Date(timeIntervalSince1970: 0))
+              let action = text(5).flatMap(ActionKind.init(rawValue:)), let run = text(6) else { return nil }
+        return Intent(id: id, environment: EnvironmentName(env), project: ProjectName(project), username: Username(user),
+                      serverID: text(4), action: action, runID: run, passwordFingerprint: text(7).map(Fingerprint.init(hex:)),
+                      fieldsDigest: text(8), grants: decodeGrants(text(9) ?? "[]"), createdAt: date(text(10)) ?? Date(timeIntervalSince1970: 0))
     }
 
     public static func lockValues(_ l: LockInfo) -> [Value?] {
@@ -186,15 +221,7 @@ public enum StateCoding {
     public static func run(from row: [Value?]) -> RunRecord {
         func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
         func int(_ i: Int) -> Int { if case .integer(let n)? = row[i] { return Int(n) } else { return 0 } }
-        var counts = ChangeCounts()
-        counts.created = int(10)
-        counts.updated = int(11)
-        counts.passwordChanged = int(12)
-        counts.granted = int(13)
-        counts.revoked = int(14)
-        counts.deleted = int(15)
-        counts.adopted = int(16)
-        counts.failed = int(17)
+        let counts = ChangeCounts(json: text(10) ?? "{}")
         let success: Bool? = row[8] == nil ? nil : int(8) != 0
         return RunRecord(runID: text(0) ?? "", environment: EnvironmentName(text(1) ?? ""), command: text(2) ?? "",
                          user: text(3) ?? "", host: text(4) ?? "", pid: Int32(int(5)), startedAt: date(text(6)) ?? Date(timeIntervalSince1970: 0),

@@ -72,6 +72,8 @@ public struct ManagedCredential: Sendable, Codable, Equatable {
     /// The project as the server names it.
     public var project: ProjectName
     public var username: Username
+    /// The id the server gave the credential, when it is not the key (server-assigned ids).
+    public var serverID: String?
     /// HMAC-SHA256 of the password credops last applied; nil when it never set one (adopted).
     public var passwordFingerprint: Fingerprint?
     /// Grants credops applied or adopted for this credential (sorted).
@@ -84,11 +86,13 @@ public struct ManagedCredential: Sendable, Codable, Equatable {
     public var lastRunID: String
     public var lastChangedAt: Date
 
-    public init(environment: EnvironmentName, project: ProjectName, username: Username, passwordFingerprint: Fingerprint?,
-                grants: [AccessGrant], pendingRedeploy: String? = nil, lastAction: String, lastRunID: String, lastChangedAt: Date) {
+    public init(environment: EnvironmentName, project: ProjectName, username: Username, serverID: String? = nil,
+                passwordFingerprint: Fingerprint?, grants: [AccessGrant], pendingRedeploy: String? = nil, lastAction: String,
+                lastRunID: String, lastChangedAt: Date) {
         self.environment = environment
         self.project = project
         self.username = username
+        self.serverID = serverID
         self.passwordFingerprint = passwordFingerprint
         self.grants = grants
         self.pendingRedeploy = pendingRedeploy
@@ -128,23 +132,58 @@ public struct RunRecord: Sendable, Codable, Equatable {
     }
 }
 
-/// Counts of applied changes, in the report's words.
+/// Counts of applied changes, in the report's words. Kept in the history as one JSON object
+/// keyed by kind (`{"created":3,"granted":1}`, zeros left out), so that a new kind needs no new
+/// column; kinds this build does not know are ignored when read.
 public struct ChangeCounts: Sendable, Codable, Equatable {
     public var created = 0
     public var updated = 0
+    public var replaced = 0
+    /// Secrets set (a password change, or an update that carried a new secret).
     public var passwordChanged = 0
     public var granted = 0
     public var revoked = 0
     public var deleted = 0
     public var adopted = 0
-    /// Not yet a column of the stores (reads back 0): the history schema keyed by action kind
-    /// that replaces these columns comes with the state migration of the generic core.
-    public var replaced = 0
     public var failed = 0
 
     public init() {}
 
     public var total: Int { created + updated + passwordChanged + granted + revoked + deleted + adopted + replaced }
+
+    /// The stored form: sorted keys, non-zero counts only.
+    public var json: String {
+        let pairs = [("adopted", adopted), ("created", created), ("deleted", deleted), ("failed", failed), ("granted", granted),
+                     ("replaced", replaced), ("revoked", revoked), ("secretChanged", passwordChanged), ("updated", updated)]
+        return "{" + pairs.filter { $0.1 != 0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    /// Reads the stored form; unknown kinds, and anything that is not a count, are ignored.
+    public init(json: String) {
+        let counts = (try? JSONDecoder().decode(StoredCounts.self, from: Data(json.utf8)))?.counts ?? [:]
+        func count(_ key: String) -> Int { max(0, counts[key] ?? 0) }
+        (adopted, created, deleted, failed, granted) = (count("adopted"), count("created"), count("deleted"), count("failed"), count("granted"))
+        (replaced, revoked, passwordChanged, updated) = (count("replaced"), count("revoked"), count("secretChanged"), count("updated"))
+    }
+
+    /// A JSON object read key by key, keeping the integer values.
+    private struct StoredCounts: Decodable {
+        var counts: [String: Int] = [:]
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Key.self)
+            for key in container.allKeys {
+                if let n = try? container.decode(Int.self, forKey: key) { counts[key.stringValue] = n }
+            }
+        }
+    }
 }
 
 /// A state location from `--state` or `CREDOPS_STATE`.
