@@ -40,55 +40,73 @@ final class ApinizerSession: ProviderSession {
 
     // MARK: Calls
 
-    func list(project: ProjectName) async throws(ProviderError) -> [Resource] {
-        let response = try await call(.get, credentialsPath(project))
-        let answer: ApinizerWire.ListAnswer<ApinizerWire.WireCredential> = try decode(response, .get, credentialsPath(project))
+    func list(namespace: ProjectName) async throws(ProviderError) -> [Resource] {
+        let response = try await call(.get, credentialsPath(namespace))
+        let answer: ApinizerWire.ListAnswer<ApinizerWire.WireCredential> = try decode(response, .get, credentialsPath(namespace))
         return (answer.resultList ?? []).map(\.resource)
     }
 
-    func grants(project: ProjectName, id: Username) async throws(ProviderError) -> [AccessGrant] {
-        let path = credentialPath(project, id) + "access/"
+    func grants(of credential: CredentialAddress) async throws(ProviderError) -> [AccessGrant] {
+        let path = credentialPath(credential.namespace, credential.key) + "access/"
         let response = try await call(.get, path)
         let answer: ApinizerWire.ListAnswer<ApinizerWire.WireGrant> = try decode(response, .get, path)
         return Array(Set((answer.resultList ?? []).map { AccessGrant(type: $0.type, name: $0.name) })).sorted()
     }
 
-    func create(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError) {
-        try await write(.post, credentialsPath(project), body: ApinizerWire.credentialBody(resource, password: secret), secrets: [secret])
+    /// The username is the id: nothing is assigned, so the answer carries nothing back.
+    func create(_ resource: Resource, in namespace: ProjectName, secret: Secret?) async throws(ProviderError) -> CreatedCredential {
+        let secret = try required(secret, .post, credentialsPath(namespace))
+        try await write(.post, credentialsPath(namespace), body: ApinizerWire.credentialBody(resource, password: secret), secrets: [secret])
+        return CreatedCredential()
     }
 
-    func update(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError) {
-        try await write(.put, credentialsPath(project), body: ApinizerWire.credentialBody(resource, password: secret), secrets: [secret])
+    /// A full PUT of every field: the API takes no partial update, and needs the password with it.
+    func update(_ credential: CredentialAddress, to resource: Resource, changes: [FieldChange],
+                secret: Secret?) async throws(ProviderError) {
+        let path = credentialsPath(credential.namespace)
+        let secret = try required(secret, .put, path)
+        try await write(.put, path, body: ApinizerWire.credentialBody(resource, password: secret), secrets: [secret])
     }
 
-    func setSecret(project: ProjectName, id: Username, secret: Secret) async throws(ProviderError) {
-        try await write(.patch, credentialPath(project, id), body: ApinizerWire.passwordBody(secret), secrets: [secret])
+    func setSecret(_ credential: CredentialAddress, secret: Secret) async throws(ProviderError) {
+        try await write(.patch, credentialPath(credential.namespace, credential.key), body: ApinizerWire.passwordBody(secret), secrets: [secret])
     }
 
-    func delete(project: ProjectName, id: Username) async throws(ProviderError) {
+    func delete(_ credential: CredentialAddress) async throws(ProviderError) {
         do {
-            try await write(.delete, credentialPath(project, id), body: nil, secrets: [])
-        } catch where Self.isNotFound(error, id: id) {
+            try await write(.delete, credentialPath(credential.namespace, credential.key), body: nil, secrets: [])
+        } catch where Self.isNotFound(error, id: credential.key) {
             // Already gone (deleted out of band, or our earlier attempt went through): done.
         }
     }
 
-    func grant(project: ProjectName, id: Username, grants: [AccessGrant]) async throws(ProviderError) {
-        let path = credentialPath(project, id) + "access/"
+    func grant(_ credential: CredentialAddress, grants: [AccessGrant]) async throws(ProviderError) {
+        let path = credentialPath(credential.namespace, credential.key) + "access/"
         do {
             try await write(.put, path, body: ApinizerWire.accessBody(grants), secrets: [])
         } catch where error.status == 400 && error.message.contains("has already access") {
             // Some of them exist already (granted out of band, or an earlier answer was lost):
             // grant only what is still missing.
-            let live = Set(try await self.grants(project: project, id: id))
+            let live = Set(try await self.grants(of: credential))
             let missing = grants.filter { !live.contains($0) }
             if !missing.isEmpty { try await write(.put, path, body: ApinizerWire.accessBody(missing), secrets: []) }
         }
     }
 
-    func revoke(project: ProjectName, id: Username, grants: [AccessGrant]) async throws(ProviderError) {
+    func revoke(_ credential: CredentialAddress, grants: [AccessGrant]) async throws(ProviderError) {
         // The API revokes a missing grant silently, so a repeated revoke is harmless.
-        try await write(.delete, credentialPath(project, id) + "access/", body: ApinizerWire.accessBody(grants), secrets: [])
+        try await write(.delete, credentialPath(credential.namespace, credential.key) + "access/", body: ApinizerWire.accessBody(grants),
+                        secrets: [])
+    }
+
+    /// Apinizer takes the password with every create and update; the engine always has it for
+    /// this provider (its secret is declared), so a missing one is a bug said plainly.
+    private func required(_ secret: Secret?, _ method: HTTPMethod, _ path: String) throws(ProviderError) -> Secret {
+        guard let secret else {
+            throw ProviderError(.badAnswer, request: "\(method.rawValue) \(path)",
+                                message: "not sent: Apinizer needs the credential's password with this call, and none is declared")
+        }
+        return secret
     }
 
     private static func isNotFound(_ error: ProviderError, id: Username) -> Bool {

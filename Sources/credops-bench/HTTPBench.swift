@@ -70,13 +70,14 @@ struct HTTPBench: AsyncParsableCommand {
         let seed = Data(#"{"credentials":[{"project":"payments","username":"bench-user","password":"p-1","email":"b@example.com","fullName":"B","roleNameList":[],"enabled":true,"ipList":[],"access":[{"name":"PaymentAPI","type":"API_PROXY"}]}]}"#.utf8)
         _ = try await client.send(HTTPRequest(method: .post, url: base + "/__sandbox/seed",
                                               headers: HTTPHeaders([("Authorization", "Bearer bench-token"), ("Content-Type", "application/json")]), body: seed))
-        for _ in 0..<concurrency { _ = try await session.grants(project: "payments", id: "bench-user") }
+        let benchUser = CredentialAddress(namespace: "payments", key: "bench-user")
+        for _ in 0..<concurrency { _ = try await session.grants(of: benchUser) }
         let before = ProcessUsage.now()
         let start = ContinuousClock.now
         let perTask = requests / concurrency
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
-                group.addTask { for _ in 0..<perTask { _ = try await session.grants(project: "payments", id: "bench-user") } }
+                group.addTask { for _ in 0..<perTask { _ = try await session.grants(of: benchUser) } }
             }
             try await group.waitForAll()
         }

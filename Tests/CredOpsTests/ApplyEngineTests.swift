@@ -21,11 +21,18 @@ import Testing
     /// A workspace: one environment `dev` on a memory server, manifests, a SQLite state.
     final class Workspace: @unchecked Sendable {
         let dir = TemporaryDirectory()
-        let server = MemoryServer()
+        let server: MemoryServer
         let key = FingerprintKey.random()
         var secrets: [String: String] = ["TOKEN": "memory-token"]
+        /// The schema, with the identity the server has (the key as id, or ids it assigns).
+        let schema: ResourceSchema
+        var schemas: [String: ResourceSchema] { ["memory": schema] }
 
-        init() {
+        init(assignsIDs: Bool = false) {
+            server = MemoryServer(assignsIDs: assignsIDs)
+            var schema = ApplyEngineTests.schema
+            schema.capabilities.identity = assignsIDs ? .serverAssigned : .keyIsID
+            self.schema = schema
             dir.write("environments/dev.yaml", "provider: memory\nurl: https://memory.invalid\nauth:\n  bearer: { fromEnv: TOKEN }\n")
         }
 
@@ -43,7 +50,7 @@ import Testing
 
         /// The manifests and environments loaded, and a workflow over the memory server and the state.
         func workflow() async throws -> (Workflow, Inputs, any StateStore) {
-            let provider = MemoryProvider(schema: ApplyEngineTests.schema, server: server)
+            let provider = MemoryProvider(schema: schema, server: server)
             let (inputs, diagnostics) = InputLoader(schemas: [provider.name: provider.schema])
                 .load(paths: [dir.url("m")], environmentsDirectory: dir.url("environments"))
             let loaded = try #require(inputs, "\(diagnostics)")
@@ -53,7 +60,6 @@ import Testing
             return (workflow, loaded, store)
         }
 
-        static let schemas = ["memory": ApplyEngineTests.schema]
 
         /// Plans and (with `apply`) applies every environment, as the CLI does.
         func run(apply: Bool = true) async throws -> (Plan, ApplyReport?, [EnvironmentName: PreparedEnvironment]) {
@@ -65,7 +71,7 @@ import Testing
             if apply {
                 let applier = Applier(store: store, run: RunInfo(runID: RunInfo.newID(), command: "test", user: "t", host: "h", pid: 1),
                                       describe: ReportWording.message)
-                report = await applier.apply(plan, prepared: prepared, schemas: Self.schemas)
+                report = await applier.apply(plan, prepared: prepared, schemas: schemas)
             }
             for env in prepared.values { env.close() }
             await store.close()
@@ -87,7 +93,7 @@ import Testing
             let request = ApplyUseCase.Request(environments: loaded.environments, books: books, options: options,
                                                run: RunInfo(runID: RunInfo.newID(), command: "test", user: "t", host: "h", pid: 1),
                                                lockTimeout: .seconds(5), stop: StopSignal(), runSecrets: RunSecrets(), saved: saved)
-            let outcome = await ApplyUseCase(workflow: workflow, schemas: Self.schemas).run(request, hooks: hooks)
+            let outcome = await ApplyUseCase(workflow: workflow, schemas: schemas).run(request, hooks: hooks)
             let locks = try await store.locks()
             await store.close()
             return (outcome, locks, steps.all)
@@ -316,6 +322,46 @@ import Testing
         let (refused, _, _) = try await w.run(apply: false)
         #expect(refused.environments.first?.failure?.contains("403") == true)
         #expect(w.server.calls.filter { $0.hasPrefix("grants") }.count == before + 1)
+    }
+
+    /// A server that assigns ids: the id a create brings back is kept in state and used for
+    /// every later call (the grant right after the create, the update, the delete), and a
+    /// replace creates the new credential before it deletes the old one by its own id.
+    @Test func serverAssignedIDsAreKeptUsedAndReplacedCreateFirst() async throws {
+        let w = Workspace(assignsIDs: true)
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.manifest(Self.alice + "\n    scopes: [Account API]\n")
+        let (_, first, _) = try await w.run()
+        #expect(first?.success == true, "\(w.operations(first))")
+        let made = try #require(w.server.stored(project: "payments", id: "alice"))
+        #expect(made.serverID.count == 24 && made.grants == [AccessGrant(type: "API", name: "orders")])
+        var store = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
+        #expect(try await store.managedCredentials(environment: "dev").first?.serverID == made.serverID)
+        await store.close()
+
+        // The label is updated in place, at the same id.
+        w.manifest(Self.alice.replacingOccurrences(of: "label: Alice", with: "label: Alice B") + "\n    scopes: [Account API]\n")
+        let (_, second, _) = try await w.run()
+        #expect(second?.environments.first?.changes.updated == 1)
+        #expect(w.server.stored(project: "payments", id: "alice")?.serverID == made.serverID)
+        #expect(w.server.stored(project: "payments", id: "alice")?.resource["label"] == .string("Alice B"))
+
+        // Scopes cannot change: a new credential (a new id) first, then the old id goes.
+        w.manifest(Self.alice.replacingOccurrences(of: "label: Alice", with: "label: Alice B") + "\n    scopes: [Data API]\n")
+        let callsBefore = w.server.calls.count
+        let (plan, third, _) = try await w.run()
+        #expect(plan.environments.first?.changes.map(\.action.kind) == [.replace, .grant])
+        #expect(third?.success == true, "\(w.operations(third))")
+        let writes = w.server.calls.dropFirst(callsBefore).filter { !$0.hasPrefix("list") && !$0.hasPrefix("grants") }
+        #expect(writes.map { $0.split(separator: " ")[0] } == ["create", "delete", "grant"])
+        let all = w.server.all(project: "payments")
+        #expect(all.count == 1 && all.first?.serverID != made.serverID && all.first?.resource["scopes"] == .set(["Data API"]))
+        #expect(all.first?.grants == [AccessGrant(type: "API", name: "orders")])
+        store = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
+        #expect(try await store.managedCredentials(environment: "dev").first?.serverID == all.first?.serverID)
+        await store.close()
+        let (after, _, _) = try await w.run(apply: false)
+        #expect(after.environments.first?.hasChanges == false)
     }
 
     @Test func theApplyUseCaseAsksBeforeTheFirstWriteAndAlwaysUnlocks() async throws {

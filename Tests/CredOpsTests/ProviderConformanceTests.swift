@@ -25,14 +25,19 @@ struct ConformanceServer: Sendable {
     var close: @Sendable () async -> Void
 }
 
-/// The in-memory reference provider.
+/// The in-memory reference provider, with the key as the id or with ids it assigns.
 struct MemorySubject: ConformanceSubject {
-    let name = "memory"
-    var schema: ResourceSchema { ApplyEngineTests.schema }
+    var assignsIDs = false
+    var name: String { assignsIDs ? "memory (server-assigned ids)" : "memory" }
+    var schema: ResourceSchema {
+        var schema = ApplyEngineTests.schema
+        schema.capabilities.identity = assignsIDs ? .serverAssigned : .keyIsID
+        return schema
+    }
     let project: ProjectName = "payments"
 
     func open(badAuth: Bool) async throws -> ConformanceServer {
-        let server = MemoryServer()
+        let server = MemoryServer(assignsIDs: assignsIDs)
         if badAuth { server.inject(.refuse(status: 401), on: .list) }
         let provider = MemoryProvider(schema: schema, server: server)
         let env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
@@ -83,7 +88,7 @@ struct ApinizerSubject: ConformanceSubject {
 
 /// The provider contract, the same for every provider: what the engine relies on.
 @Suite struct ProviderConformanceTests {
-    static let subjects: [any ConformanceSubject] = [MemorySubject(), ApinizerSubject()]
+    static let subjects: [any ConformanceSubject] = [MemorySubject(), MemorySubject(assignsIDs: true), ApinizerSubject()]
 
     /// A valid credential for any schema: each field's value from its kind, format and rules;
     /// `variant` changes every value.
@@ -131,9 +136,14 @@ struct ApinizerSubject: ConformanceSubject {
         defer { Task { await server.close() } }
         let session = server.session
         let created = Self.resource("conformance-a", schema: subject.schema)
-        try await session.create(project: subject.project, resource: created, secret: Secret("first-secret-1"))
-        var live = try await session.list(project: subject.project)
+        let made = try await session.create(created, in: subject.project, secret: Secret("first-secret-1"))
+        // The id the server assigned comes back from the create, and the list says the same.
+        let assigns = subject.schema.capabilities.identity == .serverAssigned
+        #expect((made.serverID != nil) == assigns, "\(subject.name): assigned id \(String(describing: made.serverID))")
+        let address = CredentialAddress(namespace: subject.project, key: created.id, serverID: made.serverID)
+        var live = try await session.list(namespace: subject.project)
         let read = try #require(live.first { $0.id == created.id }, "\(subject.name): created, not listed")
+        #expect(read.serverID == made.serverID, "\(subject.name)")
         #expect(Planner(schema: subject.schema).fieldChanges(live: read, desired: created).isEmpty, "\(subject.name): read back differs")
         #expect(await server.holds(created.id, Secret("first-secret-1")), "\(subject.name)")
 
@@ -141,32 +151,45 @@ struct ApinizerSubject: ConformanceSubject {
         let other = Self.resource("conformance-a", schema: subject.schema, variant: 1)
         var current = created
         for spec in subject.schema.declarableFields where !spec.isImmutable {
+            let before = current
             current[spec.name] = other[spec.name]
-            try await session.update(project: subject.project, resource: current, secret: Secret("first-secret-1"))
-            live = try await session.list(project: subject.project)
+            let changes = Planner(schema: subject.schema).fieldChanges(live: before, desired: current)
+            #expect(changes.map(\.field) == [spec.name])
+            try await session.update(address, to: current, changes: changes, secret: Secret("first-secret-1"))
+            live = try await session.list(namespace: subject.project)
             let after = try #require(live.first { $0.id == created.id })
             #expect(Planner(schema: subject.schema).fieldChanges(live: after, desired: current).isEmpty, "\(subject.name): \(spec.name) not updated")
         }
 
-        try await session.setSecret(project: subject.project, id: created.id, secret: Secret("second-secret-2"))
+        try await session.setSecret(address, secret: Secret("second-secret-2"))
         #expect(await server.holds(created.id, Secret("second-secret-2")), "\(subject.name)")
 
-        try await session.delete(project: subject.project, id: created.id)
-        #expect(try await session.list(project: subject.project).contains { $0.id == created.id } == false, "\(subject.name)")
+        try await session.delete(address)
+        #expect(try await session.list(namespace: subject.project).contains { $0.id == created.id } == false, "\(subject.name)")
     }
 
+    /// Where the key is the id, a second create of a key is refused and changes nothing; where
+    /// the server assigns ids, it makes a second credential of that name with an id of its own
+    /// (the engine pins its own by id, so it must be able to tell them apart).
     @Test(arguments: subjects.indices)
-    func aSecondCreateOfOneKeyIsRefusedAndChangesNothing(_ index: Int) async throws {
+    func aSecondCreateOfOneKeyIsRefusedOrGetsItsOwnID(_ index: Int) async throws {
         let subject = Self.subjects[index]
         let server = try await subject.open(badAuth: false)
         defer { Task { await server.close() } }
         let first = Self.resource("conformance-dup", schema: subject.schema)
-        try await server.session.create(project: subject.project, resource: first, secret: Secret("first-secret-1"))
+        let made = try await server.session.create(first, in: subject.project, secret: Secret("first-secret-1"))
+        var second: CreatedCredential?
         let error = await Self.failure { () async throws(ProviderError) in
-            try await server.session.create(project: subject.project, resource: Self.resource("conformance-dup", schema: subject.schema, variant: 1),
-                                            secret: Secret("other-secret-2"))
+            second = try await server.session.create(Self.resource("conformance-dup", schema: subject.schema, variant: 1), in: subject.project,
+                                                     secret: Secret("other-secret-2"))
         }
-        #expect(error != nil && error?.outcomeUnknown == false, "\(subject.name): \(String(describing: error))")
+        if subject.schema.capabilities.identity == .keyIsID {
+            #expect(error != nil && error?.outcomeUnknown == false, "\(subject.name): \(String(describing: error))")
+        } else {
+            #expect(error == nil && second?.serverID != nil && second?.serverID != made.serverID, "\(subject.name)")
+            let ids = try await server.session.list(namespace: subject.project).filter { $0.id == first.id }.compactMap(\.serverID)
+            #expect(Set(ids) == Set([made.serverID, second?.serverID].compactMap { $0 }), "\(subject.name)")
+        }
         #expect(await server.holds(first.id, Secret("first-secret-1")), "\(subject.name)")
     }
 
@@ -180,7 +203,7 @@ struct ApinizerSubject: ConformanceSubject {
         await server.loseNextWriteAnswer()
         let resource = Self.resource("conformance-lost", schema: subject.schema)
         let error = await Self.failure { () async throws(ProviderError) in
-            try await server.session.create(project: subject.project, resource: resource, secret: Secret("lost-secret-1"))
+            _ = try await server.session.create(resource, in: subject.project, secret: Secret("lost-secret-1"))
         }
         #expect(error?.outcomeUnknown == true, "\(subject.name): \(String(describing: error))")
         #expect(await server.holds(resource.id, Secret("lost-secret-1")), "\(subject.name)")
@@ -192,7 +215,7 @@ struct ApinizerSubject: ConformanceSubject {
         let subject = Self.subjects[index]
         let server = try await subject.open(badAuth: true)
         defer { Task { await server.close() } }
-        let error = await Self.failure { () async throws(ProviderError) in _ = try await server.session.list(project: subject.project) }
+        let error = await Self.failure { () async throws(ProviderError) in _ = try await server.session.list(namespace: subject.project) }
         #expect(error?.kind == .authentication, "\(subject.name): \(String(describing: error))")
         #expect(error?.outcomeUnknown == false)
     }

@@ -93,7 +93,7 @@ public struct Applier: Sendable {
 
         let worker = EnvironmentWorker(environment: plan.environment, session: session, store: store, book: prepared.book,
                                        planner: Planner(schema: schema), runID: run.runID, managed: prepared.managed,
-                                       shouldStop: shouldStop)
+                                       runSecrets: prepared.runSecrets, shouldStop: shouldStop)
         let changes = plan.changes
         let total = changes.count
         events(.environmentStarted(plan.environment, operations: total))

@@ -9,6 +9,8 @@ struct EnvironmentWorker: Sendable {
     let planner: Planner
     let runID: String
     let managed: [ManagedCredential]
+    /// Every secret of the run; secrets a server generates are added as they arrive.
+    let runSecrets: RunSecrets
     let shouldStop: @Sendable () -> Bool
 
     private func initialRecord(_ change: Change) -> ManagedCredential? {
@@ -27,7 +29,8 @@ struct EnvironmentWorker: Sendable {
             job.changes.map { change -> Intent? in
                 if case .adopt = change.action { return nil }
                 var intent = Intent(id: "\(runID)-\(Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) }))", environment: environment,
-                                    project: change.serverProject, username: change.username, action: change.action.kind, runID: runID,
+                                    project: change.serverProject, username: change.username,
+                                    serverID: initialRecord(change)?.serverID ?? change.serverID, action: change.action.kind, runID: runID,
                                     passwordFingerprint: change.action.passwordFingerprint)
                 switch change.action {
                 case .create(let after, _), .replace(_, let after, _, _, _), .update(_, let after, _, _, _):
@@ -100,6 +103,8 @@ struct EnvironmentWorker: Sendable {
                          key: String) async throws(StepError) -> OperationNote? {
         let project = change.serverProject
         let id = change.username
+        // The server's id: from state once credops knows it, else from the live credential.
+        let address = CredentialAddress(namespace: project, key: id, serverID: record?.serverID ?? change.serverID)
         let password = book.password(project: project, id: id)
         if change.action.passwordFingerprint != nil && password == nil {
             if let intent { outcomes.submit(intent, .unchanged, key: key) }
@@ -123,36 +128,53 @@ struct EnvironmentWorker: Sendable {
         var note: OperationNote?
         /// A replace whose delete went through: a failure after it leaves no credential at all.
         var oldOneDeleted = false
+        /// A create-first replace whose create went through: the new one is the one to manage.
+        var newOneCreated = false
         var serverError: ProviderError?
         do throws(ProviderError) {
             switch change.action {
             case .adopt:
                 break
             case .create(let after, let fingerprint):
-                note = try await create(project: project, resource: after, secret: secret)
+                let created: CreatedCredential
+                (created, note) = try await create(after, in: project, secret: secret)
+                next.serverID = created.serverID
                 next.passwordFingerprint = fingerprint
                 next.grants = []
             case .replace(_, let after, _, _, let fingerprint):
-                // Delete first: the key is the server's id, so the new one cannot exist beside it.
-                try await session.delete(project: project, id: id)
-                oldOneDeleted = true
-                note = try await create(project: project, resource: after, secret: secret)
+                let created: CreatedCredential
+                if planner.schema.capabilities.identity == .keyIsID {
+                    // Delete first: the key is the server's id, so the new one cannot exist beside it.
+                    try await session.delete(address)
+                    oldOneDeleted = true
+                    (created, note) = try await create(after, in: project, secret: secret)
+                } else {
+                    // Create first, so that there is never a moment without a credential; then
+                    // the old one (by its own id) goes.
+                    (created, note) = try await create(after, in: project, secret: secret)
+                    next.serverID = created.serverID
+                    next.passwordFingerprint = fingerprint
+                    next.grants = []
+                    newOneCreated = true
+                    try await session.delete(address)
+                }
+                next.serverID = created.serverID
                 next.passwordFingerprint = fingerprint
                 next.grants = []
-            case .update(_, let after, _, let fingerprint, _):
-                try await session.update(project: project, resource: after, secret: secret)
+            case .update(_, let after, let fields, let fingerprint, _):
+                try await session.update(address, to: after, changes: fields, secret: password)
                 next.passwordFingerprint = fingerprint
             case .setPassword(let fingerprint):
-                try await session.setSecret(project: project, id: id, secret: secret)
+                try await session.setSecret(address, secret: secret)
                 next.passwordFingerprint = fingerprint
             case .grant(let grants):
-                try await session.grant(project: project, id: id, grants: grants)
+                try await session.grant(address, grants: grants)
                 next.grants = Array(Set(next.grants).union(grants)).sorted()
             case .revoke(let grants):
-                try await session.revoke(project: project, id: id, grants: grants)
+                try await session.revoke(address, grants: grants)
                 next.grants = next.grants.filter { !grants.contains($0) }
             case .delete:
-                try await session.delete(project: project, id: id)
+                try await session.delete(address)
             }
             next.pendingRedeploy = nil
         } catch {
@@ -166,6 +188,12 @@ struct EnvironmentWorker: Sendable {
                 default: break
                 }
                 next.pendingRedeploy = error.message
+            } else if newOneCreated {
+                // The new one exists and state follows it; the old one is still live (or its
+                // delete's outcome is unknown), and the next plan shows it beside the new one.
+                outcomes.submit(intent, .record(next), key: key)
+                record = next
+                throw StepError(failure: error.outcomeUnknown ? .outcomeUnknown(error.description) : .provider(error.description))
             } else if oldOneDeleted && !error.outcomeUnknown {
                 // The old one is gone and the new one is not there: state forgets it, and the
                 // next plan creates it.
@@ -190,29 +218,35 @@ struct EnvironmentWorker: Sendable {
     /// Creates a credential; when the answer was lost, reads back instead of sending it again:
     /// found with our fields, the create is done; found with other fields, it is converged with
     /// an update; not found, it is created again. Up to `rounds` times, like any other retry.
-    private func create(project: ProjectName, resource: Resource, secret: Secret, rounds: Int = 4) async throws(ProviderError) -> OperationNote? {
+    private func create(_ resource: Resource, in project: ProjectName, secret: Secret,
+                        rounds: Int = 4) async throws(ProviderError) -> (CreatedCredential, OperationNote?) {
         var lost: [String] = []
         while true {
             do {
-                try await session.create(project: project, resource: resource, secret: secret)
-                return lost.isEmpty ? nil : .answerLost(times: lost.count, lastError: lost.last ?? "", then: .createdAgain)
+                let created = try await session.create(resource, in: project, secret: secret)
+                // A generated secret is redacted from everything that follows, like any other.
+                runSecrets.add(Array(created.generated.values))
+                return (created, lost.isEmpty ? nil : .answerLost(times: lost.count, lastError: lost.last ?? "", then: .createdAgain))
             } catch where error.outcomeUnknown && lost.count < rounds {
                 lost.append(error.message)
             }
             let live: [Resource]
             do {
-                live = try await session.list(project: project)
+                live = try await session.list(namespace: project)
             } catch {
                 throw ProviderError(error.kind, request: error.request,
                                     message: "\(lost.last ?? ""); reading back to check failed too: \(error.message)", outcomeUnknown: true)
             }
             if let found = live.first(where: { $0.id == resource.id }) {
-                if planner.fieldChanges(live: found, desired: resource).isEmpty {
+                let created = CreatedCredential(serverID: found.serverID)
+                let changes = planner.fieldChanges(live: found, desired: resource)
+                if changes.isEmpty {
                     // Our create went through (same fields; the password came with them).
-                    return .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundCreated)
+                    return (created, .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundCreated))
                 }
-                try await session.update(project: project, resource: resource, secret: secret)
-                return .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundDifferentAndUpdated)
+                try await session.update(CredentialAddress(namespace: project, key: resource.id, serverID: found.serverID),
+                                         to: resource, changes: changes, secret: secret)
+                return (created, .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundDifferentAndUpdated))
             }
         }
     }

@@ -57,9 +57,10 @@ public struct ExportUseCase: Sendable {
         let live: [Resource]
         let grants: [(Username, [AccessGrant])]
         do throws(ProviderError) {
-            live = try await session.list(project: serverProject)
-            grants = try await Concurrently.map(live.map(\.id), limit: env.concurrency) { (id: Username) throws(ProviderError) in
-                (id, try await session.grants(project: serverProject, id: id))
+            live = try await session.list(namespace: serverProject)
+            let addresses = live.map { CredentialAddress(namespace: serverProject, key: $0.id, serverID: $0.serverID) }
+            grants = try await Concurrently.map(addresses, limit: env.concurrency) { (address: CredentialAddress) throws(ProviderError) in
+                (address.key, try await session.grants(of: address))
             }
         } catch {
             throw .read(error)

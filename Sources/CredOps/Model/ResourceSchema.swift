@@ -176,17 +176,21 @@ public struct FieldSpec: Sendable {
 /// A credential as a provider sees it: its identifier and its readable field values.
 /// The password is not here: it is write-only and lives in `Secret`.
 public struct Resource: Hashable, Sendable, Codable {
+    /// The key the credential is declared by (for most APIs also the server's id).
     public var id: Username
     /// Values by field name, canonical (see `FieldSpec.canonical`).
     public var fields: FieldMap
+    /// The id a server assigned, for a live credential of an API that assigns ids.
+    public var serverID: String?
 
-    public init(id: Username, fields: FieldMap) {
+    public init(id: Username, fields: FieldMap, serverID: String? = nil) {
         self.id = id
         self.fields = fields
+        self.serverID = serverID
     }
 
-    public init(id: Username, fields: [String: FieldValue]) {
-        self.init(id: id, fields: FieldMap(fields))
+    public init(id: Username, fields: [String: FieldValue], serverID: String? = nil) {
+        self.init(id: id, fields: FieldMap(fields), serverID: serverID)
     }
 
     public subscript(field: String) -> FieldValue? {

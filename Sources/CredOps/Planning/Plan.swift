@@ -118,17 +118,20 @@ public struct Change: Sendable, Codable {
     public var project: ProjectName
     public var serverProject: ProjectName
     public var username: Username
+    /// The server's id of the live credential, for APIs that assign ids (nil for a create).
+    public var serverID: String?
     public var action: Action
     /// Why, for people (the renderers word it). Never decides anything.
     public var reason: ChangeReason?
     /// Where the credential is declared, for messages.
     public var declaredAt: SourceLocation?
 
-    public init(project: ProjectName, serverProject: ProjectName, username: Username, action: Action,
+    public init(project: ProjectName, serverProject: ProjectName, username: Username, serverID: String? = nil, action: Action,
                 reason: ChangeReason? = nil, declaredAt: SourceLocation? = nil) {
         self.project = project
         self.serverProject = serverProject
         self.username = username
+        self.serverID = serverID
         self.action = action
         self.reason = reason
         self.declaredAt = declaredAt

@@ -62,8 +62,8 @@ public struct Planner: Sendable {
         let declaredIDs = Set(desired.credentials.map(\.username))
 
         func change(_ id: Username, _ action: Action, reason: ChangeReason? = nil, at location: SourceLocation? = nil) -> Change {
-            Change(project: desired.project, serverProject: desired.serverProject, username: id, action: action,
-                   reason: reason, declaredAt: location)
+            Change(project: desired.project, serverProject: desired.serverProject, username: id, serverID: liveByID[id]?.serverID,
+                   action: action, reason: reason, declaredAt: location)
         }
 
         for credential in desired.credentials {

@@ -218,31 +218,32 @@ public struct Workflow: Sendable {
     private func readProject(_ project: DesiredProject, session: any ProviderSession, managed: [ManagedCredential],
                              intents: [Intent], resolver: IntentResolver, book: SecretBook, concurrency: Int,
                              runID: String, stop: StopSignal?) async throws(ProviderError) -> (Planner.ProjectInput, [IntentResolver.Repair]) {
-        let live = try await session.list(project: project.serverProject)
+        let live = try await session.list(namespace: project.serverProject)
         let recorded = Dictionary(managed.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
         let declared = Dictionary(project.credentials.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
         // Grant and revoke intents are settled from the access list, so it is read for them too.
         let grantIntents = Set(intents.filter { $0.action == .grant || $0.action == .revoke }.map(\.username))
         let declaresGrants = Set(project.credentials.filter { !($0.grants?.isEmpty ?? true) }.map(\.username))
         let managedGrants = Set(managed.filter { !$0.grants.isEmpty }.map(\.username))
-        let needGrants = live.map(\.id).filter {
-            grantIntents.contains($0) || Planner.needsGrants(isDeclared: declared[$0] != nil, declaresGrants: declaresGrants.contains($0),
-                                                             hasManagedGrants: managedGrants.contains($0), prune: project.prune)
+        let needGrants = live.map { CredentialAddress(namespace: project.serverProject, key: $0.id, serverID: $0.serverID) }.filter {
+            grantIntents.contains($0.key) || Planner.needsGrants(isDeclared: declared[$0.key] != nil, declaresGrants: declaresGrants.contains($0.key),
+                                                             hasManagedGrants: managedGrants.contains($0.key), prune: project.prune)
         }
-        let firstPass = await Concurrently.map(needGrants, limit: Concurrently.pipelined(concurrency)) { (id: Username) -> (Username, Result<[AccessGrant], ProviderError>) in
-            do throws(ProviderError) { return (id, .success(try await session.grants(project: project.serverProject, id: id))) } catch { return (id, .failure(error)) }
+        let firstPass = await Concurrently.map(needGrants, limit: Concurrently.pipelined(concurrency)) {
+            (address: CredentialAddress) -> (CredentialAddress, Result<[AccessGrant], ProviderError>) in
+            do throws(ProviderError) { return (address, .success(try await session.grants(of: address))) } catch { return (address, .failure(error)) }
         }
         // One read that failed fails the whole environment's plan, so a read that met a
         // passing fault (a 5xx or rate-limit burst, a dropped connection) even after its
         // retries is sent once more, one at a time, after the others: by then the burst that
         // hit it has usually passed. Anything else fails the plan at once.
         var liveGrants: [Username: [AccessGrant]] = [:]
-        for (id, result) in firstPass {
+        for (address, result) in firstPass {
             switch result {
             case .success(let grants):
-                liveGrants[id] = grants
+                liveGrants[address.key] = grants
             case .failure(let error) where error.isTransient && !(stop?.isRequested ?? false):
-                liveGrants[id] = try await session.grants(project: project.serverProject, id: id)
+                liveGrants[address.key] = try await session.grants(of: address)
             case .failure(let error):
                 throw error
             }

@@ -50,14 +50,23 @@ public final class MemoryServer: @unchecked Sendable {
         /// SHA-256 of the secret, hex: enough to check which secret it holds.
         public var secretDigest: String
         public var grants: Set<AccessGrant>
+        /// The server's id: the key, or one it assigned.
+        public var serverID: String
     }
 
+    /// True when the server assigns each credential an id of its own at create (and allows two
+    /// credentials with one name, as LeadConduit does); false when the key is the id.
+    public let assignsIDs: Bool
     private let lock = NSLock()
-    private var projects: [ProjectName: [Username: Stored]] = [:]
+    /// By namespace, then by server id.
+    private var projects: [ProjectName: [String: Stored]] = [:]
+    private var nextID = 0
     private var faults: [Call: [Fault]] = [:]
     private var log: [String] = []
 
-    public init() {}
+    public init(assignsIDs: Bool = false) {
+        self.assignsIDs = assignsIDs
+    }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
@@ -70,24 +79,46 @@ public final class MemoryServer: @unchecked Sendable {
         locked { faults[call, default: []] += Array(repeating: fault, count: times) }
     }
 
-    /// Puts a credential on the server as if made out of band.
-    public func put(project: ProjectName, _ resource: Resource, secret: Secret, grants: Set<AccessGrant> = []) {
-        locked { projects[project, default: [:]][resource.id] = Stored(resource: resource, secretDigest: Self.digest(secret), grants: grants) }
+    /// A new id: 24 hex digits, like a MongoDB ObjectId (the key itself when ids are keys).
+    /// Called with the lock held (inside `handle`).
+    func assignID(for key: Username) -> String { newID(for: key) }
+
+    private func newID(for key: Username) -> String {
+        guard assignsIDs else { return key.rawValue }
+        nextID += 1
+        return String(repeating: "0", count: 24 - String(nextID, radix: 16).count) + String(nextID, radix: 16)
     }
 
-    /// A credential as stored, nil when there is none.
+    /// Puts a credential on the server as if made out of band; returns its id.
+    @discardableResult
+    public func put(project: ProjectName, _ resource: Resource, secret: Secret, grants: Set<AccessGrant> = []) -> String {
+        locked {
+            let id = newID(for: resource.id)
+            var resource = resource
+            resource.serverID = assignsIDs ? id : nil
+            projects[project, default: [:]][id] = Stored(resource: resource, secretDigest: Self.digest(secret), grants: grants, serverID: id)
+            return id
+        }
+    }
+
+    /// The credential named `id` (the oldest, when the server holds several of that name).
     public func stored(project: ProjectName, id: Username) -> Stored? {
-        locked { projects[project]?[id] }
+        locked { (projects[project] ?? [:]).values.filter { $0.resource.id == id }.min { $0.serverID < $1.serverID } }
     }
 
-    /// Every credential of a project, by id.
+    /// Every credential of a project, by name (the oldest of a name; `all(project:)` has every one).
     public func credentials(project: ProjectName) -> [Username: Stored] {
-        locked { projects[project] ?? [:] }
+        Dictionary(all(project: project).map { ($0.resource.id, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Every credential of a project, oldest id first.
+    public func all(project: ProjectName) -> [Stored] {
+        locked { (projects[project] ?? [:]).values.sorted { $0.serverID < $1.serverID } }
     }
 
     /// True when the credential holds exactly this secret.
     public func holds(project: ProjectName, id: Username, secret: Secret) -> Bool {
-        locked { projects[project]?[id]?.secretDigest == Self.digest(secret) }
+        stored(project: project, id: id)?.secretDigest == Self.digest(secret)
     }
 
     /// Every call received, in order: `create payments/alice`.
@@ -96,7 +127,7 @@ public final class MemoryServer: @unchecked Sendable {
     static func digest(_ secret: Secret) -> String { Hex.encode(SHA256.hash(data: Array(secret.reveal().utf8))) }
 
     /// Runs one call: logs it, applies its fault (if one is queued) around `change`.
-    func handle<T>(_ call: Call, _ target: String, _ change: (inout [ProjectName: [Username: Stored]]) throws(ProviderError) -> T)
+    func handle<T>(_ call: Call, _ target: String, _ change: (inout [ProjectName: [String: Stored]]) throws(ProviderError) -> T)
         throws(ProviderError) -> T {
         lock.lock()
         defer { lock.unlock() }
@@ -136,77 +167,84 @@ struct MemorySession: ProviderSession {
                       message: "404 not_found: no credential \(target)")
     }
 
-    func list(project: ProjectName) async throws(ProviderError) -> [Resource] {
+    func list(namespace: ProjectName) async throws(ProviderError) -> [Resource] {
         counter.read()
-        return try server.handle(.list, "\(project)") { projects in
-            (projects[project] ?? [:]).values.map(\.resource).sorted { $0.id < $1.id }
+        return try server.handle(.list, "\(namespace)") { projects in
+            (projects[namespace] ?? [:]).values.sorted { $0.serverID < $1.serverID }.map(\.resource)
         }
     }
 
-    func grants(project: ProjectName, id: Username) async throws(ProviderError) -> [AccessGrant] {
-        counter.read()
-        let target = "\(project)/\(id)"
-        return try server.handle(.grants, target) { (projects) throws(ProviderError) in
-            guard let stored = projects[project]?[id] else { throw notFound(.grants, target) }
-            return stored.grants.sorted()
+    /// The server's key for an address: its id when the server assigns ids (an address without
+    /// one cannot be found, which shows an engine that forgot it), else the key.
+    private func storageID(_ credential: CredentialAddress) -> String {
+        server.assignsIDs ? (credential.serverID ?? "(no id)") : credential.key.rawValue
+    }
+
+    /// Runs `body` on the stored credential at `credential`; a 404 when there is none.
+    private func withStored<T>(_ call: MemoryServer.Call, _ credential: CredentialAddress,
+                               _ body: (inout MemoryServer.Stored?) throws(ProviderError) -> T) throws(ProviderError) -> T {
+        let target = "\(credential.namespace)/\(credential.key)"
+        let id = storageID(credential)
+        return try server.handle(call, target) { (projects) throws(ProviderError) in
+            var stored = projects[credential.namespace]?[id]
+            guard stored != nil else { throw notFound(call, target) }
+            let result = try body(&stored)
+            projects[credential.namespace]![id] = stored
+            return result
         }
     }
 
-    func create(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError) {
+    func grants(of credential: CredentialAddress) async throws(ProviderError) -> [AccessGrant] {
+        counter.read()
+        return try withStored(.grants, credential) { $0!.grants.sorted() }
+    }
+
+    func create(_ resource: Resource, in namespace: ProjectName, secret: Secret?) async throws(ProviderError) -> CreatedCredential {
         counter.write()
-        let target = "\(project)/\(resource.id)"
-        try server.handle(.create, target) { (projects) throws(ProviderError) in
-            if projects[project]?[resource.id] != nil {
+        let target = "\(namespace)/\(resource.id)"
+        let assigns = server.assignsIDs
+        return try server.handle(.create, target) { (projects) throws(ProviderError) in
+            if !assigns, projects[namespace]?[resource.id.rawValue] != nil {
                 throw ProviderError(.server(status: 409, code: "conflict"), request: "CREATE memory://\(target)", message: "409 conflict: \(target) exists")
             }
-            projects[project, default: [:]][resource.id] = MemoryServer.Stored(resource: resource, secretDigest: MemoryServer.digest(secret), grants: [])
+            let id = server.assignID(for: resource.id)
+            var stored = resource
+            stored.serverID = assigns ? id : nil
+            projects[namespace, default: [:]][id] = MemoryServer.Stored(resource: stored, secretDigest: secret.map(MemoryServer.digest) ?? "",
+                                                                        grants: [], serverID: id)
+            return CreatedCredential(serverID: assigns ? id : nil)
         }
     }
 
-    func update(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError) {
+    func update(_ credential: CredentialAddress, to resource: Resource, changes: [FieldChange],
+                secret: Secret?) async throws(ProviderError) {
         counter.write()
-        let target = "\(project)/\(resource.id)"
-        try server.handle(.update, target) { (projects) throws(ProviderError) in
-            guard var stored = projects[project]?[resource.id] else { throw notFound(.update, target) }
-            stored.resource = resource
-            stored.secretDigest = MemoryServer.digest(secret)
-            projects[project]![resource.id] = stored
+        try withStored(.update, credential) { stored in
+            let serverID = stored!.resource.serverID
+            stored!.resource = resource
+            stored!.resource.serverID = serverID
+            if let secret { stored!.secretDigest = MemoryServer.digest(secret) }
         }
     }
 
-    func setSecret(project: ProjectName, id: Username, secret: Secret) async throws(ProviderError) {
+    func setSecret(_ credential: CredentialAddress, secret: Secret) async throws(ProviderError) {
         counter.write()
-        let target = "\(project)/\(id)"
-        try server.handle(.setSecret, target) { (projects) throws(ProviderError) in
-            guard projects[project]?[id] != nil else { throw notFound(.setSecret, target) }
-            projects[project]![id]!.secretDigest = MemoryServer.digest(secret)
-        }
+        try withStored(.setSecret, credential) { $0!.secretDigest = MemoryServer.digest(secret) }
     }
 
-    func delete(project: ProjectName, id: Username) async throws(ProviderError) {
+    func delete(_ credential: CredentialAddress) async throws(ProviderError) {
         counter.write()
-        let target = "\(project)/\(id)"
-        try server.handle(.delete, target) { (projects) throws(ProviderError) in
-            guard projects[project]?.removeValue(forKey: id) != nil else { throw notFound(.delete, target) }
-        }
+        try withStored(.delete, credential) { $0 = nil }
     }
 
-    func grant(project: ProjectName, id: Username, grants: [AccessGrant]) async throws(ProviderError) {
+    func grant(_ credential: CredentialAddress, grants: [AccessGrant]) async throws(ProviderError) {
         counter.write()
-        let target = "\(project)/\(id)"
-        try server.handle(.grant, target) { (projects) throws(ProviderError) in
-            guard projects[project]?[id] != nil else { throw notFound(.grant, target) }
-            projects[project]![id]!.grants.formUnion(grants)
-        }
+        try withStored(.grant, credential) { $0!.grants.formUnion(grants) }
     }
 
-    func revoke(project: ProjectName, id: Username, grants: [AccessGrant]) async throws(ProviderError) {
+    func revoke(_ credential: CredentialAddress, grants: [AccessGrant]) async throws(ProviderError) {
         counter.write()
-        let target = "\(project)/\(id)"
-        try server.handle(.revoke, target) { (projects) throws(ProviderError) in
-            guard projects[project]?[id] != nil else { throw notFound(.revoke, target) }
-            projects[project]![id]!.grants.subtract(grants)
-        }
+        try withStored(.revoke, credential) { $0!.grants.subtract(grants) }
     }
 }
 

@@ -61,20 +61,74 @@ public struct Connection: Sendable {
     }
 }
 
+/// Where a credential is on its server: its namespace, its declared key, and the id the
+/// server gave it when the server assigns ids (nil when the key is the id, or before a create).
+public struct CredentialAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The namespace as the server names it (a project; for an API without namespaces, the
+    /// fixed name the environment maps every manifest to).
+    public var namespace: ProjectName
+    /// The declared key (`username`, `name`): how manifests and state name the credential.
+    public var key: Username
+    /// The server's id, when it is not the key.
+    public var serverID: String?
+
+    public init(namespace: ProjectName, key: Username, serverID: String? = nil) {
+        self.namespace = namespace
+        self.key = key
+        self.serverID = serverID
+    }
+
+    /// The id to put in a request's path: the server's id when it has one, else the key.
+    public var id: String { serverID ?? key.rawValue }
+
+    /// `payments/alice` (`payments/alice (id 5f1c…)` when the server's id differs).
+    public var description: String {
+        let base = "\(namespace)/\(key)"
+        guard let serverID, serverID != key.rawValue else { return base }
+        return "\(base) (id \(serverID))"
+    }
+}
+
+/// What a create brought back from the server.
+public struct CreatedCredential: Sendable {
+    /// The id the server assigned (nil when the key is the id).
+    public var serverID: String?
+    /// Read-only fields the server filled in (never compared, never sent).
+    public var readOnly: [String: FieldValue]
+    /// Secrets the server generated and shows once (a client secret): the engine hands them
+    /// to their sink and redacts them everywhere; they are never stored.
+    public var generated: [String: Secret]
+
+    public init(serverID: String? = nil, readOnly: [String: FieldValue] = [:], generated: [String: Secret] = [:]) {
+        self.serverID = serverID
+        self.readOnly = readOnly
+        self.generated = generated
+    }
+}
+
 /// Calls on one environment's server. Every call is one request (plus authentication and
 /// retries); errors name the request and what the server said, redacted.
+///
+/// A credential is addressed by `CredentialAddress`: the key it is declared by, plus the
+/// server's id once known. What the server assigns at create comes back as a value; an update
+/// receives the field changes as well as the whole desired credential, so that a provider can
+/// send a full PUT, a PATCH of the changed fields, or one call per field.
 public protocol ProviderSession: Sendable {
-    /// Every live credential of a project.
-    func list(project: ProjectName) async throws(ProviderError) -> [Resource]
-    /// The access grants of one credential.
-    func grants(project: ProjectName, id: Username) async throws(ProviderError) -> [AccessGrant]
-    func create(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError)
-    /// Replaces every field (the API needs the secret too).
-    func update(project: ProjectName, resource: Resource, secret: Secret) async throws(ProviderError)
-    func setSecret(project: ProjectName, id: Username, secret: Secret) async throws(ProviderError)
-    func delete(project: ProjectName, id: Username) async throws(ProviderError)
-    func grant(project: ProjectName, id: Username, grants: [AccessGrant]) async throws(ProviderError)
-    func revoke(project: ProjectName, id: Username, grants: [AccessGrant]) async throws(ProviderError)
+    /// Every live credential of a namespace (`Resource.serverID` set when the server assigns ids).
+    func list(namespace: ProjectName) async throws(ProviderError) -> [Resource]
+    /// The access grants of one credential (providers whose schema has grants).
+    func grants(of credential: CredentialAddress) async throws(ProviderError) -> [AccessGrant]
+    /// Creates `resource` in `namespace`, with the declared secret when the API takes one.
+    func create(_ resource: Resource, in namespace: ProjectName, secret: Secret?) async throws(ProviderError) -> CreatedCredential
+    /// Makes the credential hold `resource`'s fields; `changes` are the fields that differ from
+    /// the live ones. `secret` is the declared secret when known (an API may need it with every
+    /// update).
+    func update(_ credential: CredentialAddress, to resource: Resource, changes: [FieldChange],
+                secret: Secret?) async throws(ProviderError)
+    func setSecret(_ credential: CredentialAddress, secret: Secret) async throws(ProviderError)
+    func delete(_ credential: CredentialAddress) async throws(ProviderError)
+    func grant(_ credential: CredentialAddress, grants: [AccessGrant]) async throws(ProviderError)
+    func revoke(_ credential: CredentialAddress, grants: [AccessGrant]) async throws(ProviderError)
     /// Counts of what was sent, for reports and benchmarks.
     var statistics: RequestStatistics { get }
 }
