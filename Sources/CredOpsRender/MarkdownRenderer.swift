@@ -61,6 +61,9 @@ public struct MarkdownRenderer: Sendable {
                 warnings.append("> ⚠️ \(c[.delete]) credential\(c[.delete] == 1 ? "" : "s") will be deleted in \(name).")
             }
             for refusal in Wording.refusals(env) { warnings.append("> ⛔ \(Self.code(refusal))") }
+            for conflict in env.projects.flatMap(\.conflicts) {
+                warnings.append("> ⛔ \(Self.code(conflict.key.rawValue)) in \(name) is the name of \(conflict.serverIDs.count) credentials on the server (\(Self.code(conflict.serverIDs.joined(separator: ", ")))) and credops manages none of them: not planned until all but one are deleted or renamed there.")
+            }
             let unsafe = env.projects.flatMap(\.unaddressable)
             if !unsafe.isEmpty {
                 warnings.append("> ⚠️ \(unsafe.count) live credential\(unsafe.count == 1 ? "" : "s") in \(name) \(unsafe.count == 1 ? "has a name" : "have names") credops cannot use safely (\(Self.code(unsafe.prefix(5).map { "\($0.name): \($0.problem)" }.joined(separator: "; ")))); left alone.")

@@ -90,6 +90,8 @@ public enum PlanJSONRenderer {
             "changes": p.changes.map { change($0, secretName: secretName) },
             "unmanaged": p.leftAlone.map(\.rawValue),
             "unaddressable": p.unaddressable.map { ["name": $0.name, "problem": $0.problem] },
+            "conflicts": p.conflicts.map { ["username": $0.key.rawValue, "serverIds": $0.serverIDs] as [String: Any] },
+            "namesakes": Dictionary(uniqueKeysWithValues: p.namesakes.map { ($0.key.rawValue, $0.value) }),
             "unmanagedGrants": Dictionary(uniqueKeysWithValues: p.unmanagedGrants.map { ($0.key.rawValue, $0.value.map(grant)) }),
         ]
     }

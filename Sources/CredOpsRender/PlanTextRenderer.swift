@@ -65,6 +65,12 @@ public struct PlanTextRenderer: Sendable {
         for id in project.leftAlone {
             out.append("  \(style.dim("·"))\(pad) \(id.shown.padded(width)) \(style.dim(project.prune == .none ? "not declared, left alone (prune: none)" : "unmanaged, left alone"))")
         }
+        for conflict in project.conflicts {
+            out.append("  \(style.red("✗"))\(pad) \(conflict.key.shown.padded(width)) \(style.red("not planned: \(conflict.serverIDs.count) credentials on the server have this name (ids \(conflict.serverIDs.map(shown).joined(separator: ", "))) and credops manages none of them; delete or rename all but one there"))")
+        }
+        for (key, ids) in project.namesakes.sorted(by: { $0.key < $1.key }) {
+            out.append("  \(style.dim("·"))\(pad) \(key.shown.padded(width)) \(style.dim("also on the server under this name, not managed, left alone: id \(ids.map(shown).joined(separator: ", "))"))")
+        }
         for unsafe in project.unaddressable {
             out.append("  \(style.yellow("!"))\(pad) \(shown(unsafe.name).padded(width)) \(style.yellow("left alone: the name \(shown(unsafe.problem)); credops never sends it in a request"))")
         }

@@ -14,8 +14,13 @@ public struct ReportTextRenderer: Sendable {
                 out.append("\(style.green("✓")) \(shown(env.environmentName)): \(shown(ReportWording.message(env)))")
             } else {
                 let failed = env.failed
-                let headline = failed.isEmpty ? shown(ReportWording.message(env)) : "\(failed.count) of \(env.operations.count) operations failed"
+                let headline = failed.isEmpty && env.conflicts.isEmpty ? shown(ReportWording.message(env))
+                    : env.conflicts.isEmpty ? "\(failed.count) of \(env.operations.count) operations failed"
+                    : "\(env.conflicts.count) credential\(env.conflicts.count == 1 ? "" : "s") not applied" + (failed.isEmpty ? "" : ", \(failed.count) of \(env.operations.count) operations failed")
                 out.append("\(style.red("✗")) \(shown(env.environmentName)): \(headline)")
+                for conflict in env.conflicts.prefix(20) {
+                    out.append("    \(shown(conflict.conflict.key.rawValue)): \(shown(ReportWording.conflict(conflict)))")
+                }
                 for op in failed.prefix(20) {
                     out.append("    \(shown(op.username)) \(op.action.rawValue): \(shown(ReportWording.error(op) ?? "failed"))")
                 }

@@ -17,6 +17,12 @@ public enum ReportWording {
     /// One environment's message: its problem, its failures, or what was done.
     public static func message(_ env: EnvironmentReport) -> String {
         if let problem = env.problem { return message(problem, environment: EnvironmentName(env.environmentName)) }
+        if !env.conflicts.isEmpty {
+            let first = env.conflicts.prefix(3).map(conflict).joined(separator: "; ")
+            let more = env.conflicts.count > 3 ? "; and \(env.conflicts.count - 3) more" : ""
+            let rest = env.failed.isEmpty ? "" : "; \(env.failed.count) of \(env.operations.count) operations failed"
+            return "\(env.conflicts.count) credential\(env.conflicts.count == 1 ? "" : "s") not applied: \(first)\(more)\(rest)"
+        }
         let failed = env.failed
         let skipped = env.skipped
         let total = env.operations.count
@@ -30,6 +36,13 @@ public enum ReportWording {
         }
         let summary = summary(env.changes)
         return summary.isEmpty ? "No changes" : "Deployed successfully: \(summary)"
+    }
+
+    /// `'Acme CRM' is the name of 2 credentials on the server (ids a, b) and credops manages
+    /// neither: delete or rename one of them there, then apply again`
+    public static func conflict(_ c: ReportedConflict) -> String {
+        "'\(c.conflict.key)' is the name of \(c.conflict.serverIDs.count) credentials on the server (ids \(c.conflict.serverIDs.joined(separator: ", "))) "
+            + "and credops manages none of them: delete or rename all but one there, then apply again"
     }
 
     /// Why an environment was not applied.
@@ -124,6 +137,8 @@ public enum ReportJSONRenderer {
         var message: String
         var changes: ReportCounts
         var operations: [Operation]
+        /// Only when there are some (servers that assign ids): the documented shape stays.
+        var conflicts: [Conflict]?
         var durationMilliseconds: Int?
 
         init(_ env: EnvironmentReport) {
@@ -132,7 +147,22 @@ public enum ReportJSONRenderer {
             message = ReportWording.message(env)
             changes = env.changes
             operations = env.operations.map(Operation.init)
+            conflicts = env.conflicts.isEmpty ? nil : env.conflicts.map(Conflict.init)
             durationMilliseconds = env.durationMilliseconds
+        }
+    }
+
+    struct Conflict: Encodable {
+        var username: String
+        var project: String
+        var serverIds: [String]
+        var error: String
+
+        init(_ c: ReportedConflict) {
+            username = c.conflict.key.rawValue
+            project = c.project
+            serverIds = c.conflict.serverIDs
+            error = ReportWording.conflict(c)
         }
     }
 

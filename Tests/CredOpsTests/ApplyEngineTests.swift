@@ -364,6 +364,52 @@ import Testing
         #expect(after.environments.first?.hasChanges == false)
     }
 
+    /// Names are not unique where the server assigns ids: two live credentials of a declared
+    /// name that credops does not manage are a conflict for that credential (both ids named,
+    /// nothing sent for it), while the others are applied; once one is pinned by state, a
+    /// namesake is left alone; when the pinned one goes, the name is matched afresh.
+    @Test func duplicateNamesAreAConflictUntilStatePinsOne() async throws {
+        let w = Workspace(assignsIDs: true)
+        w.secrets["ALICE"] = "alice-secret-1"
+        w.secrets["BOB"] = "bob-secret-1"
+        let fields: [String: FieldValue] = ["label": .string("Alice"), "tags": .set([]), "scopes": .set([])]
+        let first = w.server.put(project: "payments", Resource(id: "alice", fields: fields), secret: Secret("x"))
+        let second = w.server.put(project: "payments", Resource(id: "alice", fields: fields), secret: Secret("y"))
+        w.manifest(Self.alice + "\n  - name: bob\n    secret: { fromEnv: BOB }\n")
+        let (plan, report, _) = try await w.run()
+        let project = try #require(plan.environments.first?.projects.first)
+        #expect(project.conflicts == [KeyConflict(key: "alice", serverIDs: [first, second])])
+        #expect(plan.hasErrors && !project.changes.contains { $0.username == "alice" })
+        let env = try #require(report?.environments.first)
+        #expect(!env.success && env.changes.created == 1 && env.conflicts.map(\.conflict.key) == ["alice"])
+        #expect(ReportWording.message(env).contains("ids \(first), \(second)"))
+        #expect(!w.server.calls.contains { $0.hasSuffix("payments/alice") && !$0.hasPrefix("list") })
+
+        // One of them goes: the other is adopted, and pinned by its id.
+        w.server.remove(project: "payments", serverID: first)
+        let (_, adopted, _) = try await w.run()
+        #expect(adopted?.success == true && adopted?.environments.first?.changes.adopted == 1, "\(w.operations(adopted))")
+        var store = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
+        #expect(try await store.managedCredentials(environment: "dev").first { $0.username == "alice" }?.serverID == second)
+        await store.close()
+
+        // A namesake made later is left alone: the pinned one is the one credops works with.
+        let third = w.server.put(project: "payments", Resource(id: "alice", fields: fields.merging(["label": .string("Other")]) { $1 }),
+                                 secret: Secret("z"))
+        let (pinned, _, _) = try await w.run(apply: false)
+        let pinnedProject = try #require(pinned.environments.first?.projects.first)
+        #expect(pinnedProject.conflicts.isEmpty && pinnedProject.namesakes == ["alice": [third]] && !pinned.hasErrors)
+        #expect(pinnedProject.changes.allSatisfy { $0.username != "alice" || $0.serverID == second })
+
+        // The pinned one is deleted out of band: the name is matched afresh (adopted again).
+        w.server.remove(project: "payments", serverID: second)
+        let (_, again, _) = try await w.run()
+        #expect(again?.success == true, "\(w.operations(again))")
+        store = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
+        #expect(try await store.managedCredentials(environment: "dev").first { $0.username == "alice" }?.serverID == third)
+        await store.close()
+    }
+
     @Test func theApplyUseCaseAsksBeforeTheFirstWriteAndAlwaysUnlocks() async throws {
         let w = Workspace()
         w.secrets["ALICE"] = "alice-secret-1"

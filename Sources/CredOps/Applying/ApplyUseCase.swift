@@ -126,8 +126,10 @@ public struct ApplyUseCase: Sendable {
         if toChange.isEmpty {
             // Nothing to send, but what an interrupted run left is settled all the same.
             for env in prepared.values where !env.repairs.isEmpty { try? await applier.settle(env) }
-            let report = ApplyReport(runID: request.run.runID, environments: current.environments.map {
-                EnvironmentReport(environmentName: $0.environment.rawValue, problem: $0.failure.map(EnvironmentProblem.notPlanned))
+            let report = ApplyReport(runID: request.run.runID, environments: current.environments.map { env in
+                var report = EnvironmentReport(environmentName: env.environment.rawValue, problem: env.failure.map(EnvironmentProblem.notPlanned))
+                report.conflicts = env.projects.flatMap { p in p.conflicts.map { ReportedConflict(project: p.serverProject.rawValue, conflict: $0) } }
+                return report
             })
             return .unchanged(current, report)
         }

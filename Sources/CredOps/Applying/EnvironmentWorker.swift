@@ -113,6 +113,10 @@ struct EnvironmentWorker: Sendable {
         let secret = password ?? Secret("")
         var next = record ?? ManagedCredential(environment: environment, project: project, username: id, passwordFingerprint: nil,
                                                grants: [], lastAction: "", lastRunID: runID, lastChangedAt: Date())
+        // The server's id as the plan found it: what an adopted credential is pinned by, and
+        // what a record made before ids were kept learns.
+        if case .adopt = change.action { next.serverID = change.serverID ?? next.serverID }
+        if next.serverID == nil { next.serverID = change.serverID }
         next.lastAction = change.action.kind.rawValue
         next.lastRunID = runID
         next.lastChangedAt = Date()

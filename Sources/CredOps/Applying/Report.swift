@@ -38,6 +38,8 @@ public struct EnvironmentReport: Sendable {
     public var problem: EnvironmentProblem?
     public var changes: ReportCounts
     public var operations: [OperationResult]
+    /// Declared credentials not acted on because several live credentials have their name.
+    public var conflicts: [ReportedConflict] = []
     /// How long the environment's apply took.
     public var durationMilliseconds: Int?
 
@@ -57,8 +59,8 @@ public struct EnvironmentReport: Sendable {
         return copy
     }
 
-    /// No problem, and every operation applied.
-    public var success: Bool { problem == nil && operations.allSatisfy { $0.status == .applied } }
+    /// No problem, no conflict, and every operation applied.
+    public var success: Bool { problem == nil && conflicts.isEmpty && operations.allSatisfy { $0.status == .applied } }
     public var failed: [OperationResult] { operations.filter { $0.status == .failed } }
     public var skipped: [OperationResult] { operations.filter { $0.status == .skipped } }
 
@@ -80,6 +82,17 @@ public struct EnvironmentReport: Sendable {
             }
         }
         self.init(environmentName: environmentName, changes: counts, operations: results)
+    }
+}
+
+/// A declared credential that was not applied because its name is ambiguous on the server.
+public struct ReportedConflict: Sendable, Hashable {
+    public var project: String
+    public var conflict: KeyConflict
+
+    public init(project: String, conflict: KeyConflict) {
+        self.project = project
+        self.conflict = conflict
     }
 }
 

@@ -4,7 +4,8 @@ import Foundation
 /// CLI (text, JSON, markdown). It never holds a secret, only password fingerprints.
 public struct Plan: Sendable {
     /// Version of the JSON form; bumped on incompatible changes.
-    public static let formatVersion = 1
+    /// 2: server ids on changes and live credentials, key conflicts and namesakes.
+    public static let formatVersion = 2
 
     public var environments: [EnvironmentPlan]
     public var createdAt: Date
@@ -16,7 +17,10 @@ public struct Plan: Sendable {
 
     public var hasChanges: Bool { environments.contains { $0.hasChanges } }
     /// An environment could not be planned, or a guard rail refused it.
-    public var hasErrors: Bool { environments.contains { $0.failure != nil || !$0.refusals.isEmpty } }
+    /// An environment could not be planned, was refused, or has a credential it cannot tell apart.
+    public var hasErrors: Bool {
+        environments.contains { $0.failure != nil || !$0.refusals.isEmpty || $0.projects.contains { !$0.conflicts.isEmpty } }
+    }
 
     public var counts: PlanCounts { environments.reduce(PlanCounts()) { $0 + $1.counts } }
 }
@@ -77,10 +81,17 @@ public struct ProjectPlan: Sendable, Codable {
     /// Live credentials whose names cannot be used safely in a request path or the state
     /// (`.`, `..`, control characters): never acted on, only reported.
     public var unaddressable: [UnaddressableCredential]
+    /// Declared credentials whose name several live credentials have, none known to credops
+    /// (servers that assign ids): not acted on; apply reports each as failed.
+    public var conflicts: [KeyConflict]
+    /// Ids of other live credentials that share a name with one credops works with: left alone.
+    public var namesakes: [Username: [String]]
 
     public init(project: ProjectName, serverProject: ProjectName, prune: PruneMode, changes: [Change] = [], leftAlone: [Username] = [],
                 unmanagedGrants: [Username: [AccessGrant]] = [:], inSync: Int = 0, liveCount: Int = 0, forgotten: [Username] = [],
-                unaddressable: [UnaddressableCredential] = []) {
+                unaddressable: [UnaddressableCredential] = [], conflicts: [KeyConflict] = [], namesakes: [Username: [String]] = [:]) {
+        self.conflicts = conflicts
+        self.namesakes = namesakes
         self.project = project
         self.serverProject = serverProject
         self.prune = prune

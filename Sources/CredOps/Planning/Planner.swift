@@ -17,9 +17,18 @@ public struct Planner: Sendable {
         public var managed: [Username: ManagedCredential]
         /// Fingerprints of the declared passwords.
         public var passwords: [Username: Fingerprint]
+        /// What identity matching found (servers that assign ids): declared names it could not
+        /// match, other live credentials of a matched name, and records to forget.
+        public var conflicts: [KeyConflict]
+        public var namesakes: [Username: [String]]
+        public var stale: [Username]
 
         public init(desired: DesiredProject, live: [Resource], liveGrants: [Username: [AccessGrant]],
-                    managed: [Username: ManagedCredential], passwords: [Username: Fingerprint]) {
+                    managed: [Username: ManagedCredential], passwords: [Username: Fingerprint],
+                    conflicts: [KeyConflict] = [], namesakes: [Username: [String]] = [:], stale: [Username] = []) {
+            self.conflicts = conflicts
+            self.namesakes = namesakes
+            self.stale = stale
             self.desired = desired
             self.live = live
             self.liveGrants = liveGrants
@@ -45,7 +54,10 @@ public struct Planner: Sendable {
     public func plan(_ input: ProjectInput) -> ProjectPlan {
         let desired = input.desired
         var plan = ProjectPlan(project: desired.project, serverProject: desired.serverProject, prune: desired.prune,
-                               liveCount: input.live.count)
+                               liveCount: input.live.count + input.namesakes.values.reduce(0) { $0 + $1.count }
+                                   + input.conflicts.reduce(0) { $0 + $1.serverIDs.count },
+                               conflicts: input.conflicts, namesakes: input.namesakes)
+        let conflicted = Set(input.conflicts.map(\.key))
         // A live name that cannot be put in a path or a state key safely is reported and never
         // acted on: a server that lists `..` must not turn a delete into one of the project.
         var addressable: [Resource] = []
@@ -66,7 +78,7 @@ public struct Planner: Sendable {
                    action: action, reason: reason, declaredAt: location)
         }
 
-        for credential in desired.credentials {
+        for credential in desired.credentials where !conflicted.contains(credential.username) {
             let id = credential.username
             let managed = input.managed[id]
             guard let password = input.passwords[id] else { continue }
@@ -151,7 +163,8 @@ public struct Planner: Sendable {
             }
         }
         plan.changes += deletes
-        plan.forgotten = input.managed.keys.filter { liveByID[$0] == nil && !declaredIDs.contains($0) }.sorted()
+        plan.forgotten = (input.managed.keys.filter { liveByID[$0] == nil && !declaredIDs.contains($0) }
+                          + input.stale.filter { !declaredIDs.contains($0) }).sorted()
         return plan
     }
 

@@ -218,9 +218,14 @@ public struct Workflow: Sendable {
     private func readProject(_ project: DesiredProject, session: any ProviderSession, managed: [ManagedCredential],
                              intents: [Intent], resolver: IntentResolver, book: SecretBook, concurrency: Int,
                              runID: String, stop: StopSignal?) async throws(ProviderError) -> (Planner.ProjectInput, [IntentResolver.Repair]) {
-        let live = try await session.list(namespace: project.serverProject)
-        let recorded = Dictionary(managed.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
+        let listed = try await session.list(namespace: project.serverProject)
         let declared = Dictionary(project.credentials.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
+        // Which live credential is which (by the id state pinned, where the server assigns ids).
+        let match = IdentityMatcher(identity: resolver.schema.capabilities.identity)
+            .match(live: listed, managed: Dictionary(managed.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a }),
+                   declared: Set(declared.keys))
+        let live = match.live
+        let recorded = match.managed
         // Grant and revoke intents are settled from the access list, so it is read for them too.
         let grantIntents = Set(intents.filter { $0.action == .grant || $0.action == .revoke }.map(\.username))
         let declaresGrants = Set(project.credentials.filter { !($0.grants?.isEmpty ?? true) }.map(\.username))
@@ -254,7 +259,8 @@ public struct Workflow: Sendable {
         for credential in project.credentials {
             passwords[credential.username] = book.fingerprint(project: project.serverProject, id: credential.username)
         }
-        return (Planner.ProjectInput(desired: project, live: live, liveGrants: liveGrants, managed: settled, passwords: passwords), repairs)
+        return (Planner.ProjectInput(desired: project, live: live, liveGrants: liveGrants, managed: settled, passwords: passwords,
+                                     conflicts: match.conflicts, namesakes: match.namesakes, stale: match.stale), repairs)
     }
 
     /// Takes the lock of every environment (side by side), waiting up to `timeout` for each.

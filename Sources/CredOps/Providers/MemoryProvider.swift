@@ -101,6 +101,11 @@ public final class MemoryServer: @unchecked Sendable {
         }
     }
 
+    /// Removes a credential as if deleted out of band (by its server id).
+    public func remove(project: ProjectName, serverID: String) {
+        locked { _ = projects[project]?.removeValue(forKey: serverID) }
+    }
+
     /// The credential named `id` (the oldest, when the server holds several of that name).
     public func stored(project: ProjectName, id: Username) -> Stored? {
         locked { (projects[project] ?? [:]).values.filter { $0.resource.id == id }.min { $0.serverID < $1.serverID } }
