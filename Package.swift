@@ -53,6 +53,8 @@ let package = Package(
         .target(name: "CredOpsRender", dependencies: ["CredOps"], swiftSettings: swiftSettings),
         // The Apinizer Management API provider.
         .target(name: "ApinizerProvider", dependencies: ["CredOps"], swiftSettings: swiftSettings),
+        // The LeadConduit (ActiveProspect) provider.
+        .target(name: "LeadConduitProvider", dependencies: ["CredOps"], swiftSettings: swiftSettings),
         // The Apinizer emulator (Hummingbird): routes, validation, store, faults.
         .target(
             name: "ApinizerSandbox",
@@ -84,7 +86,8 @@ let package = Package(
         .executableTarget(
             name: "credops",
             dependencies: [
-                "CredOps", "CredOpsRender", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite", "CredOpsStatePostgres",
+                "CredOps", "CredOpsRender", "ApinizerProvider", "LeadConduitProvider", "ApinizerSandbox", "CredOpsStateSQLite",
+                "CredOpsStatePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -107,7 +110,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CredOpsTests",
-            dependencies: ["CredOps", "CredOpsTestSupport", "ApinizerProvider", "ApinizerSandbox", "CredOpsStateSQLite", "CredOpsStatePostgres", "CredOpsRender"],
+            dependencies: ["CredOps", "CredOpsTestSupport", "ApinizerProvider", "LeadConduitProvider", "ApinizerSandbox", "CredOpsStateSQLite",
+                           "CredOpsStatePostgres", "CredOpsRender"],
             exclude: ["Corpus", "Fixtures", "Golden"],
             swiftSettings: swiftSettings
         ),

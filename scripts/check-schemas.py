@@ -2,7 +2,8 @@
 """Validates manifests and environment files against credops's JSON Schemas.
 
 Usage: check-schemas.py SCHEMA_DIR FILE...   (environment files are those under an
-`environments/` folder; every other file is a manifest). YAML is read the way credops reads
+`environments/` folder; every other file is a manifest, checked against the schema of the
+provider it names: manifest.PROVIDER.schema.json, or manifest.schema.json for Apinizer). YAML is read the way credops reads
 it: timestamps stay strings (YAML 1.1 would turn them into dates). Exits 1 on any problem.
 """
 import json
@@ -27,17 +28,29 @@ Loader.yaml_implicit_resolvers = {
 def main() -> int:
     schema_dir, files = sys.argv[1], sys.argv[2:]
     schemas = {}
-    for kind in ("manifest", "environment"):
-        with open(os.path.join(schema_dir, f"{kind}.schema.json")) as f:
+    for name in sorted(os.listdir(schema_dir)):
+        if not name.endswith(".schema.json"):
+            continue
+        with open(os.path.join(schema_dir, name)) as f:
             schema = json.load(f)
         jsonschema.Draft7Validator.check_schema(schema)
-        schemas[kind] = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+        schemas[name[: -len(".schema.json")]] = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
     failures = 0
     for path in files:
         kind = "environment" if "environments" in path.split(os.sep) else "manifest"
         with open(path) as f:
             documents = [d for d in yaml.load_all(f, Loader=Loader) if d is not None]
-        errors = [e for document in documents for e in schemas[kind].iter_errors(document)]
+        errors = []
+        for document in documents:
+            key = kind
+            provider = document.get("provider") if isinstance(document, dict) else None
+            if kind == "manifest" and isinstance(provider, str) and provider != "apinizer":
+                key = f"manifest.{provider}"
+            if key not in schemas:
+                print(f"{path}: no schema {key}.schema.json in {schema_dir}")
+                failures += 1
+                continue
+            errors += list(schemas[key].iter_errors(document))
         for error in errors:
             where = "/".join(str(p) for p in error.absolute_path) or "(top)"
             print(f"{path}: {where}: {error.message}")

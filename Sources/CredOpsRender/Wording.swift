@@ -59,6 +59,7 @@ public enum Wording {
     public static func secret(_ state: SecretState) -> String {
         switch state {
         case .changedSinceLastApply: "changed since the last apply"
+        case .differsOnServer: "differs from the one on the server (changed there)"
         case .notSetByCredops: "not set by credops yet"
         case .neverAppliedByCredops: "never applied by credops"
         }

@@ -4,11 +4,15 @@ import CredOps
 import CredOpsStatePostgres
 import CredOpsStateSQLite
 import Foundation
+import LeadConduitProvider
 
 /// The one place that knows every provider, every state store and the built-in sandbox.
 enum Composition {
     /// Every provider this build knows.
-    static let providers = ProviderRegistry([ApinizerProvider()])
+    static let providers = ProviderRegistry([ApinizerProvider(), LeadConduitProvider()])
+
+    /// The providers that have a built-in emulator (`sandbox://`, `credops sandbox serve --provider`).
+    static let emulated = ["apinizer", "leadconduit"]
 
     /// Opens the state store at `location`, with its fingerprint key.
     /// - Returns: the store, its key, and notes for the user (a key moved out of the state directory).
@@ -51,13 +55,22 @@ enum Composition {
     static func connector() -> SandboxConnector { SandboxConnector(root: ".credops/sandbox") }
 }
 
-/// Connects `sandbox://NAME` environments to an in-process sandbox (data in ROOT/NAME.json,
-/// seed from the environment file) and every other environment to its URL.
+/// A provider's emulator running in this process.
+struct RunningEmulator: Sendable {
+    var baseURL: String
+    /// What the emulator accepts when the environment file names no auth.
+    var credentials: Connection.Credentials
+    var stop: @Sendable () async -> Void
+}
+
+/// Connects `sandbox://NAME` environments to an in-process emulator of their provider (data in
+/// ROOT/NAME.json, or ROOT/NAME.PROVIDER.json for providers other than Apinizer; seed from the
+/// environment file) and every other environment to its URL.
 final class SandboxConnector: EnvironmentConnector, @unchecked Sendable {
     private let root: String
     private let lock = NSLock()
-    private var started: [String: (SandboxServer, String)] = [:]
-    private var starting: [String: Task<(SandboxServer, String), any Error>] = [:]
+    private var started: [String: RunningEmulator] = [:]
+    private var starting: [String: Task<RunningEmulator, any Error>] = [:]
 
     init(root: String) { self.root = root }
 
@@ -65,26 +78,41 @@ final class SandboxConnector: EnvironmentConnector, @unchecked Sendable {
         guard case .sandbox(let name) = environment.endpoint else {
             return try await DirectConnector().connect(environment, credentials: credentials)
         }
-        let task: Task<(SandboxServer, String), any Error> = lock.withLock {
-            if let existing = starting[name] { return existing }
-            let task = Task { try await self.start(name: name, settings: environment.emulator) }
-            starting[name] = task
+        let id = environment.provider == "apinizer" ? name : "\(name).\(environment.provider)"
+        let task: Task<RunningEmulator, any Error> = lock.withLock {
+            if let existing = starting[id] { return existing }
+            let task = Task { try await self.start(id: id, provider: environment.provider, settings: environment.emulator) }
+            starting[id] = task
             return task
         }
-        let (server, token) = try await task.value
-        lock.withLock { started[name] = (server, token) }
-        return Connection(baseURL: server.baseURL, credentials: credentials ?? .bearer(Secret(token)), retry: environment.retry)
+        let emulator = try await task.value
+        lock.withLock { started[id] = emulator }
+        return Connection(baseURL: emulator.baseURL, credentials: credentials ?? emulator.credentials, retry: environment.retry)
     }
 
-    private func start(name: String, settings: EmulatorSettings?) async throws -> (SandboxServer, String) {
-        var configuration = SandboxConfiguration()
-        let token = FingerprintKey.random().withBytes { $0.map { String(format: "%02x", $0) }.joined() }
-        configuration.tokens = [token]
-        configuration.seed = Self.seed(settings)
-        configuration.dataFile = (root as NSString).appendingPathComponent("\(name).json")
-        if let latency = settings?.integer("latencyMilliseconds") { configuration.faults.latencyMilliseconds = latency }
+    private func start(id: String, provider: String, settings: EmulatorSettings?) async throws -> RunningEmulator {
+        let secret = FingerprintKey.random().withBytes { $0.map { String(format: "%02x", $0) }.joined() }
+        let dataFile = (root as NSString).appendingPathComponent("\(id).json")
         try SecureFiles.ensureDirectory(root)
-        return (try await SandboxServer.start(configuration), token)
+        switch provider {
+        case "leadconduit":
+            var configuration = LeadConduitConfiguration(apiKeys: [secret], maskPasswords: settings?.bool("maskPasswords") ?? false,
+                                                         dataFile: dataFile)
+            if let latency = settings?.integer("latencyMilliseconds") { configuration.faults.latencyMilliseconds = latency }
+            let server = try await LeadConduitServer.start(configuration)
+            return RunningEmulator(baseURL: server.baseURL, credentials: .basic(username: Connection.Credentials.apiKeyUser, password: Secret(secret)),
+                                   stop: { await server.stop() })
+        case "apinizer":
+            var configuration = SandboxConfiguration()
+            configuration.tokens = [secret]
+            configuration.seed = Self.seed(settings)
+            configuration.dataFile = dataFile
+            if let latency = settings?.integer("latencyMilliseconds") { configuration.faults.latencyMilliseconds = latency }
+            let server = try await SandboxServer.start(configuration)
+            return RunningEmulator(baseURL: server.baseURL, credentials: .bearer(Secret(secret)), stop: { await server.stop() })
+        default:
+            throw CLIError("sandbox:// needs a provider with a built-in emulator (\(Composition.emulated.joined(separator: ", "))); \(provider) has none")
+        }
     }
 
     /// The Apinizer emulator's seed from the settings its provider declares.
@@ -108,8 +136,8 @@ final class SandboxConnector: EnvironmentConnector, @unchecked Sendable {
     }
 
     func shutdown() async {
-        let servers = lock.withLock { started.values.map(\.0) }
-        for server in servers { await server.stop() }
+        let emulators = lock.withLock { Array(started.values) }
+        for emulator in emulators { await emulator.stop() }
     }
 }
 

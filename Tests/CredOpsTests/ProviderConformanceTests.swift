@@ -3,6 +3,7 @@ import ApinizerProvider
 import CredOps
 import CredOpsTestSupport
 import Foundation
+import LeadConduitProvider
 import Testing
 
 /// One provider under the conformance suite: how to open a session to a fresh server, read
@@ -86,9 +87,39 @@ struct ApinizerSubject: ConformanceSubject {
     }
 }
 
+/// LeadConduit through its emulator, over HTTP on a loopback port.
+struct LeadConduitSubject: ConformanceSubject {
+    let name = "leadconduit"
+    var schema: ResourceSchema { LeadConduitProvider.credentialSchema }
+    let project: ProjectName = "lead-intake"
+
+    func open(badAuth: Bool) async throws -> ConformanceServer {
+        let key = "conformance-key-\(UInt32.random(in: 0...UInt32.max))"
+        let server = try await LeadConduitServer.start(LeadConduitConfiguration(apiKeys: [key]))
+        let env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
+                                    provider: "leadconduit", endpoint: .url(server.baseURL),
+                                    endpointLocation: SourceLocation(file: "dev.yaml", line: 1, column: 1))
+        let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 4))
+        var retry = RetrySettings()
+        retry.initialBackoffMilliseconds = 10
+        retry.maxBackoffMilliseconds = 50
+        let credentials = Connection.Credentials.basic(username: Connection.Credentials.apiKeyUser, password: Secret(badAuth ? "wrong-key" : key))
+        let session = LeadConduitProvider().session(for: env, connection: Connection(baseURL: server.baseURL, credentials: credentials, retry: retry),
+                                                    http: http)
+        return ConformanceServer(
+            session: session,
+            holds: { id, secret in await server.credentials().first { $0.name == id.rawValue }?.password == secret.reveal() },
+            loseNextWriteAnswer: { await server.setFaults(SandboxFaults(commitThenFailRate: 1)) },
+            close: {
+                http.shutdown()
+                await server.stop()
+            })
+    }
+}
+
 /// The provider contract, the same for every provider: what the engine relies on.
 @Suite struct ProviderConformanceTests {
-    static let subjects: [any ConformanceSubject] = [MemorySubject(), MemorySubject(assignsIDs: true), ApinizerSubject()]
+    static let subjects: [any ConformanceSubject] = [MemorySubject(), MemorySubject(assignsIDs: true), ApinizerSubject(), LeadConduitSubject()]
 
     /// A valid credential for any schema: each field's value from its kind, format and rules;
     /// `variant` changes every value.

@@ -144,11 +144,12 @@ import Testing
 
     @Test func schemasMatchTheCommandAndValidateEveryExample() async throws {
         let runner = CLIRunner(directory: PackagePaths.root)
-        for kind in ["manifest", "environment"] {
-            let printed = await runner.run(["schema", kind])
+        for (file, arguments) in [("manifest", ["schema", "manifest"]), ("environment", ["schema", "environment"]),
+                                  ("manifest.leadconduit", ["schema", "--provider", "leadconduit"])] {
+            let printed = await runner.run(arguments)
             #expect(printed.exitCode == 0)
-            let committed = try String(contentsOfFile: PackagePaths.path("schema/\(kind).schema.json"), encoding: .utf8)
-            #expect(printed.stdout == committed, "schema/\(kind).schema.json is not what `credops schema \(kind)` prints; regenerate it")
+            let committed = try String(contentsOfFile: PackagePaths.path("schema/\(file).schema.json"), encoding: .utf8)
+            #expect(printed.stdout == committed, "schema/\(file).schema.json is not what `credops \(arguments.joined(separator: " "))` prints; regenerate it")
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("examples")).filter { $0.hasSuffix(".yaml") }.map { "examples/\($0)" }
             + (try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("environments"))).map { "environments/\($0)" }

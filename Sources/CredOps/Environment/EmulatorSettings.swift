@@ -9,6 +9,8 @@ public struct EmulatorSettingSpec: Sendable, Equatable {
         case stringMap
         /// A whole number within bounds.
         case integer(ClosedRange<Int>)
+        /// `true` or `false`.
+        case bool
     }
 
     public var name: String
@@ -25,6 +27,7 @@ public enum EmulatorSettingValue: Sendable, Equatable {
     case strings([String])
     case stringMap([String: String])
     case integer(Int)
+    case bool(Bool)
 }
 
 /// An environment's `sandbox:` settings, checked against its provider's specs.
@@ -43,6 +46,12 @@ public struct EmulatorSettings: Sendable, Equatable {
     public func stringMap(_ name: String) -> [String: String] {
         if case .stringMap(let map)? = values[name] { return map }
         return [:]
+    }
+
+    /// The switch under `name`, when given.
+    public func bool(_ name: String) -> Bool? {
+        if case .bool(let b)? = values[name] { return b }
+        return nil
     }
 
     /// The number under `name`, when given.

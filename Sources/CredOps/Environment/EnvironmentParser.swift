@@ -261,6 +261,8 @@ struct EnvironmentParser {
                 settings.values[spec.name] = .stringMap(values)
             case .integer(let range):
                 if let v = reader.integer(n, field: field, range: range) { settings.values[spec.name] = .integer(v) }
+            case .bool:
+                if let v = reader.bool(n, field: field) { settings.values[spec.name] = .bool(v) }
             }
         }
         return settings

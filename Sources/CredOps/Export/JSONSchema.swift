@@ -6,15 +6,17 @@ import Foundation
 public enum JSONSchemaDocument {
     public enum Kind: String, CaseIterable, Sendable { case manifest, environment }
 
-    public static func document(_ kind: Kind, schemas: [String: ResourceSchema]) -> [String: Any] {
+    /// - Parameter provider: for manifests, the provider whose credentials the schema describes
+    ///   (nil: Apinizer, the provider a manifest without `provider:` is for).
+    public static func document(_ kind: Kind, schemas: [String: ResourceSchema], provider: String? = nil) -> [String: Any] {
         switch kind {
-        case .manifest: return manifest(schemas: schemas)
+        case .manifest: return manifest(schemas: schemas, provider: provider)
         case .environment: return environment(schemas: schemas)
         }
     }
 
-    public static func json(_ kind: Kind, schemas: [String: ResourceSchema]) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: document(kind, schemas: schemas),
+    public static func json(_ kind: Kind, schemas: [String: ResourceSchema], provider: String? = nil) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: document(kind, schemas: schemas, provider: provider),
                                                 options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self) + "\n"
     }
@@ -29,13 +31,18 @@ public enum JSONSchemaDocument {
         ],
     ] }
 
-    static func manifest(schemas: [String: ResourceSchema]) -> [String: Any] {
-        // Apinizer is the only provider so far; with several, each would get its own branch.
-        let schema = schemas["apinizer"] ?? schemas.values.first!
+    /// One schema per provider (a file each in schema/): editors complete the fields of the
+    /// provider a manifest names.
+    static func manifest(schemas: [String: ResourceSchema], provider: String?) -> [String: Any] {
+        let name = provider ?? "apinizer"
+        let schema = schemas[name] ?? schemas.values.first!
         var fields: [String: Any] = [:]
         for spec in schema.declarableFields { fields[spec.name] = property(spec) }
         var credentialProperties = fields
-        credentialProperties[schema.identifierField] = ["type": "string", "minLength": 1, "description": "The credential's name; unique on the server."]
+        credentialProperties[schema.identifierField] = ["type": "string", "minLength": 1, "description":
+            schema.capabilities.identity == .serverAssigned
+                ? "The credential's name, matched on the server; credops remembers the id the server gives it."
+                : "The credential's name; unique on the server."]
         credentialProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
         if schema.hasGrants { credentialProperties[schema.grantsField] = ["$ref": "#/definitions/access"] }
         credentialProperties["environments"] = ["type": "array", "items": ["type": "string"], "minItems": 1,
@@ -49,20 +56,22 @@ public enum JSONSchemaDocument {
         ]
         return [
             "$schema": "http://json-schema.org/draft-07/schema#",
-            "$id": "https://credops.dev/schema/manifest.schema.json",
-            "title": "credops manifest (CredentialSet)",
+            "$id": "https://credops.dev/schema/manifest\(provider.map { ".\($0)" } ?? "").schema.json",
+            "title": "credops manifest (CredentialSet, \(name))",
             "description": "The credentials one project must hold. See README.md.",
             "type": "object",
             "additionalProperties": false,
-            "required": ["apiVersion", "kind", "project", "credentials"],
+            "required": ["apiVersion", "kind", "project", "credentials"] + (provider == nil ? [] : ["provider"]),
             "properties": [
                 "apiVersion": ["const": "credops/v1"],
                 "kind": ["const": "CredentialSet"],
-                "provider": ["enum": schemas.keys.sorted()],
-                "project": ["type": "string", "minLength": 1],
+                "provider": ["const": name],
+                "project": ["type": "string", "minLength": 1, "description": schema.capabilities.namespace == .none
+                    ? "credops' own grouping (the API has no projects): prune: managed deletes only what credops manages for it."
+                    : "The project (namespace) on the server these credentials belong to."],
                 "environments": ["type": "array", "items": ["type": "string"], "minItems": 1, "uniqueItems": true],
-                "prune": ["enum": PruneMode.allCases.map(\.rawValue),
-                          "description": "managed (default): delete what credops manages and no longer declared; all: delete every undeclared credential; none: delete nothing."],
+                "prune": ["enum": PruneMode.allCases.filter { $0 != .all || schema.capabilities.namespace != .none }.map(\.rawValue),
+                          "description": "managed (default): delete what credops manages and no longer declared; all: delete every undeclared credential (not where the API has no projects); none: delete nothing."],
                 "credentials": ["type": "array", "items": ["$ref": "#/definitions/credential"]],
             ],
             "definitions": [
@@ -119,6 +128,7 @@ public enum JSONSchemaDocument {
                 case .strings: properties[spec.name] = ["type": "array", "items": ["type": "string"]]
                 case .stringMap: properties[spec.name] = ["type": "object", "additionalProperties": ["type": "string"]]
                 case .integer(let range): properties[spec.name] = ["type": "integer", "minimum": range.lowerBound, "maximum": range.upperBound]
+                case .bool: properties[spec.name] = ["type": "boolean"]
                 }
             }
         }

@@ -182,11 +182,16 @@ public struct Resource: Hashable, Sendable, Codable {
     public var fields: FieldMap
     /// The id a server assigned, for a live credential of an API that assigns ids.
     public var serverID: String?
+    /// For an API that returns secrets in reads (LeadConduit): the fingerprint of the live
+    /// secret, made by the provider through `Connection.fingerprintSecret` the moment it read
+    /// it. The secret itself never leaves the provider.
+    public var secretFingerprint: Fingerprint?
 
-    public init(id: Username, fields: FieldMap, serverID: String? = nil) {
+    public init(id: Username, fields: FieldMap, serverID: String? = nil, secretFingerprint: Fingerprint? = nil) {
         self.id = id
         self.fields = fields
         self.serverID = serverID
+        self.secretFingerprint = secretFingerprint
     }
 
     public init(id: Username, fields: [String: FieldValue], serverID: String? = nil) {

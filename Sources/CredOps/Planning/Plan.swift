@@ -175,6 +175,8 @@ public enum SecretState: String, Sendable, Hashable, Codable {
     case notSetByCredops
     /// Managed, but no secret of credops' is on record (adopted, or a write whose outcome was unknown).
     case neverAppliedByCredops
+    /// The server returns its secret, and it is not the declared one (changed out of band).
+    case differsOnServer
 }
 
 /// What apply does to one credential. The type says what exists: a create has no "before".

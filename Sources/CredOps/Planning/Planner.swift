@@ -116,7 +116,10 @@ public struct Planner: Sendable {
                 continue
             }
             let passwordState: SecretState?
-            if let known = managed?.passwordFingerprint {
+            if let onServer = live.secretFingerprint {
+                // The server says which secret it holds: that, not state, is the truth.
+                passwordState = onServer.matches(password) ? nil : .differsOnServer
+            } else if let known = managed?.passwordFingerprint {
                 passwordState = known.matches(password) ? nil : .changedSinceLastApply
             } else {
                 passwordState = managed == nil ? .notSetByCredops : .neverAppliedByCredops

@@ -191,6 +191,8 @@ public enum PlanDigest {
             text += "P\(project)\n"
             for r in (resources[project] ?? []).sorted(by: { $0.id < $1.id }) {
                 text += "R\(r.id)"
+                // The server's id and a readable secret's fingerprint: either changing makes a saved plan stale.
+                if r.serverID != nil || r.secretFingerprint != nil { text += "\u{0}#\(r.serverID ?? "")|\(r.secretFingerprint?.hex ?? "")" }
                 for key in r.fields.keys.sorted() { text += "\u{0}\(key)=\(r.fields[key]!.canonicalText)" }
                 text += "\n"
             }
@@ -199,7 +201,7 @@ public enum PlanDigest {
             }
         }
         for m in managed.sorted(by: { ($0.project, $0.username) < ($1.project, $1.username) }) {
-            text += "S\(m.project)/\(m.username)=\(m.passwordFingerprint?.hex ?? "-")|\(m.grants.map(\.description).joined(separator: ","))|\(m.pendingRedeploy ?? "")\n"
+            text += "S\(m.project)/\(m.username)=\(m.serverID.map { "#\($0)|" } ?? "")\(m.passwordFingerprint?.hex ?? "-")|\(m.grants.map(\.description).joined(separator: ","))|\(m.pendingRedeploy ?? "")\n"
         }
         return hex(text)
     }

@@ -149,6 +149,10 @@ public struct Workflow: Sendable {
             return (plan, nil)
         }
         connection.stop = stop
+        let (stateKey, environment) = (stateKey, env.name)
+        connection.fingerprintSecret = { namespace, key, secret in
+            secret.fingerprint(key: stateKey, context: SecretBook.fingerprintContext(environment: environment, project: namespace, id: key))
+        }
         runSecrets.add(connection.secrets)
         connection.runSecrets = runSecrets
         let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env, logger: logger))

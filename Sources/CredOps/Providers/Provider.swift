@@ -39,6 +39,10 @@ public struct Connection: Sendable {
     /// `runSecrets.redactor.serverText(_:)` before it goes into an error, and adds what it
     /// learns (an access token) with `runSecrets.add(_:)`.
     public var runSecrets: RunSecrets
+    /// Fingerprints a secret a server returned in a read (namespace, key, secret), the same way
+    /// the declared one is fingerprinted, so that the planner can compare the two without the
+    /// secret leaving the provider. Set by the engine; nil where nothing is compared.
+    public var fingerprintSecret: (@Sendable (ProjectName, Username, Secret) -> Fingerprint)?
 
     public init(baseURL: String, credentials: Credentials, retry: RetrySettings, stop: StopSignal? = nil, runSecrets: RunSecrets? = nil) {
         self.baseURL = baseURL

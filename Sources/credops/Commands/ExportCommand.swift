@@ -142,17 +142,25 @@ struct SchemaCommand: ParsableCommand {
 
             Examples:
               credops schema > schema/manifest.schema.json
+              credops schema --provider leadconduit > schema/manifest.leadconduit.schema.json
               credops schema environment > schema/environment.schema.json
             """)
 
     @Argument(help: "manifest or environment") var kind: String = "manifest"
 
+    @Option(help: "The provider of the manifests (default: apinizer, for manifests without provider:).")
+    var provider: String?
+
     func validate() throws {
         if JSONSchemaDocument.Kind(rawValue: kind) == nil { throw ValidationError("kind must be manifest or environment") }
+        if let provider, Composition.providers[provider] == nil {
+            throw ValidationError("--provider \(provider): unknown (\(Composition.providers.schemas.keys.sorted().joined(separator: ", ")))")
+        }
+        if provider != nil && kind != "manifest" { throw ValidationError("--provider is for manifest schemas; one environment schema covers every provider") }
     }
 
     func run() throws {
-        let document = JSONSchemaDocument.json(JSONSchemaDocument.Kind(rawValue: kind)!, schemas: Composition.providers.schemas)
+        let document = JSONSchemaDocument.json(JSONSchemaDocument.Kind(rawValue: kind)!, schemas: Composition.providers.schemas, provider: provider)
         FileHandle.standardOutput.write(Data(document.utf8))
     }
 }

@@ -6,21 +6,25 @@ import Foundation
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
-        abstract: "The built-in Apinizer emulator.",
+        abstract: "The built-in emulators (Apinizer, LeadConduit).",
         subcommands: [Serve.self])
 
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "serve",
-            abstract: "Run the Apinizer emulator until Ctrl-C; prints its base URL as the first line.",
+            abstract: "Run a provider's emulator until Ctrl-C; prints its base URL as the first line.",
             discussion: """
-                The emulator implements the credential endpoints of the Apinizer Management API with \
-                their validation and error bodies, plus test-only calls under /__sandbox/ (dump, stats, \
-                seed, reset, faults) behind the same token.
+                The Apinizer emulator (the default) implements the credential endpoints of the \
+                Apinizer Management API with their validation and error bodies, plus test-only calls \
+                under /__sandbox/ (dump, stats, seed, reset, faults) behind the same token. The \
+                LeadConduit emulator (--provider leadconduit) implements /credentials with HTTP Basic \
+                (the token is the API key; any user name), 24-hex ids, and the test-only calls dump, \
+                stats, reset, faults and settings ({"maskPasswords": true}).
 
                 Example:
                   credops sandbox serve --port 8080 --data sandbox.json
                   CREDOPS_SANDBOX_TOKEN=$(openssl rand -hex 16) credops sandbox serve --port 8080
+                  credops sandbox serve --provider leadconduit --mask-passwords
 
                 It accepts no token unless given one (--token, $CREDOPS_SANDBOX_TOKEN, or tokens: in \
                 a seed): without any, it makes a random token and prints it on stderr. The \
@@ -28,13 +32,19 @@ struct SandboxCommand: AsyncParsableCommand {
                 address; binding another address warns.
                 """)
 
+        @Option(help: "The provider to emulate: apinizer or leadconduit.")
+        var provider = "apinizer"
+
+        @Flag(help: "LeadConduit: answer reads with \"password\": null, as an account that masks secrets does.")
+        var maskPasswords = false
+
         @Option(help: "Address to listen on (a loopback address unless you mean to share it).")
         var host = "127.0.0.1"
 
         @Option(help: "Port to listen on; 0 picks a free one.")
         var port = 0
 
-        @Option(help: "Accepted bearer token (default: $CREDOPS_SANDBOX_TOKEN, else a random one printed on stderr).")
+        @Option(help: "Accepted bearer token, or LeadConduit API key (default: $CREDOPS_SANDBOX_TOKEN, else a random one printed on stderr).")
         var token: String?
 
         @Option(help: "Seed data (YAML): projects, roles, apiProxies, apiProxyGroups, gateways, tokens, clients, tokenTTLSeconds.")
@@ -46,6 +56,14 @@ struct SandboxCommand: AsyncParsableCommand {
         @Option(help: "Latency added to every API answer, in milliseconds.")
         var latencyMs = 0
 
+        func validate() throws {
+            guard Composition.emulated.contains(provider) else {
+                throw ValidationError("--provider \(provider): there is no built-in emulator for it (\(Composition.emulated.joined(separator: ", ")))")
+            }
+            if provider != "apinizer" && seed != nil { throw ValidationError("--seed is for the Apinizer emulator") }
+            if provider != "leadconduit" && maskPasswords { throw ValidationError("--mask-passwords is for the LeadConduit emulator") }
+        }
+
         func run() async throws {
             var configuration = SandboxConfiguration()
             configuration.host = host
@@ -55,6 +73,10 @@ struct SandboxCommand: AsyncParsableCommand {
             configuration.tokens = [chosen]
             if !Self.isLoopback(host) {
                 FileHandle.standardError.write(Data("warning: listening on \(host), not a loopback address: anyone who can reach it and has the token can read every stored password through /__sandbox/dump\n".utf8))
+            }
+            if provider == "leadconduit" {
+                try await serveLeadConduit(key: chosen, madeUp: token == nil)
+                return
             }
             if let seed {
                 do {
@@ -86,6 +108,27 @@ struct SandboxCommand: AsyncParsableCommand {
 }
 
 extension SandboxCommand.Serve {
+    func serveLeadConduit(key: String, madeUp: Bool) async throws {
+        var configuration = LeadConduitConfiguration(apiKeys: [key], maskPasswords: maskPasswords, dataFile: data)
+        configuration.host = host
+        configuration.port = port
+        configuration.faults.latencyMilliseconds = latencyMs
+        let stop = SignalWaiter(signals: [SIGINT, SIGTERM])
+        let server: LeadConduitServer
+        do {
+            server = try await LeadConduitServer.start(configuration)
+        } catch {
+            FileHandle.standardError.write(Data("error: cannot start the LeadConduit emulator on \(host):\(port): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        FileHandle.standardOutput.write(Data("\(server.baseURL)\n".utf8))
+        if madeUp {
+            FileHandle.standardError.write(Data("api key: \(key) (made for this run; pass --token or set CREDOPS_SANDBOX_TOKEN to choose one)\n".utf8))
+        }
+        await stop.wait()
+        await server.stop()
+    }
+
     /// Loopback names and addresses; a wildcard (`0.0.0.0`, `::`) is not one.
     static func isLoopback(_ host: String) -> Bool {
         HostAddress.isLoopback(host)
