@@ -1,0 +1,173 @@
+import ApinizerSandbox
+import CredOps
+import CredOpsStateSQLite
+import CredOpsTestSupport
+import Foundation
+import Testing
+
+/// The built binary against the LeadConduit emulator on a loopback port: ids the server
+/// assigns, names that are not unique, passwords the server returns, a refused key, and faults.
+@Suite struct LeadConduitTests {
+    static let key = "lc-test-key-0123456789"
+
+    /// A workspace with one LeadConduit environment `acct` on its own emulator.
+    func workspace(_ configuration: LeadConduitConfiguration = LeadConduitConfiguration(), concurrency: Int = 4)
+        async throws -> (E2EWorkspace, LeadConduitServer) {
+        var configuration = configuration
+        configuration.apiKeys = [Self.key]
+        let server = try await LeadConduitServer.start(configuration)
+        let w = E2EWorkspace()
+        w.variables["LEADCONDUIT_API_KEY"] = Self.key
+        w.environment("acct", """
+            provider: leadconduit
+            url: \(server.baseURL)
+            auth: { apiKey: { fromEnv: LEADCONDUIT_API_KEY } }
+            concurrency: \(concurrency)
+            timeoutSeconds: 10
+            """)
+        return (w, server)
+    }
+
+    static func manifest(_ count: Int, prune: String = "managed", password: (Int) -> String = { "LC_PW_\($0 % 3)" }) -> String {
+        var text = "apiVersion: credops/v1\nkind: CredentialSet\nprovider: leadconduit\nproject: lead-intake\nprune: \(prune)\ncredentials:\n"
+        for i in 0..<count {
+            text += "  - name: Delivery \(i)\n    package: pkg-\(i % 5)\n    username: poster-\(i)\n    password: { fromEnv: \(password(i)) }\n"
+        }
+        return text
+    }
+
+    static let passwords = ["LC_PW_0": "lc-password-zero-0", "LC_PW_1": "lc-password-one-11", "LC_PW_2": "lc-password-two-222"]
+
+    @Test func appliesMatchesByIDAndSeesAPasswordChangedInTheUI() async throws {
+        let (w, server) = try await workspace()
+        defer { Task { await server.stop() } }
+        for (k, v) in Self.passwords { w.variables[k] = v }
+        w.manifest("lc.yaml", Self.manifest(5))
+        let apply = await w.run(["apply", "manifests", "--auto-approve", "--report", "report.json"])
+        #expect(apply.exitCode == 0, "\(apply)")
+        let held = await server.credentials()
+        #expect(held.count == 5 && Set(held.map(\.name)).count == 5)
+        #expect(held.first { $0.name == "Delivery 1" }?.password == "lc-password-one-11")
+        // State pins each by the id the server gave it.
+        let store = try await SQLiteStateStore.open(path: w.dir.url(".credops/state.db"))
+        let managed = try await store.managedCredentials(environment: "acct")
+        #expect(Set(managed.compactMap(\.serverID)) == Set(held.map(\.id)))
+        #expect(managed.allSatisfy { $0.project == "lead-intake" })
+        await store.close()
+        // No password in anything credops wrote.
+        for file in ["report.json", ".credops/state.db"] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: w.dir.url(file)))
+            for secret in Self.passwords.values { #expect(data.range(of: Data(secret.utf8)) == nil, "\(file)") }
+        }
+        #expect(!apply.stdout.contains("lc-password") && !apply.stderr.contains("lc-password"))
+
+        // A password changed in LeadConduit's UI shows up, and apply puts the declared one back.
+        let target = try #require(held.first { $0.name == "Delivery 2" })
+        await server.setFaults(SandboxFaults())
+        _ = await server.put(name: "unrelated", package: "other-team", username: "x", password: "other-team-secret")
+        try await replacePassword(server, id: target.id, with: "typed-in-the-ui")
+        let plan = await w.run(["plan", "manifests", "--detailed-exitcode"])
+        #expect(plan.exitCode == 2, "\(plan)")
+        #expect(plan.stdout.contains("Delivery 2") && plan.stdout.contains("differs from the one on the server"), "\(plan)")
+        #expect(plan.stdout.contains("unrelated") && plan.stdout.contains("unmanaged, left alone"))
+        #expect(!plan.stdout.contains("typed-in-the-ui") && !plan.stdout.contains("other-team-secret"))
+        let fix = await w.run(["apply", "manifests", "--auto-approve"])
+        #expect(fix.exitCode == 0, "\(fix)")
+        #expect(await server.credentials().first { $0.id == target.id }?.password == "lc-password-two-222")
+        let after = await w.run(["plan", "manifests", "--detailed-exitcode"])
+        #expect(after.exitCode == 0, "\(after)")
+    }
+
+    /// Sets a stored password through the API, as the UI would.
+    func replacePassword(_ server: LeadConduitServer, id: String, with password: String) async throws {
+        let current = try #require(await server.credentials().first { $0.id == id })
+        let client = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 1))
+        defer { client.shutdown() }
+        let body = try JSONSerialization.data(withJSONObject: ["name": current.name, "type": current.type, "package": current.package,
+                                                               "username": current.username, "password": password])
+        let auth = "Basic " + Data("API:\(Self.key)".utf8).base64EncodedString()
+        let response = try await client.send(HTTPRequest(method: .put, url: server.baseURL + "/credentials/" + id,
+                                                         headers: HTTPHeaders([("Authorization", auth), ("Content-Type", "application/json")]),
+                                                         body: body))
+        #expect(response.status == 200)
+    }
+
+    @Test func twoLiveCredentialsOfADeclaredNameAreAConflictNamingBothIDs() async throws {
+        let (w, server) = try await workspace()
+        defer { Task { await server.stop() } }
+        for (k, v) in Self.passwords { w.variables[k] = v }
+        let a = await server.put(name: "Delivery 0", package: "pkg-0", username: "poster-0", password: "ui-made-1")
+        let b = await server.put(name: "Delivery 0", package: "pkg-0", username: "poster-0", password: "ui-made-2")
+        w.manifest("lc.yaml", Self.manifest(2))
+        let plan = await w.run(["plan", "manifests"])
+        #expect(plan.exitCode == 1, "\(plan)")
+        #expect(plan.stdout.contains("Delivery 0") && plan.stdout.contains(a) && plan.stdout.contains(b), "\(plan)")
+        let apply = await w.run(["apply", "manifests", "--auto-approve", "--report", "report.json"])
+        #expect(apply.exitCode == 1)
+        let env = try #require(E2EWorkspace.environmentResults(try w.report()).first)
+        #expect(env["success"] as? Bool == false)
+        let conflicts = env["conflicts"] as? [[String: Any]] ?? []
+        #expect(conflicts.first?["serverIds"] as? [String] == [a, b], "\(env)")
+        // The other credential was applied; neither namesake was touched.
+        let held = await server.credentials()
+        #expect(held.filter { $0.name == "Delivery 1" }.count == 1)
+        #expect(held.filter { $0.name == "Delivery 0" }.map(\.password).sorted() == ["ui-made-1", "ui-made-2"])
+    }
+
+    @Test func aRefusedKeyNamesTheEnvironmentAndTheVariableAndIsNotRetried() async throws {
+        let (w, server) = try await workspace()
+        defer { Task { await server.stop() } }
+        for (k, v) in Self.passwords { w.variables[k] = v }
+        w.variables["LEADCONDUIT_API_KEY"] = "a-key-that-was-reset"
+        w.manifest("lc.yaml", Self.manifest(1))
+        let plan = await w.run(["plan", "manifests"])
+        #expect(plan.exitCode == 1)
+        let text = plan.stdout + plan.stderr
+        #expect(text.contains("401 authentication failed") && text.contains("environment acct") && text.contains("env LEADCONDUIT_API_KEY"), "\(plan)")
+        #expect(!text.contains("a-key-that-was-reset"))
+        #expect(await server.stats().total == 0, "a refused key is answered before anything is counted")
+    }
+
+    @Test func pruneAllIsRefusedWhereTheAPIHasNoProjects() async throws {
+        let (w, server) = try await workspace()
+        defer { Task { await server.stop() } }
+        w.manifest("lc.yaml", Self.manifest(1, prune: "all"))
+        let result = await w.run(["validate", "manifests"])
+        #expect(result.exitCode == 1)
+        #expect(result.stderr.contains("lc.yaml:5:8") && result.stderr.contains("prune"), "\(result)")
+    }
+
+    /// 300 credentials against errors, dropped connections, answers lost after the change was
+    /// stored, and a rate limit: no duplicate names on the server, and at most two runs.
+    @Test func applyConvergesUnderFaultsWithoutDuplicates() async throws {
+        var faults = SandboxFaults()
+        faults.errorRate = 0.1
+        faults.dropRate = 0.05
+        faults.commitThenFailRate = 0.1
+        faults.rateLimit = SandboxFaults.RateLimit(requestsPerSecond: 400, retryAfterSeconds: 1)
+        faults.randomSeed = 7
+        let (w, server) = try await workspace(LeadConduitConfiguration(faults: faults), concurrency: 8)
+        defer { Task { await server.stop() } }
+        for (k, v) in Self.passwords { w.variables[k] = v }
+        w.manifest("lc.yaml", Self.manifest(300))
+        var runs = 0
+        var exit: Int32 = -1
+        while exit != 0 && runs < 3 {
+            runs += 1
+            let result = await w.run(["apply", "manifests", "--auto-approve", "--report", "report\(runs).json"])
+            exit = result.exitCode
+            if exit != 0 {
+                let entry = (try? w.report("report\(runs).json")).flatMap { E2EWorkspace.environmentResults($0).first } ?? [:]
+                print("FIGURE leadconduit faults run \(runs): exit \(exit): \(entry["message"] ?? result.stderr.suffix(300))")
+            }
+        }
+        #expect(runs <= 2, "took \(runs) runs")
+        let stats = await server.stats()
+        await server.setFaults(SandboxFaults())
+        let held = await server.credentials()
+        #expect(held.count == 300 && Set(held.map(\.name)).count == 300, "\(held.count) credentials, \(Set(held.map(\.name)).count) names")
+        let plan = await w.run(["plan", "manifests", "--detailed-exitcode"])
+        #expect(plan.exitCode == 0, "\(plan)")
+        print("FIGURE leadconduit faults(300 credentials, 10% 500, 5% drop, 10% commit-then-502, 429 over 400/s): runs=\(runs) requests=\(stats.total) writes=\(stats.writes) (minimum 301: 1 list + 300 creates), duplicates 0")
+    }
+}
