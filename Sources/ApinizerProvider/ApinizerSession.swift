@@ -34,7 +34,7 @@ final class ApinizerSession: ProviderSession {
         "/apiops/projects/\(URLParts.encodeSegment(project.rawValue))/credentials/"
     }
 
-    private func credentialPath(_ project: ProjectName, _ id: Username) -> String {
+    private func credentialPath(_ project: ProjectName, _ id: CredentialKey) -> String {
         credentialsPath(project) + URLParts.encodeSegment(id.rawValue) + "/"
     }
 
@@ -109,7 +109,7 @@ final class ApinizerSession: ProviderSession {
         return secret
     }
 
-    private static func isNotFound(_ error: ProviderError, id: Username) -> Bool {
+    private static func isNotFound(_ error: ProviderError, id: CredentialKey) -> Bool {
         error.status == 400 && error.message.contains("was not found") && error.message.contains(id.rawValue)
             || error.status == 404 && !error.message.contains("Project")
     }

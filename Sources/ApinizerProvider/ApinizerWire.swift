@@ -71,7 +71,7 @@ enum ApinizerWire {
                 // An unreadable date stays visible as text, so it shows as a difference.
                 fields["expireDate"] = Timestamp.parse(expireDate).map { .instant($0) } ?? .string(expireDate)
             }
-            return Resource(id: Username(username), fields: fields)
+            return Resource(id: CredentialKey(username), fields: fields)
         }
     }
 

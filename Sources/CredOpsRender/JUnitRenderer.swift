@@ -19,7 +19,7 @@ public enum JUnitRenderer {
             } else {
                 let details = env.operations.filter { $0.status != .applied }.map { op -> String in
                     let reason = ReportWording.error(op) ?? op.status.rawValue
-                    return "\(op.project)/\(op.username) \(op.action.rawValue) " + (op.status == .failed ? "failed: \(reason)" : reason)
+                    return "\(op.project)/\(op.key) \(op.action.rawValue) " + (op.status == .failed ? "failed: \(reason)" : reason)
                 }.joined(separator: "\n")
                 out.append(#"      <failure message="\#(escape(message))" type="DeploymentFailed">\#(escape(details.isEmpty ? message : details))</failure>"#)
             }

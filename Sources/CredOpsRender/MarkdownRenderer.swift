@@ -85,12 +85,12 @@ public struct MarkdownRenderer: Sendable {
         let multiProject = env.projects.filter { !$0.changes.isEmpty }.count > 1
         for project in env.projects where !project.changes.isEmpty {
             if multiProject { out.append(Self.fence("# project \(project.project.shown)")) }
-            let width = min(28, max(12, project.changes.map(\.username.shown.count).max() ?? 12))
+            let width = min(28, max(12, project.changes.map(\.key.shown.count).max() ?? 12))
             for change in project.changes {
                 // In a diff block only + and - are coloured; ~, ± and = read as neutral lines.
                 let (lead, word) = PlanTextRenderer.marker(change.action.kind)
                 let details = text.details(change, schema: schemas[env.provider])
-                let prefix = "\(lead) \(change.username.shown.padded(width)) \(word.padded(9))"
+                let prefix = "\(lead) \(change.key.shown.padded(width)) \(word.padded(9))"
                 out.append(Self.fence(prefix + (details.first.map { " " + $0 } ?? "")))
                 let indent = String(repeating: " ", count: prefix.count + 1)
                 for line in details.dropFirst() { out.append(Self.fence(indent + line)) }
@@ -120,7 +120,7 @@ public struct MarkdownRenderer: Sendable {
             out.append("<details><summary><b>\(name)</b>: ❌ \(failed.count) of \(env.operations.count) operations failed</summary>")
             out.append("")
             out.append("```")
-            for op in failed.prefix(50) { out.append(Self.fence("\(shown(op.username)) \(op.action.rawValue): \(shown(ReportWording.error(op) ?? "failed"))")) }
+            for op in failed.prefix(50) { out.append(Self.fence("\(shown(op.key)) \(op.action.rawValue): \(shown(ReportWording.error(op) ?? "failed"))")) }
             if failed.count > 50 { out.append("… \(failed.count - 50) more in the report") }
             out.append("```")
             out.append("</details>")

@@ -26,7 +26,7 @@ public enum PlanJSONRenderer {
         var unmanagedGrants: [[String: Any]] = []
         for env in plan.environments {
             for project in env.projects {
-                for (id, changes) in Dictionary(grouping: project.changes, by: \.username).sorted(by: { $0.key < $1.key }) {
+                for (id, changes) in Dictionary(grouping: project.changes, by: \.key).sorted(by: { $0.key < $1.key }) {
                     var entry: [String: Any] = ["environment": env.environment.rawValue, "project": project.project.rawValue,
                                                 "username": id.rawValue, "actions": changes.map(\.action.kind.rawValue)]
                     var fields: [String] = []
@@ -35,7 +35,7 @@ public enum PlanJSONRenderer {
                         case .update(_, _, let changed, _, let passwordChanged):
                             fields += changed.map(\.field)
                             if passwordChanged { fields.append("password") }
-                        case .setPassword: fields.append("password")
+                        case .setSecret: fields.append("password")
                         case .replace(_, _, let changed, let forcedBy, _):
                             fields += changed.map(\.field)
                             entry["forcesReplacement"] = forcedBy
@@ -97,7 +97,7 @@ public enum PlanJSONRenderer {
     }
 
     static func change(_ c: Change, secretName: String) -> [String: Any] {
-        var o: [String: Any] = ["username": c.username.rawValue, "action": c.action.kind.rawValue]
+        var o: [String: Any] = ["username": c.key.rawValue, "action": c.action.kind.rawValue]
         // An update says which of its parts the reason is about; a password change is about the secret only.
         if let reason = c.reason { o["reason"] = Wording.reason(reason, secretName: c.action.kind == .update ? secretName : nil) }
         if let at = c.declaredAt { o["declaredAt"] = at.description }
@@ -121,7 +121,7 @@ public enum PlanJSONRenderer {
         case .adopt(_, let g, let credential):
             o["grants"] = g.map(grant)
             o["credential"] = credential
-        case .setPassword:
+        case .setSecret:
             break
         }
         return o

@@ -46,7 +46,7 @@ public struct PlanTextRenderer: Sendable {
 
     func renderProject(_ project: ProjectPlan, schema: ResourceSchema?) -> [String] {
         var out: [String] = []
-        let width = min(28, max(12, (project.changes.map(\.username.shown.count) + project.leftAlone.map(\.shown.count)).max() ?? 12))
+        let width = min(28, max(12, (project.changes.map(\.key.shown.count) + project.leftAlone.map(\.shown.count)).max() ?? 12))
         // `-/+` is three columns wide; other markers are padded to it only when a replace is there.
         let markerWidth = project.changes.contains { $0.action.kind == .replace } ? 3 : 1
         let pad = String(repeating: " ", count: markerWidth - 1)
@@ -54,7 +54,7 @@ public struct PlanTextRenderer: Sendable {
         for change in project.changes {
             let (marker, word) = Self.marker(change.action.kind)
             let colored = colorize(marker, change.action.kind)
-            let lead = "  \(colored)\(marker.count < markerWidth ? pad : "") \(change.username.shown.padded(width)) \(word.padded(9))"
+            let lead = "  \(colored)\(marker.count < markerWidth ? pad : "") \(change.key.shown.padded(width)) \(word.padded(9))"
             let details = self.details(change, schema: schema)
             out.append(lead + (details.first.map { " " + $0 } ?? ""))
             for line in details.dropFirst() { out.append(indent + line) }
@@ -124,7 +124,7 @@ public struct PlanTextRenderer: Sendable {
             }
             if lines.isEmpty { lines.append(change.reason.map { Wording.reason($0) } ?? "sent again") }
             return lines
-        case .setPassword:
+        case .setSecret:
             return [change.reason.map { Wording.reason($0) } ?? Wording.secret(.changedSinceLastApply)]
         case .grant(let grants), .revoke(let grants):
             return grants.map(\.shown)

@@ -22,7 +22,7 @@ public struct ReportTextRenderer: Sendable {
                     out.append("    \(shown(conflict.conflict.key.rawValue)): \(shown(ReportWording.conflict(conflict)))")
                 }
                 for op in failed.prefix(20) {
-                    out.append("    \(shown(op.username)) \(op.action.rawValue): \(shown(ReportWording.error(op) ?? "failed"))")
+                    out.append("    \(shown(op.key)) \(op.action.rawValue): \(shown(ReportWording.error(op) ?? "failed"))")
                 }
                 if failed.count > 20 { out.append("    ... and \(failed.count - 20) more (see the report)") }
                 let skipped = env.skipped.count

@@ -27,7 +27,7 @@ public enum ReportWording {
         let skipped = env.skipped
         let total = env.operations.count
         if !failed.isEmpty {
-            let first = failed.prefix(3).map { "\($0.username) \($0.action.rawValue): \(error($0) ?? "failed")" }.joined(separator: "; ")
+            let first = failed.prefix(3).map { "\($0.key) \($0.action.rawValue): \(error($0) ?? "failed")" }.joined(separator: "; ")
             let more = failed.count > 3 ? "; and \(failed.count - 3) more" : ""
             return "\(failed.count) of \(total) operations failed: \(first)\(more)"
         }
@@ -62,7 +62,7 @@ public enum ReportWording {
             switch failure {
             case .provider(let message): return message
             case .outcomeUnknown(let message): return message + " (outcome unknown; the next run checks it)"
-            case .noSecret: return "no secret resolved for \(op.username)"
+            case .noSecret: return "no secret resolved for \(op.key)"
             case .stateNotWritten(let store, let error):
                 return "applied on the server, but the state could not be written (\(store)): \(error); the next run settles it"
             }
@@ -178,7 +178,7 @@ public enum ReportJSONRenderer {
         var note: String?
 
         init(_ op: OperationResult) {
-            username = op.username
+            username = op.key
             action = op.action
             success = op.success
             project = op.project

@@ -286,11 +286,11 @@ public final class PostgresStateStore: StateStore {
         try await write(environment: credential.environment, [(StateSchema.upsertManaged, StateCoding.managedValues(credential))])
     }
 
-    public func forget(environment: EnvironmentName, project: ProjectName, username: Username) async throws {
+    public func forget(environment: EnvironmentName, project: ProjectName, username: CredentialKey) async throws {
         try await write(environment: environment, [Self.deleteManaged(environment, project, username)])
     }
 
-    static func deleteManaged(_ e: EnvironmentName, _ p: ProjectName, _ u: Username) -> (String, [StateCoding.Value?]) {
+    static func deleteManaged(_ e: EnvironmentName, _ p: ProjectName, _ u: CredentialKey) -> (String, [StateCoding.Value?]) {
         (StateSchema.deleteManaged, [.text(e.rawValue), .text(p.rawValue), .text(u.rawValue)])
     }
 
@@ -315,7 +315,7 @@ public final class PostgresStateStore: StateStore {
         var statements: [(String, [StateCoding.Value?])] = []
         switch outcome {
         case .record(let credential): statements.append((StateSchema.upsertManaged, StateCoding.managedValues(credential)))
-        case .forget: statements.append(Self.deleteManaged(intent.environment, intent.project, intent.username))
+        case .forget: statements.append(Self.deleteManaged(intent.environment, intent.namespace, intent.key))
         case .unchanged: break
         }
         statements.append(("DELETE FROM intents WHERE intent_id = ?", [.text(intent.id)]))

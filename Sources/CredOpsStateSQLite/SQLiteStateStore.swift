@@ -150,7 +150,7 @@ public final class SQLiteStateStore: StateStore {
         try await write(environment: credential.environment) { db in try Self.upsert(credential, db) }
     }
 
-    public func forget(environment: EnvironmentName, project: ProjectName, username: Username) async throws {
+    public func forget(environment: EnvironmentName, project: ProjectName, username: CredentialKey) async throws {
         try await write(environment: environment) { db in try Self.delete(environment, project, username, db) }
     }
 
@@ -158,7 +158,7 @@ public final class SQLiteStateStore: StateStore {
         try db.query(StateSchema.upsertManaged, StateCoding.managedValues(credential).map(SQLiteValue.init))
     }
 
-    private static func delete(_ environment: EnvironmentName, _ project: ProjectName, _ username: Username, _ db: SQLiteDatabase) throws {
+    private static func delete(_ environment: EnvironmentName, _ project: ProjectName, _ username: CredentialKey, _ db: SQLiteDatabase) throws {
         try db.query(StateSchema.deleteManaged, [.text(environment.rawValue), .text(project.rawValue), .text(username.rawValue)])
     }
 
@@ -178,7 +178,7 @@ public final class SQLiteStateStore: StateStore {
         try await write(environment: intent.environment) { db in
             switch outcome {
             case .record(let credential): try Self.upsert(credential, db)
-            case .forget: try Self.delete(intent.environment, intent.project, intent.username, db)
+            case .forget: try Self.delete(intent.environment, intent.namespace, intent.key, db)
             case .unchanged: break
             }
             try db.query("DELETE FROM intents WHERE intent_id = ?", [.text(intent.id)])

@@ -102,7 +102,7 @@ final class LeadConduitSession: ProviderSession {
     }
 
     private func resource(_ item: Wire, namespace: ProjectName) -> Resource {
-        let key = Username(item.name)
+        let key = CredentialKey(item.name)
         var fields: [String: FieldValue] = [
             "type": .string(item.type ?? "user"), "package": .string(item.package ?? ""), "username": .string(item.username ?? ""),
         ]

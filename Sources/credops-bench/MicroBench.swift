@@ -100,14 +100,14 @@ struct MicroChild: AsyncParsableCommand {
         var plans: [ProjectPlan] = []
         for project in desired.projects {
             var live: [Resource] = []
-            var grants: [Username: [AccessGrant]] = [:]
-            var passwords: [Username: Fingerprint] = [:]
+            var grants: [CredentialKey: [AccessGrant]] = [:]
+            var passwords: [CredentialKey: Fingerprint] = [:]
             for (i, c) in project.credentials.enumerated() {
                 var r = c.resource
                 if i % 10 == 0 { r["email"] = .string("changed@example.com") }
                 live.append(r)
-                grants[c.username] = i % 10 == 0 ? [] : (c.grants ?? [])
-                passwords[c.username] = book.fingerprint(project: project.serverProject, id: c.username)
+                grants[c.key] = i % 10 == 0 ? [] : (c.grants ?? [])
+                passwords[c.key] = book.fingerprint(project: project.serverProject, id: c.key)
             }
             let input = Planner.ProjectInput(desired: project, live: live, liveGrants: grants, managed: [:], passwords: passwords)
             plans.append(planner.plan(input))

@@ -124,7 +124,7 @@ import Testing
         w.secrets["ALICE"] = "alice-secret-2"
         w.manifest(Self.alice.replacingOccurrences(of: "label: Alice", with: "label: Alice B"))
         let (plan, second, _) = try await w.run()
-        #expect(plan.environments.first?.changes.map { "\($0.username) \($0.action.kind.rawValue)" } == ["alice update", "bob delete"])
+        #expect(plan.environments.first?.changes.map { "\($0.key) \($0.action.kind.rawValue)" } == ["alice update", "bob delete"])
         #expect(second?.success == true)
         #expect(w.operations(second).first?.notes == [.secretChanged])
         #expect(second?.environments.first?.changes.passwordChanged == 1)
@@ -286,17 +286,17 @@ import Testing
         let resolver = IntentResolver(schema: Self.schema)
         let after = Resource(id: "alice", fields: ["label": .string("A"), "scopes": .set(["Account API"])])
         let old = Resource(id: "alice", fields: ["label": .string("A"), "scopes": .set(["Data API"])])
-        var intent = Intent(id: "i1", environment: "dev", project: "payments", username: "alice", action: .replace, runID: "r1",
-                            passwordFingerprint: Fingerprint(hex: "ab"))
+        var intent = Intent(id: "i1", environment: "dev", namespace: "payments", key: "alice", action: .replace, runID: "r1",
+                            secretFingerprint: Fingerprint(hex: "ab"))
         intent.fieldsDigest = Intent.digest(after, schema: Self.schema)
-        let managed = ["alice": ManagedCredential(environment: "dev", project: "payments", username: "alice", passwordFingerprint: Fingerprint(hex: "00"),
+        let managed = ["alice": ManagedCredential(environment: "dev", namespace: "payments", key: "alice", secretFingerprint: Fingerprint(hex: "00"),
                                                   grants: [AccessGrant(type: "API", name: "orders")], lastAction: "create", lastRunID: "r0",
-                                                  lastChangedAt: Date())] as [Username: ManagedCredential]
+                                                  lastChangedAt: Date())] as [CredentialKey: ManagedCredential]
         let done = resolver.resolve([intent], live: ["alice": after], liveGrants: [:], managed: managed, runID: "r2")
-        #expect(done.managed["alice"]?.passwordFingerprint == Fingerprint(hex: "ab"))
+        #expect(done.managed["alice"]?.secretFingerprint == Fingerprint(hex: "ab"))
         #expect(done.managed["alice"]?.grants == [])
         let notYet = resolver.resolve([intent], live: ["alice": old], liveGrants: [:], managed: managed, runID: "r2")
-        #expect(notYet.managed["alice"]?.passwordFingerprint == Fingerprint(hex: "00"))
+        #expect(notYet.managed["alice"]?.secretFingerprint == Fingerprint(hex: "00"))
         let halfway = resolver.resolve([intent], live: [:], liveGrants: [:], managed: managed, runID: "r2")
         #expect(halfway.managed["alice"] == nil)
     }
@@ -379,7 +379,7 @@ import Testing
         let (plan, report, _) = try await w.run()
         let project = try #require(plan.environments.first?.projects.first)
         #expect(project.conflicts == [KeyConflict(key: "alice", serverIDs: [first, second])])
-        #expect(plan.hasErrors && !project.changes.contains { $0.username == "alice" })
+        #expect(plan.hasErrors && !project.changes.contains { $0.key == "alice" })
         let env = try #require(report?.environments.first)
         #expect(!env.success && env.changes.created == 1 && env.conflicts.map(\.conflict.key) == ["alice"])
         #expect(ReportWording.message(env).contains("ids \(first), \(second)"))
@@ -390,7 +390,7 @@ import Testing
         let (_, adopted, _) = try await w.run()
         #expect(adopted?.success == true && adopted?.environments.first?.changes.adopted == 1, "\(w.operations(adopted))")
         var store = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
-        #expect(try await store.managedCredentials(environment: "dev").first { $0.username == "alice" }?.serverID == second)
+        #expect(try await store.managedCredentials(environment: "dev").first { $0.key == "alice" }?.serverID == second)
         await store.close()
 
         // A namesake made later is left alone: the pinned one is the one credops works with.
@@ -399,14 +399,14 @@ import Testing
         let (pinned, _, _) = try await w.run(apply: false)
         let pinnedProject = try #require(pinned.environments.first?.projects.first)
         #expect(pinnedProject.conflicts.isEmpty && pinnedProject.namesakes == ["alice": [third]] && !pinned.hasErrors)
-        #expect(pinnedProject.changes.allSatisfy { $0.username != "alice" || $0.serverID == second })
+        #expect(pinnedProject.changes.allSatisfy { $0.key != "alice" || $0.serverID == second })
 
         // The pinned one is deleted out of band: the name is matched afresh (adopted again).
         w.server.remove(project: "payments", serverID: second)
         let (_, again, _) = try await w.run()
         #expect(again?.success == true, "\(w.operations(again))")
         store = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
-        #expect(try await store.managedCredentials(environment: "dev").first { $0.username == "alice" }?.serverID == third)
+        #expect(try await store.managedCredentials(environment: "dev").first { $0.key == "alice" }?.serverID == third)
         await store.close()
     }
 
@@ -490,7 +490,7 @@ extension ApplyEngineTests {
                                              describe: ReportWording.message)
         #expect(report.changes.adopted == 1)
         let managed = try await store.managedCredentials(environment: "dev")
-        #expect(managed.map(\.username) == ["legacy"])
+        #expect(managed.map(\.key) == ["legacy"])
         #expect(managed.first?.grants == [AccessGrant(type: "API", name: "orders")])
         let history = try await store.history(environment: "dev", limit: 5)
         #expect(history.first?.runID == "adopt-1")

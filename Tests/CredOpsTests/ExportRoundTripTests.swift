@@ -50,7 +50,7 @@ import Testing
     }
 
     static func resource(_ id: String, description: String, fullName: String, roles: [String]) -> Resource {
-        Resource(id: Username(id), fields: [
+        Resource(id: CredentialKey(id), fields: [
             "fullName": .string(fullName), "email": .string("x@example.com"), "description": .string(description),
             "roleNameList": .setOf(roles), "enabled": .bool(true), "ipList": .set(["10.0.0.0/8"]),
             "expireDate": .instant(Timestamp.parse("2027-06-30T23:59:59.000Z")),
@@ -58,7 +58,7 @@ import Testing
     }
 
     /// Exports `live`, loads the text, and returns what loaded (or the diagnostics).
-    func roundTrip(_ live: [Resource], grants: [Username: [AccessGrant]], project: String) throws -> ([ManifestCredential], String) {
+    func roundTrip(_ live: [Resource], grants: [CredentialKey: [AccessGrant]], project: String) throws -> ([ManifestCredential], String) {
         let dir = TemporaryDirectory(prefix: "credops-export")
         dir.write("environments/staging.yaml", "provider: apinizer\nurl: sandbox://staging\n")
         let text = Exporter(schema: Self.schema).export(environment: "staging", provider: "apinizer", project: ProjectName(project),
@@ -70,15 +70,15 @@ import Testing
         return (manifest.credentials, text)
     }
 
-    func check(_ live: [Resource], grants: [Username: [AccessGrant]], project: String) throws {
+    func check(_ live: [Resource], grants: [CredentialKey: [AccessGrant]], project: String) throws {
         let (loaded, text) = try roundTrip(live, grants: grants, project: project)
-        #expect(loaded.map(\.username) == live.map(\.id).sorted(), "\(text)")
+        #expect(loaded.map(\.key) == live.map(\.id).sorted(), "\(text)")
         for credential in loaded {
-            let original = try #require(live.first { $0.id == credential.username })
+            let original = try #require(live.first { $0.id == credential.key })
             for spec in Self.schema.fields {
-                #expect(credential.values.fields[spec.name] == original[spec.name], "\(spec.name) of \(credential.username.rawValue.debugDescription)\n\(text)")
+                #expect(credential.values.fields[spec.name] == original[spec.name], "\(spec.name) of \(credential.key.rawValue.debugDescription)\n\(text)")
             }
-            #expect((credential.values.grants ?? []) == (grants[credential.username] ?? []).sorted(), "\(text)")
+            #expect((credential.values.grants ?? []) == (grants[credential.key] ?? []).sorted(), "\(text)")
             #expect(credential.values.fields.count == Self.schema.fields.count, "extra fields appeared\n\(text)")
         }
     }
@@ -91,7 +91,7 @@ import Testing
             Self.resource("no", description: "#not a comment", fullName: "- item", roles: []),
             Self.resource("0777", description: "ESC \u{1B}[2J bell \u{7} nul \u{0}", fullName: "tab\there", roles: ["\u{85}"]),
         ]
-        try check(live, grants: [Username("ls"): [AccessGrant(type: "API_PROXY", name: "on")]], project: "no")
+        try check(live, grants: [CredentialKey("ls"): [AccessGrant(type: "API_PROXY", name: "on")]], project: "no")
     }
 
     /// fuzz-export-roundtrip: noncharacters (U+FFFE, U+FFFF) went raw into the header
@@ -109,7 +109,7 @@ import Testing
         var g = Generator(seed: 20261202)
         for _ in 0..<60 {
             var live: [Resource] = []
-            var grants: [Username: [AccessGrant]] = [:]
+            var grants: [CredentialKey: [AccessGrant]] = [:]
             var ids = Set<String>()
             for _ in 0..<(1 + g.below(4)) {
                 let id = Self.randomName(&g)
@@ -120,7 +120,7 @@ import Testing
                 live.append(Self.resource(id, description: Self.randomText(&g), fullName: fullName,
                                           roles: (0..<g.below(3)).map { _ in Self.randomText(&g) }))
                 if g.below(2) == 0 {
-                    grants[Username(id)] = [AccessGrant(type: g.below(2) == 0 ? "API_PROXY" : "API_PROXY_GROUP", name: Self.randomName(&g))]
+                    grants[CredentialKey(id)] = [AccessGrant(type: g.below(2) == 0 ? "API_PROXY" : "API_PROXY_GROUP", name: Self.randomName(&g))]
                 }
             }
             try check(live, grants: grants, project: Self.randomName(&g))

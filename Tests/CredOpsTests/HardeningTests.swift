@@ -152,17 +152,17 @@ import Testing
     @Test func liveNamesThatCannotBeAddressedAreReportedAndNeverActedOn() {
         let schema = ApinizerProvider.credentialSchema
         func live(_ id: String) -> Resource {
-            Resource(id: Username(id), fields: ["fullName": .string("F"), "email": .string("a@example.com")])
+            Resource(id: CredentialKey(id), fields: ["fullName": .string("F"), "email": .string("a@example.com")])
         }
         let project = DesiredProject(project: "payments", serverProject: "payments", prune: .all, credentials: [],
                                      location: SourceLocation(file: "m.yaml", line: 1, column: 1))
         let plan = Planner(schema: schema).plan(Planner.ProjectInput(
             desired: project, live: [live(".."), live("."), live("svc\u{0}evil"), live("ok")], liveGrants: [:],
-            managed: [Username("svc\u{0}evil"): ManagedCredential(environment: "e", project: "payments", username: "svc\u{0}evil",
-                                                                  passwordFingerprint: nil, grants: [], lastAction: "adopt",
+            managed: [CredentialKey("svc\u{0}evil"): ManagedCredential(environment: "e", namespace: "payments", key: "svc\u{0}evil",
+                                                                  secretFingerprint: nil, grants: [], lastAction: "adopt",
                                                                   lastRunID: "r", lastChangedAt: Date())],
             passwords: [:]))
-        #expect(plan.changes.map(\.username) == ["ok"])
+        #expect(plan.changes.map(\.key) == ["ok"])
         #expect(plan.unaddressable.map(\.name) == ["..", ".", "svc\u{0}evil"])
         #expect(plan.unaddressable[0].problem.contains("directory step"))
     }

@@ -22,7 +22,7 @@ import Testing
         let manifest = try #require(inputs?.manifests.first)
         #expect(manifest.project == "no")
         let credential = try #require(manifest.credentials.first)
-        #expect(credential.username == "0777")
+        #expect(credential.key == "0777")
         #expect(credential.values.fields["fullName"] == .string("on"))
         #expect(credential.values.fields["description"] == .string("no"))
         #expect(credential.values.fields["roleNameList"] == .set(["1e3", "NULL_ROLE", "yes"]))
@@ -34,7 +34,7 @@ import Testing
         let (inputs, diagnostics) = InputLoader(schemas: Self.schemas).load(paths: [file], environmentsDirectory: "\(Self.corpus)/environments")
         #expect(!diagnostics.hasErrors, "\(diagnostics)")
         let credentials = try #require(inputs?.manifests.first?.credentials)
-        #expect(credentials.map(\.username) == ["checkout", "checkout-2"])
+        #expect(credentials.map(\.key) == ["checkout", "checkout-2"])
         #expect(credentials[1].values.fields["fullName"] == .string("Checkout"))
         #expect(credentials[1].values.fields["roleNameList"] == .set(["API_USER"]))
     }
@@ -133,12 +133,12 @@ import Testing
         let desired = inputsValue.desired(for: production, schema: ApinizerProvider.credentialSchema)
         let project = try #require(desired.projects.first)
         #expect(project.serverProject == "Payments-Prod")
-        #expect(project.credentials.map(\.username) == ["checkout"])
+        #expect(project.credentials.map(\.key) == ["checkout"])
         #expect(project.credentials[0].resource["ipList"] == .set(["10.20.0.0/16"]))
         #expect(project.credentials[0].resource["enabled"] == .bool(true))
         #expect(project.credentials[0].password.description == "env CHECKOUT_PASSWORD_PROD")
         let staging = inputsValue.desired(for: try #require(inputsValue.environment(named: "staging")), schema: ApinizerProvider.credentialSchema)
-        #expect(staging.projects.first?.credentials.map(\.username) == ["checkout", "tester"])
+        #expect(staging.projects.first?.credentials.map(\.key) == ["checkout", "tester"])
     }
 
     @Test func aliasBombIsRefusedQuickly() throws {

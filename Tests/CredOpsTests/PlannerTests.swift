@@ -20,7 +20,7 @@ import Testing
             "roleNameList": .set(["API_USER"]), "enabled": .bool(true), "ipList": .set([]), "expireDate": .instant(nil),
         ]
         for (k, v) in changes { fields[k] = v }
-        return Resource(id: Username(id), fields: fields)
+        return Resource(id: CredentialKey(id), fields: fields)
     }
 
     static func desired(_ id: String, _ changes: [String: FieldValue] = [:], grants: [AccessGrant]? = nil) -> DesiredCredential {
@@ -29,7 +29,7 @@ import Testing
     }
 
     static func managed(_ id: String, fingerprint: Fingerprint? = fpA, grants: [AccessGrant] = [], pending: String? = nil) -> ManagedCredential {
-        ManagedCredential(environment: "staging", project: "payments", username: Username(id), passwordFingerprint: fingerprint,
+        ManagedCredential(environment: "staging", namespace: "payments", key: CredentialKey(id), secretFingerprint: fingerprint,
                           grants: grants, pendingRedeploy: pending, lastAction: "create", lastRunID: "r1", lastChangedAt: Date())
     }
 
@@ -39,12 +39,12 @@ import Testing
                                      location: SourceLocation(file: "m.yaml", line: 1, column: 1))
         return planner.plan(Planner.ProjectInput(
             desired: project, live: live,
-            liveGrants: Dictionary(uniqueKeysWithValues: grants.map { (Username($0.key), $0.value) }),
-            managed: Dictionary(uniqueKeysWithValues: managed.map { ($0.username, $0) }),
-            passwords: Dictionary(uniqueKeysWithValues: desired.map { ($0.username, password) })))
+            liveGrants: Dictionary(uniqueKeysWithValues: grants.map { (CredentialKey($0.key), $0.value) }),
+            managed: Dictionary(uniqueKeysWithValues: managed.map { ($0.key, $0) }),
+            passwords: Dictionary(uniqueKeysWithValues: desired.map { ($0.key, password) })))
     }
 
-    func kinds(_ plan: ProjectPlan) -> [String] { plan.changes.map { "\($0.username) \($0.action.kind.rawValue)" } }
+    func kinds(_ plan: ProjectPlan) -> [String] { plan.changes.map { "\($0.key) \($0.action.kind.rawValue)" } }
 
     @Test func newCredentialIsCreatedThenGranted() {
         let p = plan(desired: [Self.desired("a", grants: [Self.proxyA])])
@@ -129,7 +129,7 @@ import Testing
                      managed: [Self.managed("a", grants: [Self.proxyA, Self.proxyB])])
         #expect(kinds(p) == ["a revoke"])
         if case .revoke(let g) = p.changes[0].action { #expect(g == [Self.proxyB]) }
-        #expect(p.unmanagedGrants[Username("a")] == [AccessGrant(type: "API_PROXY", name: "C")])
+        #expect(p.unmanagedGrants[CredentialKey("a")] == [AccessGrant(type: "API_PROXY", name: "C")])
     }
 
     @Test func pruneAllRevokesEveryUndeclaredGrantAndPruneNoneNone() {

@@ -20,7 +20,7 @@ protocol ConformanceSubject: Sendable {
 struct ConformanceServer: Sendable {
     var session: any ProviderSession
     /// True when the server holds exactly this secret for the credential.
-    var holds: @Sendable (Username, Secret) async -> Bool
+    var holds: @Sendable (CredentialKey, Secret) async -> Bool
     /// The next write is stored and its answer lost (or answered with an error after storing).
     var loseNextWriteAnswer: @Sendable () async -> Void
     var close: @Sendable () async -> Void
@@ -148,7 +148,7 @@ struct LeadConduitSubject: ConformanceSubject {
             }
             fields[spec.name] = spec.canonical(value)
         }
-        return Resource(id: Username(id), fields: fields)
+        return Resource(id: CredentialKey(id), fields: fields)
     }
 
     static func failure(_ body: () async throws(ProviderError) -> Void) async -> ProviderError? {

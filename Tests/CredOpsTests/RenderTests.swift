@@ -18,7 +18,7 @@ import Testing
     }
 
     static func change(_ id: String, _ action: Action, reason: ChangeReason? = nil) -> Change {
-        Change(project: "payments", serverProject: "payments", username: Username(id), action: action, reason: reason)
+        Change(project: "payments", serverProject: "payments", key: CredentialKey(id), action: action, reason: reason)
     }
 
     /// Two environments: staging with one change of every kind, production in sync.
@@ -33,7 +33,7 @@ import Testing
                                             fields: [FieldChange(field: "enabled", before: .bool(true), after: .bool(false)),
                                                      FieldChange(field: "ipList", before: .set(["10.2.0.0/16"]), after: .set(["10.1.0.0/16"]))],
                                             password: fp, passwordChanged: false)),
-            change("billing-bot", .setPassword(fp), reason: .secret(.changedSinceLastApply)),
+            change("billing-bot", .setSecret(fp), reason: .secret(.changedSinceLastApply)),
             change("old-bot", .delete(before: resource("old-bot")), reason: .noLongerDeclared),
         ], leftAlone: ["legacy-user"], inSync: 2, liveCount: 5)
         return Plan(environments: [
@@ -49,10 +49,10 @@ import Testing
         staging.granted = 1
         return ApplyReport(runID: "7f3c9a12", environments: [
             EnvironmentReport(environmentName: "production", results: [
-                OperationResult(project: "payments", username: "checkout-service", action: .create, status: .applied),
-                OperationResult(project: "payments", username: "billing-bot", action: .update, status: .failed,
+                OperationResult(project: "payments", key: "checkout-service", action: .create, status: .applied),
+                OperationResult(project: "payments", key: "billing-bot", action: .update, status: .failed,
                                 failure: .provider("PUT /apiops/projects/payments/credentials/ → 400 bad_request: Credential role (AUDITOR) was not found!")),
-                OperationResult(project: "payments", username: "billing-bot", action: .grant, status: .skipped,
+                OperationResult(project: "payments", key: "billing-bot", action: .grant, status: .skipped,
                                 skipReason: .earlierStepFailed(.update)),
             ]).with(durationMilliseconds: 1250),
             EnvironmentReport(environmentName: "staging", changes: staging, operations: [], durationMilliseconds: 830),
@@ -81,10 +81,10 @@ import Testing
     /// Outcomes are typed: the count of changed secrets comes from a note, not from matching words.
     @Test func secretChangedByAnUpdateIsCountedFromItsNote() {
         let env = EnvironmentReport(environmentName: "dev", results: [
-            OperationResult(project: "p", username: "a", action: .update, status: .applied, notes: [.secretChanged]),
-            OperationResult(project: "p", username: "b", action: .update, status: .applied,
+            OperationResult(project: "p", key: "a", action: .update, status: .applied, notes: [.secretChanged]),
+            OperationResult(project: "p", key: "b", action: .update, status: .applied,
                             notes: [.answerLost(times: 1, lastError: "password changed", then: .foundCreated)]),
-            OperationResult(project: "p", username: "c", action: .password, status: .applied),
+            OperationResult(project: "p", key: "c", action: .password, status: .applied),
         ])
         #expect(env.changes.updated == 2)
         #expect(env.changes.passwordChanged == 2)

@@ -24,7 +24,7 @@ import Testing
         await store.close()
         // Opening again migrates nothing more and keeps what the first open wrote.
         let again = try await SQLiteStateStore.open(path: path)
-        #expect(try await again.managedCredentials(environment: "fixture").first { $0.username == "alice" }?.serverID == "srv-alice")
+        #expect(try await again.managedCredentials(environment: "fixture").first { $0.key == "alice" }?.serverID == "srv-alice")
         await again.close()
     }
 
@@ -41,14 +41,14 @@ import Testing
 
     func expectMigrated(_ store: any StateStore) async throws {
         let managed = try await store.managedCredentials(environment: "fixture")
-        #expect(managed.map(\.username.rawValue) == ["alice", "bob", "carol"])
-        #expect(managed.allSatisfy { $0.project == "payments" && $0.serverID == nil && $0.passwordFingerprint?.hex.count == 64 })
+        #expect(managed.map(\.key.rawValue) == ["alice", "bob", "carol"])
+        #expect(managed.allSatisfy { $0.namespace == "payments" && $0.serverID == nil && $0.secretFingerprint?.hex.count == 64 })
         #expect(managed.first?.grants == [AccessGrant(type: "API_PROXY", name: "PaymentAPI")])
         #expect(managed.first?.lastAction == "grant")
 
         let intents = try await store.pendingIntents(environment: "fixture")
-        #expect(intents.map { "\($0.project)/\($0.username) \($0.action)" } == ["payments/carol password"])
-        #expect(intents.first?.passwordFingerprint != nil && intents.first?.serverID == nil)
+        #expect(intents.map { "\($0.namespace)/\($0.key) \($0.action)" } == ["payments/carol password"])
+        #expect(intents.first?.secretFingerprint != nil && intents.first?.serverID == nil)
 
         let history = try await store.history(environment: "fixture", limit: 10)
         #expect(history.count == 2)

@@ -29,8 +29,8 @@ import Testing
     }
 
     static func credential(_ env: String, _ project: String, _ user: String, fp: String? = "ab12", grants: [AccessGrant] = []) -> ManagedCredential {
-        ManagedCredential(environment: EnvironmentName(env), project: ProjectName(project), username: Username(user),
-                          passwordFingerprint: fp.map(Fingerprint.init(hex:)), grants: grants, pendingRedeploy: nil,
+        ManagedCredential(environment: EnvironmentName(env), namespace: ProjectName(project), key: CredentialKey(user),
+                          secretFingerprint: fp.map(Fingerprint.init(hex:)), grants: grants, pendingRedeploy: nil,
                           lastAction: "create", lastRunID: "run1", lastChangedAt: Date(timeIntervalSince1970: 1_800_000_000.123))
     }
 
@@ -56,11 +56,11 @@ import Testing
         let hostile = Self.credential("staging", "p", "svc\u{0}evil", fp: "02")
         let stored = (try? await o.store.record(hostile)) != nil
         var read = try await o.store.managedCredentials(environment: "staging")
-        #expect(read.first { $0.username == "svc" }?.passwordFingerprint?.hex == "01")
-        if stored { #expect(read.first { $0.username == "svc\u{0}evil" }?.passwordFingerprint?.hex == "02") }
+        #expect(read.first { $0.key == "svc" }?.secretFingerprint?.hex == "01")
+        if stored { #expect(read.first { $0.key == "svc\u{0}evil" }?.secretFingerprint?.hex == "02") }
         try? await o.store.forget(environment: "staging", project: "p", username: "svc\u{0}evil")
         read = try await o.store.managedCredentials(environment: "staging")
-        #expect(read.map(\.username) == ["svc"])
+        #expect(read.map(\.key) == ["svc"])
         await o.store.close()
     }
 
@@ -70,7 +70,7 @@ import Testing
         try await o.store.record(Self.credential("staging", "p", "a", fp: "01"))
         try await o.store.record(Self.credential("staging", "p", "a", fp: "02"))
         try await o.store.record(Self.credential("production", "p", "a", fp: "03"))
-        #expect(try await o.store.managedCredentials(environment: "staging").map(\.passwordFingerprint?.hex) == ["02"])
+        #expect(try await o.store.managedCredentials(environment: "staging").map(\.secretFingerprint?.hex) == ["02"])
         try await o.store.forget(environment: "staging", project: "p", username: "a")
         #expect(try await o.store.managedCredentials(environment: "staging").isEmpty)
         #expect(try await o.store.managedCredentials(environment: "production").count == 1)
@@ -152,8 +152,8 @@ import Testing
     func intentsAreRecordedInBulkAndCompletedOneByOne(_ kind: Kind) async throws {
         let o = try await open(kind)
         let intents = (0..<2500).map { i in
-            Intent(id: "run1-\(i)", environment: "e", project: "p", username: Username("u\(i)"), action: .create, runID: "run1",
-                   passwordFingerprint: Fingerprint(hex: "ab"), fieldsDigest: "d\(i)", grants: [AccessGrant(type: "API_PROXY", name: "A")],
+            Intent(id: "run1-\(i)", environment: "e", namespace: "p", key: CredentialKey("u\(i)"), action: .create, runID: "run1",
+                   secretFingerprint: Fingerprint(hex: "ab"), fieldsDigest: "d\(i)", grants: [AccessGrant(type: "API_PROXY", name: "A")],
                    createdAt: Date(timeIntervalSince1970: 1_800_000_000.125))
         }
         try await o.store.recordIntents(intents)
@@ -163,7 +163,7 @@ import Testing
         let pending = try await o.store.pendingIntents(environment: "e")
         #expect(pending.count == 2498)
         #expect(pending.first { $0.id == "run1-2" } == intents[2])
-        #expect(try await o.store.managedCredentials(environment: "e").map(\.username) == ["u0"])
+        #expect(try await o.store.managedCredentials(environment: "e").map(\.key) == ["u0"])
         #expect(try await o.store.environments() == ["e"])
         await o.store.close()
     }

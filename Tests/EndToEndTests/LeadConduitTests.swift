@@ -52,7 +52,7 @@ import Testing
         let store = try await SQLiteStateStore.open(path: w.dir.url(".credops/state.db"))
         let managed = try await store.managedCredentials(environment: "acct")
         #expect(Set(managed.compactMap(\.serverID)) == Set(held.map(\.id)))
-        #expect(managed.allSatisfy { $0.project == "lead-intake" })
+        #expect(managed.allSatisfy { $0.namespace == "lead-intake" })
         await store.close()
         // No password in anything credops wrote.
         for file in ["report.json", ".credops/state.db"] {

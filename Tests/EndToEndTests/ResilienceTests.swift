@@ -194,7 +194,7 @@ import Testing
         let other = try await SQLiteStateStore.open(path: path)
         await #expect(throws: StateError.self) { try await other.forceUnlock(environment: "staging", lockID: "abc") }
         try await other.forceUnlock(environment: "staging", lockID: "abc123")
-        let record = ManagedCredential(environment: "staging", project: "p", username: "u", passwordFingerprint: nil, grants: [],
+        let record = ManagedCredential(environment: "staging", namespace: "p", key: "u", secretFingerprint: nil, grants: [],
                                        lastAction: "create", lastRunID: "r", lastChangedAt: Date())
         await #expect(throws: StateError.self) { try await holder.record(record) }
         // A new run takes the lock at once (the old holder still holds its flock on the removed file).

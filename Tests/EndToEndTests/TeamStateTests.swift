@@ -238,7 +238,7 @@ import Testing
         }
         for mode in ["verify-full&sslrootcert=\(ca)", "verify-ca&sslrootcert=\(ca)", "require"] {
             let store = try await open(base + "?sslmode=" + mode)
-            try await store.record(ManagedCredential(environment: "e", project: "p", username: "u", passwordFingerprint: nil, grants: [],
+            try await store.record(ManagedCredential(environment: "e", namespace: "p", key: "u", secretFingerprint: nil, grants: [],
                                                      lastAction: "adopt", lastRunID: "r", lastChangedAt: Date()))
             #expect(try await encryptedSessions() != "0", "sslmode=\(mode) did not encrypt")
             await store.close()

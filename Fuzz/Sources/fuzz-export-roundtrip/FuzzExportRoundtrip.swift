@@ -131,7 +131,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let project = accepted(r.string(maxLength: 16), "payments") { loaderAccepts(project: $0) }
 
     var live: [Resource] = []
-    var grants: [Username: [AccessGrant]] = [:]
+    var grants: [CredentialKey: [AccessGrant]] = [:]
     var usernames = Set<String>()
     let count = r.int(below: 5)
     for i in 0..<count {
@@ -155,8 +155,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         // The values together (one manifest) must be accepted as well.
         guard loaderAccepts(project: project, username: username, fullName: fullName, email: fields["email"].map { if case .string(let e) = $0 { return e } else { return "" } } ?? "",
                             description: description, roles: roles, grantNames: names) else { continue }
-        live.append(Resource(id: Username(username), fields: fields))
-        grants[Username(username)] = grantList
+        live.append(Resource(id: CredentialKey(username), fields: fields))
+        grants[CredentialKey(username)] = grantList
     }
 
     if skipKnown {
@@ -202,8 +202,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     fuzzCheck(manifest.credentials.count == live.count, "\(manifest.credentials.count) credentials loaded, \(live.count) live\n\(context)")
     for resource in live {
         let username = resource.id.rawValue
-        guard let credential = manifest.credentials.first(where: { bytes($0.username.rawValue) == bytes(username) }) else {
-            fuzzCheck(false, "username \(visible(username)) did not come back; loaded: \(manifest.credentials.map { visible($0.username.rawValue) })\n\(context)")
+        guard let credential = manifest.credentials.first(where: { bytes($0.key.rawValue) == bytes(username) }) else {
+            fuzzCheck(false, "username \(visible(username)) did not come back; loaded: \(manifest.credentials.map { visible($0.key.rawValue) })\n\(context)")
             return 0
         }
         for spec in schema.fields {

@@ -42,7 +42,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = saved.plan.counts
     _ = saved.plan.hasErrors
     for environment in saved.plan.environments {
-        for change in environment.changes { _ = change.signature; _ = change.action.passwordFingerprint }
+        for change in environment.changes { _ = change.signature; _ = change.action.secretFingerprint }
     }
 
     // Round trip.

@@ -174,7 +174,7 @@ struct CredentialJob: Sendable {
         var jobs: [CredentialJob] = []
         var index: [String: Int] = [:]
         for change in changes {
-            let key = change.serverProject.rawValue + "\u{0}" + change.username.rawValue
+            let key = change.serverProject.rawValue + "\u{0}" + change.key.rawValue
             if let i = index[key] { jobs[i].changes.append(change) } else {
                 index[key] = jobs.count
                 jobs.append(CredentialJob(changes: [change]))

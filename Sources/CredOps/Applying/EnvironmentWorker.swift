@@ -14,7 +14,7 @@ struct EnvironmentWorker: Sendable {
     let shouldStop: @Sendable () -> Bool
 
     private func initialRecord(_ change: Change) -> ManagedCredential? {
-        managed.first { $0.project == change.serverProject && $0.username == change.username }
+        managed.first { $0.namespace == change.serverProject && $0.key == change.key }
     }
 
     /// The intent of every server write of `jobs` (nil for state-only steps), recorded in one
@@ -29,9 +29,9 @@ struct EnvironmentWorker: Sendable {
             job.changes.map { change -> Intent? in
                 if case .adopt = change.action { return nil }
                 var intent = Intent(id: "\(runID)-\(Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) }))", environment: environment,
-                                    project: change.serverProject, username: change.username,
+                                    namespace: change.serverProject, key: change.key,
                                     serverID: initialRecord(change)?.serverID ?? change.serverID, action: change.action.kind, runID: runID,
-                                    passwordFingerprint: change.action.passwordFingerprint)
+                                    secretFingerprint: change.action.secretFingerprint)
                 switch change.action {
                 case .create(let after, _), .replace(_, let after, _, _, _), .update(_, let after, _, _, _):
                     intent.fieldsDigest = Intent.digest(after, schema: planner.schema)
@@ -49,12 +49,12 @@ struct EnvironmentWorker: Sendable {
     func run(_ job: CredentialJob, intents: [Intent?], outcomes: OutcomeWriter) async -> [(OperationResult, String?)] {
         guard let first = job.changes.first else { return [] }
         var record = initialRecord(first)
-        let key = first.serverProject.rawValue + "\u{0}" + first.username.rawValue
+        let key = first.serverProject.rawValue + "\u{0}" + first.key.rawValue
         var results: [(OperationResult, String?)] = []
         var failedStep: ActionKind?
         for (index, change) in job.changes.enumerated() {
             let intent = intents[index]
-            var result = OperationResult(project: change.serverProject.rawValue, username: change.username.rawValue,
+            var result = OperationResult(project: change.serverProject.rawValue, key: change.key.rawValue,
                                          action: change.action.kind, status: .applied)
             switch change.action {
             case .grant(let g), .revoke(let g): result.grants = g
@@ -102,16 +102,16 @@ struct EnvironmentWorker: Sendable {
     private func execute(_ change: Change, intent: Intent?, record: inout ManagedCredential?, outcomes: OutcomeWriter,
                          key: String) async throws(StepError) -> OperationNote? {
         let project = change.serverProject
-        let id = change.username
+        let id = change.key
         // The server's id: from state once credops knows it, else from the live credential.
         let address = CredentialAddress(namespace: project, key: id, serverID: record?.serverID ?? change.serverID)
         let password = book.password(project: project, id: id)
-        if change.action.passwordFingerprint != nil && password == nil {
+        if change.action.secretFingerprint != nil && password == nil {
             if let intent { outcomes.submit(intent, .unchanged, key: key) }
             throw StepError(failure: .noSecret)
         }
         let secret = password ?? Secret("")
-        var next = record ?? ManagedCredential(environment: environment, project: project, username: id, passwordFingerprint: nil,
+        var next = record ?? ManagedCredential(environment: environment, namespace: project, key: id, secretFingerprint: nil,
                                                grants: [], lastAction: "", lastRunID: runID, lastChangedAt: Date())
         // The server's id as the plan found it: what an adopted credential is pinned by, and
         // what a record made before ids were kept learns.
@@ -143,7 +143,7 @@ struct EnvironmentWorker: Sendable {
                 let created: CreatedCredential
                 (created, note) = try await create(after, in: project, secret: secret)
                 next.serverID = created.serverID
-                next.passwordFingerprint = fingerprint
+                next.secretFingerprint = fingerprint
                 next.grants = []
             case .replace(_, let after, _, _, let fingerprint):
                 let created: CreatedCredential
@@ -157,20 +157,20 @@ struct EnvironmentWorker: Sendable {
                     // the old one (by its own id) goes.
                     (created, note) = try await create(after, in: project, secret: secret)
                     next.serverID = created.serverID
-                    next.passwordFingerprint = fingerprint
+                    next.secretFingerprint = fingerprint
                     next.grants = []
                     newOneCreated = true
                     try await session.delete(address)
                 }
                 next.serverID = created.serverID
-                next.passwordFingerprint = fingerprint
+                next.secretFingerprint = fingerprint
                 next.grants = []
             case .update(_, let after, let fields, let fingerprint, _):
                 try await session.update(address, to: after, changes: fields, secret: password)
-                next.passwordFingerprint = fingerprint
-            case .setPassword(let fingerprint):
+                next.secretFingerprint = fingerprint
+            case .setSecret(let fingerprint):
                 try await session.setSecret(address, secret: secret)
-                next.passwordFingerprint = fingerprint
+                next.secretFingerprint = fingerprint
             case .grant(let grants):
                 try await session.grant(address, grants: grants)
                 next.grants = Array(Set(next.grants).union(grants)).sorted()
@@ -185,7 +185,7 @@ struct EnvironmentWorker: Sendable {
             if error.isStoredButNotDeployed {
                 // The manager stored the change; remember it, and that it must be sent again.
                 serverError = error
-                if let fp = change.action.passwordFingerprint { next.passwordFingerprint = fp }
+                if let fp = change.action.secretFingerprint { next.secretFingerprint = fp }
                 switch change.action {
                 case .grant(let grants): next.grants = Array(Set(next.grants).union(grants)).sorted()
                 case .revoke(let grants): next.grants = next.grants.filter { !grants.contains($0) }

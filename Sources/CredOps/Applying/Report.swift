@@ -139,7 +139,8 @@ public struct OperationResult: Sendable {
     public enum Status: String, Sendable, Encodable { case applied, failed, skipped }
 
     public var project: String
-    public var username: String
+    /// The credential's key (the report calls it `username`, as Apinizer's deploymentResult does).
+    public var key: String
     public var action: ActionKind
     public var status: Status
     /// Why it failed (set when `status` is `.failed`).
@@ -155,10 +156,10 @@ public struct OperationResult: Sendable {
 
     public var success: Bool { status == .applied }
 
-    public init(project: String, username: String, action: ActionKind, status: Status, failure: OperationFailure? = nil,
+    public init(project: String, key: String, action: ActionKind, status: Status, failure: OperationFailure? = nil,
                 skipReason: SkipReason? = nil, grants: [AccessGrant]? = nil, fields: [String]? = nil, notes: [OperationNote] = []) {
         self.project = project
-        self.username = username
+        self.key = key
         self.action = action
         self.status = status
         self.failure = failure

@@ -21,7 +21,7 @@ public struct ExportUseCase: Sendable {
         public var export: Exporter.Export
         /// The live credentials that are in the export, with their grants (safe names only).
         public var exported: [Resource]
-        public var grants: [Username: [AccessGrant]]
+        public var grants: [CredentialKey: [AccessGrant]]
         /// A live value holds a secret of this run; the export shows `(redacted)` there.
         public var holdsRunSecret: Bool
     }
@@ -55,7 +55,7 @@ public struct ExportUseCase: Sendable {
             throw .connect(runSecrets.redactor.redact("\(error)"))
         }
         let live: [Resource]
-        let grants: [(Username, [AccessGrant])]
+        let grants: [(CredentialKey, [AccessGrant])]
         do throws(ProviderError) {
             live = try await session.list(namespace: serverProject)
             let addresses = live.map { CredentialAddress(namespace: serverProject, key: $0.id, serverID: $0.serverID) }
@@ -94,9 +94,9 @@ public struct ExportUseCase: Sendable {
             var results: [OperationResult] = []
             for resource in result.exported {
                 try await store.record(ManagedCredential(
-                    environment: result.environment, project: result.serverProject, username: resource.id, passwordFingerprint: nil,
+                    environment: result.environment, namespace: result.serverProject, key: resource.id, secretFingerprint: nil,
                     grants: result.grants[resource.id] ?? [], lastAction: ActionKind.adopt.rawValue, lastRunID: run.runID, lastChangedAt: Date()))
-                results.append(OperationResult(project: result.serverProject.rawValue, username: resource.id.rawValue, action: .adopt,
+                results.append(OperationResult(project: result.serverProject.rawValue, key: resource.id.rawValue, action: .adopt,
                                                status: .applied))
             }
             var report = EnvironmentReport(environmentName: result.environment.rawValue, results: results)

@@ -19,7 +19,7 @@ public struct Exporter: Sendable {
         /// The manifest text.
         public var text: String
         /// The variable each exported credential's password is read from, by username.
-        public var variables: [(Username, String)]
+        public var variables: [(CredentialKey, String)]
         /// Live credentials left out because their names cannot be used safely.
         public var skipped: [UnaddressableCredential]
     }
@@ -28,13 +28,13 @@ public struct Exporter: Sendable {
     ///   - project: the project as manifests name it (the environment's rename undone).
     ///   - live: the project's live credentials and their grants.
     public func export(environment: EnvironmentName, provider: String, project: ProjectName, live: [Resource],
-                       grants: [Username: [AccessGrant]], schemaComment: String? = nil, now: Date = Date()) -> Export {
+                       grants: [CredentialKey: [AccessGrant]], schemaComment: String? = nil, now: Date = Date()) -> Export {
         var header: [String] = []
         if let schemaComment { header.append("# yaml-language-server: $schema=\(Self.comment(schemaComment))") }
         header.append("# Exported by credops \(CredOpsVersion.current) from \(Self.comment(environment.rawValue)) (project \(Self.comment(project.rawValue))) on \(Timestamp.format(Int64(now.timeIntervalSince1970 * 1000))).")
         header.append("# Passwords cannot be read back from the server: set each variable named below, then apply.")
 
-        var variables: [(Username, String)] = []
+        var variables: [(CredentialKey, String)] = []
         var skipped: [UnaddressableCredential] = []
         var used = Set<String>()
         var credentials: [Node] = []
@@ -87,8 +87,8 @@ public struct Exporter: Sendable {
 
     /// The manifest text and the variables it names (see `export`).
     public func manifest(environment: EnvironmentName, provider: String, project: ProjectName, live: [Resource],
-                         grants: [Username: [AccessGrant]], schemaComment: String? = nil, now: Date = Date())
-        -> (text: String, variables: [(Username, String)]) {
+                         grants: [CredentialKey: [AccessGrant]], schemaComment: String? = nil, now: Date = Date())
+        -> (text: String, variables: [(CredentialKey, String)]) {
         let export = export(environment: environment, provider: provider, project: project, live: live, grants: grants,
                             schemaComment: schemaComment, now: now)
         return (export.text, export.variables)
@@ -137,7 +137,7 @@ public struct Exporter: Sendable {
     static func comment(_ text: String) -> String { TextSafety.escaped(text) }
 
     /// `CREDOPS_STAGING_CHECKOUT_SERVICE_PASSWORD`.
-    public static func variableName(environment: EnvironmentName, username: Username) -> String {
+    public static func variableName(environment: EnvironmentName, username: CredentialKey) -> String {
         var name = "CREDOPS_"
         var lastUnderscore = true
         for scalar in "\(environment)_\(username)".uppercased().unicodeScalars {

@@ -31,7 +31,7 @@ struct CrossChecks {
             }
             for credential in manifest.credentials {
                 // Formatted only for a message: most credentials have none.
-                var what: String { "credential '\(credential.username)'" }
+                var what: String { "credential '\(credential.key)'" }
                 for env in credential.environments ?? [] {
                     checkKnown(env, provider: manifest.provider, what: what)
                     if let restricted = manifest.environments, !restricted.contains(where: { $0.value == env.value }),
@@ -100,14 +100,14 @@ struct CrossChecks {
         struct Key: Hashable {
             var provider: String
             var project: ProjectName
-            var username: Username
+            var username: CredentialKey
         }
         var firstInProject: [Key: SourceLocation] = [:]
         firstInProject.reserveCapacity(manifests.reduce(0) { $0 + $1.credentials.count })
         for manifest in manifests {
             // By index, reading two fields: a `for credential in` copy retains every field.
             for i in manifest.credentials.indices {
-                let username = manifest.credentials[i].username
+                let username = manifest.credentials[i].key
                 let key = Key(provider: manifest.provider, project: manifest.project, username: username)
                 if let first = firstInProject.updateValue(manifest.credentials[i].location, forKey: key) {
                     firstInProject[key] = first
@@ -118,13 +118,13 @@ struct CrossChecks {
         // Across projects, where the provider's usernames are global and both reach one environment.
         for env in environments {
             guard schemas[env.provider]?.identifiersAreGlobal == true else { continue }
-            var first: [Username: (ProjectName, SourceLocation)] = [:]
+            var first: [CredentialKey: (ProjectName, SourceLocation)] = [:]
             for manifest in manifests where manifest.provider == env.provider && manifest.applies(to: env.name) {
                 for credential in manifest.credentials where credential.applies(to: env.name) {
-                    if let (project, location) = first[credential.username], project != manifest.project {
-                        diagnostics.append(.error("username '\(credential.username)' is declared in projects \(project) (at \(location)) and \(manifest.project), both in environment \(env.name); \(env.provider) usernames are unique across projects", at: credential.location))
-                    } else if first[credential.username] == nil {
-                        first[credential.username] = (manifest.project, credential.location)
+                    if let (project, location) = first[credential.key], project != manifest.project {
+                        diagnostics.append(.error("username '\(credential.key)' is declared in projects \(project) (at \(location)) and \(manifest.project), both in environment \(env.name); \(env.provider) usernames are unique across projects", at: credential.location))
+                    } else if first[credential.key] == nil {
+                        first[credential.key] = (manifest.project, credential.location)
                     }
                 }
             }

@@ -35,7 +35,7 @@ public struct DesiredCredential: Sendable {
     /// Where the credential is declared.
     public var location: SourceLocation
 
-    public var username: Username { resource.id }
+    public var key: CredentialKey { resource.id }
 
     public init(resource: Resource, password: SecretReference, grants: [AccessGrant]?, location: SourceLocation) {
         self.resource = resource
@@ -62,14 +62,14 @@ extension Inputs {
                 // Cross checks guarantee a password for every environment a credential applies to.
                 guard let password = values.password else { continue }
                 project.credentials.append(DesiredCredential(
-                    resource: Resource(id: credential.username, fields: fields), password: password,
+                    resource: Resource(id: credential.key, fields: fields), password: password,
                     grants: values.grants, location: credential.location))
             }
             byProject[manifest.project] = project
         }
         let projects = byProject.values.map { p -> DesiredProject in
             var p = p
-            p.credentials.sort { $0.username < $1.username }
+            p.credentials.sort { $0.key < $1.key }
             return p
         }.sorted { $0.project < $1.project }
         return DesiredEnvironment(environment: environment, projects: projects)

@@ -30,7 +30,8 @@ public struct Manifest: Sendable {
 
 /// A credential as declared, before the per-environment view is built.
 public struct ManifestCredential: Sendable {
-    public var username: Username
+    /// The declared key (the schema's identifier field: `username`, `name`).
+    public var key: CredentialKey
     public var location: SourceLocation
     public var values: CredentialValues
     /// Restriction to some environments; nil means wherever the manifest applies.

@@ -140,14 +140,14 @@ struct ManifestParser {
             label = "credential '\(id.value)'"
         }
         guard let map = reader.mapping(node, what: label) else { return nil }
-        var username: Username?
+        var username: CredentialKey?
         var what = "a credential"
         if let idNode = map[schema.identifierField] {
             if let v = reader.string(idNode, field: schema.identifierField) {
                 if let problem = TextSafety.nameProblem(v) {
                     reader.error("\(schema.identifierField) \(problem); a \(schema.identifierField) must be a printable name", at: idNode)
                 } else {
-                    username = Username(v)
+                    username = CredentialKey(v)
                     what = "credential '\(v)'"
                 }
             }
@@ -177,7 +177,7 @@ struct ManifestParser {
             }
         }
         guard let username else { return nil }
-        return ManifestCredential(username: username, location: reader.location(map[schema.identifierField] ?? node),
+        return ManifestCredential(key: username, location: reader.location(map[schema.identifierField] ?? node),
                                   values: values, environments: environments, overrides: overrides,
                                   overrideLocations: overrideLocations)
     }

@@ -31,8 +31,9 @@ struct NameKey: CodingKey {
     init?(intValue: Int) { nil }
 }
 
-/// A credential's identifier (Apinizer's `username`); unique on a server and never renamed.
-public struct Username: StringName {
+/// The key a credential is declared by (Apinizer's `username`, LeadConduit's `name`): how
+/// manifests, plans and state name it. Where the server assigns ids, the id is kept beside it.
+public struct CredentialKey: StringName {
     public let rawValue: String
     public init(_ rawValue: String) { self.rawValue = rawValue }
 }

@@ -177,7 +177,7 @@ public struct FieldSpec: Sendable {
 /// The password is not here: it is write-only and lives in `Secret`.
 public struct Resource: Hashable, Sendable, Codable {
     /// The key the credential is declared by (for most APIs also the server's id).
-    public var id: Username
+    public var id: CredentialKey
     /// Values by field name, canonical (see `FieldSpec.canonical`).
     public var fields: FieldMap
     /// The id a server assigned, for a live credential of an API that assigns ids.
@@ -187,14 +187,14 @@ public struct Resource: Hashable, Sendable, Codable {
     /// it. The secret itself never leaves the provider.
     public var secretFingerprint: Fingerprint?
 
-    public init(id: Username, fields: FieldMap, serverID: String? = nil, secretFingerprint: Fingerprint? = nil) {
+    public init(id: CredentialKey, fields: FieldMap, serverID: String? = nil, secretFingerprint: Fingerprint? = nil) {
         self.id = id
         self.fields = fields
         self.serverID = serverID
         self.secretFingerprint = secretFingerprint
     }
 
-    public init(id: Username, fields: [String: FieldValue], serverID: String? = nil) {
+    public init(id: CredentialKey, fields: [String: FieldValue], serverID: String? = nil) {
         self.init(id: id, fields: FieldMap(fields), serverID: serverID)
     }
 

@@ -14,22 +14,22 @@ public struct IdentityMatcher: Sendable {
         /// One live credential per key: the one the plan works with.
         public var live: [Resource]
         /// State records that still describe a live credential (or that have no id yet).
-        public var managed: [Username: ManagedCredential]
+        public var managed: [CredentialKey: ManagedCredential]
         /// Declared keys held by several live credentials, none pinned by state.
         public var conflicts: [KeyConflict]
         /// Other live credentials that share a matched (or undeclared) key: left alone.
-        public var namesakes: [Username: [String]]
+        public var namesakes: [CredentialKey: [String]]
         /// Records whose pinned credential is gone from the server and whose key now names
         /// another credential (or none is declared): state forgets them.
-        public var stale: [Username]
+        public var stale: [CredentialKey]
     }
 
-    public func match(live: [Resource], managed: [Username: ManagedCredential], declared: Set<Username>) -> Match {
+    public func match(live: [Resource], managed: [CredentialKey: ManagedCredential], declared: Set<CredentialKey>) -> Match {
         guard identity == .serverAssigned else {
             return Match(live: live, managed: managed, conflicts: [], namesakes: [:], stale: [])
         }
-        var byKey: [Username: [Resource]] = [:]
-        var order: [Username] = []
+        var byKey: [CredentialKey: [Resource]] = [:]
+        var order: [CredentialKey] = []
         for resource in live {
             if byKey[resource.id] == nil { order.append(resource.id) }
             byKey[resource.id, default: []].append(resource)
@@ -63,11 +63,11 @@ public struct IdentityMatcher: Sendable {
 /// A declared credential whose name several live credentials have, none of them known to
 /// credops: it is not acted on until one is removed or renamed on the server.
 public struct KeyConflict: Sendable, Codable, Hashable {
-    public var key: Username
+    public var key: CredentialKey
     /// The ids of the live credentials with that name, in the server's order.
     public var serverIDs: [String]
 
-    public init(key: Username, serverIDs: [String]) {
+    public init(key: CredentialKey, serverIDs: [String]) {
         self.key = key
         self.serverIDs = serverIDs
     }

@@ -20,16 +20,16 @@ public struct IntentResolver: Sendable {
     ///   - liveGrants: access lists read from the server (absent: not read).
     ///   - managed: the project's state records by username.
     /// - Returns: the records as they should be, and the repairs that make the state say so.
-    public func resolve(_ intents: [Intent], live: [Username: Resource], liveGrants: [Username: [AccessGrant]],
-                        managed: [Username: ManagedCredential], runID: String, now: Date = Date())
-        -> (managed: [Username: ManagedCredential], repairs: [Repair]) {
+    public func resolve(_ intents: [Intent], live: [CredentialKey: Resource], liveGrants: [CredentialKey: [AccessGrant]],
+                        managed: [CredentialKey: ManagedCredential], runID: String, now: Date = Date())
+        -> (managed: [CredentialKey: ManagedCredential], repairs: [Repair]) {
         var records = managed
         var repairs: [Repair] = []
         for intent in intents.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
-            let id = intent.username
+            let id = intent.key
             let current = live[id]
             var record = records[id] ?? ManagedCredential(
-                environment: intent.environment, project: intent.project, username: id, passwordFingerprint: nil, grants: [],
+                environment: intent.environment, namespace: intent.namespace, key: id, secretFingerprint: nil, grants: [],
                 lastAction: intent.action.rawValue, lastRunID: intent.runID, lastChangedAt: now)
             var outcome = StateOutcome.unchanged
             switch intent.action {
@@ -37,7 +37,7 @@ public struct IntentResolver: Sendable {
                 if let current {
                     // Our own write is recognised by its fields; then its password is ours too.
                     let ours = intent.fieldsDigest == Intent.digest(current, schema: schema)
-                    record.passwordFingerprint = ours ? intent.passwordFingerprint : nil
+                    record.secretFingerprint = ours ? intent.secretFingerprint : nil
                     if intent.action == .create && !ours && records[id] == nil {
                         // Someone else's credential under this name: not ours to manage.
                         break
@@ -48,7 +48,7 @@ public struct IntentResolver: Sendable {
                 if let current {
                     // Replaced when the live one has our fields; still the old one otherwise.
                     guard intent.fieldsDigest == Intent.digest(current, schema: schema) else { break }
-                    record.passwordFingerprint = intent.passwordFingerprint
+                    record.secretFingerprint = intent.secretFingerprint
                     record.grants = []
                     outcome = .record(record)
                 } else {
@@ -58,7 +58,7 @@ public struct IntentResolver: Sendable {
             case .password:
                 if current != nil, records[id] != nil {
                     // Whether the new password landed cannot be read back: send it again.
-                    record.passwordFingerprint = nil
+                    record.secretFingerprint = nil
                     outcome = .record(record)
                 }
             case .grant:

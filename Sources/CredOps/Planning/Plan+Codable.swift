@@ -77,7 +77,7 @@ extension Action: Codable {
                            fields: try c.decode([FieldChange].self, forKey: .fields), password: try c.decode(Fingerprint.self, forKey: .password),
                            passwordChanged: try c.decode(Bool.self, forKey: .passwordChanged))
         case .password:
-            self = .setPassword(try c.decode(Fingerprint.self, forKey: .password))
+            self = .setSecret(try c.decode(Fingerprint.self, forKey: .password))
         case .grant:
             self = .grant(try c.decode([AccessGrant].self, forKey: .grants))
         case .revoke:
@@ -110,7 +110,7 @@ extension Action: Codable {
             try c.encode(fields, forKey: .fields)
             try c.encode(password, forKey: .password)
             try c.encode(passwordChanged, forKey: .passwordChanged)
-        case .setPassword(let password):
+        case .setSecret(let password):
             try c.encode(password, forKey: .password)
         case .grant(let grants), .revoke(let grants):
             try c.encode(grants, forKey: .grants)
@@ -126,6 +126,6 @@ extension Change {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let action = (try? encoder.encode(self.action)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return "\(serverProject)\u{0}\(username)\u{0}\(action)"
+        return "\(serverProject)\u{0}\(key)\u{0}\(serverID ?? "")\u{0}\(action)"
     }
 }

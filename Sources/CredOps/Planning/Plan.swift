@@ -69,15 +69,15 @@ public struct ProjectPlan: Sendable, Codable {
     /// username, then the deletes.
     public var changes: [Change]
     /// Live credentials nothing declares and that are not deleted (unmanaged, or prune: none).
-    public var leftAlone: [Username]
+    public var leftAlone: [CredentialKey]
     /// Live grants of declared credentials that credops did not give and does not revoke.
-    public var unmanagedGrants: [Username: [AccessGrant]]
+    public var unmanagedGrants: [CredentialKey: [AccessGrant]]
     /// Declared credentials that need nothing.
     public var inSync: Int
     /// Live credentials of the project before any change.
     public var liveCount: Int
     /// Managed credentials gone from the server and no longer declared: apply drops them from state.
-    public var forgotten: [Username]
+    public var forgotten: [CredentialKey]
     /// Live credentials whose names cannot be used safely in a request path or the state
     /// (`.`, `..`, control characters): never acted on, only reported.
     public var unaddressable: [UnaddressableCredential]
@@ -85,11 +85,11 @@ public struct ProjectPlan: Sendable, Codable {
     /// (servers that assign ids): not acted on; apply reports each as failed.
     public var conflicts: [KeyConflict]
     /// Ids of other live credentials that share a name with one credops works with: left alone.
-    public var namesakes: [Username: [String]]
+    public var namesakes: [CredentialKey: [String]]
 
-    public init(project: ProjectName, serverProject: ProjectName, prune: PruneMode, changes: [Change] = [], leftAlone: [Username] = [],
-                unmanagedGrants: [Username: [AccessGrant]] = [:], inSync: Int = 0, liveCount: Int = 0, forgotten: [Username] = [],
-                unaddressable: [UnaddressableCredential] = [], conflicts: [KeyConflict] = [], namesakes: [Username: [String]] = [:]) {
+    public init(project: ProjectName, serverProject: ProjectName, prune: PruneMode, changes: [Change] = [], leftAlone: [CredentialKey] = [],
+                unmanagedGrants: [CredentialKey: [AccessGrant]] = [:], inSync: Int = 0, liveCount: Int = 0, forgotten: [CredentialKey] = [],
+                unaddressable: [UnaddressableCredential] = [], conflicts: [KeyConflict] = [], namesakes: [CredentialKey: [String]] = [:]) {
         self.conflicts = conflicts
         self.namesakes = namesakes
         self.project = project
@@ -128,7 +128,7 @@ public struct UnaddressableCredential: Sendable, Codable, Hashable {
 public struct Change: Sendable, Codable {
     public var project: ProjectName
     public var serverProject: ProjectName
-    public var username: Username
+    public var key: CredentialKey
     /// The server's id of the live credential, for APIs that assign ids (nil for a create).
     public var serverID: String?
     public var action: Action
@@ -137,11 +137,11 @@ public struct Change: Sendable, Codable {
     /// Where the credential is declared, for messages.
     public var declaredAt: SourceLocation?
 
-    public init(project: ProjectName, serverProject: ProjectName, username: Username, serverID: String? = nil, action: Action,
+    public init(project: ProjectName, serverProject: ProjectName, key: CredentialKey, serverID: String? = nil, action: Action,
                 reason: ChangeReason? = nil, declaredAt: SourceLocation? = nil) {
         self.project = project
         self.serverProject = serverProject
-        self.username = username
+        self.key = key
         self.serverID = serverID
         self.action = action
         self.reason = reason
@@ -191,7 +191,7 @@ public enum Action: Sendable {
     case replace(before: Resource, after: Resource, fields: [FieldChange], forcedBy: [String], password: Fingerprint)
     /// Every field is sent (the API needs them all, the password too).
     case update(before: Resource, after: Resource, fields: [FieldChange], password: Fingerprint, passwordChanged: Bool)
-    case setPassword(Fingerprint)
+    case setSecret(Fingerprint)
     case grant([AccessGrant])
     case revoke([AccessGrant])
     case delete(before: Resource)
@@ -202,7 +202,7 @@ public enum Action: Sendable {
         case .create: .create
         case .replace: .replace
         case .update: .update
-        case .setPassword: .password
+        case .setSecret: .password
         case .grant: .grant
         case .revoke: .revoke
         case .delete: .delete
@@ -210,9 +210,9 @@ public enum Action: Sendable {
     }
 
     /// The fingerprint of the password this action applies, if it sends one.
-    public var passwordFingerprint: Fingerprint? {
+    public var secretFingerprint: Fingerprint? {
         switch self {
-        case .create(_, let fp), .replace(_, _, _, _, let fp), .update(_, _, _, let fp, _), .setPassword(let fp): fp
+        case .create(_, let fp), .replace(_, _, _, _, let fp), .update(_, _, _, let fp, _), .setSecret(let fp): fp
         default: nil
         }
     }

@@ -12,20 +12,20 @@ public struct Planner: Sendable {
         public var desired: DesiredProject
         public var live: [Resource]
         /// Access lists read from the server, for the credentials whose grants matter.
-        public var liveGrants: [Username: [AccessGrant]]
+        public var liveGrants: [CredentialKey: [AccessGrant]]
         /// State records of this project.
-        public var managed: [Username: ManagedCredential]
+        public var managed: [CredentialKey: ManagedCredential]
         /// Fingerprints of the declared passwords.
-        public var passwords: [Username: Fingerprint]
+        public var passwords: [CredentialKey: Fingerprint]
         /// What identity matching found (servers that assign ids): declared names it could not
         /// match, other live credentials of a matched name, and records to forget.
         public var conflicts: [KeyConflict]
-        public var namesakes: [Username: [String]]
-        public var stale: [Username]
+        public var namesakes: [CredentialKey: [String]]
+        public var stale: [CredentialKey]
 
-        public init(desired: DesiredProject, live: [Resource], liveGrants: [Username: [AccessGrant]],
-                    managed: [Username: ManagedCredential], passwords: [Username: Fingerprint],
-                    conflicts: [KeyConflict] = [], namesakes: [Username: [String]] = [:], stale: [Username] = []) {
+        public init(desired: DesiredProject, live: [Resource], liveGrants: [CredentialKey: [AccessGrant]],
+                    managed: [CredentialKey: ManagedCredential], passwords: [CredentialKey: Fingerprint],
+                    conflicts: [KeyConflict] = [], namesakes: [CredentialKey: [String]] = [:], stale: [CredentialKey] = []) {
             self.conflicts = conflicts
             self.namesakes = namesakes
             self.stale = stale
@@ -71,15 +71,15 @@ public struct Planner: Sendable {
         }
         let live = addressable
         let liveByID = Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        let declaredIDs = Set(desired.credentials.map(\.username))
+        let declaredIDs = Set(desired.credentials.map(\.key))
 
-        func change(_ id: Username, _ action: Action, reason: ChangeReason? = nil, at location: SourceLocation? = nil) -> Change {
-            Change(project: desired.project, serverProject: desired.serverProject, username: id, serverID: liveByID[id]?.serverID,
+        func change(_ id: CredentialKey, _ action: Action, reason: ChangeReason? = nil, at location: SourceLocation? = nil) -> Change {
+            Change(project: desired.project, serverProject: desired.serverProject, key: id, serverID: liveByID[id]?.serverID,
                    action: action, reason: reason, declaredAt: location)
         }
 
-        for credential in desired.credentials where !conflicted.contains(credential.username) {
-            let id = credential.username
+        for credential in desired.credentials where !conflicted.contains(credential.key) {
+            let id = credential.key
             let managed = input.managed[id]
             guard let password = input.passwords[id] else { continue }
             let declaredGrants = credential.grants ?? []
@@ -119,7 +119,7 @@ public struct Planner: Sendable {
             if let onServer = live.secretFingerprint {
                 // The server says which secret it holds: that, not state, is the truth.
                 passwordState = onServer.matches(password) ? nil : .differsOnServer
-            } else if let known = managed?.passwordFingerprint {
+            } else if let known = managed?.secretFingerprint {
                 passwordState = known.matches(password) ? nil : .changedSinceLastApply
             } else {
                 passwordState = managed == nil ? .notSetByCredops : .neverAppliedByCredops
@@ -129,7 +129,7 @@ public struct Planner: Sendable {
                 changes.append(change(id, .update(before: live, after: credential.resource, fields: fields, password: password,
                                                   passwordChanged: passwordState != nil), reason: reason, at: credential.location))
             } else if let passwordState {
-                changes.append(change(id, .setPassword(password), reason: .secret(passwordState), at: credential.location))
+                changes.append(change(id, .setSecret(password), reason: .secret(passwordState), at: credential.location))
             }
 
             let toGrant = declaredGrants.filter { !liveSet.contains($0) }

@@ -184,7 +184,7 @@ public struct SavedPlan: Codable, Sendable {
 /// Digests of what a plan was computed from, recorded per environment.
 public enum PlanDigest {
     /// Live credentials and grants as read, and the state records (settled) they were compared with.
-    public static func live(resources: [ProjectName: [Resource]], grants: [ProjectName: [Username: [AccessGrant]]],
+    public static func live(resources: [ProjectName: [Resource]], grants: [ProjectName: [CredentialKey: [AccessGrant]]],
                             managed: [ManagedCredential]) -> String {
         var text = ""
         for project in resources.keys.sorted() {
@@ -200,14 +200,14 @@ public enum PlanDigest {
                 text += "G\(id)=\(list.sorted().map(\.description).joined(separator: ","))\n"
             }
         }
-        for m in managed.sorted(by: { ($0.project, $0.username) < ($1.project, $1.username) }) {
-            text += "S\(m.project)/\(m.username)=\(m.serverID.map { "#\($0)|" } ?? "")\(m.passwordFingerprint?.hex ?? "-")|\(m.grants.map(\.description).joined(separator: ","))|\(m.pendingRedeploy ?? "")\n"
+        for m in managed.sorted(by: { ($0.namespace, $0.key) < ($1.namespace, $1.key) }) {
+            text += "S\(m.namespace)/\(m.key)=\(m.serverID.map { "#\($0)|" } ?? "")\(m.secretFingerprint?.hex ?? "-")|\(m.grants.map(\.description).joined(separator: ","))|\(m.pendingRedeploy ?? "")\n"
         }
         return hex(text)
     }
 
     /// The declared passwords' fingerprints (themselves HMACs): any change of a password shows.
-    public static func secrets(_ fingerprints: [(ProjectName, Username, Fingerprint)]) -> String {
+    public static func secrets(_ fingerprints: [(ProjectName, CredentialKey, Fingerprint)]) -> String {
         hex(fingerprints.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { "\($0.0)/\($0.1)=\($0.2.hex)" }.joined(separator: "\n"))
     }
 

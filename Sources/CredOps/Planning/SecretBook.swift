@@ -8,18 +8,18 @@ public struct SecretBook: Sendable {
 
     public init(auth: Connection.Credentials?) { self.auth = auth }
 
-    static func key(_ project: ProjectName, _ id: Username) -> String { project.rawValue + "\u{0}" + id.rawValue }
+    static func key(_ project: ProjectName, _ id: CredentialKey) -> String { project.rawValue + "\u{0}" + id.rawValue }
 
     mutating func reserveCapacity(_ n: Int) { passwords.reserveCapacity(n) }
 
-    mutating func add(project: ProjectName, id: Username, secret: Secret, fingerprint: Fingerprint) {
+    mutating func add(project: ProjectName, id: CredentialKey, secret: Secret, fingerprint: Fingerprint) {
         passwords[Self.key(project, id)] = (secret, fingerprint)
     }
 
     /// The password declared for a credential (by the server's project name).
-    public func password(project: ProjectName, id: Username) -> Secret? { passwords[Self.key(project, id)]?.0 }
+    public func password(project: ProjectName, id: CredentialKey) -> Secret? { passwords[Self.key(project, id)]?.0 }
 
-    public func fingerprint(project: ProjectName, id: Username) -> Fingerprint? { passwords[Self.key(project, id)]?.1 }
+    public func fingerprint(project: ProjectName, id: CredentialKey) -> Fingerprint? { passwords[Self.key(project, id)]?.1 }
 
     /// Every secret in the book, for redaction.
     public var allSecrets: [Secret] {
@@ -34,7 +34,7 @@ public struct SecretBook: Sendable {
     }
 
     /// The HMAC context of a password: environment, server project and username.
-    public static func fingerprintContext(environment: EnvironmentName, project: ProjectName, id: Username) -> String {
+    public static func fingerprintContext(environment: EnvironmentName, project: ProjectName, id: CredentialKey) -> String {
         "\(environment.rawValue)\u{0}\(project.rawValue)\u{0}\(id.rawValue)"
     }
 }
@@ -52,8 +52,8 @@ extension SecretResolver {
         for project in desired.projects {
             for credential in project.credentials {
                 guard let secret = value(credential.password, use: .body, environment: env, problems: &problems) else { continue }
-                let context = SecretBook.fingerprintContext(environment: env.name, project: project.serverProject, id: credential.username)
-                book.add(project: project.serverProject, id: credential.username, secret: secret,
+                let context = SecretBook.fingerprintContext(environment: env.name, project: project.serverProject, id: credential.key)
+                book.add(project: project.serverProject, id: credential.key, secret: secret,
                          fingerprint: secret.fingerprint(key: key, context: context))
             }
         }

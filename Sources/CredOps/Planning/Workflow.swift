@@ -160,14 +160,14 @@ public struct Workflow: Sendable {
 
         let planner = Planner(schema: provider.schema)
         let resolver = IntentResolver(schema: provider.schema)
-        let byProject = Dictionary(grouping: managed, by: \.project)
-        let intentsByProject = Dictionary(grouping: intents, by: \.project)
+        let byProject = Dictionary(grouping: managed, by: \.namespace)
+        let intentsByProject = Dictionary(grouping: intents, by: \.namespace)
         var settled: [ManagedCredential] = []
         var repairs: [IntentResolver.Repair] = []
         var failure: String?
         var liveResources: [ProjectName: [Resource]] = [:]
-        var liveGrants: [ProjectName: [Username: [AccessGrant]]] = [:]
-        var fingerprints: [(ProjectName, Username, Fingerprint)] = []
+        var liveGrants: [ProjectName: [CredentialKey: [AccessGrant]]] = [:]
+        var fingerprints: [(ProjectName, CredentialKey, Fingerprint)] = []
         for project in desired.projects {
             do {
                 let (input, projectRepairs) = try await readProject(
@@ -187,7 +187,7 @@ public struct Workflow: Sendable {
         }
         // Records of projects this run does not look at stay as they are.
         let looked = Set(desired.projects.map(\.serverProject))
-        settled += managed.filter { !looked.contains($0.project) }
+        settled += managed.filter { !looked.contains($0.namespace) }
         let prepared = PreparedEnvironment(config: env, desired: desired, book: book, session: session, http: http,
                                            managed: settled, repairs: repairs, runSecrets: runSecrets)
         if let failure {
@@ -207,7 +207,7 @@ public struct Workflow: Sendable {
     private func scope(_ desired: DesiredEnvironment, env: EnvironmentConfig, managed: [ManagedCredential]) -> [DesiredProject] {
         var projects = desired.projects
         let present = Set(projects.map(\.serverProject))
-        let managedProjects = Set(managed.map(\.project))
+        let managedProjects = Set(managed.map(\.namespace))
         var seen = Set<ProjectName>()
         for manifest in inputs.manifests where manifest.provider == env.provider {
             let server = env.serverProject(for: manifest.project)
@@ -223,17 +223,17 @@ public struct Workflow: Sendable {
                              intents: [Intent], resolver: IntentResolver, book: SecretBook, concurrency: Int,
                              runID: String, stop: StopSignal?) async throws(ProviderError) -> (Planner.ProjectInput, [IntentResolver.Repair]) {
         let listed = try await session.list(namespace: project.serverProject)
-        let declared = Dictionary(project.credentials.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a })
+        let declared = Dictionary(project.credentials.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         // Which live credential is which (by the id state pinned, where the server assigns ids).
         let match = IdentityMatcher(identity: resolver.schema.capabilities.identity)
-            .match(live: listed, managed: Dictionary(managed.map { ($0.username, $0) }, uniquingKeysWith: { a, _ in a }),
+            .match(live: listed, managed: Dictionary(managed.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a }),
                    declared: Set(declared.keys))
         let live = match.live
         let recorded = match.managed
         // Grant and revoke intents are settled from the access list, so it is read for them too.
-        let grantIntents = Set(intents.filter { $0.action == .grant || $0.action == .revoke }.map(\.username))
-        let declaresGrants = Set(project.credentials.filter { !($0.grants?.isEmpty ?? true) }.map(\.username))
-        let managedGrants = Set(managed.filter { !$0.grants.isEmpty }.map(\.username))
+        let grantIntents = Set(intents.filter { $0.action == .grant || $0.action == .revoke }.map(\.key))
+        let declaresGrants = Set(project.credentials.filter { !($0.grants?.isEmpty ?? true) }.map(\.key))
+        let managedGrants = Set(managed.filter { !$0.grants.isEmpty }.map(\.key))
         let needGrants = live.map { CredentialAddress(namespace: project.serverProject, key: $0.id, serverID: $0.serverID) }.filter {
             grantIntents.contains($0.key) || Planner.needsGrants(isDeclared: declared[$0.key] != nil, declaresGrants: declaresGrants.contains($0.key),
                                                              hasManagedGrants: managedGrants.contains($0.key), prune: project.prune)
@@ -246,7 +246,7 @@ public struct Workflow: Sendable {
         // passing fault (a 5xx or rate-limit burst, a dropped connection) even after its
         // retries is sent once more, one at a time, after the others: by then the burst that
         // hit it has usually passed. Anything else fails the plan at once.
-        var liveGrants: [Username: [AccessGrant]] = [:]
+        var liveGrants: [CredentialKey: [AccessGrant]] = [:]
         for (address, result) in firstPass {
             switch result {
             case .success(let grants):
@@ -259,9 +259,9 @@ public struct Workflow: Sendable {
         }
         let (settled, repairs) = resolver.resolve(intents, live: Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
                                                   liveGrants: liveGrants, managed: recorded, runID: runID)
-        var passwords: [Username: Fingerprint] = [:]
+        var passwords: [CredentialKey: Fingerprint] = [:]
         for credential in project.credentials {
-            passwords[credential.username] = book.fingerprint(project: project.serverProject, id: credential.username)
+            passwords[credential.key] = book.fingerprint(project: project.serverProject, id: credential.key)
         }
         return (Planner.ProjectInput(desired: project, live: live, liveGrants: liveGrants, managed: settled, passwords: passwords,
                                      conflicts: match.conflicts, namesakes: match.namesakes, stale: match.stale), repairs)

@@ -81,9 +81,9 @@ public final class MemoryServer: @unchecked Sendable {
 
     /// A new id: 24 hex digits, like a MongoDB ObjectId (the key itself when ids are keys).
     /// Called with the lock held (inside `handle`).
-    func assignID(for key: Username) -> String { newID(for: key) }
+    func assignID(for key: CredentialKey) -> String { newID(for: key) }
 
-    private func newID(for key: Username) -> String {
+    private func newID(for key: CredentialKey) -> String {
         guard assignsIDs else { return key.rawValue }
         nextID += 1
         return String(repeating: "0", count: 24 - String(nextID, radix: 16).count) + String(nextID, radix: 16)
@@ -107,12 +107,12 @@ public final class MemoryServer: @unchecked Sendable {
     }
 
     /// The credential named `id` (the oldest, when the server holds several of that name).
-    public func stored(project: ProjectName, id: Username) -> Stored? {
+    public func stored(project: ProjectName, id: CredentialKey) -> Stored? {
         locked { (projects[project] ?? [:]).values.filter { $0.resource.id == id }.min { $0.serverID < $1.serverID } }
     }
 
     /// Every credential of a project, by name (the oldest of a name; `all(project:)` has every one).
-    public func credentials(project: ProjectName) -> [Username: Stored] {
+    public func credentials(project: ProjectName) -> [CredentialKey: Stored] {
         Dictionary(all(project: project).map { ($0.resource.id, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -122,7 +122,7 @@ public final class MemoryServer: @unchecked Sendable {
     }
 
     /// True when the credential holds exactly this secret.
-    public func holds(project: ProjectName, id: Username, secret: Secret) -> Bool {
+    public func holds(project: ProjectName, id: CredentialKey, secret: Secret) -> Bool {
         stored(project: project, id: id)?.secretDigest == Self.digest(secret)
     }
 

@@ -42,7 +42,7 @@ public struct Connection: Sendable {
     /// Fingerprints a secret a server returned in a read (namespace, key, secret), the same way
     /// the declared one is fingerprinted, so that the planner can compare the two without the
     /// secret leaving the provider. Set by the engine; nil where nothing is compared.
-    public var fingerprintSecret: (@Sendable (ProjectName, Username, Secret) -> Fingerprint)?
+    public var fingerprintSecret: (@Sendable (ProjectName, CredentialKey, Secret) -> Fingerprint)?
 
     public init(baseURL: String, credentials: Credentials, retry: RetrySettings, stop: StopSignal? = nil, runSecrets: RunSecrets? = nil) {
         self.baseURL = baseURL
@@ -72,11 +72,11 @@ public struct CredentialAddress: Sendable, Hashable, CustomStringConvertible {
     /// fixed name the environment maps every manifest to).
     public var namespace: ProjectName
     /// The declared key (`username`, `name`): how manifests and state name the credential.
-    public var key: Username
+    public var key: CredentialKey
     /// The server's id, when it is not the key.
     public var serverID: String?
 
-    public init(namespace: ProjectName, key: Username, serverID: String? = nil) {
+    public init(namespace: ProjectName, key: CredentialKey, serverID: String? = nil) {
         self.namespace = namespace
         self.key = key
         self.serverID = serverID

@@ -7,31 +7,31 @@ import Foundation
 public struct Intent: Sendable, Codable, Equatable {
     public var id: String
     public var environment: EnvironmentName
-    public var project: ProjectName
-    public var username: Username
+    public var namespace: ProjectName
+    public var key: CredentialKey
     /// The server's id of the credential, when known and not the key.
     public var serverID: String?
     public var action: ActionKind
     public var runID: String
     /// The fingerprint of the password the write carries, if any.
-    public var passwordFingerprint: Fingerprint?
+    public var secretFingerprint: Fingerprint?
     /// A digest of the field values the write sends (creates and updates).
     public var fieldsDigest: String?
     /// The grants a grant or revoke sends.
     public var grants: [AccessGrant]
     public var createdAt: Date
 
-    public init(id: String, environment: EnvironmentName, project: ProjectName, username: Username, serverID: String? = nil,
-                action: ActionKind, runID: String, passwordFingerprint: Fingerprint? = nil, fieldsDigest: String? = nil,
+    public init(id: String, environment: EnvironmentName, namespace: ProjectName, key: CredentialKey, serverID: String? = nil,
+                action: ActionKind, runID: String, secretFingerprint: Fingerprint? = nil, fieldsDigest: String? = nil,
                 grants: [AccessGrant] = [], createdAt: Date = Date()) {
         self.id = id
         self.environment = environment
-        self.project = project
-        self.username = username
+        self.namespace = namespace
+        self.key = key
         self.serverID = serverID
         self.action = action
         self.runID = runID
-        self.passwordFingerprint = passwordFingerprint
+        self.secretFingerprint = secretFingerprint
         self.fieldsDigest = fieldsDigest
         self.grants = grants
         self.createdAt = createdAt

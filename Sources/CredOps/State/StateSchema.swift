@@ -176,23 +176,23 @@ public enum StateCoding {
     }
 
     public static func managedValues(_ c: ManagedCredential) -> [Value?] {
-        [.text(c.environment.rawValue), .text(c.project.rawValue), .text(c.username.rawValue), c.serverID.map(Value.text),
-         c.passwordFingerprint.map { .text($0.hex) }, .text(encodeGrants(c.grants)), c.pendingRedeploy.map(Value.text),
+        [.text(c.environment.rawValue), .text(c.namespace.rawValue), .text(c.key.rawValue), c.serverID.map(Value.text),
+         c.secretFingerprint.map { .text($0.hex) }, .text(encodeGrants(c.grants)), c.pendingRedeploy.map(Value.text),
          .text(c.lastAction), .text(c.lastRunID), .text(string(c.lastChangedAt))]
     }
 
     /// A row of `managedColumns` for `environment`.
     public static func managed(from row: [Value?], environment: EnvironmentName) -> ManagedCredential {
         func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
-        return ManagedCredential(environment: environment, project: ProjectName(text(0) ?? ""), username: Username(text(1) ?? ""),
-                                 serverID: text(2), passwordFingerprint: text(3).map(Fingerprint.init(hex:)),
+        return ManagedCredential(environment: environment, namespace: ProjectName(text(0) ?? ""), key: CredentialKey(text(1) ?? ""),
+                                 serverID: text(2), secretFingerprint: text(3).map(Fingerprint.init(hex:)),
                                  grants: decodeGrants(text(4) ?? "[]"), pendingRedeploy: text(5), lastAction: text(6) ?? "",
                                  lastRunID: text(7) ?? "", lastChangedAt: date(text(8)) ?? Date(timeIntervalSince1970: 0))
     }
 
     public static func intentValues(_ i: Intent) -> [Value?] {
-        [.text(i.id), .text(i.environment.rawValue), .text(i.project.rawValue), .text(i.username.rawValue), i.serverID.map(Value.text),
-         .text(i.action.rawValue), .text(i.runID), i.passwordFingerprint.map { .text($0.hex) }, i.fieldsDigest.map(Value.text),
+        [.text(i.id), .text(i.environment.rawValue), .text(i.namespace.rawValue), .text(i.key.rawValue), i.serverID.map(Value.text),
+         .text(i.action.rawValue), .text(i.runID), i.secretFingerprint.map { .text($0.hex) }, i.fieldsDigest.map(Value.text),
          .text(encodeGrants(i.grants)), .text(string(i.createdAt))]
     }
 
@@ -200,8 +200,8 @@ public enum StateCoding {
         func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
         guard let id = text(0), let env = text(1), let project = text(2), let user = text(3),
               let action = text(5).flatMap(ActionKind.init(rawValue:)), let run = text(6) else { return nil }
-        return Intent(id: id, environment: EnvironmentName(env), project: ProjectName(project), username: Username(user),
-                      serverID: text(4), action: action, runID: run, passwordFingerprint: text(7).map(Fingerprint.init(hex:)),
+        return Intent(id: id, environment: EnvironmentName(env), namespace: ProjectName(project), key: CredentialKey(user),
+                      serverID: text(4), action: action, runID: run, secretFingerprint: text(7).map(Fingerprint.init(hex:)),
                       fieldsDigest: text(8), grants: decodeGrants(text(9) ?? "[]"), createdAt: date(text(10)) ?? Date(timeIntervalSince1970: 0))
     }
 

@@ -19,7 +19,7 @@ public protocol StateStore: Sendable {
     func record(_ credential: ManagedCredential) async throws
 
     /// Forgets one credential (it was deleted, or it is gone from the server).
-    func forget(environment: EnvironmentName, project: ProjectName, username: Username) async throws
+    func forget(environment: EnvironmentName, project: ProjectName, username: CredentialKey) async throws
 
     // MARK: Intents (crash safety)
 
@@ -69,13 +69,14 @@ public protocol StateStore: Sendable {
 /// A credential credops created or adopted in one environment.
 public struct ManagedCredential: Sendable, Codable, Equatable {
     public var environment: EnvironmentName
-    /// The project as the server names it.
-    public var project: ProjectName
-    public var username: Username
+    /// The namespace as the server names it (a project), or credops' own grouping for an API
+    /// without namespaces.
+    public var namespace: ProjectName
+    public var key: CredentialKey
     /// The id the server gave the credential, when it is not the key (server-assigned ids).
     public var serverID: String?
     /// HMAC-SHA256 of the password credops last applied; nil when it never set one (adopted).
-    public var passwordFingerprint: Fingerprint?
+    public var secretFingerprint: Fingerprint?
     /// Grants credops applied or adopted for this credential (sorted).
     public var grants: [AccessGrant]
     /// Set when the last write was stored on the manager but not deployed to every gateway;
@@ -86,14 +87,14 @@ public struct ManagedCredential: Sendable, Codable, Equatable {
     public var lastRunID: String
     public var lastChangedAt: Date
 
-    public init(environment: EnvironmentName, project: ProjectName, username: Username, serverID: String? = nil,
-                passwordFingerprint: Fingerprint?, grants: [AccessGrant], pendingRedeploy: String? = nil, lastAction: String,
+    public init(environment: EnvironmentName, namespace: ProjectName, key: CredentialKey, serverID: String? = nil,
+                secretFingerprint: Fingerprint?, grants: [AccessGrant], pendingRedeploy: String? = nil, lastAction: String,
                 lastRunID: String, lastChangedAt: Date) {
         self.environment = environment
-        self.project = project
-        self.username = username
+        self.namespace = namespace
+        self.key = key
         self.serverID = serverID
-        self.passwordFingerprint = passwordFingerprint
+        self.secretFingerprint = secretFingerprint
         self.grants = grants
         self.pendingRedeploy = pendingRedeploy
         self.lastAction = lastAction

@@ -447,7 +447,7 @@ final class ProgressPrinter: @unchecked Sendable {
         case .failed: mark = s.red("✗")
         case .skipped: mark = s.dim("○")
         }
-        var line = "  \(mark) \(env) [\(p.done)/\(p.total)] \(result.project)/\(result.username) \(result.action.rawValue)"
+        var line = "  \(mark) \(env) [\(p.done)/\(p.total)] \(result.project)/\(result.key) \(result.action.rawValue)"
         if let grants = result.grants { line += " " + grants.map(\.description).joined(separator: ", ") }
         if let error = ReportWording.error(result) { line += ": " + error }
         if result.status == .applied, let remark = ReportWording.remark(result) { line += " (\(remark))" }

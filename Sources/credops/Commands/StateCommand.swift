@@ -88,8 +88,8 @@ struct StateCommand: AsyncParsableCommand {
                 for c in try await store.managedCredentials(environment: env) {
                     var last = "\(StateCommand.time(c.lastChangedAt)) \(c.lastAction) (run \(c.lastRunID))"
                     if c.pendingRedeploy != nil { last += " · redeploy pending" }
-                    rows.append([env.rawValue, c.project.rawValue, c.username.rawValue,
-                                 c.passwordFingerprint.map(\.description) ?? "unknown", "\(c.grants.count)", last])
+                    rows.append([env.rawValue, c.namespace.rawValue, c.key.rawValue,
+                                 c.secretFingerprint.map(\.description) ?? "unknown", "\(c.grants.count)", last])
                 }
                 intents += try await store.pendingIntents(environment: env)
             }
@@ -98,7 +98,7 @@ struct StateCommand: AsyncParsableCommand {
                 lines.append("")
                 lines.append("Unsettled writes (an apply stopped before recording them; the next run checks the server):")
                 for i in intents {
-                    lines.append("  \(i.environment)/\(i.project)/\(i.username) \(i.action.rawValue) (run \(i.runID), \(StateCommand.time(i.createdAt)))")
+                    lines.append("  \(i.environment)/\(i.namespace)/\(i.key) \(i.action.rawValue) (run \(i.runID), \(StateCommand.time(i.createdAt)))")
                 }
             }
             let runs = try await store.history(environment: environment.map(EnvironmentName.init), limit: history)
@@ -132,20 +132,21 @@ struct StateCommand: AsyncParsableCommand {
             let terminal = Terminal(noColor: noColor)
             let store = try await StateCommand.open(stateOptions, terminal: terminal)
             let all = try await store.managedCredentials(environment: EnvironmentName(environment))
-            let found = all.filter { $0.username.rawValue == username && (project == nil || $0.project.rawValue == project) }
+            let found = all.filter { $0.key.rawValue == username && (project == nil || $0.namespace.rawValue == project) }
             await store.close()
             guard let c = found.first else {
                 terminal.err("\(environment)/\(project ?? "*")/\(username): not managed by credops (state \(store.displayName)); `credops state list -e \(environment)` lists what is")
                 throw ExitCode(1)
             }
             if found.count > 1 {
-                terminal.err("\(username) is managed in several projects of \(environment) (\(found.map(\.project.rawValue).joined(separator: ", "))); pass --project")
+                terminal.err("\(username) is managed in several projects of \(environment) (\(found.map(\.namespace.rawValue).joined(separator: ", "))); pass --project")
                 throw ExitCode(1)
             }
             var lines = [
-                "\(environment) / \(c.project) / \(c.username)",
+                "\(environment) / \(c.namespace) / \(c.key)",
                 "  managed:       yes (by credops)",
-                "  password:      \(c.passwordFingerprint.map { "\($0) (HMAC-SHA256 of the last password applied)" } ?? "unknown: credops has not set it yet")",
+                "  server id:     \(c.serverID ?? "the key (\(c.key))")",
+                "  password:      \(c.secretFingerprint.map { "\($0) (HMAC-SHA256 of the last password applied)" } ?? "unknown: credops has not set it yet")",
                 "  grants:        \(c.grants.isEmpty ? "none" : c.grants.map(\.description).joined(separator: ", "))",
                 "  last change:   \(c.lastAction) at \(StateCommand.time(c.lastChangedAt)) UTC by run \(c.lastRunID)",
             ]
