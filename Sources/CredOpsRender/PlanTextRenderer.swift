@@ -86,7 +86,7 @@ public struct PlanTextRenderer: Sendable {
         case .replace: ("-/+", "replace")
         case .grant: ("+", "grant")
         case .update: ("~", "update")
-        case .password: ("±", "password")
+        case .secret: ("±", "password")
         case .revoke: ("-", "revoke")
         case .delete: ("-", "delete")
         case .adopt: ("=", "adopt")
@@ -98,7 +98,7 @@ public struct PlanTextRenderer: Sendable {
         case .create, .grant: style.green(marker)
         case .update: style.yellow(marker)
         case .replace: style.red("-/") + style.green("+")
-        case .password: style.magenta(marker)
+        case .secret: style.magenta(marker)
         case .revoke, .delete: style.red(marker)
         case .adopt: style.cyan(marker)
         }

@@ -10,7 +10,7 @@ public enum Wording {
         case .create: "\(n) to create"
         case .replace: "\(n) to replace"
         case .update: "\(n) to update"
-        case .password: "\(n) password\(n == 1 ? "" : "s")"
+        case .secret: "\(n) password\(n == 1 ? "" : "s")"
         case .grant: "\(n) grant\(n == 1 ? "" : "s")"
         case .revoke: "\(n) revoke\(n == 1 ? "" : "s")"
         case .delete: "\(n) to delete"
@@ -18,7 +18,7 @@ public enum Wording {
     }
 
     /// The kinds a plan's summary line names even when none is planned (the rest only when some are).
-    static let alwaysListed: Set<ActionKind> = [.create, .update, .password, .grant, .revoke, .delete]
+    static let alwaysListed: Set<ActionKind> = [.create, .update, .secret, .grant, .revoke, .delete]
 
     /// `1 to create, 0 to update, ...` in action order; with `all: false` only the kinds present.
     public static func planned(_ counts: PlanCounts, all: Bool) -> String {

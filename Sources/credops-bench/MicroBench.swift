@@ -109,7 +109,7 @@ struct MicroChild: AsyncParsableCommand {
                 grants[c.key] = i % 10 == 0 ? [] : (c.grants ?? [])
                 passwords[c.key] = book.fingerprint(project: project.serverProject, id: c.key)
             }
-            let input = Planner.ProjectInput(desired: project, live: live, liveGrants: grants, managed: [:], passwords: passwords)
+            let input = Planner.ProjectInput(desired: project, live: live, liveGrants: grants, managed: [:], secrets: passwords)
             plans.append(planner.plan(input))
         }
         let t3 = ProcessUsage.now().cpu

@@ -161,7 +161,7 @@ import Testing
             managed: [CredentialKey("svc\u{0}evil"): ManagedCredential(environment: "e", namespace: "payments", key: "svc\u{0}evil",
                                                                   secretFingerprint: nil, grants: [], lastAction: "adopt",
                                                                   lastRunID: "r", lastChangedAt: Date())],
-            passwords: [:]))
+            secrets: [:]))
         #expect(plan.changes.map(\.key) == ["ok"])
         #expect(plan.unaddressable.map(\.name) == ["..", ".", "svc\u{0}evil"])
         #expect(plan.unaddressable[0].problem.contains("directory step"))

@@ -24,7 +24,7 @@ import Testing
     }
 
     static func desired(_ id: String, _ changes: [String: FieldValue] = [:], grants: [AccessGrant]? = nil) -> DesiredCredential {
-        DesiredCredential(resource: resource(id, changes), password: SecretReference(.environment("P")), grants: grants,
+        DesiredCredential(resource: resource(id, changes), secret: SecretReference(.environment("P")), grants: grants,
                           location: SourceLocation(file: "m.yaml", line: 1, column: 1))
     }
 
@@ -41,7 +41,7 @@ import Testing
             desired: project, live: live,
             liveGrants: Dictionary(uniqueKeysWithValues: grants.map { (CredentialKey($0.key), $0.value) }),
             managed: Dictionary(uniqueKeysWithValues: managed.map { ($0.key, $0) }),
-            passwords: Dictionary(uniqueKeysWithValues: desired.map { ($0.key, password) })))
+            secrets: Dictionary(uniqueKeysWithValues: desired.map { ($0.key, password) })))
     }
 
     func kinds(_ plan: ProjectPlan) -> [String] { plan.changes.map { "\($0.key) \($0.action.kind.rawValue)" } }

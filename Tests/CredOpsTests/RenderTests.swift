@@ -26,13 +26,13 @@ import Testing
         let staging = ProjectPlan(project: "payments", serverProject: "payments", prune: .managed, changes: [
             change("checkout-service", .create(after: resource("checkout-service", ["ipList": .set(["10.0.0.0/8"]),
                                                                                       "expireDate": .instant(Timestamp.parse("2027-06-30T23:59:59Z"))]),
-                                               password: fp)),
+                                               secret: fp)),
             change("checkout-service", .grant([AccessGrant(type: "API_PROXY", name: "PaymentAPI")])),
             change("reporting-bot", .update(before: resource("reporting-bot", ["ipList": .set(["10.2.0.0/16"])]),
                                             after: resource("reporting-bot", ["enabled": .bool(false), "ipList": .set(["10.1.0.0/16"])]),
                                             fields: [FieldChange(field: "enabled", before: .bool(true), after: .bool(false)),
                                                      FieldChange(field: "ipList", before: .set(["10.2.0.0/16"]), after: .set(["10.1.0.0/16"]))],
-                                            password: fp, passwordChanged: false)),
+                                            secret: fp, secretChanged: false)),
             change("billing-bot", .setSecret(fp), reason: .secret(.changedSinceLastApply)),
             change("old-bot", .delete(before: resource("old-bot")), reason: .noLongerDeclared),
         ], leftAlone: ["legacy-user"], inSync: 2, liveCount: 5)
@@ -84,7 +84,7 @@ import Testing
             OperationResult(project: "p", key: "a", action: .update, status: .applied, notes: [.secretChanged]),
             OperationResult(project: "p", key: "b", action: .update, status: .applied,
                             notes: [.answerLost(times: 1, lastError: "password changed", then: .foundCreated)]),
-            OperationResult(project: "p", key: "c", action: .password, status: .applied),
+            OperationResult(project: "p", key: "c", action: .secret, status: .applied),
         ])
         #expect(env.changes.updated == 2)
         #expect(env.changes.passwordChanged == 2)
@@ -120,7 +120,7 @@ import Testing
 
     @Test func hugePlanIsShortenedCleanlyUnderTheCommentLimit() {
         let changes = (0..<10_000).map { i in
-            Self.change(String(format: "user-%05d", i), .create(after: Self.resource("user-\(i)"), password: Self.fp))
+            Self.change(String(format: "user-%05d", i), .create(after: Self.resource("user-\(i)"), secret: Self.fp))
         }
         let plan = Plan(environments: ["dev", "staging", "production"].map { name in
             EnvironmentPlan(environment: EnvironmentName(name), provider: "apinizer", endpoint: "x", isProtected: false,
@@ -157,7 +157,7 @@ import Testing
                 ProjectPlan(project: "payments", serverProject: "payments", prune: .managed, changes: [
                     Self.change("a", .update(before: Self.resource("a", ["description": .string(hostile)]), after: Self.resource("a"),
                                              fields: [FieldChange(field: "description", before: .string(hostile), after: .string(""))],
-                                             password: Self.fp, passwordChanged: false)),
+                                             secret: Self.fp, secretChanged: false)),
                 ], unaddressable: [UnaddressableCredential(name: hostile, problem: "holds a control character")]),
             ]),
         ])

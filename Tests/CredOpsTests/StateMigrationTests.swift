@@ -47,7 +47,7 @@ import Testing
         #expect(managed.first?.lastAction == "grant")
 
         let intents = try await store.pendingIntents(environment: "fixture")
-        #expect(intents.map { "\($0.namespace)/\($0.key) \($0.action)" } == ["payments/carol password"])
+        #expect(intents.map { "\($0.namespace)/\($0.key) \($0.action.rawValue)" } == ["payments/carol password"])
         #expect(intents.first?.secretFingerprint != nil && intents.first?.serverID == nil)
 
         let history = try await store.history(environment: "fixture", limit: 10)

@@ -81,7 +81,7 @@ import Testing
         for (a, b) in zip(runs, runs.dropFirst()) where (a.finishedAt ?? .distantFuture) > b.startedAt { overlaps += 1 }
         #expect(overlaps == 0, "\(runs.map { ($0.startedAt, $0.finishedAt) })")
         #expect(runs.first?.counts.created == 30)
-        #expect(runs.dropFirst().allSatisfy { $0.counts.passwordChanged == 30 && $0.counts.created == 0 }, "\(runs.map(\.counts))")
+        #expect(runs.dropFirst().allSatisfy { $0.counts.secretChanged == 30 && $0.counts.created == 0 }, "\(runs.map(\.counts))")
         // Every credential holds the same runner's password: no run wrote between another's writes.
         let held = await w.sandbox("staging").credentials()
         let passwords = Set(held.values.compactMap(\.password))

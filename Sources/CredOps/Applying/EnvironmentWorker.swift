@@ -58,9 +58,9 @@ struct EnvironmentWorker: Sendable {
                                          action: change.action.kind, status: .applied)
             switch change.action {
             case .grant(let g), .revoke(let g): result.grants = g
-            case .update(_, _, let fields, _, let passwordChanged):
+            case .update(_, _, let fields, _, let secretChanged):
                 result.fields = fields.map(\.field)
-                if passwordChanged { result.notes.append(.secretChanged) }
+                if secretChanged { result.notes.append(.secretChanged) }
             default: break
             }
             let skipReason: SkipReason? = if let failedStep {
@@ -105,12 +105,12 @@ struct EnvironmentWorker: Sendable {
         let id = change.key
         // The server's id: from state once credops knows it, else from the live credential.
         let address = CredentialAddress(namespace: project, key: id, serverID: record?.serverID ?? change.serverID)
-        let password = book.password(project: project, id: id)
-        if change.action.secretFingerprint != nil && password == nil {
+        let declared = book.secret(project: project, id: id)
+        if change.action.secretFingerprint != nil && declared == nil {
             if let intent { outcomes.submit(intent, .unchanged, key: key) }
             throw StepError(failure: .noSecret)
         }
-        let secret = password ?? Secret("")
+        let secret = declared ?? Secret("")
         var next = record ?? ManagedCredential(environment: environment, namespace: project, key: id, secretFingerprint: nil,
                                                grants: [], lastAction: "", lastRunID: runID, lastChangedAt: Date())
         // The server's id as the plan found it: what an adopted credential is pinned by, and
@@ -166,7 +166,7 @@ struct EnvironmentWorker: Sendable {
                 next.secretFingerprint = fingerprint
                 next.grants = []
             case .update(_, let after, let fields, let fingerprint, _):
-                try await session.update(address, to: after, changes: fields, secret: password)
+                try await session.update(address, to: after, changes: fields, secret: declared)
                 next.secretFingerprint = fingerprint
             case .setSecret(let fingerprint):
                 try await session.setSecret(address, secret: secret)

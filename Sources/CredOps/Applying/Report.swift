@@ -74,7 +74,7 @@ public struct EnvironmentReport: Sendable {
             case .update:
                 counts.updated += 1
                 if r.notes.contains(.secretChanged) { counts.passwordChanged += 1 }
-            case .password: counts.passwordChanged += 1
+            case .secret: counts.passwordChanged += 1
             case .grant: counts.granted += r.grants?.count ?? 1
             case .revoke: counts.revoked += r.grants?.count ?? 1
             case .delete: counts.deleted += 1
@@ -124,7 +124,7 @@ public struct ReportCounts: Sendable, Encodable, Equatable {
         var c = ChangeCounts()
         c.created = created
         c.updated = updated
-        c.passwordChanged = passwordChanged
+        c.secretChanged = passwordChanged
         c.granted = granted
         c.revoked = revoked
         c.deleted = deleted

@@ -29,7 +29,8 @@ public struct DesiredProject: Sendable {
 /// One credential as it should be in one environment: defaults and overrides applied.
 public struct DesiredCredential: Sendable {
     public var resource: Resource
-    public var password: SecretReference
+    /// Where the declared secret comes from.
+    public var secret: SecretReference
     /// Declared access grants, sorted; nil when the credential does not declare `access`.
     public var grants: [AccessGrant]?
     /// Where the credential is declared.
@@ -37,9 +38,9 @@ public struct DesiredCredential: Sendable {
 
     public var key: CredentialKey { resource.id }
 
-    public init(resource: Resource, password: SecretReference, grants: [AccessGrant]?, location: SourceLocation) {
+    public init(resource: Resource, secret: SecretReference, grants: [AccessGrant]?, location: SourceLocation) {
         self.resource = resource
-        self.password = password
+        self.secret = secret
         self.grants = grants
         self.location = location
     }
@@ -62,7 +63,7 @@ extension Inputs {
                 // Cross checks guarantee a password for every environment a credential applies to.
                 guard let password = values.password else { continue }
                 project.credentials.append(DesiredCredential(
-                    resource: Resource(id: credential.key, fields: fields), password: password,
+                    resource: Resource(id: credential.key, fields: fields), secret: password,
                     grants: values.grants, location: credential.location))
             }
             byProject[manifest.project] = project

@@ -35,7 +35,7 @@ public struct IntentResolver: Sendable {
             switch intent.action {
             case .create, .update:
                 if let current {
-                    // Our own write is recognised by its fields; then its password is ours too.
+                    // Our own write is recognised by its fields; then its secret is ours too.
                     let ours = intent.fieldsDigest == Intent.digest(current, schema: schema)
                     record.secretFingerprint = ours ? intent.secretFingerprint : nil
                     if intent.action == .create && !ours && records[id] == nil {
@@ -55,9 +55,9 @@ public struct IntentResolver: Sendable {
                     // Deleted, and the new one never made: the next plan creates it.
                     outcome = .forget
                 }
-            case .password:
+            case .secret:
                 if current != nil, records[id] != nil {
-                    // Whether the new password landed cannot be read back: send it again.
+                    // Whether the new secret landed cannot be read back: send it again.
                     record.secretFingerprint = nil
                     outcome = .record(record)
                 }

@@ -1,7 +1,7 @@
 import Foundation
 
 // Plans are values that can be saved (`plan --out`) and read back (`show`, `apply --plan`).
-// The encoding holds no secret: passwords appear only as HMAC fingerprints.
+// The encoding holds no secret: secrets appear only as HMAC fingerprints.
 
 extension Plan: Codable {
     enum CodingKeys: String, CodingKey { case formatVersion, createdAt, environments }
@@ -58,7 +58,7 @@ extension FieldValue: Codable {
 }
 
 extension Action: Codable {
-    enum CodingKeys: String, CodingKey { case kind, current, before, after, fields, forcedBy, password, passwordChanged, grants, credential }
+    enum CodingKeys: String, CodingKey { case kind, current, before, after, fields, forcedBy, secret, secretChanged, grants, credential }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -67,17 +67,17 @@ extension Action: Codable {
             self = .adopt(current: try c.decode(Resource.self, forKey: .current), grants: try c.decode([AccessGrant].self, forKey: .grants),
                           credential: try c.decode(Bool.self, forKey: .credential))
         case .create:
-            self = .create(after: try c.decode(Resource.self, forKey: .after), password: try c.decode(Fingerprint.self, forKey: .password))
+            self = .create(after: try c.decode(Resource.self, forKey: .after), secret: try c.decode(Fingerprint.self, forKey: .secret))
         case .replace:
             self = .replace(before: try c.decode(Resource.self, forKey: .before), after: try c.decode(Resource.self, forKey: .after),
                             fields: try c.decode([FieldChange].self, forKey: .fields), forcedBy: try c.decode([String].self, forKey: .forcedBy),
-                            password: try c.decode(Fingerprint.self, forKey: .password))
+                            secret: try c.decode(Fingerprint.self, forKey: .secret))
         case .update:
             self = .update(before: try c.decode(Resource.self, forKey: .before), after: try c.decode(Resource.self, forKey: .after),
-                           fields: try c.decode([FieldChange].self, forKey: .fields), password: try c.decode(Fingerprint.self, forKey: .password),
-                           passwordChanged: try c.decode(Bool.self, forKey: .passwordChanged))
-        case .password:
-            self = .setSecret(try c.decode(Fingerprint.self, forKey: .password))
+                           fields: try c.decode([FieldChange].self, forKey: .fields), secret: try c.decode(Fingerprint.self, forKey: .secret),
+                           secretChanged: try c.decode(Bool.self, forKey: .secretChanged))
+        case .secret:
+            self = .setSecret(try c.decode(Fingerprint.self, forKey: .secret))
         case .grant:
             self = .grant(try c.decode([AccessGrant].self, forKey: .grants))
         case .revoke:
@@ -95,23 +95,23 @@ extension Action: Codable {
             try c.encode(current, forKey: .current)
             try c.encode(grants, forKey: .grants)
             try c.encode(credential, forKey: .credential)
-        case .create(let after, let password):
+        case .create(let after, let secret):
             try c.encode(after, forKey: .after)
-            try c.encode(password, forKey: .password)
-        case .replace(let before, let after, let fields, let forcedBy, let password):
+            try c.encode(secret, forKey: .secret)
+        case .replace(let before, let after, let fields, let forcedBy, let secret):
             try c.encode(before, forKey: .before)
             try c.encode(after, forKey: .after)
             try c.encode(fields, forKey: .fields)
             try c.encode(forcedBy, forKey: .forcedBy)
-            try c.encode(password, forKey: .password)
-        case .update(let before, let after, let fields, let password, let passwordChanged):
+            try c.encode(secret, forKey: .secret)
+        case .update(let before, let after, let fields, let secret, let secretChanged):
             try c.encode(before, forKey: .before)
             try c.encode(after, forKey: .after)
             try c.encode(fields, forKey: .fields)
-            try c.encode(password, forKey: .password)
-            try c.encode(passwordChanged, forKey: .passwordChanged)
-        case .setSecret(let password):
-            try c.encode(password, forKey: .password)
+            try c.encode(secret, forKey: .secret)
+            try c.encode(secretChanged, forKey: .secretChanged)
+        case .setSecret(let secret):
+            try c.encode(secret, forKey: .secret)
         case .grant(let grants), .revoke(let grants):
             try c.encode(grants, forKey: .grants)
         case .delete(let before):

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What apply would do, per environment: a value computed by the planner and rendered by the
-/// CLI (text, JSON, markdown). It never holds a secret, only password fingerprints.
+/// CLI (text, JSON, markdown). It never holds a secret, only secret fingerprints.
 public struct Plan: Sendable {
     /// Version of the JSON form; bumped on incompatible changes.
     /// 2: server ids on changes and live credentials, key conflicts and namesakes.
@@ -39,7 +39,7 @@ public struct EnvironmentPlan: Sendable, Codable {
     public var refusals: [Refusal]
     /// Digest of the live state and credops state the plan was computed from (saved plans).
     public var liveDigest: String?
-    /// Digest of the declared passwords' fingerprints (saved plans).
+    /// Digest of the declared secrets' fingerprints (saved plans).
     public var secretsDigest: String?
 
     public init(environment: EnvironmentName, provider: String, endpoint: String, isProtected: Bool,
@@ -65,7 +65,7 @@ public struct ProjectPlan: Sendable, Codable {
     /// As the server names it.
     public var serverProject: ProjectName
     public var prune: PruneMode
-    /// In order: each credential's changes (adopt, create, update, password, grant, revoke) by
+    /// In order: each credential's changes (adopt, create, update, secret, grant, revoke) by
     /// username, then the deletes.
     public var changes: [Change]
     /// Live credentials nothing declares and that are not deleted (unmanaged, or prune: none).
@@ -183,14 +183,14 @@ public enum SecretState: String, Sendable, Hashable, Codable {
 public enum Action: Sendable {
     /// Start managing a live credential (and/or live grants that are declared); state only.
     case adopt(current: Resource, grants: [AccessGrant], credential: Bool)
-    case create(after: Resource, password: Fingerprint)
+    case create(after: Resource, secret: Fingerprint)
     /// A new credential in place of the live one, because a field that cannot change does:
     /// the live one is deleted and the declared one created (the key is the server's id, so the
     /// two cannot exist at once), then its grants are given again. `fields` are every changed
     /// field; `forcedBy` names the immutable ones among them.
-    case replace(before: Resource, after: Resource, fields: [FieldChange], forcedBy: [String], password: Fingerprint)
-    /// Every field is sent (the API needs them all, the password too).
-    case update(before: Resource, after: Resource, fields: [FieldChange], password: Fingerprint, passwordChanged: Bool)
+    case replace(before: Resource, after: Resource, fields: [FieldChange], forcedBy: [String], secret: Fingerprint)
+    /// Every field is sent (the API needs them all, the secret too).
+    case update(before: Resource, after: Resource, fields: [FieldChange], secret: Fingerprint, secretChanged: Bool)
     case setSecret(Fingerprint)
     case grant([AccessGrant])
     case revoke([AccessGrant])
@@ -202,14 +202,14 @@ public enum Action: Sendable {
         case .create: .create
         case .replace: .replace
         case .update: .update
-        case .setSecret: .password
+        case .setSecret: .secret
         case .grant: .grant
         case .revoke: .revoke
         case .delete: .delete
         }
     }
 
-    /// The fingerprint of the password this action applies, if it sends one.
+    /// The fingerprint of the secret this action applies, if it sends one.
     public var secretFingerprint: Fingerprint? {
         switch self {
         case .create(_, let fp), .replace(_, _, _, _, let fp), .update(_, _, _, let fp, _), .setSecret(let fp): fp
@@ -220,16 +220,17 @@ public enum Action: Sendable {
 
 /// The closed set of action kinds, with their words in reports.
 public enum ActionKind: String, Sendable, Codable, CaseIterable, Comparable {
-    case adopt, create, replace, update, password, grant, revoke, delete
+    /// `secret` is written `password` in reports, plans and state, the word those documents use.
+    case adopt, create, replace, update, secret = "password", grant, revoke, delete
 
-    /// The order within one credential: adopt → create or replace → update → password → grant → revoke.
+    /// The order within one credential: adopt → create or replace → update → secret → grant → revoke.
     var rank: Int {
         switch self {
         case .adopt: 0
         case .create: 1
         case .replace: 2
         case .update: 3
-        case .password: 4
+        case .secret: 4
         case .grant: 5
         case .revoke: 6
         case .delete: 7

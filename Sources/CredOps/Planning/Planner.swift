@@ -15,8 +15,8 @@ public struct Planner: Sendable {
         public var liveGrants: [CredentialKey: [AccessGrant]]
         /// State records of this project.
         public var managed: [CredentialKey: ManagedCredential]
-        /// Fingerprints of the declared passwords.
-        public var passwords: [CredentialKey: Fingerprint]
+        /// Fingerprints of the declared secrets.
+        public var secrets: [CredentialKey: Fingerprint]
         /// What identity matching found (servers that assign ids): declared names it could not
         /// match, other live credentials of a matched name, and records to forget.
         public var conflicts: [KeyConflict]
@@ -24,7 +24,7 @@ public struct Planner: Sendable {
         public var stale: [CredentialKey]
 
         public init(desired: DesiredProject, live: [Resource], liveGrants: [CredentialKey: [AccessGrant]],
-                    managed: [CredentialKey: ManagedCredential], passwords: [CredentialKey: Fingerprint],
+                    managed: [CredentialKey: ManagedCredential], secrets: [CredentialKey: Fingerprint],
                     conflicts: [KeyConflict] = [], namesakes: [CredentialKey: [String]] = [:], stale: [CredentialKey] = []) {
             self.conflicts = conflicts
             self.namesakes = namesakes
@@ -33,7 +33,7 @@ public struct Planner: Sendable {
             self.live = live
             self.liveGrants = liveGrants
             self.managed = managed
-            self.passwords = passwords
+            self.secrets = secrets
         }
     }
 
@@ -81,10 +81,10 @@ public struct Planner: Sendable {
         for credential in desired.credentials where !conflicted.contains(credential.key) {
             let id = credential.key
             let managed = input.managed[id]
-            guard let password = input.passwords[id] else { continue }
+            guard let secret = input.secrets[id] else { continue }
             let declaredGrants = credential.grants ?? []
             guard let live = liveByID[id] else {
-                plan.changes.append(change(id, .create(after: credential.resource, password: password), at: credential.location))
+                plan.changes.append(change(id, .create(after: credential.resource, secret: secret), at: credential.location))
                 if !declaredGrants.isEmpty {
                     plan.changes.append(change(id, .grant(declaredGrants), at: credential.location))
                 }
@@ -110,26 +110,26 @@ public struct Planner: Sendable {
                 // A field that cannot change does: a new credential replaces this one. Its grants
                 // go with the old one, so every declared grant is given again.
                 changes.append(change(id, .replace(before: live, after: credential.resource, fields: fields, forcedBy: forcedBy,
-                                                   password: password), at: credential.location))
+                                                   secret: secret), at: credential.location))
                 if !declaredGrants.isEmpty { changes.append(change(id, .grant(declaredGrants), at: credential.location)) }
                 plan.changes += changes
                 continue
             }
-            let passwordState: SecretState?
+            let secretState: SecretState?
             if let onServer = live.secretFingerprint {
                 // The server says which secret it holds: that, not state, is the truth.
-                passwordState = onServer.matches(password) ? nil : .differsOnServer
+                secretState = onServer.matches(secret) ? nil : .differsOnServer
             } else if let known = managed?.secretFingerprint {
-                passwordState = known.matches(password) ? nil : .changedSinceLastApply
+                secretState = known.matches(secret) ? nil : .changedSinceLastApply
             } else {
-                passwordState = managed == nil ? .notSetByCredops : .neverAppliedByCredops
+                secretState = managed == nil ? .notSetByCredops : .neverAppliedByCredops
             }
             if !fields.isEmpty || managed?.pendingRedeploy != nil {
-                let reason: ChangeReason? = fields.isEmpty ? .redeploy(managed?.pendingRedeploy ?? "") : passwordState.map(ChangeReason.secret)
-                changes.append(change(id, .update(before: live, after: credential.resource, fields: fields, password: password,
-                                                  passwordChanged: passwordState != nil), reason: reason, at: credential.location))
-            } else if let passwordState {
-                changes.append(change(id, .setSecret(password), reason: .secret(passwordState), at: credential.location))
+                let reason: ChangeReason? = fields.isEmpty ? .redeploy(managed?.pendingRedeploy ?? "") : secretState.map(ChangeReason.secret)
+                changes.append(change(id, .update(before: live, after: credential.resource, fields: fields, secret: secret,
+                                                  secretChanged: secretState != nil), reason: reason, at: credential.location))
+            } else if let secretState {
+                changes.append(change(id, .setSecret(secret), reason: .secret(secretState), at: credential.location))
             }
 
             let toGrant = declaredGrants.filter { !liveSet.contains($0) }

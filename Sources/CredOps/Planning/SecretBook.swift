@@ -4,26 +4,26 @@
 /// before anything changes.
 public struct SecretBook: Sendable {
     public var auth: Connection.Credentials?
-    private var passwords: [String: (Secret, Fingerprint)] = [:]
+    private var secrets: [String: (Secret, Fingerprint)] = [:]
 
     public init(auth: Connection.Credentials?) { self.auth = auth }
 
     static func key(_ project: ProjectName, _ id: CredentialKey) -> String { project.rawValue + "\u{0}" + id.rawValue }
 
-    mutating func reserveCapacity(_ n: Int) { passwords.reserveCapacity(n) }
+    mutating func reserveCapacity(_ n: Int) { secrets.reserveCapacity(n) }
 
     mutating func add(project: ProjectName, id: CredentialKey, secret: Secret, fingerprint: Fingerprint) {
-        passwords[Self.key(project, id)] = (secret, fingerprint)
+        secrets[Self.key(project, id)] = (secret, fingerprint)
     }
 
-    /// The password declared for a credential (by the server's project name).
-    public func password(project: ProjectName, id: CredentialKey) -> Secret? { passwords[Self.key(project, id)]?.0 }
+    /// The secret declared for a credential (by the server's namespace).
+    public func secret(project: ProjectName, id: CredentialKey) -> Secret? { secrets[Self.key(project, id)]?.0 }
 
-    public func fingerprint(project: ProjectName, id: CredentialKey) -> Fingerprint? { passwords[Self.key(project, id)]?.1 }
+    public func fingerprint(project: ProjectName, id: CredentialKey) -> Fingerprint? { secrets[Self.key(project, id)]?.1 }
 
     /// Every secret in the book, for redaction.
     public var allSecrets: [Secret] {
-        var result = passwords.values.map(\.0)
+        var result = secrets.values.map(\.0)
         switch auth {
         case .bearer(let t)?: result.append(t)
         case .clientCredentials(_, let s, _, _)?: result.append(s)  // the id is a login name
@@ -51,7 +51,7 @@ extension SecretResolver {
         book.reserveCapacity(desired.projects.reduce(0) { $0 + $1.credentials.count })
         for project in desired.projects {
             for credential in project.credentials {
-                guard let secret = value(credential.password, use: .body, environment: env, problems: &problems) else { continue }
+                guard let secret = value(credential.secret, use: .body, environment: env, problems: &problems) else { continue }
                 let context = SecretBook.fingerprintContext(environment: env.name, project: project.serverProject, id: credential.key)
                 book.add(project: project.serverProject, id: credential.key, secret: secret,
                          fingerprint: secret.fingerprint(key: key, context: context))

@@ -179,7 +179,7 @@ public struct Workflow: Sendable {
                 repairs += projectRepairs
                 liveResources[project.serverProject] = input.live
                 liveGrants[project.serverProject] = input.liveGrants
-                fingerprints += input.passwords.map { (project.serverProject, $0.key, $0.value) }
+                fingerprints += input.secrets.map { (project.serverProject, $0.key, $0.value) }
             } catch {
                 failure = runSecrets.redactor.redact("project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)")
                 break
@@ -259,11 +259,11 @@ public struct Workflow: Sendable {
         }
         let (settled, repairs) = resolver.resolve(intents, live: Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
                                                   liveGrants: liveGrants, managed: recorded, runID: runID)
-        var passwords: [CredentialKey: Fingerprint] = [:]
+        var secrets: [CredentialKey: Fingerprint] = [:]
         for credential in project.credentials {
-            passwords[credential.key] = book.fingerprint(project: project.serverProject, id: credential.key)
+            secrets[credential.key] = book.fingerprint(project: project.serverProject, id: credential.key)
         }
-        return (Planner.ProjectInput(desired: project, live: live, liveGrants: liveGrants, managed: settled, passwords: passwords,
+        return (Planner.ProjectInput(desired: project, live: live, liveGrants: liveGrants, managed: settled, secrets: secrets,
                                      conflicts: match.conflicts, namesakes: match.namesakes, stale: match.stale), repairs)
     }
 

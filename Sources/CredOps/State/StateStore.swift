@@ -140,8 +140,8 @@ public struct ChangeCounts: Sendable, Codable, Equatable {
     public var created = 0
     public var updated = 0
     public var replaced = 0
-    /// Secrets set (a password change, or an update that carried a new secret).
-    public var passwordChanged = 0
+    /// Secrets set (a secret change, or an update that carried a new secret).
+    public var secretChanged = 0
     public var granted = 0
     public var revoked = 0
     public var deleted = 0
@@ -150,12 +150,12 @@ public struct ChangeCounts: Sendable, Codable, Equatable {
 
     public init() {}
 
-    public var total: Int { created + updated + passwordChanged + granted + revoked + deleted + adopted + replaced }
+    public var total: Int { created + updated + secretChanged + granted + revoked + deleted + adopted + replaced }
 
     /// The stored form: sorted keys, non-zero counts only.
     public var json: String {
         let pairs = [("adopted", adopted), ("created", created), ("deleted", deleted), ("failed", failed), ("granted", granted),
-                     ("replaced", replaced), ("revoked", revoked), ("secretChanged", passwordChanged), ("updated", updated)]
+                     ("replaced", replaced), ("revoked", revoked), ("secretChanged", secretChanged), ("updated", updated)]
         return "{" + pairs.filter { $0.1 != 0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 
@@ -164,7 +164,7 @@ public struct ChangeCounts: Sendable, Codable, Equatable {
         let counts = (try? JSONDecoder().decode(StoredCounts.self, from: Data(json.utf8)))?.counts ?? [:]
         func count(_ key: String) -> Int { max(0, counts[key] ?? 0) }
         (adopted, created, deleted, failed, granted) = (count("adopted"), count("created"), count("deleted"), count("failed"), count("granted"))
-        (replaced, revoked, passwordChanged, updated) = (count("replaced"), count("revoked"), count("secretChanged"), count("updated"))
+        (replaced, revoked, secretChanged, updated) = (count("replaced"), count("revoked"), count("secretChanged"), count("updated"))
     }
 
     /// A JSON object read key by key, keeping the integer values.

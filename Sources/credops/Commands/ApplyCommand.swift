@@ -376,7 +376,7 @@ final class ProgressPrinter: @unchecked Sendable {
             case (.applied, .create): p.created += 1
             case (.applied, .replace): p.replaced += 1
             case (.applied, .update): p.updated += 1
-            case (.applied, .password): p.passwords += 1
+            case (.applied, .secret): p.passwords += 1
             case (.applied, .grant): p.granted += 1
             case (.applied, .revoke): p.revoked += 1
             case (.applied, .delete): p.deleted += 1
