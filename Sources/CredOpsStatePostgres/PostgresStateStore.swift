@@ -286,8 +286,8 @@ public final class PostgresStateStore: StateStore {
         try await write(environment: credential.environment, [(StateSchema.upsertManaged, StateCoding.managedValues(credential))])
     }
 
-    public func forget(environment: EnvironmentName, project: ProjectName, username: CredentialKey) async throws {
-        try await write(environment: environment, [Self.deleteManaged(environment, project, username)])
+    public func forget(environment: EnvironmentName, namespace: ProjectName, key: CredentialKey) async throws {
+        try await write(environment: environment, [Self.deleteManaged(environment, namespace, key)])
     }
 
     static func deleteManaged(_ e: EnvironmentName, _ p: ProjectName, _ u: CredentialKey) -> (String, [StateCoding.Value?]) {

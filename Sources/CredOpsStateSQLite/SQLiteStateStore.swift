@@ -150,16 +150,16 @@ public final class SQLiteStateStore: StateStore {
         try await write(environment: credential.environment) { db in try Self.upsert(credential, db) }
     }
 
-    public func forget(environment: EnvironmentName, project: ProjectName, username: CredentialKey) async throws {
-        try await write(environment: environment) { db in try Self.delete(environment, project, username, db) }
+    public func forget(environment: EnvironmentName, namespace: ProjectName, key: CredentialKey) async throws {
+        try await write(environment: environment) { db in try Self.delete(environment, namespace, key, db) }
     }
 
     private static func upsert(_ credential: ManagedCredential, _ db: SQLiteDatabase) throws {
         try db.query(StateSchema.upsertManaged, StateCoding.managedValues(credential).map(SQLiteValue.init))
     }
 
-    private static func delete(_ environment: EnvironmentName, _ project: ProjectName, _ username: CredentialKey, _ db: SQLiteDatabase) throws {
-        try db.query(StateSchema.deleteManaged, [.text(environment.rawValue), .text(project.rawValue), .text(username.rawValue)])
+    private static func delete(_ environment: EnvironmentName, _ namespace: ProjectName, _ key: CredentialKey, _ db: SQLiteDatabase) throws {
+        try db.query(StateSchema.deleteManaged, [.text(environment.rawValue), .text(namespace.rawValue), .text(key.rawValue)])
     }
 
     // MARK: Intents

@@ -58,7 +58,7 @@ import Testing
         var read = try await o.store.managedCredentials(environment: "staging")
         #expect(read.first { $0.key == "svc" }?.secretFingerprint?.hex == "01")
         if stored { #expect(read.first { $0.key == "svc\u{0}evil" }?.secretFingerprint?.hex == "02") }
-        try? await o.store.forget(environment: "staging", project: "p", username: "svc\u{0}evil")
+        try? await o.store.forget(environment: "staging", namespace: "p", key: "svc\u{0}evil")
         read = try await o.store.managedCredentials(environment: "staging")
         #expect(read.map(\.key) == ["svc"])
         await o.store.close()
@@ -71,7 +71,7 @@ import Testing
         try await o.store.record(Self.credential("staging", "p", "a", fp: "02"))
         try await o.store.record(Self.credential("production", "p", "a", fp: "03"))
         #expect(try await o.store.managedCredentials(environment: "staging").map(\.secretFingerprint?.hex) == ["02"])
-        try await o.store.forget(environment: "staging", project: "p", username: "a")
+        try await o.store.forget(environment: "staging", namespace: "p", key: "a")
         #expect(try await o.store.managedCredentials(environment: "staging").isEmpty)
         #expect(try await o.store.managedCredentials(environment: "production").count == 1)
         await o.store.close()

@@ -142,7 +142,7 @@ public struct Applier: Sendable {
         // Housekeeping: managed credentials gone from the server and no longer declared.
         for project in plan.projects where !shouldStop() {
             for id in project.forgotten {
-                try? await store.forget(environment: plan.environment, project: project.serverProject, username: id)
+                try? await store.forget(environment: plan.environment, namespace: project.serverProject, key: id)
             }
         }
 

@@ -19,7 +19,7 @@ public protocol StateStore: Sendable {
     func record(_ credential: ManagedCredential) async throws
 
     /// Forgets one credential (it was deleted, or it is gone from the server).
-    func forget(environment: EnvironmentName, project: ProjectName, username: CredentialKey) async throws
+    func forget(environment: EnvironmentName, namespace: ProjectName, key: CredentialKey) async throws
 
     // MARK: Intents (crash safety)
 
