@@ -1,32 +1,16 @@
 import CredOps
 import Foundation
-import Synchronization
 
 /// Calls on one Apinizer manager: paths URL-encoded with their trailing slash, Bearer auth,
 /// retries by the shared policy, errors with the server's own code and text (redacted).
 final class ApinizerSession: ProviderSession {
-    private let connection: Connection
-    private let http: HTTPClient
-    private let policy: RetryPolicy
-    private let tokens: Authenticator
-    /// Every secret of the run: server text passes its redactor's `serverText` before any message.
-    private let runSecrets: RunSecrets
-    private let counters = Mutex(RequestStatistics())
+    private let caller: ProviderCaller
 
     init(connection: Connection, http: HTTPClient) {
-        self.connection = connection
-        self.http = http
-        self.policy = RetryPolicy(settings: connection.retry)
-        self.tokens = Authenticator(connection: connection, http: http, policy: RetryPolicy(settings: connection.retry),
-                                    defaultTokenPath: "/apiops/auth/token")
-        self.runSecrets = connection.runSecrets
+        self.caller = ProviderCaller(connection: connection, http: http, defaultTokenPath: "/apiops/auth/token")
     }
 
-    var statistics: RequestStatistics {
-        var stats = counters.withLock { $0 }
-        stats.authentications = tokens.authentications
-        return stats
-    }
+    var statistics: RequestStatistics { caller.statistics }
 
     // MARK: Paths
 
@@ -130,38 +114,12 @@ final class ApinizerSession: ProviderSession {
         }
     }
 
-    /// One API call: token, request, retries, one renewal on 401, and error mapping.
+    /// One API call through the shared caller; an answer that is not a success becomes a
+    /// `ProviderError` with the server's own code and text (redacted).
     private func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, secrets: [Secret] = []) async throws(ProviderError) -> HTTPResponse {
-        let summary = "\(method.rawValue) \(path)"
-        var renewed = false
-        while true {
-            let (authorization, token) = try await tokens.authorization(request: summary)
-            var headers = HTTPHeaders([("Accept", "application/json")])
-            headers.add("Authorization", authorization)
-            if body != nil { headers.add("Content-Type", "application/json") }
-            let request = HTTPRequest(method: method, url: connection.baseURL + path, headers: headers, body: body)
-            let response: HTTPResponse
-            do throws(HTTPClientError) {
-                let stop = connection.stop
-                let (answer, retries) = try await http.send(request, policy: policy, giveUp: { stop?.isRequested ?? false })
-                response = answer
-                counters.withLock {
-                    if method == .get { $0.reads += 1 + retries } else { $0.writes += 1 + retries }
-                    $0.retries += retries
-                }
-            } catch {
-                counters.withLock { if method == .get { $0.reads += 1 } else { $0.writes += 1 } }
-                throw ProviderError(error.kind == .cancelled ? .cancelled : .transport(error.kind), request: summary,
-                                    message: error.message, outcomeUnknown: method != .get && error.outcomeUnknown)
-            }
-            if response.status == 401, tokens.canRenew, !renewed {
-                renewed = true
-                tokens.invalidate(token)
-                continue
-            }
-            guard response.isSuccess else { throw failure(response, method: method, summary: summary, secrets: secrets) }
-            return response
-        }
+        let response = try await caller.send(method, path, body: body)
+        guard response.isSuccess else { throw failure(response, method: method, summary: "\(method.rawValue) \(path)", secrets: secrets) }
+        return response
     }
 
     private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, secrets: [Secret]) -> ProviderError {
@@ -191,11 +149,9 @@ final class ApinizerSession: ProviderSession {
         return ProviderError(kind, request: summary, message: text, outcomeUnknown: unknown)
     }
 
-    /// Server-supplied text made safe for a message: control characters out, cut to `limit`,
-    /// every secret of the run (and of this request) out, in any encoding.
+    /// Server-supplied text made safe for a message (see `ProviderCaller.serverText`).
     private func redact(_ text: String, _ secrets: [Secret], limit: Int = 2000) -> String {
-        let redactor = secrets.isEmpty ? runSecrets.redactor : runSecrets.redactor.adding(secrets)
-        return redactor.serverText(text, limit: limit)
+        caller.serverText(text, extra: secrets, limit: limit)
     }
 
     private func decode<T: Decodable>(_ response: HTTPResponse, _ method: HTTPMethod, _ path: String) throws(ProviderError) -> T {

@@ -1,6 +1,5 @@
 import CredOps
 import Foundation
-import Synchronization
 
 /// LeadConduit (ActiveProspect): an account's `/credentials`, HTTP Basic with the API key,
 /// ids assigned by the server, names not unique, passwords returned by reads.
@@ -42,25 +41,15 @@ public struct LeadConduitProvider: Provider {
 /// credops' own grouping, so `list` returns the whole account whatever namespace it is asked for.
 final class LeadConduitSession: ProviderSession {
     private let environment: EnvironmentConfig
-    private let connection: Connection
-    private let http: HTTPClient
-    private let policy: RetryPolicy
-    private let auth: Authenticator
-    private let counters = Mutex(RequestStatistics())
+    private let caller: ProviderCaller
+    private var connection: Connection { caller.connection }
 
     init(environment: EnvironmentConfig, connection: Connection, http: HTTPClient) {
         self.environment = environment
-        self.connection = connection
-        self.http = http
-        self.policy = RetryPolicy(settings: connection.retry)
-        self.auth = Authenticator(connection: connection, http: http, policy: policy, defaultTokenPath: "/oauth/token")
+        self.caller = ProviderCaller(connection: connection, http: http, defaultTokenPath: "/oauth/token")
     }
 
-    var statistics: RequestStatistics {
-        var stats = counters.withLock { $0 }
-        stats.authentications = auth.authentications
-        return stats
-    }
+    var statistics: RequestStatistics { caller.statistics }
 
     /// The wire object. `password` is read only to be fingerprinted.
     struct Wire: Decodable {
@@ -199,38 +188,18 @@ final class LeadConduitSession: ProviderSession {
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
     }
 
-    /// One call: auth, retries, error mapping. A refused key is never retried: a reset key does
-    /// not start working by asking again.
+    /// One call through the shared caller (auth, retries, counts). A refused key is never
+    /// retried: a reset key does not start working by asking again.
     private func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, secrets: [Secret] = []) async throws(ProviderError) -> HTTPResponse {
-        let summary = "\(method.rawValue) \(path)"
-        let (authorization, _) = try await auth.authorization(request: summary)
-        var headers = HTTPHeaders([("Accept", "application/json")])
-        headers.add("Authorization", authorization)
-        if body != nil { headers.add("Content-Type", "application/json") }
-        let request = HTTPRequest(method: method, url: connection.baseURL + path, headers: headers, body: body)
-        let response: HTTPResponse
-        do throws(HTTPClientError) {
-            let stop = connection.stop
-            let (answer, retries) = try await http.send(request, policy: policy, giveUp: { stop?.isRequested ?? false })
-            response = answer
-            counters.withLock {
-                if method == .get { $0.reads += 1 + retries } else { $0.writes += 1 + retries }
-                $0.retries += retries
-            }
-        } catch {
-            counters.withLock { if method == .get { $0.reads += 1 } else { $0.writes += 1 } }
-            throw ProviderError(error.kind == .cancelled ? .cancelled : .transport(error.kind), request: summary,
-                                message: error.message, outcomeUnknown: method != .get && error.outcomeUnknown)
-        }
-        guard response.isSuccess else { throw failure(response, method: method, summary: summary, secrets: secrets) }
+        let response = try await caller.send(method, path, body: body)
+        guard response.isSuccess else { throw failure(response, method: method, summary: "\(method.rawValue) \(path)", secrets: secrets) }
         return response
     }
 
     private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, secrets: [Secret]) -> ProviderError {
         let status = response.status
-        let redactor = secrets.isEmpty ? connection.runSecrets.redactor : connection.runSecrets.redactor.adding(secrets)
         let said = ((try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any])?["error"] as? String
-        let text = said.map { redactor.serverText($0, limit: 500) }
+        let text = said.map { caller.serverText($0, extra: secrets, limit: 500) }
         if status == 401 || status == 403 {
             let source = environment.auth.map(Self.keySource) ?? "the built-in sandbox's key"
             return ProviderError(.authentication, request: summary,

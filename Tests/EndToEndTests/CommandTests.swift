@@ -116,4 +116,45 @@ import Testing
         let code = await child.wait(timeout: .seconds(10))
         #expect(code == 0)
     }
+
+    /// The LeadConduit emulator as its own process: credops applies to it, the masked-password
+    /// switch makes reads answer null, and the plan after the apply has nothing to do.
+    @Test func sandboxServeRunsTheLeadConduitEmulatorForAnotherProcess() async throws {
+        let out = ChildProcess.pipe()
+        let data = TemporaryDirectory()
+        let child = try ChildProcess(CLIRunner.binary, ["sandbox", "serve", "--provider", "leadconduit", "--port", "0", "--token", "lc-key-42",
+                                                        "--mask-passwords", "--data", data.url("lc.json")], stdout: out.write)
+        close(out.write)
+        let url = try await offCooperativePool { () -> String in
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while read(out.read, &byte, 1) == 1, byte != 10 { bytes.append(byte) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        close(out.read)
+        #expect(url.hasPrefix("http://127.0.0.1:"), "\(url)")
+        let w = E2EWorkspace()
+        w.variables["LC_KEY"] = "lc-key-42"
+        w.variables["LC_PW"] = "posted-password-1"
+        w.environment("lc", "provider: leadconduit\nurl: \(url)\nauth: { apiKey: { fromEnv: LC_KEY } }\n")
+        w.manifest("lc.yaml", """
+            apiVersion: credops/v1
+            kind: CredentialSet
+            provider: leadconduit
+            project: intake
+            credentials:
+              - { name: Acme, package: acme, username: poster, password: { fromEnv: LC_PW } }
+            """)
+        let apply = await w.run(["apply", "manifests", "--auto-approve"])
+        #expect(apply.exitCode == 0, "\(apply)")
+        let plan = await w.run(["plan", "manifests", "--detailed-exitcode"])
+        #expect(plan.exitCode == 0, "\(plan)")
+        child.signal(SIGTERM)
+        #expect(await child.wait(timeout: .seconds(10)) == 0)
+        // The data file holds what was created, readable only by its owner.
+        let saved = try String(contentsOfFile: data.url("lc.json"), encoding: .utf8)
+        #expect(saved.contains("\"name\":\"Acme\""))
+        let attributes = try FileManager.default.attributesOfItem(atPath: data.url("lc.json"))
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    }
 }

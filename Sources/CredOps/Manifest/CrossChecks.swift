@@ -111,18 +111,23 @@ struct CrossChecks {
                 let key = Key(provider: manifest.provider, project: manifest.project, username: username)
                 if let first = firstInProject.updateValue(manifest.credentials[i].location, forKey: key) {
                     firstInProject[key] = first
-                    diagnostics.append(.error("username '\(username)' is declared twice in project \(manifest.project) (first at \(first)); remove one", at: manifest.credentials[i].location))
+                    let field = schemas[manifest.provider]?.identifierField ?? "name"
+                    diagnostics.append(.error("\(field) '\(username)' is declared twice in project \(manifest.project) (first at \(first)); remove one", at: manifest.credentials[i].location))
                 }
             }
         }
         // Across projects, where the provider's usernames are global and both reach one environment.
         for env in environments {
-            guard schemas[env.provider]?.identifiersAreGlobal == true else { continue }
+            guard let schema = schemas[env.provider], schema.identifiersAreGlobal else { continue }
+            let field = schema.identifierField
+            // Where names are not the server's ids (LeadConduit), one account still holds them all.
+            let why = schema.capabilities.namespace == .none ? "\(env.provider) has no projects: one account holds every credential"
+                : "\(env.provider) \(field)s are unique across projects"
             var first: [CredentialKey: (ProjectName, SourceLocation)] = [:]
             for manifest in manifests where manifest.provider == env.provider && manifest.applies(to: env.name) {
                 for credential in manifest.credentials where credential.applies(to: env.name) {
                     if let (project, location) = first[credential.key], project != manifest.project {
-                        diagnostics.append(.error("username '\(credential.key)' is declared in projects \(project) (at \(location)) and \(manifest.project), both in environment \(env.name); \(env.provider) usernames are unique across projects", at: credential.location))
+                        diagnostics.append(.error("\(field) '\(credential.key)' is declared in projects \(project) (at \(location)) and \(manifest.project), both in environment \(env.name); \(why)", at: credential.location))
                     } else if first[credential.key] == nil {
                         first[credential.key] = (manifest.project, credential.location)
                     }

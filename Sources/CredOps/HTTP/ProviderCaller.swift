@@ -1,0 +1,75 @@
+import Foundation
+import Synchronization
+
+/// The part of every provider's API call that is not the provider's: the auth header (bearer,
+/// Basic, API key, OAuth2 client credentials), retries by the shared policy (giving up once the
+/// run is asked to stop), one token renewal on a 401 when the token can be renewed, request
+/// counts, and transport failures as `ProviderError`s. A provider keeps only its wire mapping:
+/// paths, bodies, and what its error answers mean.
+public final class ProviderCaller: Sendable {
+    public let connection: Connection
+    public let auth: Authenticator
+    private let http: HTTPClient
+    private let policy: RetryPolicy
+    private let counters = Mutex(RequestStatistics())
+
+    /// - Parameter defaultTokenPath: the token call's path when the environment names none.
+    public init(connection: Connection, http: HTTPClient, defaultTokenPath: String) {
+        self.connection = connection
+        self.http = http
+        self.policy = RetryPolicy(settings: connection.retry)
+        self.auth = Authenticator(connection: connection, http: http, policy: policy, defaultTokenPath: defaultTokenPath)
+    }
+
+    /// What was sent so far, token calls included.
+    public var statistics: RequestStatistics {
+        var stats = counters.withLock { $0 }
+        stats.authentications = auth.authentications
+        return stats
+    }
+
+    /// Sends `method path` to the environment (JSON in and out) and returns the answer,
+    /// whatever its status: the provider decides what a status means.
+    ///
+    /// - Throws: `ProviderError` when no answer came (`outcomeUnknown` for a write whose answer
+    ///   was lost), or when authentication itself failed.
+    public func send(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws(ProviderError) -> HTTPResponse {
+        let summary = "\(method.rawValue) \(path)"
+        var renewed = false
+        while true {
+            let (authorization, token) = try await auth.authorization(request: summary)
+            var headers = HTTPHeaders([("Accept", "application/json")])
+            headers.add("Authorization", authorization)
+            if body != nil { headers.add("Content-Type", "application/json") }
+            let request = HTTPRequest(method: method, url: connection.baseURL + path, headers: headers, body: body)
+            let response: HTTPResponse
+            do throws(HTTPClientError) {
+                let stop = connection.stop
+                let (answer, retries) = try await http.send(request, policy: policy, giveUp: { stop?.isRequested ?? false })
+                response = answer
+                counters.withLock {
+                    if method == .get { $0.reads += 1 + retries } else { $0.writes += 1 + retries }
+                    $0.retries += retries
+                }
+            } catch {
+                counters.withLock { if method == .get { $0.reads += 1 } else { $0.writes += 1 } }
+                throw ProviderError(error.kind == .cancelled ? .cancelled : .transport(error.kind), request: summary,
+                                    message: error.message, outcomeUnknown: method != .get && error.outcomeUnknown)
+            }
+            // An expired token is renewed once; a refused API key or login is final.
+            if response.status == 401, auth.canRenew, !renewed {
+                renewed = true
+                auth.invalidate(token)
+                continue
+            }
+            return response
+        }
+    }
+
+    /// Server-supplied text made safe for a message: control characters out, cut to `limit`,
+    /// every secret of the run (and `extra`, the secrets of this request) out, in any encoding.
+    public func serverText(_ text: String, extra: [Secret] = [], limit: Int = 2000) -> String {
+        let redactor = extra.isEmpty ? connection.runSecrets.redactor : connection.runSecrets.redactor.adding(extra)
+        return redactor.serverText(text, limit: limit)
+    }
+}
