@@ -328,16 +328,16 @@ actor LeadConduitEngine {
         try Self.write(all(), to: path)
     }
 
+    /// Written like the Apinizer emulator's file: a fresh temporary file (mode 0600, never an
+    /// existing one), synced, then renamed over the old one.
     private static func write(_ credentials: [LeadConduitCredential], to path: String) throws(SandboxError) {
+        let data: Data
         do {
-            let data = try JSONEncoder().encode(Stored(credentials: credentials))
-            let temporary = path + ".tmp"
-            FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600])
-            try data.write(to: URL(fileURLWithPath: temporary))
-            _ = rename(temporary, path)
+            data = try JSONEncoder().encode(Stored(credentials: credentials))
         } catch {
             throw SandboxError(.dataFile, "\(path): \(error)")
         }
+        try DataFile(path: path).write(data)
     }
 }
 

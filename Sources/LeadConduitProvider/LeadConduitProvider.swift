@@ -102,8 +102,10 @@ final class LeadConduitSession: ProviderSession {
         let fingerprint = item.password.flatMap { password in
             connection.fingerprintSecret?(namespace, key, Secret(password))
         }
-        if let password = item.password, !password.isEmpty { connection.runSecrets.add([Secret(password)]) }
-        return Resource(id: key, fields: FieldMap(fields), serverID: item.id, secretFingerprint: fingerprint)
+        // Not added to the run's redactor: a live password is never put in any output, and a
+        // shared account must not be able to blank out words of credops' output (or slow every
+        // run by its size) by choosing passwords.
+        return Resource(id: key, fields: FieldMap(fields), serverID: item.id.lowercased(), secretFingerprint: fingerprint)
     }
 
     static func isID(_ text: String) -> Bool {
@@ -114,11 +116,12 @@ final class LeadConduitSession: ProviderSession {
 
     func create(_ resource: Resource, in namespace: ProjectName, secret: Secret?) async throws(ProviderError) -> CreatedCredential {
         let response = try await call(.post, "/credentials", body: try body(resource, secret: secret, path: "POST /credentials"), secrets: secret.map { [$0] } ?? [])
-        guard let made = try? JSONDecoder().decode(Wire.self, from: response.body), Self.isID(made.id) else {
+        guard var made = try? JSONDecoder().decode(Wire.self, from: response.body), Self.isID(made.id) else {
             // Stored, but the id is unknown: the engine reads back to find it.
             throw ProviderError(.badAnswer, request: "POST /credentials", message: "\(response.status) without the new credential's id",
                                 outcomeUnknown: true)
         }
+        made.id = made.id.lowercased()
         var readOnly: [String: FieldValue] = [:]
         if let created = made.createdAt { readOnly["created_at"] = .string(created) }
         if let updated = made.updatedAt { readOnly["updated_at"] = .string(updated) }
@@ -135,10 +138,10 @@ final class LeadConduitSession: ProviderSession {
     /// No call of its own: the secret is a field of the object, so a new one is a full PUT of
     /// the current fields with it (read first, so nothing else changes).
     func setSecret(_ credential: CredentialAddress, secret: Secret) async throws(ProviderError) {
-        let path = try self.path(credential, "PATCH")
+        let path = try self.path(credential, "PUT")
         let response = try await call(.get, path)
-        guard let current = try? JSONDecoder().decode(Wire.self, from: response.body) else {
-            throw ProviderError(.badAnswer, request: "GET \(path)", message: "\(response.status) with an answer credops cannot read")
+        guard let current = try? JSONDecoder().decode(Wire.self, from: response.body), current.id.lowercased() == credential.serverID?.lowercased() else {
+            throw ProviderError(.badAnswer, request: "GET \(path)", message: "\(response.status) with an answer credops cannot read, or about another credential")
         }
         var resource = self.resource(current, namespace: credential.namespace)
         resource.id = credential.key

@@ -97,4 +97,22 @@ import Testing
         // The fetched token is a secret of the run from now on.
         #expect(!connection.runSecrets.redactor.redact("tok-123456").contains("tok-123456"))
     }
+
+    /// A key the server refuses is presented once per session: the calls after the first 401
+    /// fail the same way without reaching the server (no lockout by a thousand writes).
+    @Test func aRefusedKeyIsSentOncePerSession() async throws {
+        let server = try RawHTTPServer { _ in
+            RawHTTPServer.answer(status: 401, headers: [("Content-Type", "application/json")], body: Data(#"{"error":"authentication failed"}"#.utf8))
+        }
+        defer { server.stop() }
+        let http = client()
+        defer { http.shutdown() }
+        let connection = Connection(baseURL: server.url, credentials: .basic(username: "API", password: Secret("rotated-key-0")), retry: RetrySettings())
+        let caller = ProviderCaller(connection: connection, http: http, defaultTokenPath: "/token")
+        for path in ["/credentials", "/credentials/a", "/credentials/b"] {
+            #expect(try await caller.send(.get, path).status == 401)
+        }
+        #expect(server.received.count == 1)
+        #expect(caller.statistics.reads == 1)
+    }
 }

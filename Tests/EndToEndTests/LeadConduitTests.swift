@@ -92,6 +92,39 @@ import Testing
         #expect(response.status == 200)
     }
 
+    static func project(_ name: String, _ credentials: [String]) -> String {
+        "apiVersion: credops/v1\nkind: CredentialSet\nprovider: leadconduit\nproject: \(name)\ncredentials:\n"
+            + credentials.map { "  - { name: \($0), package: p, username: u, password: { fromEnv: LC_PW_0 } }\n" }.joined()
+    }
+
+    /// LeadConduit has no projects: a credential moved from one manifest project to another is
+    /// the same credential (same id), adopted by the new project, never deleted by the old one.
+    @Test func aCredentialMovedToAnotherProjectKeepsItsIDAndIsNeverDeleted() async throws {
+        let (w, server) = try await workspace()
+        defer { Task { await server.stop() } }
+        for (k, v) in Self.passwords { w.variables[k] = v }
+        w.manifest("a.yaml", Self.project("team-a", ["Moving", "Stays-A"]))
+        w.manifest("b.yaml", Self.project("team-b", ["Stays-B"]))
+        let first = await w.run(["apply", "manifests", "--auto-approve"])
+        #expect(first.exitCode == 0, "\(first)")
+        let moving = try #require(await server.credentials().first { $0.name == "Moving" }?.id)
+
+        w.manifest("a.yaml", Self.project("team-a", ["Stays-A"]))
+        w.manifest("b.yaml", Self.project("team-b", ["Stays-B", "Moving"]))
+        let plan = await w.run(["plan", "manifests"])
+        #expect(plan.stdout.contains("= Moving") && !plan.stdout.contains("- Moving") && plan.stdout.contains("0 to delete"), "\(plan)")
+        let apply = await w.run(["apply", "manifests", "--auto-approve"])
+        #expect(apply.exitCode == 0, "\(apply)")
+        let held = await server.credentials()
+        #expect(held.count == 3 && held.first { $0.name == "Moving" }?.id == moving)
+        let store = try await SQLiteStateStore.open(path: w.dir.url(".credops/state.db"))
+        let records = try await store.managedCredentials(environment: "acct").filter { $0.key == "Moving" }
+        await store.close()
+        #expect(records.map(\.namespace) == ["team-b"] && records.first?.serverID == moving, "\(records)")
+        let after = await w.run(["plan", "manifests", "--detailed-exitcode"])
+        #expect(after.exitCode == 0, "\(after)")
+    }
+
     @Test func twoLiveCredentialsOfADeclaredNameAreAConflictNamingBothIDs() async throws {
         let (w, server) = try await workspace()
         defer { Task { await server.stop() } }

@@ -12,6 +12,10 @@ public final class ProviderCaller: Sendable {
     private let http: HTTPClient
     private let policy: RetryPolicy
     private let counters = Mutex(RequestStatistics())
+    /// Set by the first 401 that a renewed token did not cure: the credentials are refused, and
+    /// every later call of this session fails without being sent (a run of a thousand writes
+    /// must not present a rotated key a thousand times and lock the account).
+    private let refused = Mutex<HTTPResponse?>(nil)
 
     /// - Parameter defaultTokenPath: the token call's path when the environment names none.
     public init(connection: Connection, http: HTTPClient, defaultTokenPath: String) {
@@ -35,6 +39,8 @@ public final class ProviderCaller: Sendable {
     ///   was lost), or when authentication itself failed.
     public func send(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws(ProviderError) -> HTTPResponse {
         let summary = "\(method.rawValue) \(path)"
+        // The refusal stands for the rest of the session; nothing is sent.
+        if let answer = refused.withLock({ $0 }) { return answer }
         var renewed = false
         while true {
             let (authorization, token) = try await auth.authorization(request: summary)
@@ -62,6 +68,7 @@ public final class ProviderCaller: Sendable {
                 auth.invalidate(token)
                 continue
             }
+            if response.status == 401 { refused.withLock { if $0 == nil { $0 = response } } }
             return response
         }
     }

@@ -37,6 +37,8 @@ public struct IntentResolver: Sendable {
                 if let current {
                     // Our own write is recognised by its fields; then its secret is ours too.
                     let ours = intent.fieldsDigest == Intent.digest(current, schema: schema)
+                    // Pinned by the id the server gave it, so that a namesake made later is not a conflict.
+                    record.serverID = current.serverID ?? record.serverID
                     record.secretFingerprint = ours ? intent.secretFingerprint : nil
                     if intent.action == .create && !ours && records[id] == nil {
                         // Someone else's credential under this name: not ours to manage.
@@ -48,6 +50,7 @@ public struct IntentResolver: Sendable {
                 if let current {
                     // Replaced when the live one has our fields; still the old one otherwise.
                     guard intent.fieldsDigest == Intent.digest(current, schema: schema) else { break }
+                    record.serverID = current.serverID ?? record.serverID
                     record.secretFingerprint = intent.secretFingerprint
                     record.grants = []
                     outcome = .record(record)

@@ -22,6 +22,10 @@ public struct Planner: Sendable {
         public var conflicts: [KeyConflict]
         public var namesakes: [CredentialKey: [String]]
         public var stale: [CredentialKey]
+        /// Keys other projects of the environment declare, where the API has no namespaces (one
+        /// account lists every project's credentials): never deleted or counted here, and a
+        /// record of one here is dropped (the credential moved to the project that declares it).
+        public var declaredElsewhere: Set<CredentialKey> = []
 
         public init(desired: DesiredProject, live: [Resource], liveGrants: [CredentialKey: [AccessGrant]],
                     managed: [CredentialKey: ManagedCredential], secrets: [CredentialKey: Fingerprint],
@@ -58,6 +62,7 @@ public struct Planner: Sendable {
                                    + input.conflicts.reduce(0) { $0 + $1.serverIDs.count },
                                conflicts: input.conflicts, namesakes: input.namesakes)
         let conflicted = Set(input.conflicts.map(\.key))
+        let elsewhere = input.declaredElsewhere
         // A live name that cannot be put in a path or a state key safely is reported and never
         // acted on: a server that lists `..` must not turn a delete into one of the project.
         var addressable: [Resource] = []
@@ -154,7 +159,7 @@ public struct Planner: Sendable {
 
         // Live credentials nothing declares.
         var deletes: [Change] = []
-        for live in live.sorted(by: { $0.id < $1.id }) where !declaredIDs.contains(live.id) {
+        for live in live.sorted(by: { $0.id < $1.id }) where !declaredIDs.contains(live.id) && !elsewhere.contains(live.id) {
             let managed = input.managed[live.id] != nil
             switch desired.prune {
             case .managed where managed:
@@ -166,8 +171,12 @@ public struct Planner: Sendable {
             }
         }
         plan.changes += deletes
-        plan.forgotten = (input.managed.keys.filter { liveByID[$0] == nil && !declaredIDs.contains($0) }
+        plan.forgotten = (input.managed.keys.filter { (liveByID[$0] == nil || elsewhere.contains($0)) && !declaredIDs.contains($0) }
                           + input.stale.filter { !declaredIDs.contains($0) }).sorted()
+        if schema.capabilities.namespace == .none {
+            // The account holds every team's credentials: the guard rails count this project's.
+            plan.liveCount = live.filter { input.managed[$0.id] != nil || declaredIDs.contains($0.id) }.count
+        }
         return plan
     }
 

@@ -168,12 +168,19 @@ public struct Workflow: Sendable {
         var liveResources: [ProjectName: [Resource]] = [:]
         var liveGrants: [ProjectName: [CredentialKey: [AccessGrant]]] = [:]
         var fingerprints: [(ProjectName, CredentialKey, Fingerprint)] = []
+        // Without namespaces every project sees the whole account: what the others declare is theirs.
+        let declaredByProject = Dictionary(desired.projects.map { ($0.serverProject, Set($0.credentials.map(\.key))) },
+                                           uniquingKeysWith: { $0.union($1) })
         for project in desired.projects {
             do {
-                let (input, projectRepairs) = try await readProject(
+                var (input, projectRepairs) = try await readProject(
                     project, session: session, managed: byProject[project.serverProject] ?? [],
                     intents: intentsByProject[project.serverProject] ?? [], resolver: resolver, book: book,
                     concurrency: env.concurrency, runID: runID, stop: stop)
+                if provider.schema.capabilities.namespace == .none {
+                    input.declaredElsewhere = declaredByProject.filter { $0.key != project.serverProject }.values
+                        .reduce(into: Set<CredentialKey>()) { $0.formUnion($1) }
+                }
                 plan.projects.append(planner.plan(input))
                 settled += input.managed.values
                 repairs += projectRepairs
