@@ -117,18 +117,11 @@ final class ApinizerSession: ProviderSession {
     /// One API call through the shared caller; an answer that is not a success becomes a
     /// `ProviderError` with the server's own code and text (redacted).
     private func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, secrets: [Secret] = []) async throws(ProviderError) -> HTTPResponse {
-        let response = try await caller.send(method, path, body: body)
-        guard response.isSuccess else { throw failure(response, method: method, summary: "\(method.rawValue) \(path)", secrets: secrets) }
-        return response
+        try await caller.call(method, path, body: body, secrets: secrets) { failure($0, method: method, summary: $1, secrets: secrets) }
     }
 
     private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, secrets: [Secret]) -> ProviderError {
         let status = response.status
-        if (300..<400).contains(status) {
-            let location = response.headers["Location"].map { " to \(redact(URLParts.withoutQuery($0), secrets, limit: 300))" } ?? ""
-            return ProviderError(.server(status: status, code: "redirect"), request: summary,
-                                 message: "\(status) redirect\(location); credops does not follow redirects: check the environment's url")
-        }
         // 5xx after a write may mean the change was stored and only the answer failed.
         let unknown = method != .get && status >= 500
         guard let body = ApinizerWire.errorBody(response.body) else {

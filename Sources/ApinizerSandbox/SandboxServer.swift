@@ -52,43 +52,12 @@ public final class SandboxServer: Sendable {
         let engine = try SandboxEngine(configuration: configuration, logger: logger)
         if let error = await engine.flush() { throw error }
 
-        let started = StartSignal()
-        let application = Application(
-            responder: SandboxResponder(engine: engine),
-            // A connection that goes quiet is closed: unauthenticated clients cannot hold
-            // descriptors open for ever (the longest injected latency is far below this).
-            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port)),
-            onServerRunning: { channel in started.succeed(port: channel.localAddress?.port ?? 0) },
-            logger: logger
-        )
-        var groupConfiguration = ServiceGroupConfiguration(services: [application], logger: logger)
-        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
-        let serviceGroup = ServiceGroup(configuration: groupConfiguration)
-        let runTask = Task {
-            do {
-                try await serviceGroup.run()
-                started.fail(SandboxError(.startup, "the sandbox server stopped before it started"))
-            } catch {
-                started.fail(SandboxError(.startup, "the sandbox server on \(configuration.host):\(configuration.port) did not start: \(error)"))
-            }
-        }
-        let port: Int
-        do {
-            port = try await started.wait()
-        } catch {
-            await serviceGroup.triggerGracefulShutdown()
-            await runTask.value
-            throw error
-        }
-        let host: String
-        switch configuration.host {
-        case "0.0.0.0", "": host = "127.0.0.1"
-        case "::", "[::]": host = "[::1]"
-        case let other where other.contains(":") && !other.hasPrefix("["): host = "[\(other)]"
-        case let other: host = other
-        }
-        return SandboxServer(port: port, baseURL: "http://\(host):\(port)", engine: engine, serviceGroup: serviceGroup, runTask: runTask)
+        // A connection that goes quiet is closed (see `SandboxHTTP.serve`): unauthenticated
+        // clients cannot hold descriptors open for ever.
+        let (port, serviceGroup, runTask) = try await SandboxHTTP.serve(responder: SandboxResponder(engine: engine), host: configuration.host,
+                                                                        port: configuration.port, grace: configuration.shutdownGrace, logger: logger)
+        return SandboxServer(port: port, baseURL: SandboxHTTP.baseURL(host: configuration.host, port: port), engine: engine,
+                             serviceGroup: serviceGroup, runTask: runTask)
     }
 
     /// Replaces the injected faults; takes effect with the next request.
@@ -127,41 +96,5 @@ public final class SandboxServer: Sendable {
         await serviceGroup.triggerGracefulShutdown()
         await runTask.value
         _ = await engine.flush()
-    }
-}
-
-/// The bound port, handed from the server's `onServerRunning` to `start`, once.
-///
-/// Invariant: `result` and `waiter` are touched only with `lock` held; the waiter is resumed once.
-private final class StartSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<Int, SandboxError>?
-    private var waiter: CheckedContinuation<Int, any Error>?
-
-    func succeed(port: Int) { finish(.success(port)) }
-
-    func fail(_ error: SandboxError) { finish(.failure(error)) }
-
-    private func finish(_ outcome: Result<Int, SandboxError>) {
-        lock.lock()
-        guard result == nil else { lock.unlock(); return }
-        result = outcome
-        let waiter = self.waiter
-        self.waiter = nil
-        lock.unlock()
-        waiter?.resume(with: outcome.mapError { $0 as any Error })
-    }
-
-    func wait() async throws -> Int {
-        try await withCheckedThrowingContinuation { continuation in
-            lock.lock()
-            if let result {
-                lock.unlock()
-                continuation.resume(with: result.mapError { $0 as any Error })
-            } else {
-                waiter = continuation
-                lock.unlock()
-            }
-        }
     }
 }

@@ -194,9 +194,7 @@ final class LeadConduitSession: ProviderSession {
     /// One call through the shared caller (auth, retries, counts). A refused key is never
     /// retried: a reset key does not start working by asking again.
     private func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, secrets: [Secret] = []) async throws(ProviderError) -> HTTPResponse {
-        let response = try await caller.send(method, path, body: body)
-        guard response.isSuccess else { throw failure(response, method: method, summary: "\(method.rawValue) \(path)", secrets: secrets) }
-        return response
+        try await caller.call(method, path, body: body, secrets: secrets) { failure($0, method: method, summary: $1, secrets: secrets) }
     }
 
     private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, secrets: [Secret]) -> ProviderError {
@@ -208,10 +206,6 @@ final class LeadConduitSession: ProviderSession {
             return ProviderError(.authentication, request: summary,
                                  message: "\(status) \(text ?? "authentication failed"): environment \(environment.name) presented the API key from \(source), "
                                      + "and LeadConduit refused it (a reset key stops working at once); put the account's current API key there. Not retried.")
-        }
-        if (300..<400).contains(status) {
-            return ProviderError(.server(status: status, code: "redirect"), request: summary,
-                                 message: "\(status) redirect; credops does not follow redirects: check the environment's url")
         }
         let unknown = method != .get && status >= 500
         let message = text.map { "\(status) \($0)" } ?? "\(status) (an answer without an error message: \(response.body.count) bytes)"

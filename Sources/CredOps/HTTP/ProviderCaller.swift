@@ -73,6 +73,25 @@ public final class ProviderCaller: Sendable {
         }
     }
 
+    /// Sends `method path` and returns the answer when it is a success. A redirect is an error
+    /// the same way for every API (never followed; where it pointed, redacted); any other
+    /// status is the provider's to word: `failure(answer, "METHOD path")`.
+    ///
+    /// - Parameter secrets: the secrets this request carries, redacted from whatever the
+    ///   server says back.
+    public func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, secrets: [Secret] = [],
+                     failure: (HTTPResponse, String) -> ProviderError) async throws(ProviderError) -> HTTPResponse {
+        let response = try await send(method, path, body: body)
+        if response.isSuccess { return response }
+        let summary = "\(method.rawValue) \(path)"
+        if (300..<400).contains(response.status) {
+            let location = response.headers["Location"].map { " to \(serverText(URLParts.withoutQuery($0), extra: secrets, limit: 300))" } ?? ""
+            throw ProviderError(.server(status: response.status, code: "redirect"), request: summary,
+                                message: "\(response.status) redirect\(location); credops does not follow redirects: check the environment's url")
+        }
+        throw failure(response, summary)
+    }
+
     /// Server-supplied text made safe for a message: control characters out, cut to `limit`,
     /// every secret of the run (and `extra`, the secrets of this request) out, in any encoding.
     public func serverText(_ text: String, extra: [Secret] = [], limit: Int = 2000) -> String {

@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Starting a Hummingbird server for an emulator: shared by the emulators of every provider.
+enum SandboxHTTP {
+    /// Serves `responder` until the returned group is shut down; returns once it listens.
+    static func serve<R: HTTPResponder>(responder: R, host: String, port: Int, grace: Duration, logger: Logger) async throws
+        -> (Int, ServiceGroup, Task<Void, Never>) where R.Context == BasicRequestContext {
+        let started = PortSignal()
+        let application = Application(
+            responder: responder,
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+            onServerRunning: { channel in started.set(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(services: [application], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = grace
+        let group = ServiceGroup(configuration: groupConfiguration)
+        let task = Task {
+            do { try await group.run() } catch { started.fail("\(error)") }
+            started.fail("the server stopped before it started")
+        }
+        do {
+            return (try await started.wait(), group, task)
+        } catch {
+            await group.triggerGracefulShutdown()
+            await task.value
+            throw SandboxError(.startup, "the sandbox server on \(host):\(port) did not start: \(error)")
+        }
+    }
+
+    /// `http://HOST:PORT`, a wildcard bind given as its loopback address.
+    static func baseURL(host: String, port: Int) -> String {
+        switch host {
+        case "0.0.0.0", "": "http://127.0.0.1:\(port)"
+        case "::", "[::]": "http://[::1]:\(port)"
+        case let other where other.contains(":") && !other.hasPrefix("["): "http://[\(other)]:\(port)"
+        case let other: "http://\(other):\(port)"
+        }
+    }
+}
+
+/// The bound port, handed over once.
+private final class PortSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<Int, SandboxError>?
+    private var waiter: CheckedContinuation<Int, any Error>?
+
+    func set(_ port: Int) { finish(.success(port)) }
+    func fail(_ message: String) { finish(.failure(SandboxError(.startup, message))) }
+
+    private func finish(_ outcome: Result<Int, SandboxError>) {
+        lock.lock()
+        guard result == nil else { lock.unlock(); return }
+        result = outcome
+        let waiter = self.waiter
+        self.waiter = nil
+        lock.unlock()
+        waiter?.resume(with: outcome.mapError { $0 as any Error })
+    }
+
+    func wait() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            lock.lock()
+            if let result {
+                lock.unlock()
+                continuation.resume(with: result.mapError { $0 as any Error })
+            } else {
+                waiter = continuation
+                lock.unlock()
+            }
+        }
+    }
+}
