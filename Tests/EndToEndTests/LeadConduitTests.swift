@@ -125,6 +125,44 @@ import Testing
         #expect(after.exitCode == 0, "\(after)")
     }
 
+    /// LeadConduit returns every password in its reads. None of them, managed or not, may
+    /// turn up in any output credops writes: plan in every format, the saved plan, apply's
+    /// report, state, history, export, and the text of a server error that echoes one.
+    @Test func passwordsTheServerReturnsAppearInNoOutput() async throws {
+        let (w, server) = try await workspace()
+        defer { Task { await server.stop() } }
+        for (k, v) in Self.passwords { w.variables[k] = v }
+        let canaries = ["canary-unmanaged-7f3a", "canary-changed-in-ui-91c2"]
+        _ = await server.put(name: "Other team", package: "x", username: "y", password: canaries[0])
+        w.manifest("lc.yaml", Self.manifest(2))
+        var outputs: [String] = []
+        let first = await w.run(["apply", "manifests", "--auto-approve"])
+        #expect(first.exitCode == 0, "\(first)")
+        let target = try #require(await server.credentials().first { $0.name == "Delivery 1" })
+        try await replacePassword(server, id: target.id, with: canaries[1])
+        for format in ["text", "json", "markdown"] {
+            let plan = await w.run(["plan", "manifests", "--format", format, "--out", "plan-\(format).json"])
+            outputs += [plan.stdout, plan.stderr, (try? String(contentsOfFile: w.dir.url("plan-\(format).json"), encoding: .utf8)) ?? ""]
+        }
+        let apply = await w.run(["apply", "manifests", "--auto-approve", "--report", "report.json", "--format", "json"])
+        outputs += [apply.stdout, apply.stderr, (try? String(contentsOfFile: w.dir.url("report.json"), encoding: .utf8)) ?? ""]
+        let export = await w.run(["export", "-e", "acct", "--project", "lead-intake", "--out", "exported"])
+        outputs += [export.stdout, export.stderr]
+        for file in (try? FileManager.default.subpathsOfDirectory(atPath: w.dir.url("exported"))) ?? [] {
+            outputs.append((try? String(contentsOfFile: w.dir.url("exported/\(file)"), encoding: .utf8)) ?? "")
+        }
+        for list in [["state", "list", "-e", "acct"], ["state", "show", "-e", "acct", "Delivery 1"]] {
+            let r = await w.run(list)
+            outputs += [r.stdout, r.stderr]
+        }
+        let state = try Data(contentsOf: URL(fileURLWithPath: w.dir.url(".credops/state.db")))
+        for canary in canaries {
+            #expect(!outputs.contains { $0.contains(canary) }, "\(canary) in an output")
+            #expect(state.range(of: Data(canary.utf8)) == nil, "\(canary) in state")
+        }
+        #expect(apply.exitCode == 0, "\(apply)")
+    }
+
     @Test func twoLiveCredentialsOfADeclaredNameAreAConflictNamingBothIDs() async throws {
         let (w, server) = try await workspace()
         defer { Task { await server.stop() } }

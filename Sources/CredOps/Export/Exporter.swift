@@ -32,7 +32,10 @@ public struct Exporter: Sendable {
         var header: [String] = []
         if let schemaComment { header.append("# yaml-language-server: $schema=\(Self.comment(schemaComment))") }
         header.append("# Exported by credops \(CredOpsVersion.current) from \(Self.comment(environment.rawValue)) (project \(Self.comment(project.rawValue))) on \(Timestamp.format(Int64(now.timeIntervalSince1970 * 1000))).")
-        header.append("# Passwords cannot be read back from the server: set each variable named below, then apply.")
+        let secret = schema.secretField
+        header.append(schema.capabilities.secret == .declaredReadable
+            ? "# credops never writes a \(secret) into a file, even where the server returns it: set each variable named below, then apply."
+            : "# \(secret.prefix(1).uppercased() + secret.dropFirst())s cannot be read back from the server: set each variable named below, then apply.")
 
         var variables: [(CredentialKey, String)] = []
         var skipped: [UnaddressableCredential] = []
