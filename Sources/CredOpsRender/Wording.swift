@@ -47,6 +47,8 @@ public enum Wording {
     public static func reason(_ reason: ChangeReason, secretName: String? = nil) -> String {
         switch reason {
         case .notYetManaged: return "exists on the server, not yet managed by credops"
+        case .pinnedCredentialGone(let id):
+            return "the credential credops managed under this name (id \(TextSafety.escaped(id))) is gone from the server; this one has its name"
         case .alreadyGranted: return "already granted on the server"
         case .secret(let state): return (secretName.map { $0 + " " } ?? "") + secret(state)
         case .redeploy(let message): return "redeploy: \(TextSafety.escaped(message))"

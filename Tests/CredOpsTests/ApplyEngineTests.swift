@@ -403,8 +403,12 @@ import Testing
 
         // The pinned one is deleted out of band: the name is matched afresh (adopted again).
         w.server.remove(project: "payments", serverID: second)
-        let (_, again, _) = try await w.run()
-        #expect(again?.success == true, "\(w.operations(again))")
+        let (again, _, _) = try await w.run(apply: false)
+        let adopt = again.environments.first?.changes.first { $0.key == "alice" && $0.action.kind == .adopt }
+        #expect(adopt?.reason == .pinnedCredentialGone(second) && adopt?.serverID == third, "\(String(describing: adopt))")
+        #expect(Wording.reason(try #require(adopt?.reason)).contains("(id \(second)) is gone"))
+        let (_, applied, _) = try await w.run()
+        #expect(applied?.success == true, "\(w.operations(applied))")
         store = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
         #expect(try await store.managedCredentials(environment: "dev").first { $0.key == "alice" }?.serverID == third)
         await store.close()

@@ -19,14 +19,15 @@ public struct IdentityMatcher: Sendable {
         public var conflicts: [KeyConflict]
         /// Other live credentials that share a matched (or undeclared) key: left alone.
         public var namesakes: [CredentialKey: [String]]
-        /// Records whose pinned credential is gone from the server and whose key now names
-        /// another credential (or none is declared): state forgets them.
-        public var stale: [CredentialKey]
+        /// Records whose pinned credential is gone from the server while another credential
+        /// has its name, with the id that is gone: the plan says so, and state forgets the
+        /// record unless the name is still declared.
+        public var stale: [CredentialKey: String]
     }
 
     public func match(live: [Resource], managed: [CredentialKey: ManagedCredential], declared: Set<CredentialKey>) -> Match {
         guard identity == .serverAssigned else {
-            return Match(live: live, managed: managed, conflicts: [], namesakes: [:], stale: [])
+            return Match(live: live, managed: managed, conflicts: [], namesakes: [:], stale: [:])
         }
         var byKey: [CredentialKey: [Resource]] = [:]
         var order: [CredentialKey] = []
@@ -34,7 +35,7 @@ public struct IdentityMatcher: Sendable {
             if byKey[resource.id] == nil { order.append(resource.id) }
             byKey[resource.id, default: []].append(resource)
         }
-        var result = Match(live: [], managed: managed, conflicts: [], namesakes: [:], stale: [])
+        var result = Match(live: [], managed: managed, conflicts: [], namesakes: [:], stale: [:])
         for key in order {
             let group = byKey[key]!
             if let pin = managed[key]?.serverID {
@@ -46,7 +47,7 @@ public struct IdentityMatcher: Sendable {
                 }
                 // Ours is gone; what has its name now is another credential, not ours.
                 result.managed[key] = nil
-                result.stale.append(key)
+                result.stale[key] = pin
             }
             if group.count == 1 {
                 result.live.append(group[0])

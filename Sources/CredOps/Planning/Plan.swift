@@ -153,6 +153,9 @@ public struct Change: Sendable, Codable {
 public enum ChangeReason: Sendable, Hashable, Codable {
     /// Adopt: the credential exists on the server and credops does not manage it yet.
     case notYetManaged
+    /// Adopt: the credential credops managed under this name (its id given) is gone from the
+    /// server, and this live one, another of the same name, takes its place.
+    case pinnedCredentialGone(String)
     /// Adopt: declared grants the server already holds.
     case alreadyGranted
     /// The secret is sent because of what credops knows of it.

@@ -21,7 +21,7 @@ public struct Planner: Sendable {
         /// match, other live credentials of a matched name, and records to forget.
         public var conflicts: [KeyConflict]
         public var namesakes: [CredentialKey: [String]]
-        public var stale: [CredentialKey]
+        public var stale: [CredentialKey: String]
         /// Keys other projects of the environment declare, where the API has no namespaces (one
         /// account lists every project's credentials): never deleted or counted here, and a
         /// record of one here is dropped (the credential moved to the project that declares it).
@@ -29,7 +29,7 @@ public struct Planner: Sendable {
 
         public init(desired: DesiredProject, live: [Resource], liveGrants: [CredentialKey: [AccessGrant]],
                     managed: [CredentialKey: ManagedCredential], secrets: [CredentialKey: Fingerprint],
-                    conflicts: [KeyConflict] = [], namesakes: [CredentialKey: [String]] = [:], stale: [CredentialKey] = []) {
+                    conflicts: [KeyConflict] = [], namesakes: [CredentialKey: [String]] = [:], stale: [CredentialKey: String] = [:]) {
             self.conflicts = conflicts
             self.namesakes = namesakes
             self.stale = stale
@@ -103,7 +103,8 @@ public struct Planner: Sendable {
             let adoptedGrants = declaredGrants.filter { liveSet.contains($0) && !recorded.contains($0) }
             if managed == nil {
                 changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: true),
-                                      reason: .notYetManaged, at: credential.location))
+                                      reason: input.stale[id].map(ChangeReason.pinnedCredentialGone) ?? .notYetManaged,
+                                      at: credential.location))
             } else if !adoptedGrants.isEmpty {
                 changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: false),
                                       reason: .alreadyGranted, at: credential.location))
@@ -172,7 +173,7 @@ public struct Planner: Sendable {
         }
         plan.changes += deletes
         plan.forgotten = (input.managed.keys.filter { (liveByID[$0] == nil || elsewhere.contains($0)) && !declaredIDs.contains($0) }
-                          + input.stale.filter { !declaredIDs.contains($0) }).sorted()
+                          + input.stale.keys.filter { !declaredIDs.contains($0) }).sorted()
         if schema.capabilities.namespace == .none {
             // The account holds every team's credentials: the guard rails count this project's.
             plan.liveCount = live.filter { input.managed[$0.id] != nil || declaredIDs.contains($0.id) }.count
