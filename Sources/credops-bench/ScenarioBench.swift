@@ -256,6 +256,8 @@ struct AllBench: AsyncParsableCommand {
         print("")
         let compare = try CompareBench.parse([])
         try await compare.run()
+        print("")
+        try await LeadConduitBench.parse([]).run()
         print("\nAll benchmarks took \((ContinuousClock.now - start).formatted(.units(allowed: [.minutes, .seconds], width: .narrow))).")
     }
 }
