@@ -23,6 +23,9 @@ struct ConformanceServer: Sendable {
     var holds: @Sendable (CredentialKey, Secret) async -> Bool
     /// The next write is stored and its answer lost (or answered with an error after storing).
     var loseNextWriteAnswer: @Sendable () async -> Void
+    /// Makes the server rate-limit (429 with Retry-After) from now on, or stop (nil: the
+    /// provider has no HTTP server, so no rate limit to meet).
+    var rateLimit: (@Sendable (Bool) async -> Void)? = nil
     var close: @Sendable () async -> Void
 }
 
@@ -80,6 +83,7 @@ struct ApinizerSubject: ConformanceSubject {
                 await server.snapshot().credentials.first { $0.project == project.rawValue && $0.username == id.rawValue }?.password == secret.reveal()
             },
             loseNextWriteAnswer: { await server.setFaults(SandboxFaults(commitThenFailRate: 1)) },
+            rateLimit: { on in await server.setFaults(on ? SandboxFaults(rateLimit: .init(requestsPerSecond: 2, retryAfterSeconds: 1)) : SandboxFaults()) },
             close: {
                 http.shutdown()
                 await server.stop()
@@ -110,6 +114,7 @@ struct LeadConduitSubject: ConformanceSubject {
             session: session,
             holds: { id, secret in await server.credentials().first { $0.name == id.rawValue }?.password == secret.reveal() },
             loseNextWriteAnswer: { await server.setFaults(SandboxFaults(commitThenFailRate: 1)) },
+            rateLimit: { on in await server.setFaults(on ? SandboxFaults(rateLimit: .init(requestsPerSecond: 2, retryAfterSeconds: 1)) : SandboxFaults()) },
             close: {
                 http.shutdown()
                 await server.stop()
@@ -249,5 +254,51 @@ struct LeadConduitSubject: ConformanceSubject {
         let error = await Self.failure { () async throws(ProviderError) in _ = try await server.session.list(namespace: subject.project) }
         #expect(error?.kind == .authentication, "\(subject.name): \(String(describing: error))")
         #expect(error?.outcomeUnknown == false)
+    }
+
+    /// A replace as the engine makes it: where the key is the id, delete then create the same
+    /// key again; where the server assigns ids, create the new one first, then delete the old by
+    /// its id. Either way one credential is left, with the new fields and secret.
+    @Test(arguments: subjects.indices)
+    func aReplaceInTheEnginesOrderLeavesOneNewCredential(_ index: Int) async throws {
+        let subject = Self.subjects[index]
+        let server = try await subject.open(badAuth: false)
+        defer { Task { await server.close() } }
+        let session = server.session
+        let old = Self.resource("conformance-r", schema: subject.schema)
+        let new = Self.resource("conformance-r", schema: subject.schema, variant: 1)
+        let first = try await session.create(old, in: subject.project, secret: Secret("old-secret-1"))
+        let oldAddress = CredentialAddress(namespace: subject.project, key: old.id, serverID: first.serverID)
+        if subject.schema.capabilities.identity == .keyIsID {
+            try await session.delete(oldAddress)
+            _ = try await session.create(new, in: subject.project, secret: Secret("new-secret-2"))
+        } else {
+            let second = try await session.create(new, in: subject.project, secret: Secret("new-secret-2"))
+            #expect(second.serverID != first.serverID)
+            try await session.delete(oldAddress)
+        }
+        let live = try await session.list(namespace: subject.project).filter { $0.id == old.id }
+        #expect(live.count == 1, "\(subject.name)")
+        #expect(Planner(schema: subject.schema).fieldChanges(live: try #require(live.first), desired: new).isEmpty, "\(subject.name)")
+        #expect(await server.holds(old.id, Secret("new-secret-2")), "\(subject.name)")
+    }
+
+    /// A server that rate-limits (429 with Retry-After) is waited out, not failed on.
+    @Test(arguments: subjects.indices)
+    func aRateLimitIsWaitedOut(_ index: Int) async throws {
+        let subject = Self.subjects[index]
+        let server = try await subject.open(badAuth: false)
+        defer { Task { await server.close() } }
+        guard let rateLimit = server.rateLimit else { return }  // no HTTP server, no rate limit
+        await rateLimit(true)
+        // Six at once against a budget of two: four meet the 429 whatever the machine's load.
+        let session = server.session
+        let project = subject.project
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<6 { group.addTask { _ = try await session.list(namespace: project) } }
+            try await group.waitForAll()
+        }
+        await rateLimit(false)
+        #expect(server.session.statistics.retries > 0, "\(subject.name): \(server.session.statistics)")
     }
 }

@@ -1,5 +1,6 @@
 import ApinizerSandbox
 import CredOps
+import CredOpsStatePostgres
 import CredOpsStateSQLite
 import CredOpsTestSupport
 import Foundation
@@ -132,7 +133,8 @@ import Testing
         let (w, server) = try await workspace()
         defer { Task { await server.stop() } }
         for (k, v) in Self.passwords { w.variables[k] = v }
-        let canaries = ["canary-unmanaged-7f3a", "canary-changed-in-ui-91c2"]
+        // The API key is a canary too: it must not appear in any output either.
+        let canaries = ["canary-unmanaged-7f3a", "canary-changed-in-ui-91c2", Self.key]
         _ = await server.put(name: "Other team", package: "x", username: "y", password: canaries[0])
         w.manifest("lc.yaml", Self.manifest(2))
         var outputs: [String] = []
@@ -146,6 +148,11 @@ import Testing
         }
         let apply = await w.run(["apply", "manifests", "--auto-approve", "--report", "report.json", "--format", "json"])
         outputs += [apply.stdout, apply.stderr, (try? String(contentsOfFile: w.dir.url("report.json"), encoding: .utf8)) ?? ""]
+        for format in ["markdown", "junit"] {
+            let again = await w.run(["apply", "manifests", "--auto-approve", "--format", format])
+            #expect(again.exitCode == 0, "\(again)")
+            outputs += [again.stdout, again.stderr]
+        }
         let export = await w.run(["export", "-e", "acct", "--project", "lead-intake", "--out", "exported"])
         outputs += [export.stdout, export.stderr]
         for file in (try? FileManager.default.subpathsOfDirectory(atPath: w.dir.url("exported"))) ?? [] {
@@ -161,6 +168,29 @@ import Testing
             #expect(state.range(of: Data(canary.utf8)) == nil, "\(canary) in state")
         }
         #expect(apply.exitCode == 0, "\(apply)")
+    }
+
+    /// Export with --adopt pins what it adopts by id, and a PostgreSQL team state keeps it like
+    /// the SQLite one: the next plan has nothing to do.
+    @Test func exportAdoptAndATeamStateWorkAsForApinizer() async throws {
+        let (w, server) = try await workspace()
+        defer { Task { await server.stop() } }
+        let made = await server.put(name: "Legacy feed", package: "legacy", username: "feed", password: "legacy-password-1")
+        let url = try await PostgresServer.database()
+        w.variables["CREDOPS_STATE"] = url
+        w.variables["CREDOPS_STATE_KEY"] = String(repeating: "ab", count: 32)
+        let export = await w.run(["export", "-e", "acct", "--project", "legacy", "--out", "manifests", "--adopt"])
+        #expect(export.exitCode == 0, "\(export)")
+        let store = try await PostgresStateStore.open(try PostgresLocation(url: url, environment: [:]))
+        let records = try await store.managedCredentials(environment: "acct")
+        await store.close()
+        #expect(records.map(\.serverID) == [made] && records.map(\.namespace) == ["legacy"], "\(records)")
+        // The exported manifest names a variable for the password; with it set, the plan only sets it once.
+        let variable = try #require(export.stderr.split(separator: "\n").first { $0.contains("_PASSWORD") }?
+            .split(separator: " ").first { $0.hasSuffix("_PASSWORD") }.map(String.init), "\(export)")
+        w.variables[variable] = "legacy-password-1"
+        let plan = await w.run(["plan", "manifests", "--detailed-exitcode"])
+        #expect(plan.exitCode == 0, "\(plan)")
     }
 
     @Test func twoLiveCredentialsOfADeclaredNameAreAConflictNamingBothIDs() async throws {
@@ -233,6 +263,10 @@ import Testing
             }
         }
         #expect(runs <= 2, "took \(runs) runs")
+        // What the reports say was created is what the server holds.
+        let created = (1...runs).compactMap { try? w.report("report\($0).json") }.compactMap { E2EWorkspace.environmentResults($0).first }
+            .compactMap { ($0["changes"] as? [String: Int])?["created"] }.reduce(0, +)
+        #expect(created == 300, "reports say \(created) created")
         let stats = await server.stats()
         await server.setFaults(SandboxFaults())
         let held = await server.credentials()

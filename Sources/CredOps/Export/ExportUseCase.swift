@@ -94,7 +94,8 @@ public struct ExportUseCase: Sendable {
             var results: [OperationResult] = []
             for resource in result.exported {
                 try await store.record(ManagedCredential(
-                    environment: result.environment, namespace: result.serverProject, key: resource.id, secretFingerprint: nil,
+                    environment: result.environment, namespace: result.serverProject, key: resource.id, serverID: resource.serverID,
+                    secretFingerprint: nil,
                     grants: result.grants[resource.id] ?? [], lastAction: ActionKind.adopt.rawValue, lastRunID: run.runID, lastChangedAt: Date()))
                 results.append(OperationResult(project: result.serverProject.rawValue, key: resource.id.rawValue, action: .adopt,
                                                status: .applied))
