@@ -24,6 +24,9 @@ public struct ExportUseCase: Sendable {
         public var grants: [CredentialKey: [AccessGrant]]
         /// A live value holds a secret of this run; the export shows `(redacted)` there.
         public var holdsRunSecret: Bool
+        /// Live credentials left out because other projects manage them (APIs without
+        /// namespaces, where one account lists every project's credentials).
+        public var managedElsewhere: Int = 0
     }
 
     /// Why an export could not read the server.
@@ -40,8 +43,12 @@ public struct ExportUseCase: Sendable {
     }
 
     /// Reads every live credential of `project` (by its manifest or server name) and its grants.
+    ///
+    /// - Parameter managed: the environment's state records. Where the API has no namespaces,
+    ///   credentials another project manages are left out, and so are names several live
+    ///   credentials share (reported as skipped: a manifest cannot tell them apart).
     public func read(environment env: EnvironmentConfig, project named: ProjectName, credentials: Connection.Credentials?,
-                     runSecrets: RunSecrets, http: HTTPClient) async throws(Failure) -> Result {
+                     runSecrets: RunSecrets, http: HTTPClient, managed: [ManagedCredential] = []) async throws(Failure) -> Result {
         let manifestProject = env.projects.first { $0.value == named }?.key ?? named
         let serverProject = env.serverProject(for: manifestProject)
         let session: any ProviderSession
@@ -54,10 +61,21 @@ public struct ExportUseCase: Sendable {
         } catch {
             throw .connect(runSecrets.redactor.redact("\(error)"))
         }
-        let live: [Resource]
+        var live: [Resource]
+        var managedElsewhere = 0
+        var shared: [CredentialKey: [String]] = [:]
         let grants: [(CredentialKey, [AccessGrant])]
         do throws(ProviderError) {
             live = try await session.list(namespace: serverProject)
+            if provider.schema.capabilities.namespace == .none {
+                let others = managed.filter { $0.namespace != serverProject }
+                let pinned = Set(others.compactMap(\.serverID)), keys = Set(others.filter { $0.serverID == nil }.map(\.key))
+                let mine = live.filter { r in !(r.serverID.map(pinned.contains) ?? false) && !keys.contains(r.id) }
+                managedElsewhere = live.count - mine.count
+                let byName = Dictionary(grouping: mine, by: \.id)
+                shared = byName.filter { $0.value.count > 1 }.mapValues { $0.compactMap(\.serverID) }
+                live = mine.filter { byName[$0.id]?.count == 1 }
+            }
             let addresses = live.map { CredentialAddress(namespace: serverProject, key: $0.id, serverID: $0.serverID) }
             grants = try await Concurrently.map(addresses, limit: env.concurrency) { (address: CredentialAddress) throws(ProviderError) in
                 (address.key, try await session.grants(of: address))
@@ -71,12 +89,16 @@ public struct ExportUseCase: Sendable {
         let grantsByID = Dictionary(grants, uniquingKeysWith: { a, _ in a }).mapValues { list in
             list.filter { TextSafety.nameProblem($0.name) == nil && redactor.redact($0.name) == $0.name }
         }
-        let export = Exporter(schema: provider.schema).export(
+        var export = Exporter(schema: provider.schema).export(
             environment: env.name, provider: env.provider, project: manifestProject, live: live, grants: grantsByID)
+        for (name, ids) in shared.sorted(by: { $0.key < $1.key }) {
+            export.skipped.append(UnaddressableCredential(
+                name: name.rawValue, problem: "is held by \(ids.count) credentials on the server (ids \(ids.joined(separator: ", "))); rename all but one there to export it"))
+        }
         let exportedIDs = Set(export.variables.map(\.0))
         return Result(environment: env.name, project: manifestProject, serverProject: serverProject, export: export,
                       exported: live.filter { exportedIDs.contains($0.id) }, grants: grantsByID,
-                      holdsRunSecret: redactor.redact(export.text) != export.text)
+                      holdsRunSecret: redactor.redact(export.text) != export.text, managedElsewhere: managedElsewhere)
     }
 
     /// Records the exported credentials as managed (nothing changes on the server): under the

@@ -79,7 +79,7 @@ struct ExportCommand: AsyncParsableCommand {
         do throws(ExportUseCase.Failure) {
             // `payments` or `Payments-Prod`: either name finds the project.
             result = try await useCase.read(environment: env, project: ProjectName(project), credentials: credentials,
-                                            runSecrets: terminal.redaction, http: http)
+                                            runSecrets: terminal.redaction, http: http, managed: await managedElsewhere(env, provider: provider))
         } catch {
             switch error {
             case .connect(let message): terminal.err("error: \(env.name): \(message)")
@@ -93,6 +93,9 @@ struct ExportCommand: AsyncParsableCommand {
         }
         for skipped in result.export.skipped {
             terminal.err("warning: \(env.name)/\(serverProject): left out the live credential \(TextSafety.escaped(skipped.name)): its name \(skipped.problem)")
+        }
+        if result.managedElsewhere > 0 {
+            terminal.err("note: \(env.name): left out \(result.managedElsewhere) credential\(result.managedElsewhere == 1 ? "" : "s") that other projects manage in this account")
         }
         let exported = result.exported.count
 
@@ -129,6 +132,21 @@ struct ExportCommand: AsyncParsableCommand {
             terminal.err("Adopted \(exported) credential\(exported == 1 ? "" : "s") in \(env.name) (state \(store.displayName)); nothing changed on the server.")
         }
         try await finish(0)
+    }
+}
+
+extension ExportCommand {
+    /// The environment's state records, for a provider without namespaces (one account lists
+    /// every project's credentials); none otherwise, or when there is no state yet (export
+    /// never creates one).
+    func managedElsewhere(_ env: EnvironmentConfig, provider: any Provider) async -> [ManagedCredential] {
+        guard provider.schema.capabilities.namespace == .none,
+              let location = try? stateOptions.location(environment: ProcessInfo.processInfo.environment) else { return [] }
+        if case .sqlite(let path) = location, !FileManager.default.fileExists(atPath: path) { return [] }
+        guard let store = try? await Composition.openStore(location) else { return [] }
+        let records = (try? await store.managedCredentials(environment: env.name)) ?? []
+        await store.close()
+        return records
     }
 }
 
