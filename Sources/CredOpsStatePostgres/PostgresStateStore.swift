@@ -404,7 +404,7 @@ public final class PostgresStateStore: StateStore {
             let waited = ContinuousClock.now - start
             if waited >= timeout || shouldStop() || Task.isCancelled {
                 if let connection { idleLockConnections.withLock { $0.append(connection) } }
-                let holder = try? await locks().first { $0.environment == info.environment }
+                let holder = await lockHolder(info.environment)
                 throw StateError.locked(holder, waited: waited)
             }
             try? await Task.sleep(for: .milliseconds(200))

@@ -247,7 +247,7 @@ public final class SQLiteStateStore: StateStore {
             }
             let waited = ContinuousClock.now - start
             if waited >= timeout || shouldStop() {
-                let holder = try? await locks().first { $0.environment == info.environment }
+                let holder = await lockHolder(info.environment)
                 throw StateError.locked(holder, waited: waited)
             }
             try await Task.sleep(for: .milliseconds(200))

@@ -66,6 +66,20 @@ public protocol StateStore: Sendable {
     func close() async
 }
 
+extension StateStore {
+    /// Who holds `environment`'s lock, for the message of a run that found it taken. A holder
+    /// records itself just after it takes the lock, so a run that lost the race by moments may
+    /// find no record yet: it looks again for up to `settle` before saying "another run".
+    public func lockHolder(_ environment: EnvironmentName, settle: Duration = .seconds(1)) async -> LockInfo? {
+        let start = ContinuousClock.now
+        while true {
+            if let holder = try? await locks().first(where: { $0.environment == environment }) { return holder }
+            if ContinuousClock.now - start >= settle { return nil }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
+
 /// A credential credops created or adopted in one environment.
 public struct ManagedCredential: Sendable, Codable, Equatable {
     public var environment: EnvironmentName
