@@ -147,7 +147,7 @@ public struct Applier: Sendable {
         }
 
         var report = EnvironmentReport(environmentName: name, results: results)
-        report.conflicts = plan.projects.flatMap { p in p.conflicts.map { ReportedConflict(project: p.serverProject.rawValue, conflict: $0) } }
+        report.conflicts = plan.reportedConflicts
         report.durationMilliseconds = Int(Date().timeIntervalSince(record.startedAt) * 1000)
         record.finishedAt = Date()
         record.success = report.success

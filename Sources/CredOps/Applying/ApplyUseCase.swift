@@ -128,7 +128,7 @@ public struct ApplyUseCase: Sendable {
             for env in prepared.values where !env.repairs.isEmpty { try? await applier.settle(env) }
             let report = ApplyReport(runID: request.run.runID, environments: current.environments.map { env in
                 var report = EnvironmentReport(environmentName: env.environment.rawValue, problem: env.failure.map(EnvironmentProblem.notPlanned))
-                report.conflicts = env.projects.flatMap { p in p.conflicts.map { ReportedConflict(project: p.serverProject.rawValue, conflict: $0) } }
+                report.conflicts = env.reportedConflicts
                 return report
             })
             return .unchanged(current, report)

@@ -146,25 +146,23 @@ struct EnvironmentWorker: Sendable {
                 next.secretFingerprint = fingerprint
                 next.grants = []
             case .replace(_, let after, _, _, let fingerprint):
-                let created: CreatedCredential
-                if planner.schema.capabilities.identity == .keyIsID {
-                    // Delete first: the key is the server's id, so the new one cannot exist beside it.
+                // Where the key is the server's id, delete first: the new one cannot exist beside
+                // it. Otherwise create first, so that there is never a moment without a
+                // credential, and then the old one goes by its own id.
+                let deleteFirst = planner.schema.capabilities.identity == .keyIsID
+                if deleteFirst {
                     try await session.delete(address)
                     oldOneDeleted = true
-                    (created, note) = try await create(after, in: project, secret: secret)
-                } else {
-                    // Create first, so that there is never a moment without a credential; then
-                    // the old one (by its own id) goes.
-                    (created, note) = try await create(after, in: project, secret: secret)
-                    next.serverID = created.serverID
-                    next.secretFingerprint = fingerprint
-                    next.grants = []
-                    newOneCreated = true
-                    try await session.delete(address)
                 }
+                let created: CreatedCredential
+                (created, note) = try await create(after, in: project, secret: secret)
                 next.serverID = created.serverID
                 next.secretFingerprint = fingerprint
                 next.grants = []
+                if !deleteFirst {
+                    newOneCreated = true
+                    try await session.delete(address)
+                }
             case .update(_, let after, let fields, let fingerprint, _):
                 try await session.update(address, to: after, changes: fields, secret: declared)
                 next.secretFingerprint = fingerprint

@@ -96,6 +96,13 @@ public struct ReportedConflict: Sendable, Hashable {
     }
 }
 
+extension EnvironmentPlan {
+    /// The plan's key conflicts as the report carries them (by server project).
+    public var reportedConflicts: [ReportedConflict] {
+        projects.flatMap { p in p.conflicts.map { ReportedConflict(project: p.serverProject.rawValue, conflict: $0) } }
+    }
+}
+
 /// Applied changes by kind, as the report names them.
 public struct ReportCounts: Sendable, Encodable, Equatable {
     public var created = 0, updated = 0, passwordChanged = 0, granted = 0, revoked = 0, deleted = 0, adopted = 0

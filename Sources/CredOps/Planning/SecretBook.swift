@@ -37,6 +37,13 @@ public struct SecretBook: Sendable {
     public static func fingerprintContext(environment: EnvironmentName, project: ProjectName, id: CredentialKey) -> String {
         "\(environment.rawValue)\u{0}\(project.rawValue)\u{0}\(id.rawValue)"
     }
+
+    /// A credential's secret fingerprinted as state keeps it: the declared one, and one a
+    /// server returned, are compared this way.
+    public static func fingerprint(_ secret: Secret, key: FingerprintKey, environment: EnvironmentName, project: ProjectName,
+                                   id: CredentialKey) -> Fingerprint {
+        secret.fingerprint(key: key, context: fingerprintContext(environment: environment, project: project, id: id))
+    }
 }
 
 extension SecretResolver {
@@ -52,9 +59,9 @@ extension SecretResolver {
         for project in desired.projects {
             for credential in project.credentials {
                 guard let secret = value(credential.secret, use: .body, environment: env, problems: &problems) else { continue }
-                let context = SecretBook.fingerprintContext(environment: env.name, project: project.serverProject, id: credential.key)
                 book.add(project: project.serverProject, id: credential.key, secret: secret,
-                         fingerprint: secret.fingerprint(key: key, context: context))
+                         fingerprint: SecretBook.fingerprint(secret, key: key, environment: env.name, project: project.serverProject,
+                                                             id: credential.key))
             }
         }
         return (book, problems)

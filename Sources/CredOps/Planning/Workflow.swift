@@ -151,7 +151,7 @@ public struct Workflow: Sendable {
         connection.stop = stop
         let (stateKey, environment) = (stateKey, env.name)
         connection.fingerprintSecret = { namespace, key, secret in
-            secret.fingerprint(key: stateKey, context: SecretBook.fingerprintContext(environment: environment, project: namespace, id: key))
+            SecretBook.fingerprint(secret, key: stateKey, environment: environment, project: namespace, id: key)
         }
         runSecrets.add(connection.secrets)
         connection.runSecrets = runSecrets

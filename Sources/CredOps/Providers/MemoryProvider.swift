@@ -80,10 +80,8 @@ public final class MemoryServer: @unchecked Sendable {
     }
 
     /// A new id: 24 hex digits, like a MongoDB ObjectId (the key itself when ids are keys).
-    /// Called with the lock held (inside `handle`).
-    func assignID(for key: CredentialKey) -> String { newID(for: key) }
-
-    private func newID(for key: CredentialKey) -> String {
+    /// Called with the lock held (by `put`, or inside `handle`).
+    func newID(for key: CredentialKey) -> String {
         guard assignsIDs else { return key.rawValue }
         nextID += 1
         return String(repeating: "0", count: 24 - String(nextID, radix: 16).count) + String(nextID, radix: 16)
@@ -212,7 +210,7 @@ struct MemorySession: ProviderSession {
             if !assigns, projects[namespace]?[resource.id.rawValue] != nil {
                 throw ProviderError(.server(status: 409, code: "conflict"), request: "CREATE memory://\(target)", message: "409 conflict: \(target) exists")
             }
-            let id = server.assignID(for: resource.id)
+            let id = server.newID(for: resource.id)
             var stored = resource
             stored.serverID = assigns ? id : nil
             projects[namespace, default: [:]][id] = MemoryServer.Stored(resource: stored, secretDigest: secret.map(MemoryServer.digest) ?? "",
