@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Delivery commands: argv without a shell, stdin, collected output, a timeout.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // C shim over libcurl: non-variadic setopt/getinfo helpers and response collection in C.
@@ -46,6 +48,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -55,6 +58,8 @@ let package = Package(
         .target(name: "ApinizerProvider", dependencies: ["CredOps"], swiftSettings: swiftSettings),
         // The LeadConduit (ActiveProspect) provider.
         .target(name: "LeadConduitProvider", dependencies: ["CredOps"], swiftSettings: swiftSettings),
+        // The LeadVibe provider: Organizational Units by cookie, secrets the server generates.
+        .target(name: "LeadVibeProvider", dependencies: ["CredOps"], swiftSettings: swiftSettings),
         // The Apinizer emulator (Hummingbird): routes, validation, store, faults.
         .target(
             name: "ApinizerSandbox",
@@ -86,8 +91,8 @@ let package = Package(
         .executableTarget(
             name: "credops",
             dependencies: [
-                "CredOps", "CredOpsRender", "ApinizerProvider", "LeadConduitProvider", "ApinizerSandbox", "CredOpsStateSQLite",
-                "CredOpsStatePostgres",
+                "CredOps", "CredOpsRender", "ApinizerProvider", "LeadConduitProvider", "LeadVibeProvider", "ApinizerSandbox",
+                "CredOpsStateSQLite", "CredOpsStatePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -110,8 +115,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CredOpsTests",
-            dependencies: ["CredOps", "CredOpsTestSupport", "ApinizerProvider", "LeadConduitProvider", "ApinizerSandbox", "CredOpsStateSQLite",
-                           "CredOpsStatePostgres", "CredOpsRender"],
+            dependencies: ["CredOps", "CredOpsTestSupport", "ApinizerProvider", "LeadConduitProvider", "LeadVibeProvider", "ApinizerSandbox",
+                           "CredOpsStateSQLite", "CredOpsStatePostgres", "CredOpsRender"],
             exclude: ["Corpus", "Fixtures", "Golden"],
             swiftSettings: swiftSettings
         ),

@@ -384,31 +384,10 @@ struct LeadConduitResponder: HTTPResponder {
             return SandboxResponder.response(LeadConduitEngine.notFound)
         }
         let isWrite = method != "GET"
-        let decision = await engine.admit(method: method, template: template, isWrite: isWrite)
-        if decision.latency > .zero { try? await Task.sleep(until: arrival + decision.latency, tolerance: .zero, clock: .continuous) }
-        switch decision.action {
-        case .proceed: break
-        case .hang:
-            while await engine.keepsHanging, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
-            return SandboxResponder.droppedConnection()
-        case .drop:
-            return SandboxResponder.droppedConnection()
-        case .internalError:
-            return SandboxResponder.response(SandboxAnswer(status: 500, body: ["error": "internal server error (injected fault: nothing was done)"]))
-        case .rateLimited(let seconds):
-            return SandboxResponder.response(SandboxAnswer(status: 429, body: ["error": "too many requests"], headers: [("Retry-After", String(seconds))]))
-        }
-        let body: Data?
-        do {
-            let buffer = try await request.collectBody(upTo: Self.bodyLimit)
-            body = buffer.readableBytes == 0 ? nil : Data(buffer.readableBytesView)
-        } catch {
-            return SandboxResponder.response(SandboxAnswer(status: 413, body: ["error": "the body is larger than 1 MiB"]))
-        }
-        var answer = await engine.handle(route, body: body)
-        if decision.commitThenFail && answer.committed {
-            answer = SandboxAnswer(status: 502, body: ["error": "bad gateway (injected fault: the change was stored)"])
-        }
-        return SandboxResponder.response(answer)
+        let engine = engine
+        return await SandboxCall.answer(&request, arrival: arrival, isWrite: isWrite, bodyLimit: Self.bodyLimit,
+                                        admit: { await engine.admit(method: method, template: template, isWrite: isWrite) },
+                                        keepsHanging: { await engine.keepsHanging },
+                                        handle: { await engine.handle(route, body: $0) })
     }
 }

@@ -75,3 +75,43 @@ private final class PortSignal: @unchecked Sendable {
         }
     }
 }
+
+/// What every emulator does around one API call, whatever its API: latency and faults first
+/// (counted by the engine's `admit`), then the body (read only now: after the caller checked
+/// authentication, and capped), then the call, and an injected 502 for a stored write.
+enum SandboxCall {
+    /// - Parameters:
+    ///   - admit: counts the request and draws its fault.
+    ///   - keepsHanging: true while a `hang` fault should keep the connection open.
+    ///   - handle: the API's answer to the request with its body.
+    static func answer(_ request: inout Request, arrival: ContinuousClock.Instant, isWrite: Bool, bodyLimit: Int,
+                       admit: () async -> FaultInjector.Decision, keepsHanging: @Sendable () async -> Bool,
+                       handle: (Data?) async -> SandboxAnswer) async -> Response {
+        let decision = await admit()
+        if decision.latency > .zero { try? await Task.sleep(until: arrival + decision.latency, tolerance: .zero, clock: .continuous) }
+        switch decision.action {
+        case .proceed: break
+        case .hang:
+            while await keepsHanging(), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+            return SandboxResponder.droppedConnection()
+        case .drop:
+            return SandboxResponder.droppedConnection()
+        case .internalError:
+            return SandboxResponder.response(SandboxAnswer(status: 500, body: ["error": "internal server error (injected fault: nothing was done)"]))
+        case .rateLimited(let seconds):
+            return SandboxResponder.response(SandboxAnswer(status: 429, body: ["error": "too many requests"], headers: [("Retry-After", String(seconds))]))
+        }
+        let body: Data?
+        do {
+            let buffer = try await request.collectBody(upTo: bodyLimit)
+            body = buffer.readableBytes == 0 ? nil : Data(buffer.readableBytesView)
+        } catch {
+            return SandboxResponder.response(SandboxAnswer(status: 413, body: ["error": .string("the body is larger than \(bodyLimit / 1024) KiB")]))
+        }
+        var answer = await handle(body)
+        if isWrite && decision.commitThenFail && answer.committed {
+            answer = SandboxAnswer(status: 502, body: ["error": "bad gateway (injected fault: the change was stored)"])
+        }
+        return SandboxResponder.response(answer)
+    }
+}

@@ -93,6 +93,10 @@ public enum PlanJSONRenderer {
             "conflicts": p.conflicts.map { ["username": $0.key.rawValue, "serverIds": $0.serverIDs] as [String: Any] },
             "namesakes": Dictionary(uniqueKeysWithValues: p.namesakes.map { ($0.key.rawValue, $0.value) }),
             "unmanagedGrants": Dictionary(uniqueKeysWithValues: p.unmanagedGrants.map { ($0.key.rawValue, $0.value.map(grant)) }),
+            "retiring": p.retiring.map { note -> [String: Any] in
+                ["username": note.key.rawValue, "serverId": note.serverID,
+                 "deleteAfter": note.deleteAfter.map { Timestamp.format(Int64($0.timeIntervalSince1970 * 1000)) } as Any? ?? NSNull()]
+            },
         ]
     }
 
@@ -101,6 +105,10 @@ public enum PlanJSONRenderer {
         // An update says which of its parts the reason is about; a password change is about the secret only.
         if let reason = c.reason { o["reason"] = Wording.reason(reason, secretName: c.action.kind == .update ? secretName : nil) }
         if let at = c.declaredAt { o["declaredAt"] = at.description }
+        if let id = c.serverID { o["serverId"] = id }
+        if let delivery = c.delivery {
+            o["deliver"] = ["to": delivery.shown, "overlapSeconds": delivery.overlapSeconds] as [String: Any]
+        }
         switch c.action {
         case .create(let after, _):
             o["after"] = fields(after)

@@ -71,6 +71,11 @@ public struct PlanTextRenderer: Sendable {
         for (key, ids) in project.namesakes.sorted(by: { $0.key < $1.key }) {
             out.append("  \(style.dim("·"))\(pad) \(key.shown.padded(width)) \(style.dim("also on the server under this name, not managed, left alone: id \(ids.map(shown).joined(separator: ", "))"))")
         }
+        for note in project.retiring {
+            let when = note.deleteAfter.map { "deleted after \(Timestamp.format(Int64($0.timeIntervalSince1970 * 1000)))" }
+                ?? "kept until a new secret is delivered"
+            out.append("  \(style.dim("·"))\(pad) \(note.key.shown.padded(width)) \(style.dim("replaced, retiring: id \(shown(note.serverID)), \(when)"))")
+        }
         for unsafe in project.unaddressable {
             out.append("  \(style.yellow("!"))\(pad) \(shown(unsafe.name).padded(width)) \(style.yellow("left alone: the name \(shown(unsafe.problem)); credops never sends it in a request"))")
         }
@@ -112,10 +117,18 @@ public struct PlanTextRenderer: Sendable {
                 guard let value = after[spec.name], value != spec.defaultValue else { return nil }
                 return "\(spec.name) \(Self.short(value))"
             }
-            return [summary.isEmpty ? "" : summary.joined(separator: " · ")]
+            var line = summary.joined(separator: " · ")
+            if let delivery = change.delivery { line += (line.isEmpty ? "" : " ") + "→ deliver \(TextSafety.escaped(delivery.shown))" }
+            return [line]
         case .replace(_, _, let fields, let forcedBy, _):
             // Each field that forces the replace says so, as Terraform's "forces replacement".
-            return fields.map { Self.fieldLine($0) + (forcedBy.contains($0.field) ? " (\($0.field) cannot change)" : "") }
+            var lines = fields.map { Self.fieldLine($0) + (forcedBy.contains($0.field) ? " (\($0.field) cannot change)" : "") }
+            if let reason = change.reason, forcedBy.isEmpty { lines.insert(Wording.reason(reason), at: 0) }
+            if let delivery = change.delivery {
+                let overlap = delivery.overlapSeconds > 0 ? "; the old one stays \(DurationText.short(delivery.overlapSeconds)) more" : ""
+                lines.append("new one delivered to \(TextSafety.escaped(delivery.shown)) before the old is deleted\(overlap)")
+            }
+            return lines
         case .update(_, _, let fields, _, let passwordChanged):
             var lines = fields.map(Self.fieldLine)
             if passwordChanged {
@@ -133,6 +146,7 @@ public struct PlanTextRenderer: Sendable {
         case .adopt(_, let grants, let credential):
             var text = credential ? "exists on the server; credops will manage it" : "already on the server; credops will manage"
             if !grants.isEmpty { text += (credential ? " and its grants " : " grants ") + grants.map(\.shown).joined(separator: ", ") }
+            if case .secretNotDeliveredByCredops? = change.reason { return [text, Wording.reason(.secretNotDeliveredByCredops)] }
             return [text]
         }
     }

@@ -65,6 +65,8 @@ public enum ReportWording {
             case .noSecret: return "no secret resolved for \(op.key)"
             case .stateNotWritten(let store, let error):
                 return "applied on the server, but the state could not be written (\(store)): \(error); the next run settles it"
+            case .notDelivered(let why):
+                return "created, but its secret was not delivered: \(why); the next apply replaces it (the one it replaces stays until then)"
             }
         }
         switch op.skipReason {
@@ -92,6 +94,12 @@ public enum ReportWording {
         case .answerLost(let times, _, .createdAgain): "answer lost \(times)×; not found on read-back, created again"
         case .answerLost(_, let last, .foundCreated): "answer lost (\(last)); found created on read-back"
         case .answerLost(_, let last, .foundDifferentAndUpdated): "answer lost (\(last)); found with other fields on read-back and updated"
+        case .delivered(let to, let id, let output):
+            (id.map { "created \(TextSafety.escaped(Wording.shortID($0))), " } ?? "") + "delivered to \(TextSafety.escaped(to))"
+                + (output.map { " (it said: \(TextSafety.escaped($0)))" } ?? "")
+        case .retired(let ids): "deleted " + ids.map { TextSafety.escaped(Wording.shortID($0)) }.joined(separator: ", ")
+        case .retiringUntil(let ids, let date):
+            "kept " + ids.map { TextSafety.escaped(Wording.shortID($0)) }.joined(separator: ", ") + " until \(Timestamp.format(Int64(date.timeIntervalSince1970 * 1000)))"
         }
     }
 

@@ -55,7 +55,19 @@ public enum Wording {
         case .noLongerDeclared: return "managed by credops, no longer declared"
         case .notDeclaredPruneAll: return "not declared (prune: all)"
         case .grantNoLongerDeclared: return "granted by credops, no longer declared"
+        case .secretNeverDelivered: return "secret never delivered"
+        case .rotationDue(let age, let after): return "secret \(age) day\(age == 1 ? "" : "s") old, rotate after \(after)d"
+        case .rotationRequested: return "rotation requested"
+        case .secretNotDeliveredByCredops:
+            return "exists on the server; its secret was generated for whoever made it, so credops delivers nothing and leaves it alone (replace it with credops rotate)"
+        case .replacedEarlier(let current):
+            return "replaced" + (current.map { " by \(TextSafety.escaped(Wording.shortID($0)))" } ?? "") + "; its overlap is over"
         }
+    }
+
+    /// `sec_9a1f…`: enough of a server id to tell it apart in a line.
+    public static func shortID(_ id: String) -> String {
+        id.count > 10 ? String(id.prefix(8)) + "…" : id
     }
 
     public static func secret(_ state: SecretState) -> String {

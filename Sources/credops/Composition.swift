@@ -5,14 +5,15 @@ import CredOpsStatePostgres
 import CredOpsStateSQLite
 import Foundation
 import LeadConduitProvider
+import LeadVibeProvider
 
 /// The one place that knows every provider, every state store and the built-in sandbox.
 enum Composition {
     /// Every provider this build knows.
-    static let providers = ProviderRegistry([ApinizerProvider(), LeadConduitProvider()])
+    static let providers = ProviderRegistry([ApinizerProvider(), LeadConduitProvider(), LeadVibeProvider()])
 
     /// The providers that have a built-in emulator (`sandbox://`, `credops sandbox serve --provider`).
-    static let emulated = ["apinizer", "leadconduit"]
+    static let emulated = ["apinizer", "leadconduit", "leadvibe"]
 
     /// Opens the state store at `location`, with its fingerprint key.
     /// - Returns: the store, its key, and notes for the user (a key moved out of the state directory).
@@ -102,6 +103,14 @@ final class SandboxConnector: EnvironmentConnector, @unchecked Sendable {
             let server = try await LeadConduitServer.start(configuration)
             return RunningEmulator(baseURL: server.baseURL, credentials: .basic(username: Connection.Credentials.apiKeyUser, password: Secret(secret)),
                                    stop: { await server.stop() })
+        case "leadvibe":
+            let units = settings?.strings("units") ?? []
+            var configuration = LeadVibeConfiguration(tokens: [secret], units: units.isEmpty ? nil : LeadVibeConfiguration.units(units),
+                                                      dataFile: dataFile)
+            if let latency = settings?.integer("latencyMilliseconds") { configuration.faults.latencyMilliseconds = latency }
+            if let ttl = settings?.integer("unitSessionSeconds") { configuration.unitSessionTTL = .seconds(ttl) }
+            let server = try await LeadVibeServer.start(configuration)
+            return RunningEmulator(baseURL: server.baseURL, credentials: .bearer(Secret(secret)), stop: { await server.stop() })
         case "apinizer":
             var configuration = SandboxConfiguration()
             configuration.tokens = [secret]

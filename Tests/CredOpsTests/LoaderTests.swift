@@ -136,7 +136,7 @@ import Testing
         #expect(project.credentials.map(\.key) == ["checkout"])
         #expect(project.credentials[0].resource["ipList"] == .set(["10.20.0.0/16"]))
         #expect(project.credentials[0].resource["enabled"] == .bool(true))
-        #expect(project.credentials[0].secret.description == "env CHECKOUT_PASSWORD_PROD")
+        #expect(project.credentials[0].secret?.description == "env CHECKOUT_PASSWORD_PROD")
         let staging = inputsValue.desired(for: try #require(inputsValue.environment(named: "staging")), schema: ApinizerProvider.credentialSchema)
         #expect(staging.projects.first?.credentials.map(\.key) == ["checkout", "tester"])
     }

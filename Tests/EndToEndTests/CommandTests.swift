@@ -33,7 +33,7 @@ import Testing
     @Test func validateOfTheExamplesPasses() async throws {
         let result = await CLIRunner(directory: PackagePaths.root).run(["validate", "examples"])
         #expect(result.exitCode == 0, "\(result)")
-        #expect(result.stdout == "3 manifests (3 projects, 7 credentials) and 4 environments are valid.\n")
+        #expect(result.stdout == "4 manifests (4 projects, 9 credentials) and 5 environments are valid.\n")
     }
 
     @Test func quickStartAppliesToTheBuiltInSandboxesAndThenHasNoChanges() async throws {
@@ -44,13 +44,20 @@ import Testing
         let runner = CLIRunner(directory: dir.path)
         let apply = await runner.run(["apply", "examples", "--auto-approve"])
         #expect(apply.exitCode == 0, "\(apply)")
-        // Apinizer's dev, staging and production, and the LeadConduit account lc-dev.
-        #expect(apply.stdout.contains("Apply complete in 4 environments."))
+        // Apinizer's dev, staging and production, the LeadConduit account lc-dev, and the
+        // LeadVibe account lv-dev, whose generated secrets went to private files.
+        #expect(apply.stdout.contains("Apply complete in 5 environments."))
         #expect(apply.stdout.contains("✓ lc-dev: Deployed successfully: 2 created"), "\(apply)")
+        #expect(apply.stdout.contains("✓ lv-dev: Deployed successfully: 2 created"), "\(apply)")
         let plan = await runner.run(["plan", "examples", "--detailed-exitcode"])
         #expect(plan.exitCode == 0, "\(plan)")
-        #expect(plan.stdout.hasSuffix("No changes. 4 environments are in sync with the manifests.\n"))
-        for name in ["dev", "staging", "production", "lc-dev.leadconduit"] {
+        #expect(plan.stdout.hasSuffix("No changes. 5 environments are in sync with the manifests.\n"))
+        let delivered = dir.url(".credops/delivered/lv-dev/partner-feeds/Partner Feed.env")
+        let pair = try String(contentsOfFile: delivered, encoding: .utf8)
+        #expect(pair.contains("CLIENT_ID=cli_") && pair.contains("CLIENT_SECRET=lvs_"), "\(pair)")
+        #expect((try FileManager.default.attributesOfItem(atPath: delivered)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect((try FileManager.default.attributesOfItem(atPath: (delivered as NSString).deletingLastPathComponent)[.posixPermissions] as? NSNumber)?.intValue == 0o700)
+        for name in ["dev", "staging", "production", "lc-dev.leadconduit", "lv-dev.leadvibe"] {
             let attributes = try FileManager.default.attributesOfItem(atPath: dir.url(".credops/sandbox/\(name).json"))
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         }
@@ -63,7 +70,7 @@ import Testing
     @Test func unknownEnvironmentNameIsRefusedWithASuggestion() async throws {
         let result = await CLIRunner(directory: PackagePaths.root).run(["plan", "examples", "-e", "prod"])
         #expect(result.exitCode == 1)
-        #expect(result.stderr.contains("prod: error: no environment named 'prod' (did you mean 'production'?); known: dev, lc-dev, production, staging"), "\(result)")
+        #expect(result.stderr.contains("prod: error: no environment named 'prod' (did you mean 'production'?); known: dev, lc-dev, lv-dev, production, staging"), "\(result)")
     }
 
     /// Without --token the sandbox makes one for the run and says so next to its URL; bound to

@@ -145,7 +145,8 @@ import Testing
     @Test func schemasMatchTheCommandAndValidateEveryExample() async throws {
         let runner = CLIRunner(directory: PackagePaths.root)
         for (file, arguments) in [("manifest", ["schema", "manifest"]), ("environment", ["schema", "environment"]),
-                                  ("manifest.leadconduit", ["schema", "--provider", "leadconduit"])] {
+                                  ("manifest.leadconduit", ["schema", "--provider", "leadconduit"]),
+                                  ("manifest.leadvibe", ["schema", "--provider", "leadvibe"])] {
             let printed = await runner.run(arguments)
             #expect(printed.exitCode == 0)
             let committed = try String(contentsOfFile: PackagePaths.path("schema/\(file).schema.json"), encoding: .utf8)

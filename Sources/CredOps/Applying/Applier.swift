@@ -91,9 +91,13 @@ public struct Applier: Sendable {
             return EnvironmentReport(environmentName: name, problem: .stateNotWritable(store: store.displayName, error: redactor.redact("\(error)")))
         }
 
-        let worker = EnvironmentWorker(environment: plan.environment, session: session, store: store, book: prepared.book,
+        var setup = EnvironmentWorker(environment: plan.environment, session: session, store: store, book: prepared.book,
                                        planner: Planner(schema: schema), runID: run.runID, managed: prepared.managed,
                                        runSecrets: prepared.runSecrets, shouldStop: shouldStop)
+        for project in plan.projects {
+            for (key, ids) in project.namesakes { setup.namesakes[project.serverProject.rawValue + "\u{0}" + key.rawValue] = Set(ids) }
+        }
+        let worker = setup
         let changes = plan.changes
         let total = changes.count
         events(.environmentStarted(plan.environment, operations: total))
@@ -107,7 +111,8 @@ public struct Applier: Sendable {
 
         // Phase 1: every credential's steps, credentials side by side; phase 2: deletes.
         let jobs = CredentialJob.group(changes.filter { $0.action.kind != .delete })
-        let deletes = changes.filter { $0.action.kind == .delete }.map { CredentialJob(changes: [$0]) }
+        // Deletes of one key (a credential and those it replaced) run in order, one job each key.
+        let deletes = CredentialJob.group(changes.filter { $0.action.kind == .delete })
         let intents = worker.intents(for: jobs + deletes)
         do {
             try await store.recordIntents(intents.flatMap { $0 }.compactMap { $0 })
@@ -139,10 +144,20 @@ public struct Applier: Sendable {
             return r
         }
 
-        // Housekeeping: managed credentials gone from the server and no longer declared.
+        // Housekeeping: managed credentials gone from the server and no longer declared, and
+        // replaced credentials that someone else already deleted.
+        let settled = Dictionary(prepared.managed.map { ($0.namespace.rawValue + "\u{0}" + $0.key.rawValue, $0) }, uniquingKeysWith: { a, _ in a })
+        let touched = Set(changes.map { $0.serverProject.rawValue + "\u{0}" + $0.key.rawValue })
         for project in plan.projects where !shouldStop() {
             for id in project.forgotten {
                 try? await store.forget(environment: plan.environment, namespace: project.serverProject, key: id)
+            }
+            for (key, gone) in project.retiredGone {
+                let index = project.serverProject.rawValue + "\u{0}" + key.rawValue
+                // A record this run changed was written with what it knew; leave it to the next plan.
+                guard !touched.contains(index), var record = settled[index] else { continue }
+                record.retiring.removeAll { gone.contains($0.serverID) }
+                try? await store.record(record)
             }
         }
 

@@ -12,6 +12,10 @@ struct EnvironmentWorker: Sendable {
     /// Every secret of the run; secrets a server generates are added as they arrive.
     let runSecrets: RunSecrets
     let shouldStop: @Sendable () -> Bool
+    /// Ids of the other live credentials of each key when the plan was made (namespace NUL
+    /// key): a read-back after a lost create never takes one of them for the new credential.
+    var namesakes: [String: Set<String>] = [:]
+    let deliverer = Deliverer()
 
     private func initialRecord(_ change: Change) -> ManagedCredential? {
         managed.first { $0.namespace == change.serverProject && $0.key == change.key }
@@ -80,9 +84,7 @@ struct EnvironmentWorker: Sendable {
                 continue
             }
             do {
-                if let note = try await execute(change, intent: intent, record: &record, outcomes: outcomes, key: key) {
-                    result.notes.append(note)
-                }
+                result.notes += try await execute(change, intent: intent, record: &record, outcomes: outcomes, key: key)
             } catch {
                 result.status = .failed
                 result.failure = error.failure
@@ -100,11 +102,13 @@ struct EnvironmentWorker: Sendable {
     /// Performs one change on the server and hands the state it leads to to `outcomes`.
     /// - Returns: a note for the report, if any.
     private func execute(_ change: Change, intent: Intent?, record: inout ManagedCredential?, outcomes: OutcomeWriter,
-                         key: String) async throws(StepError) -> OperationNote? {
+                         key: String) async throws(StepError) -> [OperationNote] {
         let project = change.serverProject
         let id = change.key
         // The server's id: from state once credops knows it, else from the live credential.
-        let address = CredentialAddress(namespace: project, key: id, serverID: record?.serverID ?? change.serverID)
+        // A delete names the credential it deletes (a replaced one, too); others act on the one state follows.
+        let address = CredentialAddress(namespace: project, key: id,
+                                        serverID: change.action.kind == .delete ? (change.serverID ?? record?.serverID) : (record?.serverID ?? change.serverID))
         let declared = book.secret(project: project, id: id)
         if change.action.secretFingerprint != nil && declared == nil {
             if let intent { outcomes.submit(intent, .unchanged, key: key) }
@@ -123,46 +127,57 @@ struct EnvironmentWorker: Sendable {
 
         guard let intent else {
             // State only (adopt): nothing is sent.
-            if case .adopt(_, let grants, _) = change.action { next.grants = Array(Set(next.grants).union(grants)).sorted() }
+            if case .adopt(_, let grants, let credential) = change.action {
+                next.grants = Array(Set(next.grants).union(grants)).sorted()
+                // Whoever made it holds its generated secret; credops has delivered none.
+                if credential && planner.schema.capabilities.secret == .generated { next.delivery = .external }
+            }
             outcomes.submit(record: next, key: key)
             record = next
-            return nil
+            return []
         }
 
         var note: OperationNote?
+        var notes: [OperationNote] = []
         /// A replace whose delete went through: a failure after it leaves no credential at all.
         var oldOneDeleted = false
-        /// A create-first replace whose create went through: the new one is the one to manage.
-        var newOneCreated = false
         var serverError: ProviderError?
+        /// What a create made, to deliver once the provider's part is done.
+        var made: CreatedCredential?
         do throws(ProviderError) {
             switch change.action {
             case .adopt:
                 break
             case .create(let after, let fingerprint):
                 let created: CreatedCredential
-                (created, note) = try await create(after, in: project, secret: secret)
+                let orphans: [String]
+                (created, note, orphans) = try await create(after, in: project, secret: declared, known: known(change, record: record))
                 next.serverID = created.serverID
                 next.secretFingerprint = fingerprint
                 next.grants = []
+                next.retiring += orphans.map { RetiringCredential(serverID: $0, deleteAfter: nil) }
+                made = created
             case .replace(_, let after, _, _, let fingerprint):
                 // Where the key is the server's id, delete first: the new one cannot exist beside
                 // it. Otherwise create first, so that there is never a moment without a
-                // credential, and then the old one goes by its own id.
+                // credential; the old one is recorded as retiring and goes by its own id once
+                // the new one is recorded (and its secret delivered).
                 let deleteFirst = planner.schema.capabilities.identity == .keyIsID
                 if deleteFirst {
                     try await session.delete(address)
                     oldOneDeleted = true
                 }
                 let created: CreatedCredential
-                (created, note) = try await create(after, in: project, secret: secret)
+                let orphans: [String]
+                (created, note, orphans) = try await create(after, in: project, secret: declared, known: known(change, record: record))
                 next.serverID = created.serverID
                 next.secretFingerprint = fingerprint
                 next.grants = []
                 if !deleteFirst {
-                    newOneCreated = true
-                    try await session.delete(address)
+                    let old = address.serverID.map { [$0] } ?? []
+                    next.retiring += (old + orphans).filter { $0 != created.serverID }.map { RetiringCredential(serverID: $0, deleteAfter: nil) }
                 }
+                made = created
             case .update(_, let after, let fields, let fingerprint, _):
                 try await session.update(address, to: after, changes: fields, secret: declared)
                 next.secretFingerprint = fingerprint
@@ -190,12 +205,6 @@ struct EnvironmentWorker: Sendable {
                 default: break
                 }
                 next.pendingRedeploy = error.message
-            } else if newOneCreated {
-                // The new one exists and state follows it; the old one is still live (or its
-                // delete's outcome is unknown), and the next plan shows it beside the new one.
-                outcomes.submit(intent, .record(next), key: key)
-                record = next
-                throw StepError(failure: error.outcomeUnknown ? .outcomeUnknown(error.description) : .provider(error.description))
             } else if oldOneDeleted && !error.outcomeUnknown {
                 // The old one is gone and the new one is not there: state forgets it, and the
                 // next plan creates it.
@@ -210,25 +219,117 @@ struct EnvironmentWorker: Sendable {
                 throw StepError(failure: .provider(error.description))
             }
         }
+        if let made {
+            do {
+                notes = try await finishCreate(made, change: change, next: &next, intent: intent, outcomes: outcomes, key: key)
+            } catch {
+                record = next
+                throw error
+            }
+        }
         let isDelete = change.action.kind == .delete
+        if isDelete, let current = record, let deleted = address.serverID, current.serverID != deleted,
+           current.retiring.contains(where: { $0.serverID == deleted }) {
+            // A replaced credential gone: the record of its successor stays, without it.
+            next = current
+            next.retiring.removeAll { $0.serverID == deleted }
+            next.lastRunID = runID
+            outcomes.submit(intent, .record(next), key: key)
+            record = next
+            return []
+        }
         outcomes.submit(intent, isDelete ? .forget : .record(next), key: key)
         record = isDelete ? nil : next
         if let serverError { throw StepError(failure: .provider(serverError.description)) }
-        return note
+        return (note.map { [$0] } ?? []) + notes
+    }
+
+    /// After a create (or the create of a replace): the new credential is recorded before its
+    /// generated secret goes anywhere (undelivered, with what it replaces kept), then the secret
+    /// is delivered, and only then are the credentials it replaces deleted (at once, or after
+    /// the overlap). A sink therefore never holds a secret the server does not accept.
+    private func finishCreate(_ made: CreatedCredential, change: Change, next: inout ManagedCredential, intent: Intent,
+                              outcomes: OutcomeWriter, key: String) async throws(StepError) -> [OperationNote] {
+        var notes: [OperationNote] = []
+        if let delivery = change.delivery {
+            next.delivery = .undelivered
+            next.secretCreatedAt = Date()
+            do {
+                // Durable before delivery: a run killed while the sink is written leaves a record
+                // that says which credential may be out there, never a delivered unknown.
+                try await store.record(next)
+            } catch {
+                throw StepError(failure: .stateNotWritten(store: store.displayName, error: runSecrets.redactor.redact("\(error)")))
+            }
+            var values = made.delivered
+            values["name"] = change.key.rawValue
+            values["environment"] = environment.rawValue
+            values["project"] = change.project.rawValue
+            do throws(DeliveryError) {
+                let output = try await deliverer.deliver(DeliveryPayload(values: values, secrets: made.generated), to: delivery)
+                notes.append(.delivered(to: delivery.shown, serverID: made.serverID,
+                                        output: output.map { runSecrets.redactor.serverText($0, limit: 2000) }))
+            } catch {
+                outcomes.submit(intent, .record(next), key: key)
+                throw StepError(failure: .notDelivered(runSecrets.redactor.serverText(error.description, limit: 2000)))
+            }
+            next.delivery = .delivered
+        }
+        // What this one replaces goes now, or when the overlap ends.
+        let overlap = change.delivery?.overlapSeconds ?? 0
+        let due = Date().addingTimeInterval(Double(overlap))
+        for i in next.retiring.indices where next.retiring[i].deleteAfter == nil { next.retiring[i].deleteAfter = due }
+        guard overlap == 0 else {
+            let waiting = next.retiring.map(\.serverID)
+            if !waiting.isEmpty { notes.append(.retiringUntil(waiting, due)) }
+            return notes
+        }
+        var retired: [String] = []
+        for old in next.retiring where (old.deleteAfter ?? .distantFuture) <= Date() {
+            do throws(ProviderError) {
+                try await session.delete(CredentialAddress(namespace: change.serverProject, key: change.key, serverID: old.serverID))
+                retired.append(old.serverID)
+            } catch {
+                // The new one is in place (and delivered); the old one stays listed and the next
+                // apply deletes it.
+                next.retiring.removeAll { retired.contains($0.serverID) }
+                outcomes.submit(intent, .record(next), key: key)
+                throw StepError(failure: error.outcomeUnknown ? .outcomeUnknown(error.description) : .provider(error.description))
+            }
+        }
+        next.retiring.removeAll { retired.contains($0.serverID) }
+        if !retired.isEmpty { notes.append(.retired(retired)) }
+        return notes
+    }
+
+    /// Ids a read-back must not take for a credential this step creates.
+    private func known(_ change: Change, record: ManagedCredential?) -> Set<String> {
+        var ids = namesakes[change.serverProject.rawValue + "\u{0}" + change.key.rawValue] ?? []
+        if let id = change.serverID { ids.insert(id) }
+        if let id = record?.serverID { ids.insert(id) }
+        for old in record?.retiring ?? [] { ids.insert(old.serverID) }
+        return ids
     }
 
     /// Creates a credential; when the answer was lost, reads back instead of sending it again:
     /// found with our fields, the create is done; found with other fields, it is converged with
     /// an update; not found, it is created again. Up to `rounds` times, like any other retry.
-    private func create(_ resource: Resource, in project: ProjectName, secret: Secret,
-                        rounds: Int = 4) async throws(ProviderError) -> (CreatedCredential, OperationNote?) {
+    ///
+    /// Where the server generates the secret, a credential found on read-back is of no use: its
+    /// secret was in the lost answer. It is created again, and the one found is returned as an
+    /// orphan, to be deleted once the new one's secret is delivered.
+    /// - Parameter known: ids of live credentials of this key that are not the new one.
+    private func create(_ resource: Resource, in project: ProjectName, secret: Secret?, known: Set<String>,
+                        rounds: Int = 4) async throws(ProviderError) -> (CreatedCredential, OperationNote?, [String]) {
+        let generated = planner.schema.capabilities.secret == .generated
         var lost: [String] = []
+        var orphans: [String] = []
         while true {
             do {
                 let created = try await session.create(resource, in: project, secret: secret)
                 // A generated secret is redacted from everything that follows, like any other.
                 runSecrets.add(Array(created.generated.values))
-                return (created, lost.isEmpty ? nil : .answerLost(times: lost.count, lastError: lost.last ?? "", then: .createdAgain))
+                return (created, lost.isEmpty ? nil : .answerLost(times: lost.count, lastError: lost.last ?? "", then: .createdAgain), orphans)
             } catch where error.outcomeUnknown && lost.count < rounds {
                 lost.append(error.message)
             }
@@ -239,16 +340,21 @@ struct EnvironmentWorker: Sendable {
                 throw ProviderError(error.kind, request: error.request,
                                     message: "\(lost.last ?? ""); reading back to check failed too: \(error.message)", outcomeUnknown: true)
             }
-            if let found = live.first(where: { $0.id == resource.id }) {
+            let found = live.filter { $0.id == resource.id && !($0.serverID.map { known.contains($0) || orphans.contains($0) } ?? false) }
+            if generated {
+                orphans += found.compactMap(\.serverID)
+                continue
+            }
+            if let found = found.first {
                 let created = CreatedCredential(serverID: found.serverID)
                 let changes = planner.fieldChanges(live: found, desired: resource)
                 if changes.isEmpty {
                     // Our create went through (same fields; the password came with them).
-                    return (created, .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundCreated))
+                    return (created, .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundCreated), [])
                 }
                 try await session.update(CredentialAddress(namespace: project, key: resource.id, serverID: found.serverID),
                                          to: resource, changes: changes, secret: secret)
-                return (created, .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundDifferentAndUpdated))
+                return (created, .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundDifferentAndUpdated), [])
             }
         }
     }

@@ -188,6 +188,9 @@ public enum OperationFailure: Sendable, Hashable {
     case noSecret
     /// The server applied it, but state could not record it; the next run settles it from the intent.
     case stateNotWritten(store: String, error: String)
+    /// The credential was made, but its generated secret did not reach its sink (why,
+    /// redacted): state marks it undelivered and the next apply replaces it.
+    case notDelivered(String)
 }
 
 /// Why an operation was not tried.
@@ -207,6 +210,13 @@ public enum OperationNote: Sendable, Hashable {
     /// The answer to a create was lost `times` times (the last error, redacted), and reading
     /// back settled it.
     case answerLost(times: Int, lastError: String, then: LostAnswerResolution)
+    /// A generated secret went to its sink (as shown in the plan), with what a command
+    /// printed (redacted), and the server's id of the new credential.
+    case delivered(to: String, serverID: String?, output: String?)
+    /// Credentials this one replaced were deleted (their server ids).
+    case retired([String])
+    /// Replaced credentials kept until the overlap ends (their server ids, and when).
+    case retiringUntil([String], Date)
 }
 
 /// How a lost create answer was settled by reading back.

@@ -39,21 +39,60 @@ public enum JSONSchemaDocument {
         var fields: [String: Any] = [:]
         for spec in schema.declarableFields { fields[spec.name] = property(spec) }
         var credentialProperties = fields
-        credentialProperties[schema.identifierField] = ["type": "string", "minLength": 1, "description":
+        var identifier: [String: Any] = ["type": "string", "minLength": schema.identifierLength?.lowerBound ?? 1, "description":
             schema.capabilities.identity == .serverAssigned
                 ? "The credential's name, matched on the server; credops remembers the id the server gives it."
                 : "The credential's name; unique on the server."]
-        credentialProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
+        if let bounds = schema.identifierLength { identifier["maxLength"] = bounds.upperBound }
+        credentialProperties[schema.identifierField] = identifier
+        let generated = schema.capabilities.secret == .generated
+        let deliveryProperties: [String: Any] = [
+            "deliver": ["$ref": "#/definitions/deliver"],
+            "rotateAfter": ["$ref": "#/definitions/duration", "description": "Replace the credential when its secret is this old (e.g. 90d)."],
+            "overlap": ["$ref": "#/definitions/duration", "description": "Keep a replaced credential this long after its successor is delivered (e.g. 24h)."],
+        ]
+        if generated {
+            credentialProperties.merge(deliveryProperties) { a, _ in a }
+        } else if schema.capabilities.secret.isDeclared {
+            credentialProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
+        }
         if schema.hasGrants { credentialProperties[schema.grantsField] = ["$ref": "#/definitions/access"] }
         credentialProperties["environments"] = ["type": "array", "items": ["type": "string"], "minItems": 1,
                                                 "description": "Only these environments (default: wherever the manifest applies)."]
         var overrideProperties = fields
-        overrideProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
+        if schema.capabilities.secret.isDeclared { overrideProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"] }
         if schema.hasGrants { overrideProperties[schema.grantsField] = ["$ref": "#/definitions/access"] }
         credentialProperties["overrides"] = [
             "type": "object", "description": "Values for one environment, by environment name.",
             "additionalProperties": ["type": "object", "additionalProperties": false, "properties": overrideProperties],
         ]
+        var topProperties: [String: Any] = [
+            "apiVersion": ["const": "credops/v1"],
+            "kind": ["const": "CredentialSet"],
+            "provider": ["const": name],
+            "project": ["type": "string", "minLength": 1, "description": schema.capabilities.namespace == .none
+                ? "credops' own grouping (the API has no projects): prune: managed deletes only what credops manages for it."
+                : "The project (namespace) on the server these credentials belong to."],
+            "environments": ["type": "array", "items": ["type": "string"], "minItems": 1, "uniqueItems": true],
+            "prune": ["enum": PruneMode.allCases.filter { $0 != .all || schema.capabilities.namespace != .none }.map(\.rawValue),
+                      "description": "managed (default): delete what credops manages and no longer declared; all: delete every undeclared credential (not where the API has no projects); none: delete nothing."],
+            "credentials": ["type": "array", "items": ["$ref": "#/definitions/credential"]],
+        ]
+        var definitions: [String: Any] = [
+            "secretReference": secretReference,
+            "access": ["type": "array", "items": [
+                "type": "object", "additionalProperties": false, "required": ["name", "type"],
+                "properties": ["name": ["type": "string", "minLength": 1], "type": ["enum": schema.grantTypes]],
+            ]],
+            "credential": ["type": "object", "additionalProperties": false,
+                           "required": [schema.identifierField] + schema.fields.filter(\.isRequired).map(\.name),
+                           "properties": credentialProperties],
+        ]
+        if generated {
+            topProperties.merge(deliveryProperties) { a, _ in a }
+            definitions["duration"] = ["type": "string", "pattern": "^[0-9]+[dhms]?$"]
+            definitions["deliver"] = deliver
+        }
         return [
             "$schema": "http://json-schema.org/draft-07/schema#",
             "$id": "https://credops.dev/schema/manifest\(provider.map { ".\($0)" } ?? "").schema.json",
@@ -62,30 +101,24 @@ public enum JSONSchemaDocument {
             "type": "object",
             "additionalProperties": false,
             "required": ["apiVersion", "kind", "project", "credentials"] + (provider == nil ? [] : ["provider"]),
-            "properties": [
-                "apiVersion": ["const": "credops/v1"],
-                "kind": ["const": "CredentialSet"],
-                "provider": ["const": name],
-                "project": ["type": "string", "minLength": 1, "description": schema.capabilities.namespace == .none
-                    ? "credops' own grouping (the API has no projects): prune: managed deletes only what credops manages for it."
-                    : "The project (namespace) on the server these credentials belong to."],
-                "environments": ["type": "array", "items": ["type": "string"], "minItems": 1, "uniqueItems": true],
-                "prune": ["enum": PruneMode.allCases.filter { $0 != .all || schema.capabilities.namespace != .none }.map(\.rawValue),
-                          "description": "managed (default): delete what credops manages and no longer declared; all: delete every undeclared credential (not where the API has no projects); none: delete nothing."],
-                "credentials": ["type": "array", "items": ["$ref": "#/definitions/credential"]],
-            ],
-            "definitions": [
-                "secretReference": secretReference,
-                "access": ["type": "array", "items": [
-                    "type": "object", "additionalProperties": false, "required": ["name", "type"],
-                    "properties": ["name": ["type": "string", "minLength": 1], "type": ["enum": schema.grantTypes]],
-                ]],
-                "credential": ["type": "object", "additionalProperties": false,
-                               "required": [schema.identifierField] + schema.fields.filter(\.isRequired).map(\.name),
-                               "properties": credentialProperties],
-            ],
+            "properties": topProperties,
+            "definitions": definitions,
         ]
     }
+
+    /// Where a generated secret goes: a private file, or a command that reads it on stdin.
+    static var deliver: [String: Any] { [
+        "description": "Where the secret the server generates goes: {environment}, {project} and {name} are filled in.",
+        "oneOf": [
+            ["type": "object", "additionalProperties": false, "required": ["file"],
+             "properties": ["file": ["type": "string", "pattern": "\\.(env|json)$",
+                                     "description": "A .env or .json file (mode 0600, written atomically), relative to this manifest."]]],
+            ["type": "object", "additionalProperties": false, "required": ["command"],
+             "properties": ["command": ["type": "array", "items": ["type": "string"], "minItems": 1,
+                                        "description": "A program and its arguments (no shell); the pair arrives as one JSON object on stdin."],
+                            "timeout": ["type": "string", "pattern": "^[0-9]+[hms]?$"]]],
+        ],
+    ] }
 
     static func property(_ spec: FieldSpec) -> [String: Any] {
         switch spec.kind {

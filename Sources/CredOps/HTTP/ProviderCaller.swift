@@ -37,7 +37,8 @@ public final class ProviderCaller: Sendable {
     ///
     /// - Throws: `ProviderError` when no answer came (`outcomeUnknown` for a write whose answer
     ///   was lost), or when authentication itself failed.
-    public func send(_ method: HTTPMethod, _ path: String, body: Data? = nil) async throws(ProviderError) -> HTTPResponse {
+    /// - Parameter headers: more header fields for this request (a session cookie).
+    public func send(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers extra: [(String, String)] = []) async throws(ProviderError) -> HTTPResponse {
         let summary = "\(method.rawValue) \(path)"
         // The refusal stands for the rest of the session; nothing is sent.
         if let answer = refused.withLock({ $0 }) { return answer }
@@ -47,6 +48,7 @@ public final class ProviderCaller: Sendable {
             var headers = HTTPHeaders([("Accept", "application/json")])
             headers.add("Authorization", authorization)
             if body != nil { headers.add("Content-Type", "application/json") }
+            for (name, value) in extra { headers.add(name, value) }
             let request = HTTPRequest(method: method, url: connection.baseURL + path, headers: headers, body: body)
             let response: HTTPResponse
             do throws(HTTPClientError) {
@@ -79,9 +81,15 @@ public final class ProviderCaller: Sendable {
     ///
     /// - Parameter secrets: the secrets this request carries, redacted from whatever the
     ///   server says back.
-    public func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, secrets: [Secret] = [],
+    public func call(_ method: HTTPMethod, _ path: String, body: Data? = nil, secrets: [Secret] = [], headers: [(String, String)] = [],
                      failure: (HTTPResponse, String) -> ProviderError) async throws(ProviderError) -> HTTPResponse {
-        let response = try await send(method, path, body: body)
+        try checked(try await send(method, path, body: body, headers: headers), method, path, secrets: secrets, failure: failure)
+    }
+
+    /// `response` when it is a success; otherwise the error `call` would throw for it (for a
+    /// provider that looked at the answer first, e.g. to renew a session and send again).
+    public func checked(_ response: HTTPResponse, _ method: HTTPMethod, _ path: String, secrets: [Secret] = [],
+                        failure: (HTTPResponse, String) -> ProviderError) throws(ProviderError) -> HTTPResponse {
         if response.isSuccess { return response }
         let summary = "\(method.rawValue) \(path)"
         if (300..<400).contains(response.status) {

@@ -48,7 +48,7 @@ struct CrossChecks {
                         diagnostics.append(.warning("overrides.\(env) has no effect: \(what) does not apply to \(env)", at: location))
                     }
                 }
-                for env in manifestEnvs where credential.applies(to: env) {
+                for env in manifestEnvs where credential.applies(to: env) && schemas[manifest.provider]?.capabilities.secret.isDeclared != false {
                     let hasPassword: Bool
                     if let override = credential.overrides[env] {
                         let values = credential.values.overlaid(with: override)

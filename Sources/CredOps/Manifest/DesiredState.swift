@@ -29,8 +29,12 @@ public struct DesiredProject: Sendable {
 /// One credential as it should be in one environment: defaults and overrides applied.
 public struct DesiredCredential: Sendable {
     public var resource: Resource
-    /// Where the declared secret comes from.
-    public var secret: SecretReference
+    /// Where the declared secret comes from (nil where the server generates it).
+    public var secret: SecretReference?
+    /// Where a generated secret goes, placeholders filled for this environment.
+    public var delivery: Delivery?
+    /// Seconds after which a generated secret is replaced.
+    public var rotateAfter: Int?
     /// Declared access grants, sorted; nil when the credential does not declare `access`.
     public var grants: [AccessGrant]?
     /// Where the credential is declared.
@@ -38,7 +42,10 @@ public struct DesiredCredential: Sendable {
 
     public var key: CredentialKey { resource.id }
 
-    public init(resource: Resource, secret: SecretReference, grants: [AccessGrant]?, location: SourceLocation) {
+    public init(resource: Resource, secret: SecretReference?, grants: [AccessGrant]?, location: SourceLocation,
+                delivery: Delivery? = nil, rotateAfter: Int? = nil) {
+        self.delivery = delivery
+        self.rotateAfter = rotateAfter
         self.resource = resource
         self.secret = secret
         self.grants = grants
@@ -60,11 +67,19 @@ extension Inputs {
                 let values = credential.overrides[environment.name].map { credential.values.overlaid(with: $0) } ?? credential.values
                 var fields = values.fields
                 for spec in schema.declarableFields where fields[spec.name] == nil { fields[spec.name] = spec.defaultValue }
-                // Cross checks guarantee a password for every environment a credential applies to.
-                guard let password = values.password else { continue }
+                // Cross checks guarantee a password for every environment a credential applies to,
+                // and the parser a delivery for every generated secret.
+                let generated = schema.capabilities.secret == .generated
+                if schema.capabilities.secret.isDeclared && values.password == nil { continue }
+                let delivery = generated ? (credential.delivery ?? manifest.delivery) : nil
+                if generated && delivery == nil { continue }
+                var sink = delivery?.template.resolve(environment: environment.name, project: manifest.project, name: credential.key)
+                sink?.overlapSeconds = (credential.overlap ?? manifest.overlap)?.value ?? 0
                 project.credentials.append(DesiredCredential(
-                    resource: Resource(id: credential.key, fields: fields), secret: password,
-                    grants: values.grants, location: credential.location))
+                    resource: Resource(id: credential.key, fields: fields), secret: values.password,
+                    grants: values.grants, location: credential.location,
+                    delivery: sink,
+                    rotateAfter: (credential.rotateAfter ?? manifest.rotateAfter)?.value))
             }
             byProject[manifest.project] = project
         }

@@ -21,6 +21,10 @@ public struct Manifest: Sendable {
     /// Where `prune` is written; nil when the default applies.
     public var pruneLocation: SourceLocation?
     public var credentials: [ManifestCredential]
+    /// The manifest's `deliver:` and `rotateAfter:`, for credentials that name none.
+    public var delivery: DeclaredDelivery?
+    public var rotateAfter: Located<Int>?
+    public var overlap: Located<Int>?
 
     /// True when the manifest applies to `environment`.
     public func applies(to environment: EnvironmentName) -> Bool {
@@ -38,6 +42,12 @@ public struct ManifestCredential: Sendable {
     public var environments: [Located<EnvironmentName>]?
     public var overrides: [EnvironmentName: CredentialValues]
     public var overrideLocations: [EnvironmentName: SourceLocation]
+    /// Where the generated secret goes (nil: the manifest's default).
+    public var delivery: DeclaredDelivery?
+    /// Seconds after which the generated secret is replaced (nil: the manifest's default).
+    public var rotateAfter: Located<Int>?
+    /// Seconds a replaced credential is kept after its successor is delivered (nil: the manifest's default).
+    public var overlap: Located<Int>?
 
     public func applies(to environment: EnvironmentName) -> Bool {
         environments?.contains { $0.value == environment } ?? true

@@ -5,9 +5,13 @@ public struct LoadOptions: Sendable {
     /// Accept `password: "literal"` (manifests live in git, so this is off by default).
     public var allowPlaintextSecrets = false
     public var limits = YAMLLimits()
+    /// Directories besides the repository a `deliver: { file: }` may write into
+    /// (`CREDOPS_DELIVERY_ROOTS`).
+    public var deliveryRoots: [String] = []
 
-    public init(allowPlaintextSecrets: Bool = false) {
+    public init(allowPlaintextSecrets: Bool = false, deliveryRoots: [String] = []) {
         self.allowPlaintextSecrets = allowPlaintextSecrets
+        self.deliveryRoots = deliveryRoots
     }
 }
 
@@ -15,7 +19,7 @@ public struct LoadOptions: Sendable {
 struct ManifestParser {
     static let apiVersion = "credops/v1"
     static let kind = "CredentialSet"
-    static let topKeys = ["apiVersion", "kind", "provider", "project", "environments", "prune", "credentials"]
+    static let topKeys = ["apiVersion", "kind", "provider", "project", "environments", "prune", "credentials"] + ResourceSchema.deliveryKeys
     static let accessKeys = ["name", "type"]
     static let secretKeys = ["fromEnv", "fromFile"]
 
@@ -96,12 +100,35 @@ struct ManifestParser {
             }
         }
 
+        let delivery = DeliveryParser(reader: reader, options: options, directory: directory)
+        var defaultDelivery: DeclaredDelivery?
+        var defaultRotation: Located<Int>?
+        var defaultOverlap: Located<Int>?
+        for key in ResourceSchema.deliveryKeys {
+            guard let node = top[key], let schema else { continue }
+            guard schema.capabilities.secret == .generated else {
+                reader.error("\(key) is for credentials whose secret the server generates; \(providerName) takes a declared \(schema.secretField)", at: node)
+                continue
+            }
+            switch key {
+            case "deliver": defaultDelivery = delivery.parse(node)
+            case "rotateAfter": defaultRotation = delivery.rotation(node)
+            default: defaultOverlap = delivery.overlap(node)
+            }
+        }
+
         var credentials: [ManifestCredential] = []
         if let node = top["credentials"] {
             if case .sequence(let items) = node.content {
                 if let schema {
                     for item in items {
-                        if let credential = parseCredential(item, schema: schema) { credentials.append(credential) }
+                        if var credential = parseCredential(item, schema: schema, delivery: delivery) {
+                            if schema.capabilities.secret == .generated {
+                                let written = top["deliver"] != nil || Self.hasKey(item, "deliver")
+                                delivery.check(&credential, defaults: defaultDelivery, project: project, at: item, written: written)
+                            }
+                            credentials.append(credential)
+                        }
                     }
                 }
             } else {
@@ -114,7 +141,14 @@ struct ManifestParser {
         guard let project, schema != nil else { return nil }
         return Manifest(file: reader.file, location: reader.location(root), provider: providerName, project: project,
                         projectLocation: projectLocation, environments: environments, prune: prune,
-                        pruneLocation: pruneLocation, credentials: credentials)
+                        pruneLocation: pruneLocation, credentials: credentials, delivery: defaultDelivery, rotateAfter: defaultRotation,
+                        overlap: defaultOverlap)
+    }
+
+    /// True when `node` is a mapping with `key` (whatever its value).
+    static func hasKey(_ node: YAMLNode, _ key: String) -> Bool {
+        guard case .mapping(let pairs) = node.content else { return false }
+        return pairs.contains { $0.key.scalar?.value == key }
     }
 
     private func environmentList(_ node: YAMLNode, field: String) -> [Located<EnvironmentName>]? {
@@ -132,7 +166,7 @@ struct ManifestParser {
         return result
     }
 
-    private func parseCredential(_ node: YAMLNode, schema: ResourceSchema) -> ManifestCredential? {
+    private func parseCredential(_ node: YAMLNode, schema: ResourceSchema, delivery: DeliveryParser) -> ManifestCredential? {
         // Name the credential in messages about its own keys when its username is readable.
         var label = "a credential"
         if case .mapping(let pairs) = node.content,
@@ -146,6 +180,8 @@ struct ManifestParser {
             if let v = reader.string(idNode, field: schema.identifierField) {
                 if let problem = TextSafety.nameProblem(v) {
                     reader.error("\(schema.identifierField) \(problem); a \(schema.identifierField) must be a printable name", at: idNode)
+                } else if let bounds = schema.identifierLength, !bounds.contains(v.utf16.count) {
+                    reader.error("\(schema.identifierField) must be \(bounds.lowerBound)–\(bounds.upperBound) characters long, found \(v.utf16.count)", at: idNode)
                 } else {
                     username = CredentialKey(v)
                     what = "credential '\(v)'"
@@ -158,7 +194,8 @@ struct ManifestParser {
         reader.rejectUnknownKeys(named, allowed: schema.credentialKeys)
 
         // Without a password here, every override that applies must supply one (checked per environment later).
-        let values = parseValues(named, schema: schema, skipping: [schema.identifierField, "environments", "overrides"], what: what)
+        let values = parseValues(named, schema: schema, skipping: [schema.identifierField, "environments", "overrides"] + ResourceSchema.deliveryKeys,
+                                 what: what)
         for spec in schema.fields where spec.isRequired && values.fields[spec.name] == nil && named[spec.name] == nil {
             reader.error("\(what) needs \(spec.name)", at: node)
         }
@@ -179,7 +216,10 @@ struct ManifestParser {
         guard let username else { return nil }
         return ManifestCredential(key: username, location: reader.location(map[schema.identifierField] ?? node),
                                   values: values, environments: environments, overrides: overrides,
-                                  overrideLocations: overrideLocations)
+                                  overrideLocations: overrideLocations,
+                                  delivery: named["deliver"].flatMap { delivery.parse($0) },
+                                  rotateAfter: named["rotateAfter"].flatMap { delivery.rotation($0) },
+                                  overlap: named["overlap"].flatMap { delivery.overlap($0) })
     }
 
     /// Reads the schema fields, the password and the grants present in `map`.

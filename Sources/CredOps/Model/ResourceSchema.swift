@@ -18,17 +18,26 @@ public struct ResourceSchema: Sendable {
     public var capabilities: ProviderCapabilities
     /// What the provider's built-in emulator takes under `sandbox:` in an environment file.
     public var emulatorSettings: [EmulatorSettingSpec]
+    /// Bounds on the length of the key (UTF-16 code units), checked when manifests load.
+    public var identifierLength: ClosedRange<Int>?
+    /// The read-only field holding when the server made the credential (ISO 8601), which a
+    /// generated secret's age is counted from.
+    public var createdAtField: String?
 
     /// - Parameter grantTypes: empty when the API has no grants; then a manifest may not declare any.
     public init(identifierField: String, secretField: String, fields: [FieldSpec], grantsField: String, grantTypes: [String],
                 identifiersAreGlobal: Bool, capabilities: ProviderCapabilities = ProviderCapabilities(),
-                emulatorSettings: [EmulatorSettingSpec] = []) {
+                emulatorSettings: [EmulatorSettingSpec] = [], identifierLength: ClosedRange<Int>? = nil, createdAtField: String? = nil) {
+        self.createdAtField = createdAtField
         self.identifiersAreGlobal = identifiersAreGlobal
         self.capabilities = capabilities
         self.emulatorSettings = emulatorSettings
+        self.identifierLength = identifierLength
         let grants = grantTypes.isEmpty ? [] : [grantsField]
-        self.credentialKeys = [identifierField, secretField] + fields.map(\.name) + grants + ["environments", "overrides"]
-        self.overrideKeys = [secretField] + fields.map(\.name) + grants
+        let secret = capabilities.secret.isDeclared ? [secretField] : []
+        let delivery = capabilities.secret == .generated ? Self.deliveryKeys : []
+        self.credentialKeys = [identifierField] + secret + fields.map(\.name) + grants + delivery + ["environments", "overrides"]
+        self.overrideKeys = secret + fields.map(\.name) + grants
         self.identifierField = identifierField
         self.secretField = secretField
         self.fields = fields
@@ -43,6 +52,9 @@ public struct ResourceSchema: Sendable {
 
     /// The fields a manifest may declare and a plan compares, in order.
     public var declarableFields: [FieldSpec] { fields.filter(\.isDeclarable) }
+
+    /// The keys that say where a generated secret goes and when it is replaced.
+    public static let deliveryKeys = ["deliver", "rotateAfter", "overlap"]
 
     /// Every key a credential entry may hold (computed once: it is checked for every credential).
     public let credentialKeys: [String]
@@ -74,6 +86,9 @@ public struct ProviderCapabilities: Sendable, Equatable {
         case generated
         /// No secret.
         case none
+
+        /// A manifest declares the secret (by reference).
+        public var isDeclared: Bool { self == .declaredWriteOnly || self == .declaredReadable }
     }
 
     /// How a credential is addressed on the server.

@@ -23,26 +23,40 @@ public struct IdentityMatcher: Sendable {
         /// has its name, with the id that is gone: the plan says so, and state forgets the
         /// record unless the name is still declared.
         public var stale: [CredentialKey: String]
+        /// Live credentials that a record lists as replaced and still to be deleted: never
+        /// matched, never namesakes.
+        public var retiring: [CredentialKey: [Resource]] = [:]
+        /// Namesakes as the server listed them (for settling interrupted creates).
+        public var namesakeResources: [CredentialKey: [Resource]] = [:]
     }
 
     public func match(live: [Resource], managed: [CredentialKey: ManagedCredential], declared: Set<CredentialKey>) -> Match {
         guard identity == .serverAssigned else {
             return Match(live: live, managed: managed, conflicts: [], namesakes: [:], stale: [:])
         }
+        var result = Match(live: [], managed: managed, conflicts: [], namesakes: [:], stale: [:])
+        var retiringIDs: [String: CredentialKey] = [:]
+        for record in managed.values { for old in record.retiring { retiringIDs[old.serverID] = record.key } }
         var byKey: [CredentialKey: [Resource]] = [:]
         var order: [CredentialKey] = []
         for resource in live {
+            if let id = resource.serverID, let owner = retiringIDs[id] {
+                result.retiring[owner, default: []].append(resource)
+                continue
+            }
             if byKey[resource.id] == nil { order.append(resource.id) }
             byKey[resource.id, default: []].append(resource)
         }
-        var result = Match(live: [], managed: managed, conflicts: [], namesakes: [:], stale: [:])
         for key in order {
             let group = byKey[key]!
             if let pin = managed[key]?.serverID {
                 if let pinned = group.first(where: { $0.serverID == pin }) {
                     result.live.append(pinned)
-                    let others = group.filter { $0.serverID != pin }.compactMap(\.serverID)
-                    if !others.isEmpty { result.namesakes[key] = others }
+                    let others = group.filter { $0.serverID != pin }
+                    if !others.isEmpty {
+                        result.namesakes[key] = others.compactMap(\.serverID)
+                        result.namesakeResources[key] = others
+                    }
                     continue
                 }
                 // Ours is gone; what has its name now is another credential, not ours.
@@ -55,6 +69,7 @@ public struct IdentityMatcher: Sendable {
                 result.conflicts.append(KeyConflict(key: key, serverIDs: group.compactMap(\.serverID)))
             } else {
                 result.namesakes[key] = group.compactMap(\.serverID)
+                result.namesakeResources[key] = group
             }
         }
         return result

@@ -20,9 +20,12 @@ public struct IntentResolver: Sendable {
     ///   - liveGrants: access lists read from the server (absent: not read).
     ///   - managed: the project's state records by username.
     /// - Returns: the records as they should be, and the repairs that make the state say so.
+    ///   - namesakes: other live credentials of a matched key (servers that assign ids).
     public func resolve(_ intents: [Intent], live: [CredentialKey: Resource], liveGrants: [CredentialKey: [AccessGrant]],
-                        managed: [CredentialKey: ManagedCredential], runID: String, now: Date = Date())
+                        managed: [CredentialKey: ManagedCredential], runID: String, now: Date = Date(),
+                        namesakes: [CredentialKey: [Resource]] = [:])
         -> (managed: [CredentialKey: ManagedCredential], repairs: [Repair]) {
+        let generated = schema.capabilities.secret == .generated
         var records = managed
         var repairs: [Repair] = []
         for intent in intents.sorted(by: { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }) {
@@ -44,10 +47,24 @@ public struct IntentResolver: Sendable {
                         // Someone else's credential under this name: not ours to manage.
                         break
                     }
+                    if generated && intent.action == .create {
+                        // Made by us; whether its secret reached the sink is unknown: nobody may have it.
+                        record.delivery = .undelivered
+                        record.secretCreatedAt = record.secretCreatedAt ?? intent.createdAt
+                        claimOrphans(of: intent, namesakes: namesakes[id] ?? [], into: &record, now: now)
+                    }
                     outcome = .record(record)
                 }
             case .replace:
-                if let current {
+                if generated, current != nil, records[id] != nil {
+                    // The new one was recorded (undelivered) before its secret went anywhere, so
+                    // the record names whichever is current; one made after the intent and not
+                    // recorded never reached a sink. Recorded by that run and not completed:
+                    // whether it was delivered is unknown.
+                    if record.lastRunID == intent.runID { record.delivery = .undelivered }
+                    claimOrphans(of: intent, namesakes: namesakes[id] ?? [], into: &record, now: now)
+                    outcome = .record(record)
+                } else if let current {
                     // Replaced when the live one has our fields; still the old one otherwise.
                     guard intent.fieldsDigest == Intent.digest(current, schema: schema) else { break }
                     record.serverID = current.serverID ?? record.serverID
@@ -95,5 +112,20 @@ public struct IntentResolver: Sendable {
             }
         }
         return (records, repairs)
+    }
+
+    /// Live credentials of the intent's key that the server made after the intent was written
+    /// and that state does not know: made by that interrupted run, never delivered. They go
+    /// with the next apply. Without a creation time on the server nothing is claimed.
+    private func claimOrphans(of intent: Intent, namesakes: [Resource], into record: inout ManagedCredential, now: Date) {
+        guard let field = schema.createdAtField else { return }
+        let known = Set(record.retiring.map(\.serverID) + [record.serverID].compactMap { $0 })
+        // Server clocks differ from ours: a few minutes of slack either way.
+        let since = intent.createdAt.addingTimeInterval(-300)
+        for resource in namesakes {
+            guard let id = resource.serverID, !known.contains(id), case .string(let text)? = resource[field],
+                  let ms = Timestamp.parse(text), Date(timeIntervalSince1970: Double(ms) / 1000) >= since else { continue }
+            record.retiring.append(RetiringCredential(serverID: id, deleteAfter: now))
+        }
     }
 }

@@ -67,14 +67,14 @@ extension Action: Codable {
             self = .adopt(current: try c.decode(Resource.self, forKey: .current), grants: try c.decode([AccessGrant].self, forKey: .grants),
                           credential: try c.decode(Bool.self, forKey: .credential))
         case .create:
-            self = .create(after: try c.decode(Resource.self, forKey: .after), secret: try c.decode(Fingerprint.self, forKey: .secret))
+            self = .create(after: try c.decode(Resource.self, forKey: .after), secret: try c.decodeIfPresent(Fingerprint.self, forKey: .secret))
         case .replace:
             self = .replace(before: try c.decode(Resource.self, forKey: .before), after: try c.decode(Resource.self, forKey: .after),
                             fields: try c.decode([FieldChange].self, forKey: .fields), forcedBy: try c.decode([String].self, forKey: .forcedBy),
-                            secret: try c.decode(Fingerprint.self, forKey: .secret))
+                            secret: try c.decodeIfPresent(Fingerprint.self, forKey: .secret))
         case .update:
             self = .update(before: try c.decode(Resource.self, forKey: .before), after: try c.decode(Resource.self, forKey: .after),
-                           fields: try c.decode([FieldChange].self, forKey: .fields), secret: try c.decode(Fingerprint.self, forKey: .secret),
+                           fields: try c.decode([FieldChange].self, forKey: .fields), secret: try c.decodeIfPresent(Fingerprint.self, forKey: .secret),
                            secretChanged: try c.decode(Bool.self, forKey: .secretChanged))
         case .secret:
             self = .setSecret(try c.decode(Fingerprint.self, forKey: .secret))
@@ -97,18 +97,18 @@ extension Action: Codable {
             try c.encode(credential, forKey: .credential)
         case .create(let after, let secret):
             try c.encode(after, forKey: .after)
-            try c.encode(secret, forKey: .secret)
+            try c.encodeIfPresent(secret, forKey: .secret)
         case .replace(let before, let after, let fields, let forcedBy, let secret):
             try c.encode(before, forKey: .before)
             try c.encode(after, forKey: .after)
             try c.encode(fields, forKey: .fields)
             try c.encode(forcedBy, forKey: .forcedBy)
-            try c.encode(secret, forKey: .secret)
+            try c.encodeIfPresent(secret, forKey: .secret)
         case .update(let before, let after, let fields, let secret, let secretChanged):
             try c.encode(before, forKey: .before)
             try c.encode(after, forKey: .after)
             try c.encode(fields, forKey: .fields)
-            try c.encode(secret, forKey: .secret)
+            try c.encodeIfPresent(secret, forKey: .secret)
             try c.encode(secretChanged, forKey: .secretChanged)
         case .setSecret(let secret):
             try c.encode(secret, forKey: .secret)
@@ -126,6 +126,7 @@ extension Change {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let action = (try? encoder.encode(self.action)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return "\(serverProject)\u{0}\(key)\u{0}\(serverID ?? "")\u{0}\(action)"
+        let sink = (try? encoder.encode(delivery)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return "\(serverProject)\u{0}\(key)\u{0}\(serverID ?? "")\u{0}\(action)\u{0}\(sink)"
     }
 }

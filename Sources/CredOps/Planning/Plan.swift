@@ -5,7 +5,8 @@ import Foundation
 public struct Plan: Sendable {
     /// Version of the JSON form; bumped on incompatible changes.
     /// 2: server ids on changes and live credentials, key conflicts and namesakes.
-    public static let formatVersion = 2
+    /// 3: generated secrets: deliveries, optional secret fingerprints, retiring credentials.
+    public static let formatVersion = 3
 
     public var environments: [EnvironmentPlan]
     public var createdAt: Date
@@ -86,6 +87,14 @@ public struct ProjectPlan: Sendable, Codable {
     public var conflicts: [KeyConflict]
     /// Ids of other live credentials that share a name with one credops works with: left alone.
     public var namesakes: [CredentialKey: [String]]
+    /// Replaced credentials kept until their time (a rotation's overlap, or until a new secret
+    /// is delivered).
+    public var retiring: [RetiringNote] = []
+    /// How many of the deletes are of replaced credentials (the second half of a reviewed
+    /// replace, not a removal): the delete guard rails do not count them.
+    public var retirements = 0
+    /// Replaced credentials gone from the server: apply drops them from their records.
+    public var retiredGone: [CredentialKey: [String]] = [:]
 
     public init(project: ProjectName, serverProject: ProjectName, prune: PruneMode, changes: [Change] = [], leftAlone: [CredentialKey] = [],
                 unmanagedGrants: [CredentialKey: [AccessGrant]] = [:], inSync: Int = 0, liveCount: Int = 0, forgotten: [CredentialKey] = [],
@@ -108,6 +117,20 @@ public struct ProjectPlan: Sendable, Codable {
         var c = PlanCounts()
         for change in changes { c.add(change.action.kind) }
         return c
+    }
+}
+
+/// A replaced credential still on the server, and when it goes.
+public struct RetiringNote: Sendable, Codable, Hashable {
+    public var key: CredentialKey
+    public var serverID: String
+    /// nil: kept until a new secret is delivered.
+    public var deleteAfter: Date?
+
+    public init(key: CredentialKey, serverID: String, deleteAfter: Date?) {
+        self.key = key
+        self.serverID = serverID
+        self.deleteAfter = deleteAfter
     }
 }
 
@@ -136,9 +159,12 @@ public struct Change: Sendable, Codable {
     public var reason: ChangeReason?
     /// Where the credential is declared, for messages.
     public var declaredAt: SourceLocation?
+    /// Where the secret a create or replace makes goes, when the server generates it.
+    public var delivery: Delivery?
 
     public init(project: ProjectName, serverProject: ProjectName, key: CredentialKey, serverID: String? = nil, action: Action,
-                reason: ChangeReason? = nil, declaredAt: SourceLocation? = nil) {
+                reason: ChangeReason? = nil, declaredAt: SourceLocation? = nil, delivery: Delivery? = nil) {
+        self.delivery = delivery
         self.project = project
         self.serverProject = serverProject
         self.key = key
@@ -168,6 +194,17 @@ public enum ChangeReason: Sendable, Hashable, Codable {
     case notDeclaredPruneAll
     /// Revoke: given by credops and no longer declared.
     case grantNoLongerDeclared
+    /// Replace: the server generated this credential's secret, and no sink took it.
+    case secretNeverDelivered
+    /// Replace: the generated secret is `ageDays` old, and the manifest says to replace it after `afterDays`.
+    case rotationDue(ageDays: Int, afterDays: Int)
+    /// Replace: asked for with `credops rotate`.
+    case rotationRequested
+    /// Adopt: the server generated the secret for whoever made the credential; credops has not
+    /// delivered it and leaves the credential alone until it is rotated.
+    case secretNotDeliveredByCredops
+    /// Delete: an earlier replace made `current` in its place, and this one's time is up.
+    case replacedEarlier(current: String?)
 }
 
 /// What credops knows of a credential's secret when it plans to send it.
@@ -186,14 +223,17 @@ public enum SecretState: String, Sendable, Hashable, Codable {
 public enum Action: Sendable {
     /// Start managing a live credential (and/or live grants that are declared); state only.
     case adopt(current: Resource, grants: [AccessGrant], credential: Bool)
-    case create(after: Resource, secret: Fingerprint)
-    /// A new credential in place of the live one, because a field that cannot change does:
-    /// the live one is deleted and the declared one created (the key is the server's id, so the
-    /// two cannot exist at once), then its grants are given again. `fields` are every changed
-    /// field; `forcedBy` names the immutable ones among them.
-    case replace(before: Resource, after: Resource, fields: [FieldChange], forcedBy: [String], secret: Fingerprint)
+    /// `secret` is nil when the server generates it (then the change names its delivery).
+    case create(after: Resource, secret: Fingerprint?)
+    /// A new credential in place of the live one, because a field that cannot change does (or
+    /// its generated secret must be replaced): where the key is the server's id the live one is
+    /// deleted first, else the new one is created (and its secret delivered) first; then its
+    /// grants are given again. `fields` are every changed field; `forcedBy` names the immutable
+    /// ones among them.
+    case replace(before: Resource, after: Resource, fields: [FieldChange], forcedBy: [String], secret: Fingerprint?)
     /// Every field is sent (the API needs them all, the secret too).
-    case update(before: Resource, after: Resource, fields: [FieldChange], secret: Fingerprint, secretChanged: Bool)
+    /// `secret` is nil when the server generates it (nothing of it is sent).
+    case update(before: Resource, after: Resource, fields: [FieldChange], secret: Fingerprint?, secretChanged: Bool)
     case setSecret(Fingerprint)
     case grant([AccessGrant])
     case revoke([AccessGrant])
@@ -215,7 +255,8 @@ public enum Action: Sendable {
     /// The fingerprint of the secret this action applies, if it sends one.
     public var secretFingerprint: Fingerprint? {
         switch self {
-        case .create(_, let fp), .replace(_, _, _, _, let fp), .update(_, _, _, let fp, _), .setSecret(let fp): fp
+        case .create(_, let fp), .replace(_, _, _, _, let fp), .update(_, _, _, let fp, _): fp
+        case .setSecret(let fp): fp
         default: nil
         }
     }

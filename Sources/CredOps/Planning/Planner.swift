@@ -1,11 +1,18 @@
+import Foundation
+
 /// Compares what should be with what is, for one project in one environment. Pure: no I/O.
 ///
 /// One generic diff for every provider: the schema says which fields there are and which are
 /// sets; values arrive canonical, so equality is the comparison.
 public struct Planner: Sendable {
     public let schema: ResourceSchema
+    /// What a generated secret's age is measured against.
+    public let now: Date
 
-    public init(schema: ResourceSchema) { self.schema = schema }
+    public init(schema: ResourceSchema, now: Date = Date()) {
+        self.schema = schema
+        self.now = now
+    }
 
     /// What the planner needs about one project.
     public struct ProjectInput: Sendable {
@@ -26,6 +33,11 @@ public struct Planner: Sendable {
         /// account lists every project's credentials): never deleted or counted here, and a
         /// record of one here is dropped (the credential moved to the project that declares it).
         public var declaredElsewhere: Set<CredentialKey> = []
+        /// Credentials whose generated secret is to be replaced now (`credops rotate`).
+        public var rotate: Set<CredentialKey> = []
+        /// Live credentials that records list as replaced and still to be deleted, by the key
+        /// of the record.
+        public var retiring: [CredentialKey: [Resource]] = [:]
 
         public init(desired: DesiredProject, live: [Resource], liveGrants: [CredentialKey: [AccessGrant]],
                     managed: [CredentialKey: ManagedCredential], secrets: [CredentialKey: Fingerprint],
@@ -78,18 +90,23 @@ public struct Planner: Sendable {
         let liveByID = Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let declaredIDs = Set(desired.credentials.map(\.key))
 
-        func change(_ id: CredentialKey, _ action: Action, reason: ChangeReason? = nil, at location: SourceLocation? = nil) -> Change {
+        func change(_ id: CredentialKey, _ action: Action, reason: ChangeReason? = nil, at location: SourceLocation? = nil,
+                    delivery: Delivery? = nil) -> Change {
             Change(project: desired.project, serverProject: desired.serverProject, key: id, serverID: liveByID[id]?.serverID,
-                   action: action, reason: reason, declaredAt: location)
+                   action: action, reason: reason, declaredAt: location, delivery: delivery)
         }
+        let generated = schema.capabilities.secret == .generated
 
         for credential in desired.credentials where !conflicted.contains(credential.key) {
             let id = credential.key
             let managed = input.managed[id]
-            guard let secret = input.secrets[id] else { continue }
+            let secret = input.secrets[id]
+            // A declared secret that could not be resolved was reported when secrets were read.
+            if !generated && secret == nil { continue }
             let declaredGrants = credential.grants ?? []
             guard let live = liveByID[id] else {
-                plan.changes.append(change(id, .create(after: credential.resource, secret: secret), at: credential.location))
+                plan.changes.append(change(id, .create(after: credential.resource, secret: secret), at: credential.location,
+                                           delivery: credential.delivery))
                 if !declaredGrants.isEmpty {
                     plan.changes.append(change(id, .grant(declaredGrants), at: credential.location))
                 }
@@ -103,7 +120,8 @@ public struct Planner: Sendable {
             let adoptedGrants = declaredGrants.filter { liveSet.contains($0) && !recorded.contains($0) }
             if managed == nil {
                 changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: true),
-                                      reason: input.stale[id].map(ChangeReason.pinnedCredentialGone) ?? .notYetManaged,
+                                      reason: input.stale[id].map(ChangeReason.pinnedCredentialGone)
+                                          ?? (generated ? .secretNotDeliveredByCredops : .notYetManaged),
                                       at: credential.location))
             } else if !adoptedGrants.isEmpty {
                 changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: false),
@@ -112,20 +130,25 @@ public struct Planner: Sendable {
 
             let fields = fieldChanges(live: live, desired: credential.resource)
             let forcedBy = fields.filter { schema.field(named: $0.field)?.isImmutable == true }.map(\.field)
-            if !forcedBy.isEmpty {
-                // A field that cannot change does: a new credential replaces this one. Its grants
-                // go with the old one, so every declared grant is given again.
+            let renewal = generated ? secretRenewal(credential, live: live, managed: managed, rotate: input.rotate.contains(id)) : nil
+            if !forcedBy.isEmpty || renewal != nil {
+                // A field that cannot change does, or the generated secret must be renewed: a new
+                // credential replaces this one. Its grants go with the old one, so every declared
+                // grant is given again.
                 changes.append(change(id, .replace(before: live, after: credential.resource, fields: fields, forcedBy: forcedBy,
-                                                   secret: secret), at: credential.location))
+                                                   secret: secret), reason: forcedBy.isEmpty ? renewal : nil, at: credential.location,
+                                      delivery: credential.delivery))
                 if !declaredGrants.isEmpty { changes.append(change(id, .grant(declaredGrants), at: credential.location)) }
                 plan.changes += changes
                 continue
             }
             let secretState: SecretState?
-            if let onServer = live.secretFingerprint {
+            if generated || secret == nil {
+                secretState = nil
+            } else if let secret, let onServer = live.secretFingerprint {
                 // The server says which secret it holds: that, not state, is the truth.
                 secretState = onServer.matches(secret) ? nil : .differsOnServer
-            } else if let known = managed?.secretFingerprint {
+            } else if let secret, let known = managed?.secretFingerprint {
                 secretState = known.matches(secret) ? nil : .changedSinceLastApply
             } else {
                 secretState = managed == nil ? .notSetByCredops : .neverAppliedByCredops
@@ -134,7 +157,7 @@ public struct Planner: Sendable {
                 let reason: ChangeReason? = fields.isEmpty ? .redeploy(managed?.pendingRedeploy ?? "") : secretState.map(ChangeReason.secret)
                 changes.append(change(id, .update(before: live, after: credential.resource, fields: fields, secret: secret,
                                                   secretChanged: secretState != nil), reason: reason, at: credential.location))
-            } else if let secretState {
+            } else if let secretState, let secret {
                 changes.append(change(id, .setSecret(secret), reason: .secret(secretState), at: credential.location))
             }
 
@@ -171,14 +194,57 @@ public struct Planner: Sendable {
                 plan.leftAlone.append(live.id)
             }
         }
-        plan.changes += deletes
+        // Replaced credentials whose time is up are deleted before anything else of their key;
+        // the others are shown with when they go. Entries whose credential is gone are dropped.
+        var retiringDeletes: [Change] = []
+        for (key, record) in input.managed.sorted(by: { $0.key < $1.key }) where !record.retiring.isEmpty {
+            let live = Dictionary((input.retiring[key] ?? []).compactMap { r in r.serverID.map { ($0, r) } }, uniquingKeysWith: { a, _ in a })
+            for old in record.retiring {
+                guard let resource = live[old.serverID] else {
+                    plan.retiredGone[key, default: []].append(old.serverID)
+                    continue
+                }
+                // A credential no longer declared goes with every credential it replaced.
+                let unwanted = !declaredIDs.contains(key) && desired.prune != .none
+                if unwanted || (old.deleteAfter.map { $0 <= now } ?? false) {
+                    retiringDeletes.append(Change(project: desired.project, serverProject: desired.serverProject, key: key, serverID: old.serverID,
+                                                  action: .delete(before: resource), reason: .replacedEarlier(current: record.serverID)))
+                } else {
+                    plan.retiring.append(RetiringNote(key: key, serverID: old.serverID, deleteAfter: old.deleteAfter))
+                }
+            }
+        }
+        plan.changes += retiringDeletes + deletes
+        plan.retirements = retiringDeletes.count
         plan.forgotten = (input.managed.keys.filter { (liveByID[$0] == nil || elsewhere.contains($0)) && !declaredIDs.contains($0) }
                           + input.stale.keys.filter { !declaredIDs.contains($0) }).sorted()
         if schema.capabilities.namespace == .none {
             // The account holds every team's credentials: the guard rails count this project's.
             plan.liveCount = live.filter { input.managed[$0.id] != nil || declaredIDs.contains($0.id) }.count
         }
+        plan.liveCount += input.retiring.values.reduce(0) { $0 + $1.count }
         return plan
+    }
+
+    /// Why a credential's generated secret must be replaced now, if it must: its secret never
+    /// reached a sink, `credops rotate` asks for it, or it is older than `rotateAfter`. One that
+    /// credops did not create is left alone unless rotated on request: whoever made it has its secret.
+    func secretRenewal(_ credential: DesiredCredential, live: Resource, managed: ManagedCredential?, rotate: Bool) -> ChangeReason? {
+        if rotate { return .rotationRequested }
+        guard let managed, managed.delivery != .external else { return nil }
+        if managed.delivery == .undelivered { return .secretNeverDelivered }
+        guard let after = credential.rotateAfter, let made = secretCreatedAt(live: live, managed: managed) else { return nil }
+        let age = now.timeIntervalSince(made)
+        guard age >= Double(after) else { return nil }
+        return .rotationDue(ageDays: Int(age / 86_400), afterDays: max(1, after / 86_400))
+    }
+
+    /// When the live secret was made: the server's word where it gives one, else state's.
+    func secretCreatedAt(live: Resource, managed: ManagedCredential?) -> Date? {
+        if let field = schema.createdAtField, case .string(let text)? = live[field], let ms = Timestamp.parse(text) {
+            return Date(timeIntervalSince1970: Double(ms) / 1000)
+        }
+        return managed?.secretCreatedAt
     }
 
     /// Each schema field whose live value differs from the desired one. Desired values are
@@ -205,6 +271,8 @@ public struct PlanOptions: Sendable {
     public var allowMassDelete = false
     /// At most this many deletes per environment (nil: no fixed limit).
     public var maxDeletes: Int?
+    /// Credentials whose generated secret is replaced now, by manifest project (`credops rotate`).
+    public var rotate: [ProjectName: Set<CredentialKey>] = [:]
 
     public init(allowDelete: Bool = false, allowMassDelete: Bool = false, maxDeletes: Int? = nil) {
         self.allowDelete = allowDelete
@@ -219,7 +287,7 @@ extension EnvironmentPlan {
     /// than `--max-deletes`, needs `--allow-mass-delete`.
     public func guardRailRefusals(options: PlanOptions) -> [Refusal] {
         var refusals: [Refusal] = []
-        let deletes = counts[.delete]
+        let deletes = counts[.delete] - projects.reduce(0) { $0 + $1.retirements }
         if isProtected && deletes > 0 && !options.allowDelete {
             refusals.append(.deletesInProtectedEnvironment(deletes: deletes))
         }
@@ -228,7 +296,7 @@ extension EnvironmentPlan {
             refusals.append(.moreDeletesThanLimit(deletes: deletes, limit: max))
         }
         for project in projects {
-            let n = project.counts[.delete]
+            let n = project.counts[.delete] - project.retirements
             if n > 2 && n * 2 > project.liveCount {
                 refusals.append(.massDelete(project: project.project, deletes: n, live: project.liveCount))
             }

@@ -58,7 +58,7 @@ extension SecretResolver {
         book.reserveCapacity(desired.projects.reduce(0) { $0 + $1.credentials.count })
         for project in desired.projects {
             for credential in project.credentials {
-                guard let secret = value(credential.secret, use: .body, environment: env, problems: &problems) else { continue }
+                guard let reference = credential.secret, let secret = value(reference, use: .body, environment: env, problems: &problems) else { continue }
                 book.add(project: project.serverProject, id: credential.key, secret: secret,
                          fingerprint: SecretBook.fingerprint(secret, key: key, environment: env.name, project: project.serverProject,
                                                              id: credential.key))

@@ -176,7 +176,7 @@ public struct Workflow: Sendable {
                 var (input, projectRepairs) = try await readProject(
                     project, session: session, managed: byProject[project.serverProject] ?? [],
                     intents: intentsByProject[project.serverProject] ?? [], resolver: resolver, book: book,
-                    concurrency: env.concurrency, runID: runID, stop: stop)
+                    concurrency: env.concurrency, runID: runID, stop: stop, rotate: options.rotate)
                 if provider.schema.capabilities.namespace == .none {
                     input.declaredElsewhere = declaredByProject.filter { $0.key != project.serverProject }.values
                         .reduce(into: Set<CredentialKey>()) { $0.formUnion($1) }
@@ -228,7 +228,8 @@ public struct Workflow: Sendable {
 
     private func readProject(_ project: DesiredProject, session: any ProviderSession, managed: [ManagedCredential],
                              intents: [Intent], resolver: IntentResolver, book: SecretBook, concurrency: Int,
-                             runID: String, stop: StopSignal?) async throws(ProviderError) -> (Planner.ProjectInput, [IntentResolver.Repair]) {
+                             runID: String, stop: StopSignal?,
+                             rotate: [ProjectName: Set<CredentialKey>]) async throws(ProviderError) -> (Planner.ProjectInput, [IntentResolver.Repair]) {
         let listed = try await session.list(namespace: project.serverProject)
         let declared = Dictionary(project.credentials.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
         // Which live credential is which (by the id state pinned, where the server assigns ids).
@@ -265,13 +266,26 @@ public struct Workflow: Sendable {
             }
         }
         let (settled, repairs) = resolver.resolve(intents, live: Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
-                                                  liveGrants: liveGrants, managed: recorded, runID: runID)
+                                                  liveGrants: liveGrants, managed: recorded, runID: runID,
+                                                  namesakes: match.namesakeResources)
         var secrets: [CredentialKey: Fingerprint] = [:]
         for credential in project.credentials {
             secrets[credential.key] = book.fingerprint(project: project.serverProject, id: credential.key)
         }
-        return (Planner.ProjectInput(desired: project, live: live, liveGrants: liveGrants, managed: settled, secrets: secrets,
-                                     conflicts: match.conflicts, namesakes: match.namesakes, stale: match.stale), repairs)
+        var input = Planner.ProjectInput(desired: project, live: live, liveGrants: liveGrants, managed: settled, secrets: secrets,
+                                         conflicts: match.conflicts, namesakes: match.namesakes, stale: match.stale)
+        // Namesakes that settling claimed as replaced ones of ours are retiring, not namesakes.
+        var retiring = match.retiring
+        for (key, record) in settled {
+            let claimed = Set(record.retiring.map(\.serverID))
+            guard let others = match.namesakeResources[key], others.contains(where: { $0.serverID.map(claimed.contains) ?? false }) else { continue }
+            retiring[key, default: []] += others.filter { $0.serverID.map(claimed.contains) ?? false }
+            let left = others.filter { !($0.serverID.map(claimed.contains) ?? false) }.compactMap(\.serverID)
+            input.namesakes[key] = left.isEmpty ? nil : left
+        }
+        input.retiring = retiring
+        input.rotate = rotate[project.project] ?? []
+        return (input, repairs)
     }
 
     /// Takes the lock of every environment (side by side), waiting up to `timeout` for each.

@@ -102,8 +102,13 @@ public struct CreatedCredential: Sendable {
     /// Secrets the server generated and shows once (a client secret): the engine hands them
     /// to their sink and redacts them everywhere; they are never stored.
     public var generated: [String: Secret]
+    /// Public values that go to the sink with the generated secrets (`client_id`, the
+    /// server's id under the API's own name), named as the API names them.
+    public var delivered: [String: String]
 
-    public init(serverID: String? = nil, readOnly: [String: FieldValue] = [:], generated: [String: Secret] = [:]) {
+    public init(serverID: String? = nil, readOnly: [String: FieldValue] = [:], generated: [String: Secret] = [:],
+                delivered: [String: String] = [:]) {
+        self.delivered = delivered
         self.serverID = serverID
         self.readOnly = readOnly
         self.generated = generated

@@ -98,8 +98,17 @@ public enum StateSchema {
         ALTER TABLE runs DROP COLUMN failed
         """
 
+    /// Generated secrets (schema version 5): whether credops delivered the secret a credential
+    /// holds, when that secret was made (neither is the secret), and the replaced credentials
+    /// still to be deleted.
+    public static let version5 = """
+        ALTER TABLE managed_credentials ADD COLUMN secret_delivery TEXT;
+        ALTER TABLE managed_credentials ADD COLUMN secret_created_at TEXT;
+        ALTER TABLE managed_credentials ADD COLUMN retiring TEXT NOT NULL DEFAULT '[]'
+        """
+
     /// Every migration, in order: a store runs those above the version it finds.
-    public static let migrations: [(version: Int64, sql: String)] = [(1, version1), (2, version2), (3, version3), (4, version4)]
+    public static let migrations: [(version: Int64, sql: String)] = [(1, version1), (2, version2), (3, version3), (4, version4), (5, version5)]
 
     /// The schema version this build writes.
     public static var currentVersion: Int64 { migrations.last!.version }
@@ -115,18 +124,19 @@ public enum StateSchema {
         UNION SELECT environment FROM runs ORDER BY environment
         """
 
-    public static let managedColumns = "namespace, credential_key, server_id, secret_fingerprint, grants, pending_redeploy, last_action, last_run_id, last_changed_at"
+    public static let managedColumns = "namespace, credential_key, server_id, secret_fingerprint, grants, pending_redeploy, last_action, last_run_id, last_changed_at, secret_delivery, secret_created_at, retiring"
     public static let managedOrder = "ORDER BY namespace, credential_key"
     public static let deleteManaged = "DELETE FROM managed_credentials WHERE environment = ? AND namespace = ? AND credential_key = ?"
 
     /// Parameters in the order of `StateCoding.managedValues`.
     public static let upsertManaged = """
         INSERT INTO managed_credentials (environment, \(managedColumns))
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (environment, namespace, credential_key) DO UPDATE SET
             server_id = excluded.server_id, secret_fingerprint = excluded.secret_fingerprint, grants = excluded.grants,
             pending_redeploy = excluded.pending_redeploy, last_action = excluded.last_action,
-            last_run_id = excluded.last_run_id, last_changed_at = excluded.last_changed_at
+            last_run_id = excluded.last_run_id, last_changed_at = excluded.last_changed_at,
+            secret_delivery = excluded.secret_delivery, secret_created_at = excluded.secret_created_at, retiring = excluded.retiring
         """
 
     public static let intentColumns = "intent_id, environment, namespace, credential_key, server_id, action, run_id, secret_fingerprint, fields_digest, grants, created_at"
@@ -178,7 +188,8 @@ public enum StateCoding {
     public static func managedValues(_ c: ManagedCredential) -> [Value?] {
         [.text(c.environment.rawValue), .text(c.namespace.rawValue), .text(c.key.rawValue), c.serverID.map(Value.text),
          c.secretFingerprint.map { .text($0.hex) }, .text(encodeGrants(c.grants)), c.pendingRedeploy.map(Value.text),
-         .text(c.lastAction), .text(c.lastRunID), .text(string(c.lastChangedAt))]
+         .text(c.lastAction), .text(c.lastRunID), .text(string(c.lastChangedAt)), c.delivery.map { .text($0.rawValue) },
+         c.secretCreatedAt.map { .text(string($0)) }, .text(encodeRetiring(c.retiring))]
     }
 
     /// A row of `managedColumns` for `environment`.
@@ -186,8 +197,25 @@ public enum StateCoding {
         func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
         return ManagedCredential(environment: environment, namespace: ProjectName(text(0) ?? ""), key: CredentialKey(text(1) ?? ""),
                                  serverID: text(2), secretFingerprint: text(3).map(Fingerprint.init(hex:)),
-                                 grants: decodeGrants(text(4) ?? "[]"), pendingRedeploy: text(5), lastAction: text(6) ?? "",
-                                 lastRunID: text(7) ?? "", lastChangedAt: date(text(8)) ?? Date(timeIntervalSince1970: 0))
+                                 grants: decodeGrants(text(4) ?? "[]"), pendingRedeploy: text(5),
+                                 delivery: text(9).flatMap(SecretDelivery.init(rawValue:)), secretCreatedAt: date(text(10)), lastAction: text(6) ?? "",
+                                 lastRunID: text(7) ?? "", lastChangedAt: date(text(8)) ?? Date(timeIntervalSince1970: 0),
+                                 retiring: decodeRetiring(text(11) ?? "[]"))
+    }
+
+    /// `[{"deleteAfter": "ISO 8601", "serverID": "..."}]`.
+    public static func encodeRetiring(_ retiring: [RetiringCredential]) -> String {
+        let items = retiring.map { r in ["serverID": r.serverID].merging(r.deleteAfter.map { ["deleteAfter": string($0)] } ?? [:]) { a, _ in a } }
+        let data = (try? JSONSerialization.data(withJSONObject: items, options: [.sortedKeys])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func decodeRetiring(_ text: String) -> [RetiringCredential] {
+        guard let items = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: String]] else { return [] }
+        return items.compactMap { item in
+            guard let id = item["serverID"] else { return nil }
+            return RetiringCredential(serverID: id, deleteAfter: date(item["deleteAfter"]))
+        }
     }
 
     public static func intentValues(_ i: Intent) -> [Value?] {

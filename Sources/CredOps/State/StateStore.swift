@@ -96,14 +96,26 @@ public struct ManagedCredential: Sendable, Codable, Equatable {
     /// Set when the last write was stored on the manager but not deployed to every gateway;
     /// the next plan sends the credential again.
     public var pendingRedeploy: String?
+    /// For a secret the server generates: whether credops delivered the one the server holds.
+    public var delivery: SecretDelivery?
+    /// When the secret the server holds was made (by credops' create), for rotation when the
+    /// server does not say.
+    public var secretCreatedAt: Date?
+    /// Credentials this one replaced that are still to be deleted (server-assigned ids): kept
+    /// through a rotation's overlap, or because a run ended before it deleted them.
+    public var retiring: [RetiringCredential] = []
     /// The last action applied (`create`, `update`, `password`, `grant`, `revoke`, `adopt`).
     public var lastAction: String
     public var lastRunID: String
     public var lastChangedAt: Date
 
     public init(environment: EnvironmentName, namespace: ProjectName, key: CredentialKey, serverID: String? = nil,
-                secretFingerprint: Fingerprint?, grants: [AccessGrant], pendingRedeploy: String? = nil, lastAction: String,
-                lastRunID: String, lastChangedAt: Date) {
+                secretFingerprint: Fingerprint?, grants: [AccessGrant], pendingRedeploy: String? = nil,
+                delivery: SecretDelivery? = nil, secretCreatedAt: Date? = nil, lastAction: String,
+                lastRunID: String, lastChangedAt: Date, retiring: [RetiringCredential] = []) {
+        self.retiring = retiring
+        self.delivery = delivery
+        self.secretCreatedAt = secretCreatedAt
         self.environment = environment
         self.namespace = namespace
         self.key = key
@@ -115,6 +127,30 @@ public struct ManagedCredential: Sendable, Codable, Equatable {
         self.lastRunID = lastRunID
         self.lastChangedAt = lastChangedAt
     }
+}
+
+/// A credential replaced by a new one of the same key, deleted once `deleteAfter` has passed.
+public struct RetiringCredential: Sendable, Codable, Equatable {
+    public var serverID: String
+    /// nil: kept until a new secret has been delivered (the sink may still hold this one's).
+    public var deleteAfter: Date?
+
+    public init(serverID: String, deleteAfter: Date?) {
+        self.serverID = serverID
+        self.deleteAfter = deleteAfter
+    }
+}
+
+/// What credops knows of a generated secret's way to its sink.
+public enum SecretDelivery: String, Sendable, Codable, Equatable {
+    /// Created by credops and handed to its sink.
+    case delivered
+    /// Created by credops, but the sink did not take it (or the run ended first): nobody holds
+    /// the secret, and the next apply replaces the credential.
+    case undelivered
+    /// Not created by credops (adopted): whoever made it holds the secret; credops leaves it
+    /// alone until it is rotated.
+    case external
 }
 
 /// One apply on one environment, as kept in the history.

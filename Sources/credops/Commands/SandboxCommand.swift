@@ -6,7 +6,7 @@ import Foundation
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
-        abstract: "The built-in emulators (Apinizer, LeadConduit).",
+        abstract: "The built-in emulators (Apinizer, LeadConduit, LeadVibe).",
         subcommands: [Serve.self])
 
     struct Serve: AsyncParsableCommand {
@@ -19,12 +19,16 @@ struct SandboxCommand: AsyncParsableCommand {
                 under /__sandbox/ (dump, stats, seed, reset, faults) behind the same token. The \
                 LeadConduit emulator (--provider leadconduit) implements /credentials with HTTP Basic \
                 (the token is the API key; any user name), 24-hex ids, and the test-only calls dump, \
-                stats, reset, faults and settings ({"maskPasswords": true}).
+                stats, reset, faults and settings ({"maskPasswords": true}). The LeadVibe emulator \
+                (--provider leadvibe) implements /org-units with the activeOu cookie and /secrets with \
+                generated client secrets (bearer token), and the test-only calls dump, stats, reset, \
+                faults, backdate ({"days": N}) and check ({"client_id", "client_secret"} → {"valid"}).
 
                 Example:
                   credops sandbox serve --port 8080 --data sandbox.json
                   CREDOPS_SANDBOX_TOKEN=$(openssl rand -hex 16) credops sandbox serve --port 8080
                   credops sandbox serve --provider leadconduit --mask-passwords
+                  credops sandbox serve --provider leadvibe --units unit_main,unit_emea
 
                 It accepts no token unless given one (--token, $CREDOPS_SANDBOX_TOKEN, or tokens: in \
                 a seed): without any, it makes a random token and prints it on stderr. The \
@@ -32,11 +36,14 @@ struct SandboxCommand: AsyncParsableCommand {
                 address; binding another address warns.
                 """)
 
-        @Option(help: "The provider to emulate: apinizer or leadconduit.")
+        @Option(help: "The provider to emulate: apinizer, leadconduit or leadvibe.")
         var provider = "apinizer"
 
         @Flag(help: "LeadConduit: answer reads with \"password\": null, as an account that masks secrets does.")
         var maskPasswords = false
+
+        @Option(help: "LeadVibe: the account's units, comma-separated; the first is the default.")
+        var units: String?
 
         @Option(help: "Address to listen on (a loopback address unless you mean to share it).")
         var host = "127.0.0.1"
@@ -62,6 +69,7 @@ struct SandboxCommand: AsyncParsableCommand {
             }
             if provider != "apinizer" && seed != nil { throw ValidationError("--seed is for the Apinizer emulator") }
             if provider != "leadconduit" && maskPasswords { throw ValidationError("--mask-passwords is for the LeadConduit emulator") }
+            if provider != "leadvibe" && units != nil { throw ValidationError("--units is for the LeadVibe emulator") }
         }
 
         func run() async throws {
@@ -74,9 +82,28 @@ struct SandboxCommand: AsyncParsableCommand {
             if !Self.isLoopback(host) {
                 FileHandle.standardError.write(Data("warning: listening on \(host), not a loopback address: anyone who can reach it and has the token can read every stored password through /__sandbox/dump\n".utf8))
             }
-            if provider == "leadconduit" {
-                try await serveLeadConduit(key: chosen, madeUp: token == nil)
+            switch provider {
+            case "leadconduit":
+                var configuration = LeadConduitConfiguration(apiKeys: [chosen], maskPasswords: maskPasswords, dataFile: data)
+                (configuration.host, configuration.port) = (host, port)
+                configuration.faults.latencyMilliseconds = latencyMs
+                try await serve("LeadConduit emulator", key: token == nil ? "api key: \(chosen)" : nil) {
+                    let server = try await LeadConduitServer.start(configuration)
+                    return (server.baseURL, { await server.stop() })
+                }
                 return
+            case "leadvibe":
+                let ids = (units ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                var configuration = LeadVibeConfiguration(tokens: [chosen], units: ids.isEmpty ? nil : LeadVibeConfiguration.units(ids), dataFile: data)
+                (configuration.host, configuration.port) = (host, port)
+                configuration.faults.latencyMilliseconds = latencyMs
+                try await serve("LeadVibe emulator", key: token == nil ? "token: \(chosen)" : nil) {
+                    let server = try await LeadVibeServer.start(configuration)
+                    return (server.baseURL, { await server.stop() })
+                }
+                return
+            default:
+                break
             }
             if let seed {
                 do {
@@ -108,25 +135,23 @@ struct SandboxCommand: AsyncParsableCommand {
 }
 
 extension SandboxCommand.Serve {
-    func serveLeadConduit(key: String, madeUp: Bool) async throws {
-        var configuration = LeadConduitConfiguration(apiKeys: [key], maskPasswords: maskPasswords, dataFile: data)
-        configuration.host = host
-        configuration.port = port
-        configuration.faults.latencyMilliseconds = latencyMs
+    /// Starts an emulator, prints its URL (and a token made for this run on stderr), and
+    /// serves until SIGINT or SIGTERM.
+    func serve(_ what: String, key: String?, start: () async throws -> (String, @Sendable () async -> Void)) async throws {
         let stop = SignalWaiter(signals: [SIGINT, SIGTERM])
-        let server: LeadConduitServer
+        let (url, shutdown): (String, @Sendable () async -> Void)
         do {
-            server = try await LeadConduitServer.start(configuration)
+            (url, shutdown) = try await start()
         } catch {
-            FileHandle.standardError.write(Data("error: cannot start the LeadConduit emulator on \(host):\(port): \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: cannot start the \(what) on \(host):\(port): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        FileHandle.standardOutput.write(Data("\(server.baseURL)\n".utf8))
-        if madeUp {
-            FileHandle.standardError.write(Data("api key: \(key) (made for this run; pass --token or set CREDOPS_SANDBOX_TOKEN to choose one)\n".utf8))
+        FileHandle.standardOutput.write(Data("\(url)\n".utf8))
+        if let key {
+            FileHandle.standardError.write(Data("\(key) (made for this run; pass --token or set CREDOPS_SANDBOX_TOKEN to choose one)\n".utf8))
         }
         await stop.wait()
-        await server.stop()
+        await shutdown()
     }
 
     /// Loopback names and addresses; a wildcard (`0.0.0.0`, `::`) is not one.

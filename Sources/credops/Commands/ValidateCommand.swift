@@ -35,7 +35,9 @@ enum Loading {
     /// - Parameter noteSkipped: mention YAML files under the paths that are not manifests (CI pipelines).
     static func load(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, terminal: Terminal,
                      noteSkipped: Bool) throws -> Inputs {
-        let loader = InputLoader(schemas: Composition.providers.schemas, options: LoadOptions(allowPlaintextSecrets: allowPlaintextSecrets))
+        let loader = InputLoader(schemas: Composition.providers.schemas, options: LoadOptions(
+            allowPlaintextSecrets: allowPlaintextSecrets,
+            deliveryRoots: (ProcessInfo.processInfo.environment["CREDOPS_DELIVERY_ROOTS"] ?? "").split(separator: ":").map(String.init)))
         let (inputs, diagnostics) = loader.load(paths: paths, environmentsDirectory: environmentsDirectory)
         terminal.diagnostics(diagnostics)
         guard let inputs else {

@@ -1,0 +1,126 @@
+import Foundation
+import Subprocess
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+/// Why a delivery failed, for the report (redacted by the engine before it is shown).
+public struct DeliveryError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// Hands a generated secret to its sink: a private file written atomically, or a command that
+/// reads it on stdin. Nothing here keeps, logs or returns the secret.
+public struct Deliverer: Sendable {
+    /// The most a command may print on stdout or stderr; more is a failure.
+    public static let outputLimit = 64 * 1024
+
+    public init() {}
+
+    /// Delivers `payload` to `delivery`.
+    /// - Returns: what a command printed (stdout then stderr, trimmed), for the report; nil
+    ///   for a file. The caller redacts it.
+    public func deliver(_ payload: DeliveryPayload, to delivery: Delivery) async throws(DeliveryError) -> String? {
+        switch delivery.sink {
+        case .file(let path, let format):
+            try write(payload, to: path, format: format, shown: delivery.shown)
+            return nil
+        case .command(let argv, let timeout):
+            return try await run(argv, input: payload.json(), timeoutSeconds: timeout)
+        }
+    }
+
+    /// Mode 0600, in a directory of mode 0700 that nobody else can read, written to a new
+    /// file beside it and renamed over the old one: a reader sees the old pair or the new one.
+    private func write(_ payload: DeliveryPayload, to path: String, format: Delivery.FileFormat, shown: String) throws(DeliveryError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        let existed = FileManager.default.fileExists(atPath: directory, isDirectory: &isDir)
+        do {
+            try SecureFiles.ensureDirectory(directory)
+        } catch {
+            throw DeliveryError(description: "cannot deliver to \(shown): \(error)")
+        }
+        var info = stat()
+        guard lstat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw DeliveryError(description: "cannot deliver to \(shown): \(directory) is not a directory")
+        }
+        if info.st_mode & 0o077 != 0 {
+            throw DeliveryError(description: "not delivered to \(shown): its directory \(directory) can be read by others "
+                                + "(mode \(String(info.st_mode & 0o777, radix: 8))); run chmod 700 \(directory)")
+        }
+        if info.st_uid != geteuid() {
+            throw DeliveryError(description: "not delivered to \(shown): its directory \(directory) belongs to another user")
+        }
+        if !existed {
+            // A directory credops made for secrets is never committed by mistake.
+            try? SecureFiles.writeAtomically(Data("# Secrets delivered by credops: never commit them.\n*\n".utf8),
+                                             to: (directory as NSString).appendingPathComponent(".gitignore"))
+        }
+        do {
+            try SecureFiles.writeAtomically(format == .json ? payload.json() : payload.env(), to: path)
+        } catch {
+            throw DeliveryError(description: "cannot deliver to \(shown): \(error)")
+        }
+    }
+
+    /// Runs `argv` (no shell) with `input` on stdin; it must exit 0 within `timeoutSeconds`,
+    /// else it is killed (SIGTERM, then SIGKILL after 2 s) and the delivery fails.
+    private func run(_ argv: [String], input: Data, timeoutSeconds: Int) async throws(DeliveryError) -> String? {
+        guard let first = argv.first else { throw DeliveryError(description: "the delivery command is empty") }
+        let shown = (first as NSString).lastPathComponent
+        let outcome: Result<ExecutionRecord, DeliveryError> = await withTaskGroup(of: Result<ExecutionRecord, DeliveryError>?.self) { group in
+            group.addTask {
+                let executable: Executable = first.contains("/") ? .path(FilePath(first)) : .name(first)
+                var options = PlatformOptions()
+                // Its own session, so that a timeout stops whatever it started too.
+                options.createSession = true
+                options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
+                do {
+                    let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())),
+                                                          platformOptions: options, input: .data(input),
+                                                          output: .string(limit: Self.outputLimit), error: .string(limit: Self.outputLimit))
+                    return .success(ExecutionRecord(status: result.terminationStatus, output: result.standardOutput,
+                                                    errors: result.standardError))
+                } catch {
+                    if Task.isCancelled { return nil }
+                    return .failure(DeliveryError(description: "the delivery command \(shown) could not run: \(error)"))
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(timeoutSeconds))
+                if Task.isCancelled { return nil }
+                return .failure(DeliveryError(description: "the delivery command \(shown) did not finish within \(timeoutSeconds) s and was stopped"))
+            }
+            var first: Result<ExecutionRecord, DeliveryError>?
+            for await result in group {
+                if let result, first == nil {
+                    first = result
+                    group.cancelAll()
+                } else if first == nil {
+                    continue
+                }
+            }
+            return first ?? .failure(DeliveryError(description: "the delivery command \(shown) was stopped"))
+        }
+        let record = try outcome.get()
+        let printed = [record.output, record.errors].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+            .joined(separator: "\n")
+        guard case .exited(0) = record.status else {
+            let how: String = switch record.status {
+            case .exited(let code): "exited with \(code)"
+            case .signaled(let signal): "was killed by signal \(signal)"
+            }
+            throw DeliveryError(description: "the delivery command \(shown) \(how)" + (printed.isEmpty ? "" : ": \(printed)"))
+        }
+        return printed.isEmpty ? nil : printed
+    }
+
+    private struct ExecutionRecord: Sendable {
+        var status: TerminationStatus
+        var output: String
+        var errors: String
+    }
+}
