@@ -126,6 +126,9 @@ public final class LeadVibeServer: Sendable {
 
     public func setFaults(_ faults: SandboxFaults) async { await engine.setFaults(faults) }
 
+    /// Ends every `activeOu` session, as a server restart or an expiry would.
+    public func endUnitSessions() async { await engine.endSessions() }
+
     /// Makes every credential look `days` older (rotation tests).
     public func backdate(days: Int) async { await engine.backdate(days: days) }
 
@@ -262,6 +265,8 @@ actor LeadVibeEngine {
         let stored = TokenDigest.of(clientSecret).map { String(format: "%02x", $0) }.joined()
         return TokenDigest.equal(Array(found.secretDigest.utf8), Array(stored.utf8))
     }
+
+    func endSessions() { sessions = [:] }
 
     func backdate(days: Int) {
         let f = ISO8601DateFormatter()

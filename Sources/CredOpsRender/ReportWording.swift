@@ -66,7 +66,8 @@ public enum ReportWording {
             case .stateNotWritten(let store, let error):
                 return "applied on the server, but the state could not be written (\(store)): \(error); the next run settles it"
             case .notDelivered(let why):
-                return "created, but its secret was not delivered: \(why); the next apply replaces it (the one it replaces stays until then)"
+                return "created, but its secret was not delivered: \(why); the next apply replaces it"
+                    + (op.action == .replace ? " (the credential it replaces stays until then)" : "")
             }
         }
         switch op.skipReason {

@@ -4,6 +4,7 @@ import CredOps
 import CredOpsTestSupport
 import Foundation
 import LeadConduitProvider
+import LeadVibeProvider
 import Testing
 
 /// One provider under the conformance suite: how to open a session to a fresh server, read
@@ -19,8 +20,9 @@ protocol ConformanceSubject: Sendable {
 /// A running server of a subject, with the session the suite drives.
 struct ConformanceServer: Sendable {
     var session: any ProviderSession
-    /// True when the server holds exactly this secret for the credential.
-    var holds: @Sendable (CredentialKey, Secret) async -> Bool
+    /// True when the server holds exactly this secret for the credential (nil: holds a
+    /// credential of that key at all, for a secret the server generated and whose answer was lost).
+    var holds: @Sendable (CredentialKey, Secret?) async -> Bool
     /// The next write is stored and its answer lost (or answered with an error after storing).
     var loseNextWriteAnswer: @Sendable () async -> Void
     /// Makes the server rate-limit (429 with Retry-After) from now on, or stop (nil: the
@@ -50,7 +52,7 @@ struct MemorySubject: ConformanceSubject {
         let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 2))
         let session = provider.session(for: env, connection: Connection(baseURL: "https://memory.invalid", credentials: .bearer(Secret("t")),
                                                                         retry: RetrySettings()), http: http)
-        return ConformanceServer(session: session, holds: { id, secret in server.holds(project: project, id: id, secret: secret) },
+        return ConformanceServer(session: session, holds: { id, secret in server.holds(project: project, id: id, secret: secret ?? Secret("")) },
                                  loseNextWriteAnswer: { server.inject(.loseAnswer, on: .create) }, close: { http.shutdown() })
     }
 }
@@ -80,7 +82,7 @@ struct ApinizerSubject: ConformanceSubject {
         return ConformanceServer(
             session: session,
             holds: { id, secret in
-                await server.snapshot().credentials.first { $0.project == project.rawValue && $0.username == id.rawValue }?.password == secret.reveal()
+                await server.snapshot().credentials.first { $0.project == project.rawValue && $0.username == id.rawValue }?.password == secret?.reveal()
             },
             loseNextWriteAnswer: { await server.setFaults(SandboxFaults(commitThenFailRate: 1)) },
             rateLimit: { on in await server.setFaults(on ? SandboxFaults(rateLimit: .init(requestsPerSecond: 2, retryAfterSeconds: 1)) : SandboxFaults()) },
@@ -112,7 +114,45 @@ struct LeadConduitSubject: ConformanceSubject {
                                                     http: http)
         return ConformanceServer(
             session: session,
-            holds: { id, secret in await server.credentials().first { $0.name == id.rawValue }?.password == secret.reveal() },
+            holds: { id, secret in await server.credentials().first { $0.name == id.rawValue }?.password == secret?.reveal() },
+            loseNextWriteAnswer: { await server.setFaults(SandboxFaults(commitThenFailRate: 1)) },
+            rateLimit: { on in await server.setFaults(on ? SandboxFaults(rateLimit: .init(requestsPerSecond: 2, retryAfterSeconds: 1)) : SandboxFaults()) },
+            close: {
+                http.shutdown()
+                await server.stop()
+            })
+    }
+}
+
+/// LeadVibe through its emulator: a unit selected by cookie, secrets the server generates.
+struct LeadVibeSubject: ConformanceSubject {
+    let name = "leadvibe"
+    var schema: ResourceSchema { LeadVibeProvider.credentialSchema }
+    let project: ProjectName = "unit_emea"
+
+    func open(badAuth: Bool) async throws -> ConformanceServer {
+        let token = "conformance-token-\(UInt32.random(in: 0...UInt32.max))"
+        let server = try await LeadVibeServer.start(LeadVibeConfiguration(tokens: [token], units: LeadVibeConfiguration.units(["unit_main", "unit_emea"])))
+        var env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
+                                    provider: "leadvibe", endpoint: .url(server.baseURL),
+                                    endpointLocation: SourceLocation(file: "dev.yaml", line: 1, column: 1))
+        env.projects = ["feeds": "unit_emea"]
+        let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 4))
+        var retry = RetrySettings()
+        retry.initialBackoffMilliseconds = 10
+        retry.maxBackoffMilliseconds = 50
+        let session = LeadVibeProvider().session(for: env, connection: Connection(baseURL: server.baseURL,
+                                                                                  credentials: .bearer(Secret(badAuth ? "wrong-token" : token)),
+                                                                                  retry: retry), http: http)
+        let project = project
+        return ConformanceServer(
+            session: session,
+            holds: { id, secret in
+                let found = await server.secrets().filter { $0.name == id.rawValue && $0.unitID == project.rawValue }
+                guard let secret else { return !found.isEmpty }
+                for credential in found where await server.check(clientID: credential.clientID, clientSecret: secret.reveal()) { return true }
+                return false
+            },
             loseNextWriteAnswer: { await server.setFaults(SandboxFaults(commitThenFailRate: 1)) },
             rateLimit: { on in await server.setFaults(on ? SandboxFaults(rateLimit: .init(requestsPerSecond: 2, retryAfterSeconds: 1)) : SandboxFaults()) },
             close: {
@@ -124,7 +164,14 @@ struct LeadConduitSubject: ConformanceSubject {
 
 /// The provider contract, the same for every provider: what the engine relies on.
 @Suite struct ProviderConformanceTests {
-    static let subjects: [any ConformanceSubject] = [MemorySubject(), MemorySubject(assignsIDs: true), ApinizerSubject(), LeadConduitSubject()]
+    static let subjects: [any ConformanceSubject] = [MemorySubject(), MemorySubject(assignsIDs: true), ApinizerSubject(), LeadConduitSubject(),
+                                                     LeadVibeSubject()]
+
+    /// The secret a credential holds after a create: the declared one, or the one the server
+    /// generated and answered with.
+    static func secret(_ declared: String, _ made: CreatedCredential?, schema: ResourceSchema) -> Secret? {
+        schema.capabilities.secret == .generated ? made?.generated.values.first : Secret(declared)
+    }
 
     /// A valid credential for any schema: each field's value from its kind, format and rules;
     /// `variant` changes every value.
@@ -181,7 +228,9 @@ struct LeadConduitSubject: ConformanceSubject {
         let read = try #require(live.first { $0.id == created.id }, "\(subject.name): created, not listed")
         #expect(read.serverID == made.serverID, "\(subject.name)")
         #expect(Planner(schema: subject.schema).fieldChanges(live: read, desired: created).isEmpty, "\(subject.name): read back differs")
-        #expect(await server.holds(created.id, Secret("first-secret-1")), "\(subject.name)")
+        let generated = subject.schema.capabilities.secret == .generated
+        #expect(!generated || made.generated.count == 1, "\(subject.name): a generated secret comes with the create")
+        #expect(await server.holds(created.id, Self.secret("first-secret-1", made, schema: subject.schema)), "\(subject.name)")
 
         // Each field on its own: the server takes it, and reads it back.
         let other = Self.resource("conformance-a", schema: subject.schema, variant: 1)
@@ -197,8 +246,13 @@ struct LeadConduitSubject: ConformanceSubject {
             #expect(Planner(schema: subject.schema).fieldChanges(live: after, desired: current).isEmpty, "\(subject.name): \(spec.name) not updated")
         }
 
-        try await session.setSecret(address, secret: Secret("second-secret-2"))
-        #expect(await server.holds(created.id, Secret("second-secret-2")), "\(subject.name)")
+        if generated {
+            // A generated secret is renewed by a replace, never set.
+            #expect(await Self.failure { () async throws(ProviderError) in try await session.setSecret(address, secret: Secret("x")) } != nil)
+        } else {
+            try await session.setSecret(address, secret: Secret("second-secret-2"))
+            #expect(await server.holds(created.id, Secret("second-secret-2")), "\(subject.name)")
+        }
 
         try await session.delete(address)
         #expect(try await session.list(namespace: subject.project).contains { $0.id == created.id } == false, "\(subject.name)")
@@ -226,7 +280,7 @@ struct LeadConduitSubject: ConformanceSubject {
             let ids = try await server.session.list(namespace: subject.project).filter { $0.id == first.id }.compactMap(\.serverID)
             #expect(Set(ids) == Set([made.serverID, second?.serverID].compactMap { $0 }), "\(subject.name)")
         }
-        #expect(await server.holds(first.id, Secret("first-secret-1")), "\(subject.name)")
+        #expect(await server.holds(first.id, Self.secret("first-secret-1", made, schema: subject.schema)), "\(subject.name)")
     }
 
     /// A write whose answer is lost says so (`outcomeUnknown`), so that the engine reads back
@@ -242,7 +296,7 @@ struct LeadConduitSubject: ConformanceSubject {
             _ = try await server.session.create(resource, in: subject.project, secret: Secret("lost-secret-1"))
         }
         #expect(error?.outcomeUnknown == true, "\(subject.name): \(String(describing: error))")
-        #expect(await server.holds(resource.id, Secret("lost-secret-1")), "\(subject.name)")
+        #expect(await server.holds(resource.id, Self.secret("lost-secret-1", nil, schema: subject.schema)), "\(subject.name)")
     }
 
     /// Refused credentials are an authentication failure the engine reports at once.
@@ -269,18 +323,22 @@ struct LeadConduitSubject: ConformanceSubject {
         let new = Self.resource("conformance-r", schema: subject.schema, variant: 1)
         let first = try await session.create(old, in: subject.project, secret: Secret("old-secret-1"))
         let oldAddress = CredentialAddress(namespace: subject.project, key: old.id, serverID: first.serverID)
+        let made: CreatedCredential
         if subject.schema.capabilities.identity == .keyIsID {
             try await session.delete(oldAddress)
-            _ = try await session.create(new, in: subject.project, secret: Secret("new-secret-2"))
+            made = try await session.create(new, in: subject.project, secret: Secret("new-secret-2"))
         } else {
-            let second = try await session.create(new, in: subject.project, secret: Secret("new-secret-2"))
-            #expect(second.serverID != first.serverID)
+            made = try await session.create(new, in: subject.project, secret: Secret("new-secret-2"))
+            #expect(made.serverID != first.serverID)
             try await session.delete(oldAddress)
         }
         let live = try await session.list(namespace: subject.project).filter { $0.id == old.id }
         #expect(live.count == 1, "\(subject.name)")
         #expect(Planner(schema: subject.schema).fieldChanges(live: try #require(live.first), desired: new).isEmpty, "\(subject.name)")
-        #expect(await server.holds(old.id, Secret("new-secret-2")), "\(subject.name)")
+        #expect(await server.holds(old.id, Self.secret("new-secret-2", made, schema: subject.schema)), "\(subject.name)")
+        if subject.schema.capabilities.secret == .generated {
+            #expect(await server.holds(old.id, Self.secret("", first, schema: subject.schema)) == false, "\(subject.name): the old secret still works")
+        }
     }
 
     /// A server that rate-limits (429 with Retry-After) is waited out, not failed on.

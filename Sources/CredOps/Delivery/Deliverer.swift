@@ -27,8 +27,8 @@ public struct Deliverer: Sendable {
         case .file(let path, let format):
             try write(payload, to: path, format: format, shown: delivery.shown)
             return nil
-        case .command(let argv, let timeout):
-            return try await run(argv, input: payload.json(), timeoutSeconds: timeout)
+        case .command(let argv, let timeout, let directory):
+            return try await run(argv, input: payload.json(), timeoutSeconds: timeout, directory: directory)
         }
     }
 
@@ -68,7 +68,7 @@ public struct Deliverer: Sendable {
 
     /// Runs `argv` (no shell) with `input` on stdin; it must exit 0 within `timeoutSeconds`,
     /// else it is killed (SIGTERM, then SIGKILL after 2 s) and the delivery fails.
-    private func run(_ argv: [String], input: Data, timeoutSeconds: Int) async throws(DeliveryError) -> String? {
+    private func run(_ argv: [String], input: Data, timeoutSeconds: Int, directory: String) async throws(DeliveryError) -> String? {
         guard let first = argv.first else { throw DeliveryError(description: "the delivery command is empty") }
         let shown = (first as NSString).lastPathComponent
         let outcome: Result<ExecutionRecord, DeliveryError> = await withTaskGroup(of: Result<ExecutionRecord, DeliveryError>?.self) { group in
@@ -80,7 +80,7 @@ public struct Deliverer: Sendable {
                 options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
                 do {
                     let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())),
-                                                          platformOptions: options, input: .data(input),
+                                                          workingDirectory: FilePath(directory), platformOptions: options, input: .data(input),
                                                           output: .string(limit: Self.outputLimit), error: .string(limit: Self.outputLimit))
                     return .success(ExecutionRecord(status: result.terminationStatus, output: result.standardOutput,
                                                     errors: result.standardError))

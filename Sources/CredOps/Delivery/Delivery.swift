@@ -7,8 +7,9 @@ public enum DeliveryTemplate: Sendable, Equatable {
     /// which a relative path is relative to (like `fromFile`).
     case file(path: String, directory: String)
     /// `command: [ARGV...]`: no shell; the payload on stdin; exit 0 within `timeoutSeconds`.
-    /// `argv[0]` is a name looked up on PATH, or an absolute path.
-    case command(argv: [String], timeoutSeconds: Int)
+    /// `argv[0]` is a name looked up on PATH, or an absolute path. It runs in `directory`, the
+    /// manifest's.
+    case command(argv: [String], timeoutSeconds: Int, directory: String)
 
     /// The placeholders a template may use.
     public static let placeholders = ["environment", "project", "name"]
@@ -51,11 +52,11 @@ public enum DeliveryTemplate: Sendable, Equatable {
             let absolute = shown.hasPrefix("/") ? shown : (directory as NSString).appendingPathComponent(shown)
             let format: Delivery.FileFormat = absolute.lowercased().hasSuffix(".json") ? .json : .env
             return Delivery(sink: .file(path: (absolute as NSString).standardizingPath, format: format), shown: shown)
-        case .command(let argv, let timeout):
+        case .command(let argv, let timeout, let directory):
             let filled = argv.map { Self.fill($0, values) }
             let shown = filled.map { $0.isEmpty || $0.contains(where: { $0 == " " || $0 == "'" || $0 == "\"" }) ? "'\($0)'" : $0 }
                 .joined(separator: " ")
-            return Delivery(sink: .command(argv: filled, timeoutSeconds: timeout), shown: shown)
+            return Delivery(sink: .command(argv: filled, timeoutSeconds: timeout, directory: directory), shown: shown)
         }
     }
 }
@@ -83,7 +84,8 @@ public struct Delivery: Sendable, Codable, Hashable {
     public enum Sink: Sendable, Codable, Hashable {
         /// An absolute path.
         case file(path: String, format: FileFormat)
-        case command(argv: [String], timeoutSeconds: Int)
+        /// Runs in `directory` (the manifest's).
+        case command(argv: [String], timeoutSeconds: Int, directory: String)
     }
 
     public var sink: Sink

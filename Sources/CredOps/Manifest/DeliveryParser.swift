@@ -36,7 +36,7 @@ struct DeliveryParser {
                 guard let seconds = duration(entry.value, field: "timeout", range: 1...3600) else { return nil }
                 timeout = seconds
             }
-            return argv(command.value).map { DeclaredDelivery(.command(argv: $0, timeoutSeconds: timeout), at: reader.location(command.value)) }
+            return argv(command.value).map { DeclaredDelivery(.command(argv: $0, timeoutSeconds: timeout, directory: base), at: reader.location(command.value)) }
         }
     }
 

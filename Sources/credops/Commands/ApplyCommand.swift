@@ -30,32 +30,12 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var guardRails: GuardRailOptions
     @OptionGroup var output: OutputOptions
 
-    @Flag(help: "Apply without asking for confirmation.")
-    var autoApprove = false
-
-    @Option(help: "Confirm changes to this protected environment (repeatable).")
-    var confirmEnvironment: [String] = []
+    @OptionGroup var run: ApplyRunOptions
 
     @Option(help: "Apply this saved plan (from `credops plan --out`) instead of planning from PATHs.")
     var plan: String?
 
-    @Option(help: "Write the report (JSON, deploymentResult shape) to this file.")
-    var report: String?
-
-    @Option(help: "Output format of the final report on stdout: text, json, markdown or junit.")
-    var format: ReportFormat = .text
-
-    @Option(help: "Seconds to wait for another run's lock on an environment.")
-    var lockTimeout = 60
-
-    @Option(help: ArgumentHelp("Stop starting operations after this long (90s, 15m, 1h); those in flight finish.", valueName: "duration"))
-    var timeout: String?
-
     func validate() throws {
-        if let timeout, RunDeadline.parse(timeout) == nil {
-            throw ValidationError("--timeout takes a duration up to a year, such as 90s, 15m or 1h, found '\(TextSafety.escaped(timeout))'")
-        }
-        if lockTimeout < 0 { throw ValidationError("--lock-timeout must be 0 or more seconds") }
         if plan != nil {
             if !input.paths.isEmpty { throw ValidationError("--plan takes no PATH: the plan names the manifests it was made from") }
             if !selection.environments.isEmpty { throw ValidationError("--plan takes no -e: the plan names its environments") }
@@ -103,7 +83,48 @@ struct ApplyCommand: AsyncParsableCommand {
                                                 verbose: output.verbose)
             planOptions = guardRails.planOptions
         }
-        let runInfo = RunInfo(runID: RunInfo.newID(), command: Self.commandLine(), user: ProcessIdentity.user,
+        try await run.execute(session: session, planOptions: planOptions, saved: saved, planPath: plan, output: output, terminal: terminal)
+    }
+
+    /// The command line as stored in the run history and lock records: URL passwords and
+    /// secret-bearing options' values redacted.
+    static func commandLine() -> String {
+        CommandLineText.redacted(["credops"] + CommandLine.arguments.dropFirst())
+    }
+}
+
+/// What every command that applies takes and does after planning: confirmation, locks,
+/// the run, and the report (`apply`, `rotate`).
+struct ApplyRunOptions: ParsableArguments {
+    @Flag(help: "Apply without asking for confirmation.")
+    var autoApprove = false
+
+    @Option(help: "Confirm changes to this protected environment (repeatable).")
+    var confirmEnvironment: [String] = []
+
+    @Option(help: "Write the report (JSON, deploymentResult shape) to this file.")
+    var report: String?
+
+    @Option(help: "Output format of the final report on stdout: text, json, markdown or junit.")
+    var format: ReportFormat = .text
+
+    @Option(help: "Seconds to wait for another run's lock on an environment.")
+    var lockTimeout = 60
+
+    @Option(help: ArgumentHelp("Stop starting operations after this long (90s, 15m, 1h); those in flight finish.", valueName: "duration"))
+    var timeout: String?
+
+    func validate() throws {
+        if let timeout, RunDeadline.parse(timeout) == nil {
+            throw ValidationError("--timeout takes a duration up to a year, such as 90s, 15m or 1h, found '\(TextSafety.escaped(timeout))'")
+        }
+        if lockTimeout < 0 { throw ValidationError("--lock-timeout must be 0 or more seconds") }
+    }
+
+    /// Plans, confirms, applies and reports; exits with the run's code.
+    func execute(session: RunSession, planOptions: PlanOptions, saved: SavedPlan?, planPath: String?, output: OutputOptions,
+                 terminal: Terminal) async throws {
+        let runInfo = RunInfo(runID: RunInfo.newID(), command: ApplyCommand.commandLine(), user: ProcessIdentity.user,
                               host: ProcessIdentity.host, pid: getpid())
         let stop = StopSignal()
         let progress = ProgressPrinter(terminal: terminal, mode: ProgressPrinter.Mode(verbose: output.verbose, quiet: output.quiet,
@@ -137,9 +158,9 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         switch outcome {
         case .stale(_, let reasons):
-            terminal.err("stale plan: \(plan ?? "")")
+            terminal.err("stale plan: \(planPath ?? "")")
             for reason in reasons { terminal.err("  \(reason)") }
-            terminal.err("Nothing was changed. Make a new plan: credops plan \(saved?.inputs.paths.joined(separator: " ") ?? "") --out \(plan ?? "plan.json")")
+            terminal.err("Nothing was changed. Make a new plan: credops plan \(saved?.inputs.paths.joined(separator: " ") ?? "") --out \(planPath ?? "plan.json")")
             try await finish(1)
         case .refused(let current):
             let refused = current.environments.filter { !$0.refusals.isEmpty }
@@ -150,11 +171,11 @@ struct ApplyCommand: AsyncParsableCommand {
             terminal.err("Nothing was changed.")
             try await finish(1)
         case .unchanged(_, let report):
-            try emit(report, terminal: terminal)
+            try emit(report, quiet: output.quiet, terminal: terminal)
             try await finish(report.success ? 0 : 1)
         case .applied(_, let report):
             progress.finish()
-            try emit(report, terminal: terminal)
+            try emit(report, quiet: output.quiet, terminal: terminal)
             if let reason = stop.reason {
                 terminal.err("Stopped: \(reason). Operations not started are marked skipped; run apply again to finish.")
                 try await finish(guards.wasInterrupted ? 130 : 1)
@@ -164,7 +185,7 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     /// Writes the report file and prints the report in the chosen format.
-    private func emit(_ report: ApplyReport, terminal: Terminal) throws {
+    private func emit(_ report: ApplyReport, quiet: Bool, terminal: Terminal) throws {
         if let path = self.report {
             do {
                 try SecureFiles.writeAtomically(terminal.redacted(ReportJSONRenderer.render(report)), to: path)
@@ -176,7 +197,7 @@ struct ApplyCommand: AsyncParsableCommand {
         switch format {
         case .text:
             let text = ReportTextRenderer(style: terminal.style).render(report, reportFile: self.report)
-            terminal.out(output.quiet ? String(text.split(separator: "\n").last ?? "") : text)
+            terminal.out(quiet ? String(text.split(separator: "\n").last ?? "") : text)
         case .json: terminal.out(String(decoding: ReportJSONRenderer.render(report), as: UTF8.self))
         case .markdown: terminal.out(MarkdownRenderer(schemas: Composition.providers.schemas).render(report))
         case .junit: terminal.out(JUnitRenderer.render(report))
@@ -212,11 +233,6 @@ struct ApplyCommand: AsyncParsableCommand {
         return true
     }
 
-    /// The command line as stored in the run history and lock records: URL passwords and
-    /// secret-bearing options' values redacted.
-    static func commandLine() -> String {
-        CommandLineText.redacted(["credops"] + CommandLine.arguments.dropFirst())
-    }
 }
 
 /// `90s`, `15m`, `1h`, `1h30m` or plain seconds.
