@@ -155,7 +155,8 @@ struct EnvironmentWorker: Sendable {
                 next.serverID = created.serverID
                 next.secretFingerprint = fingerprint
                 next.grants = []
-                next.retiring += orphans.map { RetiringCredential(serverID: $0, deleteAfter: nil) }
+                // Made by a create whose answer was lost: nobody has their secrets; they go at once.
+                next.retiring += orphans.map { RetiringCredential(serverID: $0, deleteAfter: Date()) }
                 made = created
             case .replace(_, let after, _, _, let fingerprint):
                 // Where the key is the server's id, delete first: the new one cannot exist beside
@@ -174,8 +175,10 @@ struct EnvironmentWorker: Sendable {
                 next.secretFingerprint = fingerprint
                 next.grants = []
                 if !deleteFirst {
-                    let old = address.serverID.map { [$0] } ?? []
-                    next.retiring += (old + orphans).filter { $0 != created.serverID }.map { RetiringCredential(serverID: $0, deleteAfter: nil) }
+                    // The old one stays until the new one's secret is delivered (and the overlap
+                    // is over); orphans of lost answers go at once.
+                    if let old = address.serverID, old != created.serverID { next.retiring.append(RetiringCredential(serverID: old, deleteAfter: nil)) }
+                    next.retiring += orphans.filter { $0 != created.serverID }.map { RetiringCredential(serverID: $0, deleteAfter: Date()) }
                 }
                 made = created
             case .update(_, let after, let fields, let fingerprint, _):
@@ -278,12 +281,12 @@ struct EnvironmentWorker: Sendable {
         // What this one replaces goes now, or when the overlap ends.
         let overlap = change.delivery?.overlapSeconds ?? 0
         let due = Date().addingTimeInterval(Double(overlap))
-        for i in next.retiring.indices where next.retiring[i].deleteAfter == nil { next.retiring[i].deleteAfter = due }
-        guard overlap == 0 else {
-            let waiting = next.retiring.map(\.serverID)
-            if !waiting.isEmpty { notes.append(.retiringUntil(waiting, due)) }
-            return notes
+        var waiting: [String] = []
+        for i in next.retiring.indices where next.retiring[i].deleteAfter == nil {
+            next.retiring[i].deleteAfter = due
+            if overlap > 0 { waiting.append(next.retiring[i].serverID) }
         }
+        if !waiting.isEmpty { notes.append(.retiringUntil(waiting, due)) }
         var retired: [String] = []
         for old in next.retiring where (old.deleteAfter ?? .distantFuture) <= Date() {
             do throws(ProviderError) {

@@ -71,6 +71,31 @@ public struct Deliverer: Sendable {
     private func run(_ argv: [String], input: Data, timeoutSeconds: Int, directory: String) async throws(DeliveryError) -> String? {
         guard let first = argv.first else { throw DeliveryError(description: "the delivery command is empty") }
         let shown = (first as NSString).lastPathComponent
+        // The payload goes into a pipe before the command starts (it is far smaller than a
+        // pipe's buffer), and the command reads it from there: nothing is written while it
+        // runs, so a command that exits without reading stdin cannot break the write, and the
+        // secret never touches a disk.
+        var ends: [Int32] = [0, 0]
+        guard input.count < 16 * 1024, pipe(&ends) == 0 else {
+            throw DeliveryError(description: "the delivery command \(shown) could not be given its input: \(String(cString: strerror(errno)))")
+        }
+        let written = input.withUnsafeBytes { raw -> Int in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(ends[1], raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                offset += n
+            }
+            return offset
+        }
+        close(ends[1])
+        guard written == input.count else {
+            close(ends[0])
+            throw DeliveryError(description: "the delivery command \(shown) could not be given its input")
+        }
+        let readEnd = ends[0]
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
         let outcome: Result<ExecutionRecord, DeliveryError> = await withTaskGroup(of: Result<ExecutionRecord, DeliveryError>?.self) { group in
             group.addTask {
                 let executable: Executable = first.contains("/") ? .path(FilePath(first)) : .name(first)
@@ -80,7 +105,8 @@ public struct Deliverer: Sendable {
                 options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
                 do {
                     let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())),
-                                                          workingDirectory: FilePath(directory), platformOptions: options, input: .data(input),
+                                                          workingDirectory: FilePath(directory), platformOptions: options,
+                                                          input: .fileDescriptor(FileDescriptor(rawValue: readEnd), closeAfterSpawningProcess: true),
                                                           output: .string(limit: Self.outputLimit), error: .string(limit: Self.outputLimit))
                     return .success(ExecutionRecord(status: result.terminationStatus, output: result.standardOutput,
                                                     errors: result.standardError))
