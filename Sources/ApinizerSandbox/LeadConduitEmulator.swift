@@ -78,18 +78,15 @@ public struct LeadConduitConfiguration: Sendable {
 /// returned by reads unless masked), with the Apinizer sandbox's faults and test-only calls
 /// under `/__sandbox/` (dump, stats, faults, reset, settings) behind the same key.
 public final class LeadConduitServer: Sendable {
-    public let port: Int
-    public let baseURL: String
     private let engine: LeadConduitEngine
-    private let serviceGroup: ServiceGroup
-    private let runTask: Task<Void, Never>
+    private let served: ServedHTTP
 
-    private init(port: Int, baseURL: String, engine: LeadConduitEngine, serviceGroup: ServiceGroup, runTask: Task<Void, Never>) {
-        self.port = port
-        self.baseURL = baseURL
+    public var port: Int { served.port }
+    public var baseURL: String { served.baseURL }
+
+    private init(engine: LeadConduitEngine, served: ServedHTTP) {
         self.engine = engine
-        self.serviceGroup = serviceGroup
-        self.runTask = runTask
+        self.served = served
     }
 
     /// Starts an emulator and returns once it accepts connections.
@@ -97,10 +94,9 @@ public final class LeadConduitServer: Sendable {
         let logger = configuration.logger ?? Logger(label: "credops.sandbox.leadconduit", factory: { _ in SwiftLogNoOpLogHandler() })
         if let problem = configuration.faults.problems.first { throw SandboxError(.startup, "faults: \(problem)") }
         let engine = try LeadConduitEngine(configuration)
-        let (port, group, task) = try await SandboxHTTP.serve(responder: LeadConduitResponder(engine: engine), host: configuration.host,
-                                                              port: configuration.port, grace: configuration.shutdownGrace, logger: logger)
-        return LeadConduitServer(port: port, baseURL: SandboxHTTP.baseURL(host: configuration.host, port: port), engine: engine,
-                                 serviceGroup: group, runTask: task)
+        return LeadConduitServer(engine: engine, served: try await SandboxHTTP.start(responder: LeadConduitResponder(engine: engine), host: configuration.host,
+                                                                                    port: configuration.port, grace: configuration.shutdownGrace,
+                                                                                    logger: logger))
     }
 
     /// Every stored credential (with its password), oldest first.
@@ -124,8 +120,7 @@ public final class LeadConduitServer: Sendable {
 
     public func stop() async {
         await engine.beginStopping()
-        await serviceGroup.triggerGracefulShutdown()
-        await runTask.value
+        await served.stop()
     }
 }
 
@@ -289,20 +284,13 @@ actor LeadConduitEngine {
     // MARK: Admin
 
     func admin(method: String, path: String, body: Data?) -> SandboxAnswer {
+        if let answer = SandboxAdmin.common(method: method, path: path, body: body, stats: requestStats, faults: injector.faults,
+                                            setFaults: { setFaults($0) }) {
+            return answer
+        }
         switch (method, path) {
         case ("GET", "/__sandbox/dump"):
             return .ok(["credentials": .array(all().map { $0.json(maskPassword: false) })])
-        case ("GET", "/__sandbox/stats"):
-            return .ok(requestStats.json)
-        case ("GET", "/__sandbox/faults"):
-            return SandboxAnswer(status: 200, data: (try? JSONEncoder().encode(injector.faults)) ?? Data("{}".utf8))
-        case ("PUT", "/__sandbox/faults"):
-            guard let body, let faults = try? JSONDecoder().decode(SandboxFaults.self, from: body) else {
-                return SandboxAnswer(status: 400, body: ["error": "the body must be a faults object"])
-            }
-            if let problem = faults.problems.first { return SandboxAnswer(status: 400, body: ["error": .string(problem)]) }
-            setFaults(faults)
-            return .ok(["success": true])
         case ("GET", "/__sandbox/settings"):
             return .ok(["maskPasswords": .bool(mask)])
         case ("PUT", "/__sandbox/settings"):

@@ -93,18 +93,15 @@ public struct LeadVibeConfiguration: Sendable {
 /// Test-only calls under `/__sandbox/` (dump, stats, faults, reset, check, backdate) take the
 /// same bearer token; `check` says whether a `client_id`/`client_secret` pair is valid.
 public final class LeadVibeServer: Sendable {
-    public let port: Int
-    public let baseURL: String
     private let engine: LeadVibeEngine
-    private let serviceGroup: ServiceGroup
-    private let runTask: Task<Void, Never>
+    private let served: ServedHTTP
 
-    private init(port: Int, baseURL: String, engine: LeadVibeEngine, serviceGroup: ServiceGroup, runTask: Task<Void, Never>) {
-        self.port = port
-        self.baseURL = baseURL
+    public var port: Int { served.port }
+    public var baseURL: String { served.baseURL }
+
+    private init(engine: LeadVibeEngine, served: ServedHTTP) {
         self.engine = engine
-        self.serviceGroup = serviceGroup
-        self.runTask = runTask
+        self.served = served
     }
 
     /// Starts an emulator and returns once it accepts connections.
@@ -112,10 +109,9 @@ public final class LeadVibeServer: Sendable {
         let logger = configuration.logger ?? Logger(label: "credops.sandbox.leadvibe", factory: { _ in SwiftLogNoOpLogHandler() })
         if let problem = configuration.faults.problems.first { throw SandboxError(.startup, "faults: \(problem)") }
         let engine = try LeadVibeEngine(configuration)
-        let (port, group, task) = try await SandboxHTTP.serve(responder: LeadVibeResponder(engine: engine), host: configuration.host,
-                                                              port: configuration.port, grace: configuration.shutdownGrace, logger: logger)
-        return LeadVibeServer(port: port, baseURL: SandboxHTTP.baseURL(host: configuration.host, port: port), engine: engine,
-                              serviceGroup: group, runTask: task)
+        return LeadVibeServer(engine: engine, served: try await SandboxHTTP.start(responder: LeadVibeResponder(engine: engine), host: configuration.host,
+                                                                            port: configuration.port, grace: configuration.shutdownGrace,
+                                                                            logger: logger))
     }
 
     /// Every stored credential (never a secret), oldest first.
@@ -146,8 +142,7 @@ public final class LeadVibeServer: Sendable {
 
     public func stop() async {
         await engine.beginStopping()
-        await serviceGroup.triggerGracefulShutdown()
-        await runTask.value
+        await served.stop()
     }
 }
 
@@ -352,20 +347,13 @@ actor LeadVibeEngine {
     // MARK: Admin
 
     func admin(method: String, path: String, body: Data?) -> SandboxAnswer {
+        if let answer = SandboxAdmin.common(method: method, path: path, body: body, stats: requestStats, faults: injector.faults,
+                                            setFaults: { setFaults($0) }) {
+            return answer
+        }
         switch (method, path) {
         case ("GET", "/__sandbox/dump"):
             return .ok(["units": .array(units.map(\.json)), "secrets": .array(all().map(\.json))])
-        case ("GET", "/__sandbox/stats"):
-            return .ok(requestStats.json)
-        case ("GET", "/__sandbox/faults"):
-            return SandboxAnswer(status: 200, data: (try? JSONEncoder().encode(injector.faults)) ?? Data("{}".utf8))
-        case ("PUT", "/__sandbox/faults"):
-            guard let body, let faults = try? JSONDecoder().decode(SandboxFaults.self, from: body) else {
-                return SandboxAnswer(status: 400, body: ["error": "the body must be a faults object"])
-            }
-            if let problem = faults.problems.first { return SandboxAnswer(status: 400, body: ["error": .string(problem)]) }
-            setFaults(faults)
-            return .ok(["success": true])
         case ("POST", "/__sandbox/check"):
             guard let body, let object = JSONValue.parse(body)?.objectValue,
                   case .string(let id)? = object["client_id"], case .string(let secret)? = object["client_secret"] else {

@@ -4,8 +4,30 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
+/// An emulator's running HTTP server: where it listens, and how to stop it.
+struct ServedHTTP: Sendable {
+    let port: Int
+    let baseURL: String
+    let group: ServiceGroup
+    let task: Task<Void, Never>
+
+    /// Stops accepting, lets answers in flight finish (within the grace period), and returns
+    /// once the server is gone.
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        await task.value
+    }
+}
+
 /// Starting a Hummingbird server for an emulator: shared by the emulators of every provider.
 enum SandboxHTTP {
+    /// Serves `responder` on `host:port` (0: a free port); returns once it accepts connections.
+    static func start<R: HTTPResponder>(responder: R, host: String, port: Int, grace: Duration, logger: Logger) async throws
+        -> ServedHTTP where R.Context == BasicRequestContext {
+        let (bound, group, task) = try await serve(responder: responder, host: host, port: port, grace: grace, logger: logger)
+        return ServedHTTP(port: bound, baseURL: baseURL(host: host, port: bound), group: group, task: task)
+    }
+
     /// Serves `responder` until the returned group is shut down; returns once it listens.
     static func serve<R: HTTPResponder>(responder: R, host: String, port: Int, grace: Duration, logger: Logger) async throws
         -> (Int, ServiceGroup, Task<Void, Never>) where R.Context == BasicRequestContext {
@@ -113,5 +135,29 @@ enum SandboxCall {
             answer = SandboxAnswer(status: 502, body: ["error": "bad gateway (injected fault: the change was stored)"])
         }
         return SandboxResponder.response(answer)
+    }
+}
+
+/// The admin calls every emulator answers the same way: request counts and faults.
+enum SandboxAdmin {
+    /// The answer to `GET /__sandbox/stats`, `GET /__sandbox/faults` or `PUT /__sandbox/faults`
+    /// (through `setFaults`); nil for any other call.
+    static func common(method: String, path: String, body: Data?, stats: RequestStats, faults: SandboxFaults,
+                       setFaults: (SandboxFaults) -> Void) -> SandboxAnswer? {
+        switch (method, path) {
+        case ("GET", "/__sandbox/stats"):
+            return .ok(stats.json)
+        case ("GET", "/__sandbox/faults"):
+            return SandboxAnswer(status: 200, data: (try? JSONEncoder().encode(faults)) ?? Data("{}".utf8))
+        case ("PUT", "/__sandbox/faults"):
+            guard let body, let faults = try? JSONDecoder().decode(SandboxFaults.self, from: body) else {
+                return SandboxAnswer(status: 400, body: ["error": "the body must be a faults object"])
+            }
+            if let problem = faults.problems.first { return SandboxAnswer(status: 400, body: ["error": .string(problem)]) }
+            setFaults(faults)
+            return .ok(["success": true])
+        default:
+            return nil
+        }
     }
 }

@@ -202,7 +202,7 @@ final class LeadConduitSession: ProviderSession {
         let said = ((try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any])?["error"] as? String
         let text = said.map { caller.serverText($0, extra: secrets, limit: 500) }
         if status == 401 || status == 403 {
-            let source = environment.auth.map(Self.keySource) ?? "the built-in sandbox's key"
+            let source = environment.auth?.secretSource ?? "the built-in sandbox's key"
             return ProviderError(.authentication, request: summary,
                                  message: "\(status) \(text ?? "authentication failed"): environment \(environment.name) presented the API key from \(source), "
                                      + "and LeadConduit refused it (a reset key stops working at once); put the account's current API key there. Not retried.")
@@ -210,12 +210,5 @@ final class LeadConduitSession: ProviderSession {
         let unknown = method != .get && status >= 500
         let message = text.map { "\(status) \($0)" } ?? "\(status) (an answer without an error message: \(response.body.count) bytes)"
         return ProviderError(.server(status: status, code: ""), request: summary, message: message, outcomeUnknown: unknown)
-    }
-
-    static func keySource(_ auth: AuthConfig) -> String {
-        switch auth {
-        case .apiKey(let reference), .bearer(let reference), .basic(_, let reference), .oauth2(_, let reference, _, _):
-            reference.description + (reference.location.map { " (\($0))" } ?? "")
-        }
     }
 }

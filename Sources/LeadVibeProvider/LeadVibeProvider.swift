@@ -255,7 +255,7 @@ final class LeadVibeSession: ProviderSession {
         let status = response.status
         let text = Self.errorText(response).map { caller.serverText($0, limit: 500) }
         if status == 401 || status == 403 {
-            let source = environment.auth.map(Self.tokenSource) ?? "the built-in sandbox's token"
+            let source = environment.auth?.secretSource ?? "the built-in sandbox's token"
             return ProviderError(.authentication, request: summary,
                                  message: "\(status) \(text ?? "authentication failed"): environment \(environment.name) presented the token from \(source), "
                                      + "and LeadVibe refused it; put a valid API token there. Not retried.")
@@ -263,13 +263,6 @@ final class LeadVibeSession: ProviderSession {
         let unknown = method != .get && status >= 500
         let message = text.map { "\(status) \($0)" } ?? "\(status) (an answer without an error message: \(response.body.count) bytes)"
         return ProviderError(.server(status: status, code: ""), request: summary, message: message, outcomeUnknown: unknown)
-    }
-
-    static func tokenSource(_ auth: AuthConfig) -> String {
-        switch auth {
-        case .apiKey(let reference), .bearer(let reference), .basic(_, let reference), .oauth2(_, let reference, _, _):
-            reference.description + (reference.location.map { " (\($0))" } ?? "")
-        }
     }
 }
 

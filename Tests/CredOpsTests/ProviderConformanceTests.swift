@@ -31,6 +31,23 @@ struct ConformanceServer: Sendable {
     var close: @Sendable () async -> Void
 }
 
+/// What the HTTP subjects share: an environment at `url`, a small client, quick retries.
+enum ConformanceHTTP {
+    static func environment(_ provider: String, url: String, projects: [ProjectName: ProjectName] = [:]) -> EnvironmentConfig {
+        var env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
+                                    provider: provider, endpoint: .url(url), endpointLocation: SourceLocation(file: "dev.yaml", line: 1, column: 1))
+        env.projects = projects
+        return env
+    }
+
+    static var retry: RetrySettings {
+        var retry = RetrySettings()
+        retry.initialBackoffMilliseconds = 10
+        retry.maxBackoffMilliseconds = 50
+        return retry
+    }
+}
+
 /// The in-memory reference provider, with the key as the id or with ids it assigns.
 struct MemorySubject: ConformanceSubject {
     var assignsIDs = false
@@ -68,13 +85,9 @@ struct ApinizerSubject: ConformanceSubject {
         var seed = SandboxSeed.default
         seed.credentials = []
         let server = try await SandboxServer.start(SandboxConfiguration(tokens: [token], seed: seed))
-        let env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
-                                    provider: "apinizer", endpoint: .url(server.baseURL),
-                                    endpointLocation: SourceLocation(file: "dev.yaml", line: 1, column: 1))
+        let env = ConformanceHTTP.environment("apinizer", url: server.baseURL)
         let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 4))
-        var retry = RetrySettings()
-        retry.initialBackoffMilliseconds = 10
-        retry.maxBackoffMilliseconds = 50
+        let retry = ConformanceHTTP.retry
         let session = ApinizerProvider().session(for: env, connection: Connection(baseURL: server.baseURL,
                                                                                   credentials: .bearer(Secret(badAuth ? "wrong-token" : token)),
                                                                                   retry: retry), http: http)
@@ -102,13 +115,9 @@ struct LeadConduitSubject: ConformanceSubject {
     func open(badAuth: Bool) async throws -> ConformanceServer {
         let key = "conformance-key-\(UInt32.random(in: 0...UInt32.max))"
         let server = try await LeadConduitServer.start(LeadConduitConfiguration(apiKeys: [key]))
-        let env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
-                                    provider: "leadconduit", endpoint: .url(server.baseURL),
-                                    endpointLocation: SourceLocation(file: "dev.yaml", line: 1, column: 1))
+        let env = ConformanceHTTP.environment("leadconduit", url: server.baseURL)
         let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 4))
-        var retry = RetrySettings()
-        retry.initialBackoffMilliseconds = 10
-        retry.maxBackoffMilliseconds = 50
+        let retry = ConformanceHTTP.retry
         let credentials = Connection.Credentials.basic(username: Connection.Credentials.apiKeyUser, password: Secret(badAuth ? "wrong-key" : key))
         let session = LeadConduitProvider().session(for: env, connection: Connection(baseURL: server.baseURL, credentials: credentials, retry: retry),
                                                     http: http)
@@ -133,14 +142,9 @@ struct LeadVibeSubject: ConformanceSubject {
     func open(badAuth: Bool) async throws -> ConformanceServer {
         let token = "conformance-token-\(UInt32.random(in: 0...UInt32.max))"
         let server = try await LeadVibeServer.start(LeadVibeConfiguration(tokens: [token], units: LeadVibeConfiguration.units(["unit_main", "unit_emea"])))
-        var env = EnvironmentConfig(name: "dev", file: "dev.yaml", location: SourceLocation(file: "dev.yaml", line: 1, column: 1),
-                                    provider: "leadvibe", endpoint: .url(server.baseURL),
-                                    endpointLocation: SourceLocation(file: "dev.yaml", line: 1, column: 1))
-        env.projects = ["feeds": "unit_emea"]
+        let env = ConformanceHTTP.environment("leadvibe", url: server.baseURL, projects: ["feeds": "unit_emea"])
         let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 4))
-        var retry = RetrySettings()
-        retry.initialBackoffMilliseconds = 10
-        retry.maxBackoffMilliseconds = 50
+        let retry = ConformanceHTTP.retry
         let session = LeadVibeProvider().session(for: env, connection: Connection(baseURL: server.baseURL,
                                                                                   credentials: .bearer(Secret(badAuth ? "wrong-token" : token)),
                                                                                   retry: retry), http: http)

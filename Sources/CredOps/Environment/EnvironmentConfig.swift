@@ -66,6 +66,17 @@ public enum AuthConfig: Sendable {
     case apiKey(SecretReference)
 }
 
+extension AuthConfig {
+    /// Where the secret a server refused came from, for messages: `env LEADVIBE_TOKEN
+    /// (environments/lv.yaml:3:28)`. For a client login, the client secret's source.
+    public var secretSource: String {
+        switch self {
+        case .apiKey(let reference), .bearer(let reference), .basic(_, let reference), .oauth2(_, let reference, _, _):
+            reference.description + (reference.location.map { " (\($0))" } ?? "")
+        }
+    }
+}
+
 /// How a client-credentials token call sends its fields.
 public enum TokenBodyFormat: String, Sendable, Equatable, CaseIterable {
     /// `application/x-www-form-urlencoded` (RFC 6749; Apinizer).

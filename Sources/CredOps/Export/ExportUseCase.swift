@@ -27,6 +27,8 @@ public struct ExportUseCase: Sendable {
         /// Live credentials left out because other projects manage them (APIs without
         /// namespaces, where one account lists every project's credentials).
         public var managedElsewhere: Int = 0
+        /// The server generates the secrets: adopted credentials are marked as made by someone else.
+        public var secretsGenerated = false
     }
 
     /// Why an export could not read the server.
@@ -95,10 +97,11 @@ public struct ExportUseCase: Sendable {
             export.skipped.append(UnaddressableCredential(
                 name: name.rawValue, problem: "is held by \(ids.count) credentials on the server (ids \(ids.joined(separator: ", "))); rename all but one there to export it"))
         }
-        let exportedIDs = Set(export.variables.map(\.0))
+        let exportedIDs = Set(export.keys)
         return Result(environment: env.name, project: manifestProject, serverProject: serverProject, export: export,
                       exported: live.filter { exportedIDs.contains($0.id) }, grants: grantsByID,
-                      holdsRunSecret: redactor.redact(export.text) != export.text, managedElsewhere: managedElsewhere)
+                      holdsRunSecret: redactor.redact(export.text) != export.text, managedElsewhere: managedElsewhere,
+                      secretsGenerated: provider.schema.capabilities.secret == .generated)
     }
 
     /// Records the exported credentials as managed (nothing changes on the server): under the
@@ -118,7 +121,7 @@ public struct ExportUseCase: Sendable {
                 try await store.record(ManagedCredential(
                     environment: result.environment, namespace: result.serverProject, key: resource.id, serverID: resource.serverID,
                     secretFingerprint: nil,
-                    grants: result.grants[resource.id] ?? [], lastAction: ActionKind.adopt.rawValue, lastRunID: run.runID, lastChangedAt: Date()))
+                    grants: result.grants[resource.id] ?? [], delivery: result.secretsGenerated ? .external : nil, lastAction: ActionKind.adopt.rawValue, lastRunID: run.runID, lastChangedAt: Date()))
                 results.append(OperationResult(project: result.serverProject.rawValue, key: resource.id.rawValue, action: .adopt,
                                                status: .applied))
             }

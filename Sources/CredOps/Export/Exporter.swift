@@ -18,8 +18,11 @@ public struct Exporter: Sendable {
     public struct Export: Sendable {
         /// The manifest text.
         public var text: String
-        /// The variable each exported credential's password is read from, by username.
+        /// The variable each exported credential's password is read from, by username (none
+        /// where the server generates secrets).
         public var variables: [(CredentialKey, String)]
+        /// Every exported credential.
+        public var keys: [CredentialKey] = []
         /// Live credentials left out because their names cannot be used safely.
         public var skipped: [UnaddressableCredential]
     }
@@ -33,33 +36,43 @@ public struct Exporter: Sendable {
         if let schemaComment { header.append("# yaml-language-server: $schema=\(Self.comment(schemaComment))") }
         header.append("# Exported by credops \(CredOpsVersion.current) from \(Self.comment(environment.rawValue)) (project \(Self.comment(project.rawValue))) on \(Timestamp.format(Int64(now.timeIntervalSince1970 * 1000))).")
         let secret = schema.secretField
-        header.append(schema.capabilities.secret == .declaredReadable
-            ? "# credops never writes a \(secret) into a file, even where the server returns it: set each variable named below, then apply."
-            : "# \(secret.prefix(1).uppercased() + secret.dropFirst())s cannot be read back from the server: set each variable named below, then apply.")
+        let generated = schema.capabilities.secret == .generated
+        switch schema.capabilities.secret {
+        case .declaredReadable:
+            header.append("# credops never writes a \(secret) into a file, even where the server returns it: set each variable named below, then apply.")
+        case .generated:
+            header.append("# The server generated these credentials' secrets for whoever made them: credops has none of them. Applied, they are adopted and")
+            header.append("# left alone; `credops rotate` replaces one with a new credential whose secret goes to `deliver:` (check the path first).")
+        case .declaredWriteOnly, .none:
+            header.append("# \(secret.prefix(1).uppercased() + secret.dropFirst())s cannot be read back from the server: set each variable named below, then apply.")
+        }
 
         var variables: [(CredentialKey, String)] = []
         var skipped: [UnaddressableCredential] = []
         var used = Set<String>()
         var credentials: [Node] = []
+        var keys: [CredentialKey] = []
         for resource in live.sorted(by: { $0.id < $1.id }) {
             if let problem = TextSafety.nameProblem(resource.id.rawValue) {
                 skipped.append(UnaddressableCredential(name: resource.id.rawValue, problem: problem))
                 continue
             }
-            let base = Self.variableName(environment: environment, username: resource.id)
-            var variable = base
-            var n = 2
-            while used.contains(variable) {
-                variable = base + "_\(n)"
-                n += 1
-            }
-            used.insert(variable)
-            variables.append((resource.id, variable))
             var pairs: [(Node, Node)] = [(Self.key(schema.identifierField), Self.string(resource.id.rawValue))]
             for spec in schema.declarableFields {
                 pairs.append((Self.key(spec.name), Self.node(resource[spec.name] ?? spec.defaultValue)))
             }
-            pairs.append((Self.key(schema.secretField), .mapping(Node.Mapping([(Self.key("fromEnv"), Self.string(variable))], .implicit, .flow))))
+            if schema.capabilities.secret.isDeclared {
+                let base = Self.variableName(environment: environment, username: resource.id)
+                var variable = base
+                var n = 2
+                while used.contains(variable) {
+                    variable = base + "_\(n)"
+                    n += 1
+                }
+                used.insert(variable)
+                variables.append((resource.id, variable))
+                pairs.append((Self.key(schema.secretField), .mapping(Node.Mapping([(Self.key("fromEnv"), Self.string(variable))], .implicit, .flow))))
+            }
             let granted = (grants[resource.id] ?? []).sorted().filter { TextSafety.nameProblem($0.name) == nil }
             let grantNodes = granted.map { g in
                 Node.mapping(Node.Mapping([(Self.key("name"), Self.string(g.name)), (Self.key("type"), Self.string(g.type))], .implicit, .flow))
@@ -68,6 +81,7 @@ public struct Exporter: Sendable {
                 pairs.append((Self.key(schema.grantsField), .sequence(Node.Sequence(grantNodes, .implicit, granted.isEmpty ? .flow : .block))))
             }
             credentials.append(.mapping(Node.Mapping(pairs, .implicit, .block)))
+            keys.append(resource.id)
         }
         let document = Node.mapping(Node.Mapping([
             (Self.key("apiVersion"), Self.string("credops/v1")),
@@ -75,8 +89,10 @@ public struct Exporter: Sendable {
             (Self.key("provider"), Self.string(provider)),
             (Self.key("project"), Self.string(project.rawValue)),
             (Self.key("environments"), .sequence(Node.Sequence([Self.string(environment.rawValue)], .implicit, .flow))),
-            (Self.key("credentials"), .sequence(Node.Sequence(credentials, .implicit, credentials.isEmpty ? .flow : .block))),
-        ], .implicit, .block))
+        ] + (generated ? [(Self.key("deliver"), .mapping(Node.Mapping([(Self.key("file"), Self.string("secrets/{environment}/{project}/{name}.env"))],
+                                                                       .implicit, .flow)))] : [])
+          + [(Self.key("credentials"), .sequence(Node.Sequence(credentials, .implicit, credentials.isEmpty ? .flow : .block)))],
+        .implicit, .block))
         let body: String
         do {
             body = try Yams.serialize(node: document, indent: 2, width: -1, allowUnicode: true)
@@ -85,7 +101,7 @@ public struct Exporter: Sendable {
             // String cannot be); say so rather than write a half manifest.
             body = "# credops could not write this manifest: \(Self.comment("\(error)"))\n"
         }
-        return Export(text: header.joined(separator: "\n") + "\n" + body, variables: variables, skipped: skipped)
+        return Export(text: header.joined(separator: "\n") + "\n" + body, variables: variables, keys: keys, skipped: skipped)
     }
 
     /// The manifest text and the variables it names (see `export`).

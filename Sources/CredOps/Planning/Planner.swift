@@ -231,8 +231,9 @@ public struct Planner: Sendable {
     /// credops did not create is left alone unless rotated on request: whoever made it has its secret.
     func secretRenewal(_ credential: DesiredCredential, live: Resource, managed: ManagedCredential?, rotate: Bool) -> ChangeReason? {
         if rotate { return .rotationRequested }
-        guard let managed, managed.delivery != .external else { return nil }
-        if managed.delivery == .undelivered { return .secretNeverDelivered }
+        // Only what credops knows it made: an adopted credential (or one of unknown origin) keeps its secret.
+        guard let managed, let delivery = managed.delivery, delivery != .external else { return nil }
+        if delivery == .undelivered { return .secretNeverDelivered }
         guard let after = credential.rotateAfter, let made = secretCreatedAt(live: live, managed: managed) else { return nil }
         let age = now.timeIntervalSince(made)
         guard age >= Double(after) else { return nil }
