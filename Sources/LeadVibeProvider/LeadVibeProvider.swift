@@ -158,7 +158,7 @@ final class LeadVibeSession: ProviderSession {
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         let response = try await call(.post, "/secrets", body: body, unit: unit)
         guard let made = try? JSONDecoder().decode(Wire.self, from: response.body), Self.isSafeID(made.secretID),
-              let clientSecret = made.clientSecret, !clientSecret.isEmpty, let clientID = made.clientID else {
+              let clientSecret = made.clientSecret, Self.isUsableSecret(clientSecret), let clientID = made.clientID, Self.isSafeID(clientID) else {
             // Made, perhaps, but without a secret anybody can use: the engine reads back and
             // replaces what it finds.
             throw ProviderError(.badAnswer, request: "POST /secrets", message: "\(response.status) without the new credential's id, client_id and client_secret",
@@ -168,10 +168,8 @@ final class LeadVibeSession: ProviderSession {
         connection.runSecrets.add([generated])
         var readOnly: [String: FieldValue] = ["client_id": .string(clientID)]
         if let created = made.createdAt { readOnly["created_at"] = .string(created) }
-        // Only the name (and the switch) can be sent at create: a server that ignored the switch is set right.
-        if case .bool(true)? = resource["trust_upstream_consent"], made.trustUpstreamConsent != true {
-            try await setTrust(made.secretID, true, unit: unit)
-        }
+        // A server that ignored the switch shows as a difference in the next plan, which updates
+        // it: nothing more is sent here, where a failure would lose the secret just made.
         return CreatedCredential(serverID: made.secretID, readOnly: readOnly, generated: ["client_secret": generated],
                                  delivered: ["client_id": clientID, "secret_id": made.secretID])
     }
@@ -212,7 +210,13 @@ final class LeadVibeSession: ProviderSession {
 
     // MARK: Plumbing
 
-    /// Ids go into paths: letters, digits, `_` and `-` only.
+    /// A secret worth delivering: printable ASCII, at most 4 KiB (it goes into files and stdin
+    /// as it is).
+    static func isUsableSecret(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 4096 && text.utf8.allSatisfy { $0 > 32 && $0 < 127 }
+    }
+
+    /// Ids go into paths (and client ids into sinks): letters, digits, `_` and `-` only.
     static func isSafeID(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 64
             && text.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 95 || $0 == 45 }

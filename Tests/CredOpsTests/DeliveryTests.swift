@@ -66,24 +66,25 @@ import Testing
         let env = try #require(inputs?.environments.first)
         let desired = try #require(inputs?.desired(for: env, schema: LeadVibeProvider.credentialSchema).projects.first?.credentials)
         let feed = try #require(desired.first { $0.key == "Partner Feed" })
-        #expect(feed.delivery?.sink == .file(path: "\(outside.path)/lv/Partner Feed.json", format: .json))
+        guard case .file(let path, let format, let roots)? = feed.delivery?.sink else { Issue.record("not a file"); return }
+        #expect(path == "\(outside.path)/lv/Partner Feed.json" && format == .json && roots.contains(outside.path))
         #expect(feed.delivery?.overlapSeconds == 86_400 && feed.rotateAfter == 90 * 86_400)
         let own = try #require(desired.first { $0.key == "Own" })
-        guard case .command(let argv, let timeout, _)? = own.delivery?.sink else { Issue.record("not a command"); return }
+        guard case .command(let argv, let timeout, _, _)? = own.delivery?.sink else { Issue.record("not a command"); return }
         #expect(argv == ["sh", "-c", "cat", "feeds"] && timeout == 120)
         #expect(own.delivery?.overlapSeconds == 0 && own.rotateAfter == 30 * 86_400)
     }
 
-    static let payload = DeliveryPayload(values: ["client_id": "cli_1", "name": "Partner \"Feed\" $HOME", "secret_id": "sec_1"],
+    static let payload = DeliveryPayload(values: ["client_id": "cli_1", "name": "Partner \"Feed\" $HOME `id`", "secret_id": "sec_1"],
                                          secrets: ["client_secret": Secret("lvs_secret-value_1")])
 
     @Test func aFileSinkWritesAPrivateFileAtomicallyInAPrivateDirectory() async throws {
         let dir = TemporaryDirectory()
         let path = dir.url("out/lv/feed.env")
-        let delivery = Delivery(sink: .file(path: path, format: .env), shown: "out/lv/feed.env")
+        let delivery = Delivery(sink: .file(path: path, format: .env, roots: [dir.path]), shown: "out/lv/feed.env")
         _ = try await Deliverer().deliver(Self.payload, to: delivery)
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text == "CLIENT_ID=cli_1\nCLIENT_SECRET=lvs_secret-value_1\nNAME=\"Partner \\\"Feed\\\" \\$HOME\"\nSECRET_ID=sec_1\n")
+        #expect(text == "CLIENT_ID=cli_1\nCLIENT_SECRET=lvs_secret-value_1\nNAME=\"Partner \\\"Feed\\\" \\$HOME \\`id\\`\"\nSECRET_ID=sec_1\n")
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         #expect((try FileManager.default.attributesOfItem(atPath: dir.url("out/lv"))[.posixPermissions] as? NSNumber)?.intValue == 0o700)
         #expect(FileManager.default.fileExists(atPath: dir.url("out/lv/.gitignore")))
@@ -94,12 +95,33 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir.url("open"), withIntermediateDirectories: true)
         chmod(dir.url("open"), 0o755)
         do {
-            _ = try await Deliverer().deliver(Self.payload, to: Delivery(sink: .file(path: dir.url("open/x.json"), format: .json), shown: "open/x.json"))
+            _ = try await Deliverer().deliver(Self.payload, to: Delivery(sink: .file(path: dir.url("open/x.json"), format: .json, roots: [dir.path]), shown: "open/x.json"))
             Issue.record("delivered into a directory others can read")
         } catch {
             #expect(error.description.contains("can be read by others (mode 755); run chmod 700"), "\(error)")
         }
         #expect(!FileManager.default.fileExists(atPath: dir.url("open/x.json")))
+    }
+
+    @Test func aFileIsNeverWrittenThroughALinkOutOfItsRoots() async throws {
+        let dir = TemporaryDirectory()
+        let outside = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.url("repo"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir.url("repo/out"), withDestinationPath: outside.path)
+        let delivery = Delivery(sink: .file(path: dir.url("repo/out/lv/x.env"), format: .env, roots: [dir.url("repo")]), shown: "out/lv/x.env")
+        await #expect { try await Deliverer().deliver(Self.payload, to: delivery) } throws: { "\($0)".contains("outside the repository") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "nothing is created through the link")
+    }
+
+    @Test func twoCredentialsCannotShareADeliveryFile() {
+        let (_, problems, _) = load(Self.manifest("  - name: A\n  - name: B\n", top: "deliver: { file: \"out/{environment}.env\" }\n"))
+        #expect(problems.count == 1 && problems[0].contains("credential 'B' would deliver to the same file as 'A'"), "\(problems)")
+    }
+
+    @Test func aCommandGetsOnlyBasicVariablesAndThoseItNames() {
+        let all = ["PATH": "/bin", "HOME": "/h", "CREDOPS_STATE_KEY": "k", "LEADVIBE_TOKEN": "t", "GH_TOKEN": "g"]
+        #expect(Deliverer.environment(passing: [], from: all) == ["PATH": "/bin", "HOME": "/h"])
+        #expect(Deliverer.environment(passing: ["GH_TOKEN"], from: all) == ["PATH": "/bin", "HOME": "/h", "GH_TOKEN": "g"])
     }
 
     @Test func aCommandSinkGetsOneJSONObjectOnStdinAndMustExitZeroInTime() async throws {
@@ -123,7 +145,7 @@ import Testing
     // MARK: Planning
 
     static let schema = LeadVibeProvider.credentialSchema
-    static let delivery = Delivery(sink: .file(path: "/tmp/x.env", format: .env), shown: "x.env")
+    static let delivery = Delivery(sink: .file(path: "/tmp/x.env", format: .env, roots: ["/tmp"]), shown: "x.env")
 
     func input(managed: ManagedCredential?, live: Resource?, rotateAfter: Int? = nil, rotate: Bool = false,
                retiring: [Resource] = []) -> Planner.ProjectInput {

@@ -256,7 +256,35 @@ import Testing
         let final = await server.secrets()
         #expect(final.count == 100 && Set(final.map(\.secretID)).isDisjoint(with: before), "\(final.count) left; old ones gone")
         await expectConverged(w, ["lv-one": server], count: 50)
+        try await expectStateFollowsServer(w, server)
+        if overlapSeconds > 0 {
+            // Rotated again while the previous rotation's old credentials are due: the new
+            // replace deletes them itself, and state follows the newest.
+            let again = await w.run(["rotate", "-e", "lv-one", "--project", "alpha", "--all", "--manifests", "manifests", "--auto-approve"])
+            #expect(again.exitCode == 0, "\(again)")
+            try await Task.sleep(for: .seconds(overlapSeconds + 1))
+            let second = await w.run(["rotate", "-e", "lv-one", "--project", "alpha", "--all", "--manifests", "manifests", "--auto-approve"])
+            #expect(second.exitCode == 0, "\(second)")
+            try await Task.sleep(for: .seconds(overlapSeconds + 1))
+            let settle = await w.run(["apply", "manifests", "--auto-approve"])
+            #expect(settle.exitCode == 0, "\(settle)")
+            await expectConverged(w, ["lv-one": server], count: 50)
+            try await expectStateFollowsServer(w, server)
+        }
         print("FIGURE leadvibe rotation overlap \(overlapSeconds)s: 100 rotated under faults in \(runs.count) run(s); \(reads) sink reads checked, \(violations.count) invalid")
+    }
+}
+
+/// State names, for each credential, the one live credential of its name, and keeps nothing
+/// to retire.
+func expectStateFollowsServer(_ w: E2EWorkspace, _ server: LeadVibeServer) async throws {
+    let store = try await SQLiteStateStore.open(path: w.dir.url(".credops/state.db"))
+    let records = try await store.managedCredentials(environment: "lv-one")
+    await store.close()
+    let live = Dictionary(grouping: await server.secrets(), by: \.name)
+    for record in records {
+        #expect(live[record.key.rawValue]?.map(\.secretID) == [record.serverID ?? ""], "\(record.key): state \(record.serverID ?? "-")")
+        #expect(record.retiring.isEmpty && record.delivery == .delivered, "\(record.key): \(record.retiring) \(String(describing: record.delivery))")
     }
 }
 

@@ -16,6 +16,9 @@ struct EnvironmentWorker: Sendable {
     /// key): a read-back after a lost create never takes one of them for the new credential.
     var namesakes: [String: Set<String>] = [:]
     let deliverer = Deliverer()
+    /// The record of each credential as this run last left it: the deletes of a later phase
+    /// start from it, not from the record the plan saw.
+    let latest = LatestRecords()
 
     private func initialRecord(_ change: Change) -> ManagedCredential? {
         managed.first { $0.namespace == change.serverProject && $0.key == change.key }
@@ -52,8 +55,9 @@ struct EnvironmentWorker: Sendable {
     /// - Returns: each step's result with the id of its intent.
     func run(_ job: CredentialJob, intents: [Intent?], outcomes: OutcomeWriter) async -> [(OperationResult, String?)] {
         guard let first = job.changes.first else { return [] }
-        var record = initialRecord(first)
         let key = first.serverProject.rawValue + "\u{0}" + first.key.rawValue
+        var record = latest[key] ?? initialRecord(first)
+        defer { latest[key] = .some(record) }
         var results: [(OperationResult, String?)] = []
         var failedStep: ActionKind?
         for (index, change) in job.changes.enumerated() {
@@ -231,9 +235,9 @@ struct EnvironmentWorker: Sendable {
             }
         }
         let isDelete = change.action.kind == .delete
-        if isDelete, let current = record, let deleted = address.serverID, current.serverID != deleted,
-           current.retiring.contains(where: { $0.serverID == deleted }) {
-            // A replaced credential gone: the record of its successor stays, without it.
+        if isDelete, let current = record, let deleted = address.serverID, let currentID = current.serverID, currentID != deleted {
+            // A replaced credential gone: the record of its successor stays, without it (and
+            // is never forgotten for the delete of another credential than the one it names).
             next = current
             next.retiring.removeAll { $0.serverID == deleted }
             next.lastRunID = runID
@@ -358,6 +362,21 @@ struct EnvironmentWorker: Sendable {
                 try await session.update(CredentialAddress(namespace: project, key: resource.id, serverID: found.serverID),
                                          to: resource, changes: changes, secret: secret)
                 return (created, .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundDifferentAndUpdated), [])
+            }
+        }
+    }
+}
+
+/// The records a run left, by namespace NUL key (`.some(nil)`: forgotten).
+final class LatestRecords: @unchecked Sendable {
+    private let lock = NSLock()
+    private var records: [String: ManagedCredential?] = [:]
+
+    subscript(key: String) -> ManagedCredential?? {
+        get { lock.withLock { records[key] } }
+        set {
+            lock.withLock {
+                if let value = newValue { records.updateValue(value, forKey: key) } else { records.removeValue(forKey: key) }
             }
         }
     }

@@ -24,25 +24,31 @@ public struct Deliverer: Sendable {
     ///   for a file. The caller redacts it.
     public func deliver(_ payload: DeliveryPayload, to delivery: Delivery) async throws(DeliveryError) -> String? {
         switch delivery.sink {
-        case .file(let path, let format):
-            try write(payload, to: path, format: format, shown: delivery.shown)
+        case .file(let path, let format, let roots):
+            try write(payload, to: path, format: format, roots: roots, shown: delivery.shown)
             return nil
-        case .command(let argv, let timeout, let directory):
-            return try await run(argv, input: payload.json(), timeoutSeconds: timeout, directory: directory)
+        case .command(let argv, let timeout, let directory, let names):
+            return try await run(argv, input: payload.json(), timeoutSeconds: timeout, directory: directory,
+                                 environment: Self.environment(passing: names))
         }
     }
 
     /// Mode 0600, in a directory of mode 0700 that nobody else can read, written to a new
     /// file beside it and renamed over the old one: a reader sees the old pair or the new one.
-    private func write(_ payload: DeliveryPayload, to path: String, format: Delivery.FileFormat, shown: String) throws(DeliveryError) {
+    private func write(_ payload: DeliveryPayload, to path: String, format: Delivery.FileFormat, roots: [String], shown: String) throws(DeliveryError) {
         let directory = (path as NSString).deletingLastPathComponent
         var isDir: ObjCBool = false
         let existed = FileManager.default.fileExists(atPath: directory, isDirectory: &isDir)
+        // Links followed, the file must stay inside the repository (or an allowed root): a
+        // committed symbolic link must not carry a secret elsewhere. Checked before anything is
+        // created, and again once the directory exists.
+        try checkInside(directory, roots: roots, shown: shown)
         do {
             try SecureFiles.ensureDirectory(directory)
         } catch {
             throw DeliveryError(description: "cannot deliver to \(shown): \(error)")
         }
+        try checkInside(directory, roots: roots, shown: shown)
         var info = stat()
         guard lstat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw DeliveryError(description: "cannot deliver to \(shown): \(directory) is not a directory")
@@ -59,26 +65,70 @@ public struct Deliverer: Sendable {
             try? SecureFiles.writeAtomically(Data("# Secrets delivered by credops: never commit them.\n*\n".utf8),
                                              to: (directory as NSString).appendingPathComponent(".gitignore"))
         }
+        // A run killed mid-write leaves its temporary file (`.NAME.PID.RANDOM.tmp`): gone now.
+        let prefix = "." + (path as NSString).lastPathComponent + "."
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+            unlink((directory as NSString).appendingPathComponent(name))
+        }
         do {
             try SecureFiles.writeAtomically(format == .json ? payload.json() : payload.env(), to: path)
         } catch {
             throw DeliveryError(description: "cannot deliver to \(shown): \(error)")
         }
+        // The rename itself made durable before the credential it replaces is deleted.
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+
+    /// Throws unless `directory`, or its nearest existing ancestor, resolves inside a root.
+    private func checkInside(_ directory: String, roots: [String], shown: String) throws(DeliveryError) {
+        var probe = directory
+        while !FileManager.default.fileExists(atPath: probe) {
+            let parent = (probe as NSString).deletingLastPathComponent
+            if parent == probe || parent.isEmpty { break }
+            probe = parent
+        }
+        let real = SecureFiles.canonicalPath(probe) ?? probe
+        let inside = roots.compactMap(SecureFiles.canonicalPath).contains { real == $0 || SecureFiles.isInside(real, directory: $0) }
+        guard inside else {
+            throw DeliveryError(description: "not delivered to \(shown): it resolves to \(real), outside the repository and CREDOPS_DELIVERY_ROOTS "
+                                + "(through a symbolic link, or a placeholder value)")
+        }
     }
 
     /// Runs `argv` (no shell) with `input` on stdin; it must exit 0 within `timeoutSeconds`,
     /// else it is killed (SIGTERM, then SIGKILL after 2 s) and the delivery fails.
-    private func run(_ argv: [String], input: Data, timeoutSeconds: Int, directory: String) async throws(DeliveryError) -> String? {
+    /// Variables every command gets from credops' environment; any other (a token, the state
+    /// key, a database password) only when the manifest names it under `env:`.
+    public static let basicVariables = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "XDG_CONFIG_HOME"]
+
+    /// The variables a delivery command runs with.
+    public static func environment(passing names: [String], from all: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        var chosen: [String: String] = [:]
+        for name in basicVariables + names { if let value = all[name] { chosen[name] = value } }
+        return chosen
+    }
+
+    private func run(_ argv: [String], input: Data, timeoutSeconds: Int, directory: String,
+                     environment: [String: String]) async throws(DeliveryError) -> String? {
         guard let first = argv.first else { throw DeliveryError(description: "the delivery command is empty") }
         let shown = (first as NSString).lastPathComponent
         // The payload goes into a pipe before the command starts (it is far smaller than a
         // pipe's buffer), and the command reads it from there: nothing is written while it
         // runs, so a command that exits without reading stdin cannot break the write, and the
         // secret never touches a disk.
+        guard input.count <= 16 * 1024 else {
+            throw DeliveryError(description: "the delivery command \(shown) was not run: its input would be \(input.count) bytes, over 16 KiB")
+        }
         var ends: [Int32] = [0, 0]
-        guard input.count < 16 * 1024, pipe(&ends) == 0 else {
+        guard pipe(&ends) == 0 else {
             throw DeliveryError(description: "the delivery command \(shown) could not be given its input: \(String(cString: strerror(errno)))")
         }
+        // Never blocks: a pipe takes at least a page at once; if it cannot, the delivery fails.
+        _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
         let written = input.withUnsafeBytes { raw -> Int in
             var offset = 0
             while offset < raw.count {
@@ -104,8 +154,10 @@ public struct Deliverer: Sendable {
                 options.createSession = true
                 options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
                 do {
+                    var variables: [Subprocess.Environment.Key: String] = [:]
+                    for (name, value) in environment { if let key = Subprocess.Environment.Key(rawValue: name) { variables[key] = value } }
                     let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())),
-                                                          workingDirectory: FilePath(directory), platformOptions: options,
+                                                          environment: .custom(variables), workingDirectory: FilePath(directory), platformOptions: options,
                                                           input: .fileDescriptor(FileDescriptor(rawValue: readEnd), closeAfterSpawningProcess: true),
                                                           output: .string(limit: Self.outputLimit), error: .string(limit: Self.outputLimit))
                     return .success(ExecutionRecord(status: result.terminationStatus, output: result.standardOutput,

@@ -4,12 +4,14 @@ import Foundation
 /// (`{environment}`, `{project}`, `{name}`) not yet filled.
 public enum DeliveryTemplate: Sendable, Equatable {
     /// `file: PATH`: `.env` or `.json` by extension. `directory` is the manifest's directory,
-    /// which a relative path is relative to (like `fromFile`).
-    case file(path: String, directory: String)
+    /// which a relative path is relative to (like `fromFile`); `roots` are the directories the
+    /// file must stay inside, symbolic links resolved (checked again when it is written).
+    case file(path: String, directory: String, roots: [String])
     /// `command: [ARGV...]`: no shell; the payload on stdin; exit 0 within `timeoutSeconds`.
     /// `argv[0]` is a name looked up on PATH, or an absolute path. It runs in `directory`, the
-    /// manifest's.
-    case command(argv: [String], timeoutSeconds: Int, directory: String)
+    /// manifest's, with only the basic variables of credops' environment and those `environment`
+    /// names (`env: [GH_TOKEN]`).
+    case command(argv: [String], timeoutSeconds: Int, directory: String, environment: [String] = [])
 
     /// The placeholders a template may use.
     public static let placeholders = ["environment", "project", "name"]
@@ -47,16 +49,16 @@ public enum DeliveryTemplate: Sendable, Equatable {
     public func resolve(environment: EnvironmentName, project: ProjectName, name: CredentialKey) -> Delivery {
         let values = ["environment": environment.rawValue, "project": project.rawValue, "name": name.rawValue]
         switch self {
-        case .file(let path, let directory):
+        case .file(let path, let directory, let roots):
             let shown = Self.fill(path, values)
             let absolute = shown.hasPrefix("/") ? shown : (directory as NSString).appendingPathComponent(shown)
             let format: Delivery.FileFormat = absolute.lowercased().hasSuffix(".json") ? .json : .env
-            return Delivery(sink: .file(path: (absolute as NSString).standardizingPath, format: format), shown: shown)
-        case .command(let argv, let timeout, let directory):
+            return Delivery(sink: .file(path: (absolute as NSString).standardizingPath, format: format, roots: roots), shown: shown)
+        case .command(let argv, let timeout, let directory, let environment):
             let filled = argv.map { Self.fill($0, values) }
             let shown = filled.map { $0.isEmpty || $0.contains(where: { $0 == " " || $0 == "'" || $0 == "\"" }) ? "'\($0)'" : $0 }
                 .joined(separator: " ")
-            return Delivery(sink: .command(argv: filled, timeoutSeconds: timeout, directory: directory), shown: shown)
+            return Delivery(sink: .command(argv: filled, timeoutSeconds: timeout, directory: directory, environment: environment), shown: shown)
         }
     }
 }
@@ -82,10 +84,10 @@ public struct Delivery: Sendable, Codable, Hashable {
     }
 
     public enum Sink: Sendable, Codable, Hashable {
-        /// An absolute path.
-        case file(path: String, format: FileFormat)
-        /// Runs in `directory` (the manifest's).
-        case command(argv: [String], timeoutSeconds: Int, directory: String)
+        /// An absolute path, which must resolve (links followed) inside one of `roots`.
+        case file(path: String, format: FileFormat, roots: [String])
+        /// Runs in `directory` (the manifest's) with the basic variables and those `environment` names.
+        case command(argv: [String], timeoutSeconds: Int, directory: String, environment: [String] = [])
     }
 
     public var sink: Sink
@@ -135,8 +137,18 @@ public struct DeliveryPayload: Sendable {
             if bare {
                 text += "\(name)=\(value)\n"
             } else {
-                let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                    .replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "$", with: "\\$")
+                // Double quotes as shells and dotenv readers take them: `\`, `"`, `$` and a
+                // backtick escaped (a shell that sources the file expands none of them), line
+                // breaks as `\n`/`\r`.
+                var escaped = ""
+                for c in value.unicodeScalars {
+                    switch c {
+                    case "\\", "\"", "$", "`": escaped += "\\" + String(c)
+                    case "\n": escaped += "\\n"
+                    case "\r": escaped += "\\r"
+                    default: escaped.unicodeScalars.append(c)
+                    }
+                }
                 text += "\(name)=\"\(escaped)\"\n"
             }
         }

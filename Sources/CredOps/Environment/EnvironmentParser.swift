@@ -86,8 +86,10 @@ struct EnvironmentParser {
         return config
     }
 
+    /// Letters, digits, `-`, `_` and `.`, but not `.` or `..`: names become file and path
+    /// segments (sandbox data, delivered secrets).
     static func isValidName(_ s: String) -> Bool {
-        !s.isEmpty && s.count <= 100 && s.unicodeScalars.allSatisfy {
+        !s.isEmpty && s != "." && s != ".." && s.count <= 100 && s.unicodeScalars.allSatisfy {
             $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0))
         }
     }

@@ -65,6 +65,30 @@ struct CrossChecks {
         diagnostics += duplicateUsernames()
         diagnostics += conflictingPrune()
         diagnostics += sharedServerProjects()
+        diagnostics += sharedDeliveryFiles()
+        return diagnostics
+    }
+
+    /// Two credentials whose secrets would go to one file: the second overwrites the first, and
+    /// the first one's consumers read a secret that is not theirs.
+    private func sharedDeliveryFiles() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        for env in environments {
+            var first: [String: (CredentialKey, SourceLocation)] = [:]
+            for manifest in manifests where manifest.provider == env.provider && manifest.applies(to: env.name) {
+                for credential in manifest.credentials where credential.applies(to: env.name) {
+                    guard let delivery = credential.delivery ?? manifest.delivery,
+                          case .file(let path, _, _) = delivery.template.resolve(environment: env.name, project: manifest.project, name: credential.key).sink
+                    else { continue }
+                    if let (other, location) = first[path] {
+                        diagnostics.append(.error("credential '\(credential.key)' would deliver to the same file as '\(other)' (at \(location)) in environment \(env.name): "
+                                                  + "\(path); put {name} (and {project}) in the path", at: credential.location))
+                    } else {
+                        first[path] = (credential.key, credential.location)
+                    }
+                }
+            }
+        }
         return diagnostics
     }
 

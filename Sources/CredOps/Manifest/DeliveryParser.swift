@@ -4,7 +4,7 @@ import Foundation
 /// a file's format and that it stays inside the repository (or an allowed root), and that a
 /// command can be found.
 struct DeliveryParser {
-    static let keys = ["file", "command", "timeout"]
+    static let keys = ["file", "command", "timeout", "env"]
     /// Commands that do not say otherwise must finish within a minute.
     static let defaultTimeout = 60
 
@@ -29,14 +29,28 @@ struct DeliveryParser {
             return nil
         case (let file?, nil):
             if let timeout = map.entry("timeout") { reader.error("timeout is for a command; a file is written at once", at: timeout.keyNode) }
-            return filePath(file.value).map { DeclaredDelivery(.file(path: $0, directory: base), at: reader.location(file.value)) }
+            if let env = map.entry("env") { reader.error("env is for a command", at: env.keyNode) }
+            return filePath(file.value).map { DeclaredDelivery(.file(path: $0, directory: base, roots: allowedRoots()), at: reader.location(file.value)) }
         case (nil, let command?):
             var timeout = Self.defaultTimeout
             if let entry = map.entry("timeout") {
                 guard let seconds = duration(entry.value, field: "timeout", range: 1...3600) else { return nil }
                 timeout = seconds
             }
-            return argv(command.value).map { DeclaredDelivery(.command(argv: $0, timeoutSeconds: timeout, directory: base), at: reader.location(command.value)) }
+            var names: [String] = []
+            if let env = map.entry("env") {
+                guard let items = reader.stringList(env.value, field: "env") else { return nil }
+                for (name, node) in items {
+                    guard SecretReferenceParser.isVariableName(name) else {
+                        reader.error("env lists variable names to pass to the command (letters, digits and _), found '\(TextSafety.escaped(name))'", at: node)
+                        return nil
+                    }
+                    names.append(name)
+                }
+            }
+            return argv(command.value).map {
+                DeclaredDelivery(.command(argv: $0, timeoutSeconds: timeout, directory: base, environment: names), at: reader.location(command.value))
+            }
         }
     }
 
@@ -62,7 +76,7 @@ struct DeliveryParser {
             return
         }
         credential.delivery = delivery
-        guard case .file(let path, _) = delivery.template else { return }
+        guard case .file(let path, _, _) = delivery.template else { return }
         let used = Set(DeliveryTemplate.placeholderNames(in: path).names)
         for (placeholder, value) in [("name", credential.key.rawValue), ("project", project?.rawValue ?? "")] where used.contains(placeholder) {
             if value.contains("/") || value.contains("\\") {

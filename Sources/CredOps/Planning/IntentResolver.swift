@@ -120,11 +120,12 @@ public struct IntentResolver: Sendable {
     private func claimOrphans(of intent: Intent, namesakes: [Resource], into record: inout ManagedCredential, now: Date) {
         guard let field = schema.createdAtField else { return }
         let known = Set(record.retiring.map(\.serverID) + [record.serverID].compactMap { $0 })
-        // Server clocks differ from ours: a few minutes of slack either way.
-        let since = intent.createdAt.addingTimeInterval(-300)
+        // Server clocks differ from ours: a few minutes of slack before; after, no longer than a
+        // run could have gone on (one made later is somebody else's).
+        let window = intent.createdAt.addingTimeInterval(-300)...intent.createdAt.addingTimeInterval(6 * 3600)
         for resource in namesakes {
             guard let id = resource.serverID, !known.contains(id), case .string(let text)? = resource[field],
-                  let ms = Timestamp.parse(text), Date(timeIntervalSince1970: Double(ms) / 1000) >= since else { continue }
+                  let ms = Timestamp.parse(text), window.contains(Date(timeIntervalSince1970: Double(ms) / 1000)) else { continue }
             record.retiring.append(RetiringCredential(serverID: id, deleteAfter: now))
         }
     }

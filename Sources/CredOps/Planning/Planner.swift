@@ -197,7 +197,10 @@ public struct Planner: Sendable {
         // Replaced credentials whose time is up are deleted before anything else of their key;
         // the others are shown with when they go. Entries whose credential is gone are dropped.
         var retiringDeletes: [Change] = []
-        for (key, record) in input.managed.sorted(by: { $0.key < $1.key }) where !record.retiring.isEmpty {
+        // A credential replaced again in this plan deletes its due predecessors itself, once its
+        // successor is in place.
+        let replacing = Set(plan.changes.filter { $0.action.kind == .replace }.map(\.key))
+        for (key, record) in input.managed.sorted(by: { $0.key < $1.key }) where !record.retiring.isEmpty && !replacing.contains(key) {
             let live = Dictionary((input.retiring[key] ?? []).compactMap { r in r.serverID.map { ($0, r) } }, uniquingKeysWith: { a, _ in a })
             for old in record.retiring {
                 guard let resource = live[old.serverID] else {
