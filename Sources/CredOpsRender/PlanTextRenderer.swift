@@ -126,7 +126,9 @@ public struct PlanTextRenderer: Sendable {
             if let reason = change.reason, forcedBy.isEmpty { lines.insert(Wording.reason(reason), at: 0) }
             if let delivery = change.delivery {
                 let overlap = delivery.overlapSeconds > 0 ? "; the old one stays \(DurationText.short(delivery.overlapSeconds)) more" : ""
-                lines.append("new one delivered to \(TextSafety.escaped(delivery.shown)) before the old is deleted\(overlap)")
+                lines.append(schema?.capabilities.identity == .keyIsID
+                    ? "new one delivered to \(TextSafety.escaped(delivery.shown)); the old one is deleted first (one credential per \(schema?.identifierField ?? "key"))"
+                    : "new one delivered to \(TextSafety.escaped(delivery.shown)) before the old is deleted\(overlap)")
             }
             return lines
         case .update(_, _, let fields, _, let passwordChanged):
@@ -136,9 +138,18 @@ public struct PlanTextRenderer: Sendable {
                 lines.append("\(schema?.secretField ?? "secret"): \(state)")
             }
             if lines.isEmpty { lines.append(change.reason.map { Wording.reason($0) } ?? "sent again") }
+            if let delivery = change.delivery {
+                lines.append("new \(schema?.secretField ?? "secret") made by credops, set, then delivered to \(TextSafety.escaped(delivery.shown)) "
+                             + "(the old one stops working when the new one is set)")
+            }
             return lines
         case .setSecret:
-            return [change.reason.map { Wording.reason($0) } ?? Wording.secret(.changedSinceLastApply)]
+            var lines = [change.reason.map { Wording.reason($0) } ?? Wording.secret(.changedSinceLastApply)]
+            if let delivery = change.delivery {
+                lines.append("new one made by credops, set, then delivered to \(TextSafety.escaped(delivery.shown)) "
+                             + "(the old one stops working when the new one is set)")
+            }
+            return lines
         case .grant(let grants), .revoke(let grants):
             return grants.map(\.shown)
         case .delete:

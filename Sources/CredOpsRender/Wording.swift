@@ -58,6 +58,7 @@ public enum Wording {
         case .secretNeverDelivered: return "secret never delivered"
         case .rotationDue(let age, let after): return "secret \(age) day\(age == 1 ? "" : "s") old, rotate after \(after)d"
         case .rotationRequested: return "rotation requested"
+        case .fieldsNeedANewSecret: return "fields change, and the API takes them only with the secret: a new one is made and delivered"
         case .secretNotDeliveredByCredops:
             return "exists on the server; its secret was generated for whoever made it, so credops delivers nothing and leaves it alone (replace it with credops rotate)"
         case .replacedEarlier(let current):

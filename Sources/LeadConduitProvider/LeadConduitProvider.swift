@@ -30,7 +30,8 @@ public struct LeadConduitProvider: Provider {
         emulatorSettings: [
             EmulatorSettingSpec("maskPasswords", .bool),
             EmulatorSettingSpec("latencyMilliseconds", .integer(0...60_000)),
-        ])
+        ],
+        createdAtField: "created_at")
 
     public func session(for environment: EnvironmentConfig, connection: Connection, http: HTTPClient) -> any ProviderSession {
         LeadConduitSession(environment: environment, connection: connection, http: http)

@@ -106,7 +106,7 @@ import Testing
         let (_, diagnostics) = InputLoader(schemas: ["flat": flat]).load(paths: [file], environmentsDirectory: dir.url("environments"))
         #expect(diagnostics.map(\.description) == [
             "\(file):5:8: error: prune: all is refused for flat, which has no projects on the server: it would delete every credential of the account that no manifest declares, other teams' too; use prune: managed",
-            "\(file):9:5: error: unknown key 'access' in credential 'one'; expected one of: name, password, environments, overrides",
+            "\(file):9:5: error: unknown key 'access' in credential 'one'; expected one of: name, password, deliver, rotateAfter, overlap, environments, overrides",
         ])
         let text = String(decoding: try! JSONSerialization.data(withJSONObject: JSONSchemaDocument.document(.manifest, schemas: ["flat": flat]),
                                                                 options: [.sortedKeys]), as: UTF8.self)

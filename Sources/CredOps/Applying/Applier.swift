@@ -94,6 +94,7 @@ public struct Applier: Sendable {
         var setup = EnvironmentWorker(environment: plan.environment, session: session, store: store, book: prepared.book,
                                        planner: Planner(schema: schema), runID: run.runID, managed: prepared.managed,
                                        runSecrets: prepared.runSecrets, shouldStop: shouldStop)
+        setup.fingerprint = prepared.fingerprint
         for project in plan.projects {
             for (key, ids) in project.namesakes { setup.namesakes[project.serverProject.rawValue + "\u{0}" + key.rawValue] = Set(ids) }
         }

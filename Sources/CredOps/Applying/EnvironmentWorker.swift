@@ -19,6 +19,8 @@ struct EnvironmentWorker: Sendable {
     /// The record of each credential as this run last left it: the deletes of a later phase
     /// start from it, not from the record the plan saw.
     let latest = LatestRecords()
+    /// Fingerprints a secret credops made, for state (as declared secrets are).
+    var fingerprint: (@Sendable (ProjectName, CredentialKey, Secret) -> Fingerprint)?
 
     private func initialRecord(_ change: Change) -> ManagedCredential? {
         managed.first { $0.namespace == change.serverProject && $0.key == change.key }
@@ -113,7 +115,15 @@ struct EnvironmentWorker: Sendable {
         // A delete names the credential it deletes (a replaced one, too); others act on the one state follows.
         let address = CredentialAddress(namespace: project, key: id,
                                         serverID: change.action.kind == .delete ? (change.serverID ?? record?.serverID) : (record?.serverID ?? change.serverID))
-        let declared = book.secret(project: project, id: id)
+        // A secret credops makes (`generate:`): made here for this one write, delivered after it,
+        // never kept.
+        var madeSecret: Secret?
+        if let length = change.delivery?.secretLength, [.create, .replace, .update, .secret].contains(change.action.kind) {
+            let made = Secret.random(length: length)
+            runSecrets.add([made])
+            madeSecret = made
+        }
+        let declared = madeSecret ?? book.secret(project: project, id: id)
         if change.action.secretFingerprint != nil && declared == nil {
             if let intent { outcomes.submit(intent, .unchanged, key: key) }
             throw StepError(failure: .noSecret)
@@ -134,7 +144,7 @@ struct EnvironmentWorker: Sendable {
             if case .adopt(_, let grants, let credential) = change.action {
                 next.grants = Array(Set(next.grants).union(grants)).sorted()
                 // Whoever made it holds its generated secret; credops has delivered none.
-                if credential && planner.schema.capabilities.secret == .generated { next.delivery = .external }
+                if credential && (planner.schema.capabilities.secret == .generated || change.delivery != nil) { next.delivery = .external }
             }
             outcomes.submit(record: next, key: key)
             record = next
@@ -148,6 +158,18 @@ struct EnvironmentWorker: Sendable {
         var serverError: ProviderError?
         /// What a create made, to deliver once the provider's part is done.
         var made: CreatedCredential?
+        if madeSecret != nil, change.action.kind == .update || change.action.kind == .secret {
+            // The old secret stops working when the new one is set: state says "undelivered"
+            // before, so that a run that ends before the delivery is followed by a new secret.
+            var pending = next
+            pending.delivery = .undelivered
+            do {
+                try await store.record(pending)
+            } catch {
+                outcomes.submit(intent, .unchanged, key: key)
+                throw StepError(failure: .stateNotWritten(store: store.displayName, error: runSecrets.redactor.redact("\(error)")))
+            }
+        }
         do throws(ProviderError) {
             switch change.action {
             case .adopt:
@@ -188,9 +210,11 @@ struct EnvironmentWorker: Sendable {
             case .update(_, let after, let fields, let fingerprint, _):
                 try await session.update(address, to: after, changes: fields, secret: declared)
                 next.secretFingerprint = fingerprint
+                if madeSecret != nil { made = CreatedCredential(serverID: address.serverID) }
             case .setSecret(let fingerprint):
                 try await session.setSecret(address, secret: secret)
                 next.secretFingerprint = fingerprint
+                if madeSecret != nil { made = CreatedCredential(serverID: address.serverID) }
             case .grant(let grants):
                 try await session.grant(address, grants: grants)
                 next.grants = Array(Set(next.grants).union(grants)).sorted()
@@ -226,7 +250,11 @@ struct EnvironmentWorker: Sendable {
                 throw StepError(failure: .provider(error.description))
             }
         }
-        if let made {
+        if var made {
+            if let madeSecret {
+                made.generated[planner.schema.secretField] = madeSecret
+                next.secretFingerprint = fingerprint?(project, id, madeSecret)
+            }
             do {
                 notes = try await finishCreate(made, change: change, next: &next, intent: intent, outcomes: outcomes, key: key)
             } catch {
@@ -269,7 +297,14 @@ struct EnvironmentWorker: Sendable {
                 throw StepError(failure: .stateNotWritten(store: store.displayName, error: runSecrets.redactor.redact("\(error)")))
             }
             var values = made.delivered
-            values["name"] = change.key.rawValue
+            // What a consumer needs besides the secret: the credential's text fields (a user
+            // name, a package), its key and the server's id.
+            if case .create(let after, _) = change.action { values.merge(Self.textFields(after, schema: planner.schema)) { a, _ in a } }
+            if case .replace(_, let after, _, _, _) = change.action { values.merge(Self.textFields(after, schema: planner.schema)) { a, _ in a } }
+            if case .update(_, let after, _, _, _) = change.action { values.merge(Self.textFields(after, schema: planner.schema)) { a, _ in a } }
+            values[planner.schema.identifierField] = values[planner.schema.identifierField] ?? change.key.rawValue
+            if let id = made.serverID, values["id"] == nil, planner.schema.capabilities.identity == .serverAssigned { values["id"] = id }
+            values["name"] = values["name"] ?? change.key.rawValue
             values["environment"] = environment.rawValue
             values["project"] = change.project.rawValue
             do throws(DeliveryError) {
@@ -307,6 +342,15 @@ struct EnvironmentWorker: Sendable {
         next.retiring.removeAll { retired.contains($0.serverID) }
         if !retired.isEmpty { notes.append(.retired(retired)) }
         return notes
+    }
+
+    /// The declarable text fields of `resource`, for a sink.
+    static func textFields(_ resource: Resource, schema: ResourceSchema) -> [String: String] {
+        var values: [String: String] = [:]
+        for spec in schema.declarableFields where spec.kind == .string {
+            if case .string(let text)? = resource[spec.name], !text.isEmpty { values[spec.name] = text }
+        }
+        return values
     }
 
     /// Ids a read-back must not take for a credential this step creates.

@@ -96,8 +96,12 @@ public struct Delivery: Sendable, Codable, Hashable {
     /// How long a replaced credential stays after its successor's secret is delivered
     /// (`overlap:`), so that consumers that read the sink late still hold a valid secret.
     public var overlapSeconds: Int
+    /// Set when credops makes the secret itself (`password: { generate: ... }`): its length.
+    /// nil: the server generates it.
+    public var secretLength: Int?
 
-    public init(sink: Sink, shown: String, overlapSeconds: Int = 0) {
+    public init(sink: Sink, shown: String, overlapSeconds: Int = 0, secretLength: Int? = nil) {
+        self.secretLength = secretLength
         self.sink = sink
         self.shown = shown
         self.overlapSeconds = overlapSeconds

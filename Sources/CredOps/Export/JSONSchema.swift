@@ -45,22 +45,21 @@ public enum JSONSchemaDocument {
                 : "The credential's name; unique on the server."]
         if let bounds = schema.identifierLength { identifier["maxLength"] = bounds.upperBound }
         credentialProperties[schema.identifierField] = identifier
-        let generated = schema.capabilities.secret == .generated
         let deliveryProperties: [String: Any] = [
             "deliver": ["$ref": "#/definitions/deliver"],
             "rotateAfter": ["$ref": "#/definitions/duration", "description": "Replace the credential when its secret is this old (e.g. 90d)."],
             "overlap": ["$ref": "#/definitions/duration", "description": "Keep a replaced credential this long after its successor is delivered (e.g. 24h)."],
         ]
-        if generated {
-            credentialProperties.merge(deliveryProperties) { a, _ in a }
-        } else if schema.capabilities.secret.isDeclared {
-            credentialProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"]
+        let delivers = schema.capabilities.secret != .none
+        if delivers { credentialProperties.merge(deliveryProperties) { a, _ in a } }
+        if schema.capabilities.secret.isDeclared {
+            credentialProperties[schema.secretField] = ["$ref": "#/definitions/secretOrGenerate"]
         }
         if schema.hasGrants { credentialProperties[schema.grantsField] = ["$ref": "#/definitions/access"] }
         credentialProperties["environments"] = ["type": "array", "items": ["type": "string"], "minItems": 1,
                                                 "description": "Only these environments (default: wherever the manifest applies)."]
         var overrideProperties = fields
-        if schema.capabilities.secret.isDeclared { overrideProperties[schema.secretField] = ["$ref": "#/definitions/secretReference"] }
+        if schema.capabilities.secret.isDeclared { overrideProperties[schema.secretField] = ["$ref": "#/definitions/secretOrGenerate"] }
         if schema.hasGrants { overrideProperties[schema.grantsField] = ["$ref": "#/definitions/access"] }
         credentialProperties["overrides"] = [
             "type": "object", "description": "Values for one environment, by environment name.",
@@ -88,10 +87,19 @@ public enum JSONSchemaDocument {
                            "required": [schema.identifierField] + schema.fields.filter(\.isRequired).map(\.name),
                            "properties": credentialProperties],
         ]
-        if generated {
+        if delivers {
             topProperties.merge(deliveryProperties) { a, _ in a }
             definitions["duration"] = ["type": "string", "pattern": "^[0-9]+[dhms]?$"]
             definitions["deliver"] = deliver
+        }
+        if schema.capabilities.secret.isDeclared {
+            definitions["secretOrGenerate"] = ["oneOf": [
+                ["$ref": "#/definitions/secretReference"],
+                ["type": "object", "additionalProperties": false, "required": ["generate"],
+                 "description": "credops makes the secret (CSPRNG, letters and digits) and delivers it to deliver:; it keeps none.",
+                 "properties": ["generate": ["type": ["object", "null"], "additionalProperties": false,
+                                             "properties": ["length": ["type": "integer", "minimum": 16, "maximum": 256]]]]],
+            ]]
         }
         return [
             "$schema": "http://json-schema.org/draft-07/schema#",

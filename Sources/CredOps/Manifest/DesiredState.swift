@@ -69,12 +69,13 @@ extension Inputs {
                 for spec in schema.declarableFields where fields[spec.name] == nil { fields[spec.name] = spec.defaultValue }
                 // Cross checks guarantee a password for every environment a credential applies to,
                 // and the parser a delivery for every generated secret.
-                let generated = schema.capabilities.secret == .generated
-                if schema.capabilities.secret.isDeclared && values.password == nil { continue }
+                let generated = schema.capabilities.secret == .generated || values.generateLength != nil
+                if schema.capabilities.secret.isDeclared && values.password == nil && values.generateLength == nil { continue }
                 let delivery = generated ? (credential.delivery ?? manifest.delivery) : nil
                 if generated && delivery == nil { continue }
                 var sink = delivery?.template.resolve(environment: environment.name, project: manifest.project, name: credential.key)
                 sink?.overlapSeconds = (credential.overlap ?? manifest.overlap)?.value ?? 0
+                sink?.secretLength = values.generateLength
                 project.credentials.append(DesiredCredential(
                     resource: Resource(id: credential.key, fields: fields), secret: values.password,
                     grants: values.grants, location: credential.location,

@@ -59,6 +59,9 @@ public struct CredentialValues: Sendable {
     /// Declared fields only, canonical.
     public var fields = FieldMap()
     public var password: SecretReference?
+    /// `password: { generate: { length: N } }`: credops makes the secret (N characters) and
+    /// delivers it; nil when the secret is a reference (or not given here).
+    public var generateLength: Int?
     /// The password key is present (even if its value was refused), so no "missing password" follows.
     public var passwordDeclared = false
     /// nil when the `access` key is absent.
@@ -71,7 +74,14 @@ public struct CredentialValues: Sendable {
     public func overlaid(with other: CredentialValues) -> CredentialValues {
         var result = self
         for (k, v) in other.fields { result.fields[k] = v }
-        if let p = other.password { result.password = p }
+        if let p = other.password {
+            result.password = p
+            result.generateLength = nil
+        }
+        if let n = other.generateLength {
+            result.generateLength = n
+            result.password = nil
+        }
         if other.passwordDeclared { result.passwordDeclared = true }
         if let g = other.grants {
             result.grants = g

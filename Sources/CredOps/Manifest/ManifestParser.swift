@@ -106,8 +106,8 @@ struct ManifestParser {
         var defaultOverlap: Located<Int>?
         for key in ResourceSchema.deliveryKeys {
             guard let node = top[key], let schema else { continue }
-            guard schema.capabilities.secret == .generated else {
-                reader.error("\(key) is for credentials whose secret the server generates; \(providerName) takes a declared \(schema.secretField)", at: node)
+            guard schema.capabilities.secret != .none else {
+                reader.error("\(key) is for credentials with a secret; \(providerName) credentials have none", at: node)
                 continue
             }
             switch key {
@@ -123,9 +123,13 @@ struct ManifestParser {
                 if let schema {
                     for item in items {
                         if var credential = parseCredential(item, schema: schema, delivery: delivery) {
-                            if schema.capabilities.secret == .generated {
+                            let generates = credential.values.generateLength != nil || credential.overrides.values.contains { $0.generateLength != nil }
+                            if schema.capabilities.secret == .generated || generates {
                                 let written = top["deliver"] != nil || Self.hasKey(item, "deliver")
                                 delivery.check(&credential, defaults: defaultDelivery, project: project, at: item, written: written)
+                            } else if let written = Self.keyNode(item, "deliver") ?? Self.keyNode(item, "rotateAfter") ?? Self.keyNode(item, "overlap") {
+                                reader.error("\(written.scalar?.value ?? "deliver") is for a secret credops generates: write \(schema.secretField): { generate: { length: 32 } } to have one made and delivered",
+                                             at: written)
                             }
                             credentials.append(credential)
                         }
@@ -143,6 +147,24 @@ struct ManifestParser {
                         projectLocation: projectLocation, environments: environments, prune: prune,
                         pruneLocation: pruneLocation, credentials: credentials, delivery: defaultDelivery, rotateAfter: defaultRotation,
                         overlap: defaultOverlap)
+    }
+
+    /// `{ generate: { length: N } }` (16 ≤ N ≤ 256; default 32).
+    private func generateLength(_ node: YAMLNode, field: String) -> Int? {
+        guard let map = reader.mapping(node, what: field) else { return nil }
+        reader.rejectUnknownKeys(map, allowed: ["generate"])
+        guard let spec = map.entry("generate") else { return nil }
+        if reader.isNull(spec.value) { return 32 }
+        guard let options = reader.mapping(spec.value, what: "\(field).generate") else { return nil }
+        reader.rejectUnknownKeys(options, allowed: ["length"])
+        guard let length = options.entry("length") else { return 32 }
+        return reader.integer(length.value, field: "length", range: 16...256)
+    }
+
+    /// The key node of `key` in mapping `node`, if there.
+    static func keyNode(_ node: YAMLNode, _ key: String) -> YAMLNode? {
+        guard case .mapping(let pairs) = node.content else { return nil }
+        return pairs.first { $0.key.scalar?.value == key }?.key
     }
 
     /// True when `node` is a mapping with `key` (whatever its value).
@@ -229,8 +251,12 @@ struct ManifestParser {
         for entry in map.entries where !skipping.contains(entry.key) {
             if entry.key == schema.secretField {
                 values.passwordDeclared = true
-                values.password = SecretReferenceParser(reader: reader, options: options, directory: directory)
-                    .parse(entry.value, field: entry.key, literalAllowed: true)
+                if Self.hasKey(entry.value, "generate") {
+                    values.generateLength = generateLength(entry.value, field: entry.key)
+                } else {
+                    values.password = SecretReferenceParser(reader: reader, options: options, directory: directory)
+                        .parse(entry.value, field: entry.key, literalAllowed: true)
+                }
             } else if schema.hasGrants && entry.key == schema.grantsField {
                 values.grants = parseGrants(entry.value, schema: schema, what: what)
                 values.grantsLocation = reader.location(entry.value)

@@ -35,7 +35,8 @@ public struct ResourceSchema: Sendable {
         self.identifierLength = identifierLength
         let grants = grantTypes.isEmpty ? [] : [grantsField]
         let secret = capabilities.secret.isDeclared ? [secretField] : []
-        let delivery = capabilities.secret == .generated ? Self.deliveryKeys : []
+        // A declared secret may be one credops generates (`{ generate: ... }`), delivered too.
+        let delivery = capabilities.secret == .none ? [] : Self.deliveryKeys
         self.credentialKeys = [identifierField] + secret + fields.map(\.name) + grants + delivery + ["environments", "overrides"]
         self.overrideKeys = secret + fields.map(\.name) + grants
         self.identifierField = identifierField

@@ -35,6 +35,9 @@ public struct IntentResolver: Sendable {
                 environment: intent.environment, namespace: intent.namespace, key: id, secretFingerprint: nil, grants: [],
                 lastAction: intent.action.rawValue, lastRunID: intent.runID, lastChangedAt: now)
             var outcome = StateOutcome.unchanged
+            // A secret made at apply (by the server, or by credops for `generate:`; a declared
+            // one always has a fingerprint): whether it reached its sink is unknown.
+            let madeSecret = generated || (intent.secretFingerprint == nil && schema.capabilities.secret.isDeclared)
             switch intent.action {
             case .create, .update:
                 if let current {
@@ -47,7 +50,7 @@ public struct IntentResolver: Sendable {
                         // Someone else's credential under this name: not ours to manage.
                         break
                     }
-                    if generated && intent.action == .create {
+                    if madeSecret && intent.action == .create {
                         // Made by us; whether its secret reached the sink is unknown: nobody may have it.
                         record.delivery = .undelivered
                         record.secretCreatedAt = record.secretCreatedAt ?? intent.createdAt
@@ -56,7 +59,7 @@ public struct IntentResolver: Sendable {
                     outcome = .record(record)
                 }
             case .replace:
-                if generated, current != nil, records[id] != nil {
+                if madeSecret, schema.capabilities.identity == .serverAssigned, current != nil, records[id] != nil {
                     // The new one was recorded (undelivered) before its secret went anywhere, so
                     // the record names whichever is current; one made after the intent and not
                     // recorded never reached a sink. Recorded by that run and not completed:
@@ -70,6 +73,7 @@ public struct IntentResolver: Sendable {
                     record.serverID = current.serverID ?? record.serverID
                     record.secretFingerprint = intent.secretFingerprint
                     record.grants = []
+                    if madeSecret { record.delivery = .undelivered }
                     outcome = .record(record)
                 } else {
                     // Deleted, and the new one never made: the next plan creates it.

@@ -77,7 +77,7 @@ extension Action: Codable {
                            fields: try c.decode([FieldChange].self, forKey: .fields), secret: try c.decodeIfPresent(Fingerprint.self, forKey: .secret),
                            secretChanged: try c.decode(Bool.self, forKey: .secretChanged))
         case .secret:
-            self = .setSecret(try c.decode(Fingerprint.self, forKey: .secret))
+            self = .setSecret(try c.decodeIfPresent(Fingerprint.self, forKey: .secret))
         case .grant:
             self = .grant(try c.decode([AccessGrant].self, forKey: .grants))
         case .revoke:
@@ -111,7 +111,7 @@ extension Action: Codable {
             try c.encodeIfPresent(secret, forKey: .secret)
             try c.encode(secretChanged, forKey: .secretChanged)
         case .setSecret(let secret):
-            try c.encode(secret, forKey: .secret)
+            try c.encodeIfPresent(secret, forKey: .secret)
         case .grant(let grants), .revoke(let grants):
             try c.encode(grants, forKey: .grants)
         case .delete(let before):

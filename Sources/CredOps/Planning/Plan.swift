@@ -200,6 +200,9 @@ public enum ChangeReason: Sendable, Hashable, Codable {
     case rotationDue(ageDays: Int, afterDays: Int)
     /// Replace: asked for with `credops rotate`.
     case rotationRequested
+    /// Replace or update: fields change, and the API takes them only with the secret, which
+    /// credops made and did not keep: a new one is made and delivered.
+    case fieldsNeedANewSecret
     /// Adopt: the server generated the secret for whoever made the credential; credops has not
     /// delivered it and leaves the credential alone until it is rotated.
     case secretNotDeliveredByCredops
@@ -234,7 +237,8 @@ public enum Action: Sendable {
     /// Every field is sent (the API needs them all, the secret too).
     /// `secret` is nil when the server generates it (nothing of it is sent).
     case update(before: Resource, after: Resource, fields: [FieldChange], secret: Fingerprint?, secretChanged: Bool)
-    case setSecret(Fingerprint)
+    /// nil: credops makes the secret at apply (`generate:`) and delivers it.
+    case setSecret(Fingerprint?)
     case grant([AccessGrant])
     case revoke([AccessGrant])
     case delete(before: Resource)
@@ -255,8 +259,7 @@ public enum Action: Sendable {
     /// The fingerprint of the secret this action applies, if it sends one.
     public var secretFingerprint: Fingerprint? {
         switch self {
-        case .create(_, let fp), .replace(_, _, _, _, let fp), .update(_, _, _, let fp, _): fp
-        case .setSecret(let fp): fp
+        case .create(_, let fp), .replace(_, _, _, _, let fp), .update(_, _, _, let fp, _), .setSecret(let fp): fp
         default: nil
         }
     }

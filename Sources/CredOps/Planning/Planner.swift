@@ -95,12 +95,12 @@ public struct Planner: Sendable {
             Change(project: desired.project, serverProject: desired.serverProject, key: id, serverID: liveByID[id]?.serverID,
                    action: action, reason: reason, declaredAt: location, delivery: delivery)
         }
-        let generated = schema.capabilities.secret == .generated
-
         for credential in desired.credentials where !conflicted.contains(credential.key) {
             let id = credential.key
             let managed = input.managed[id]
             let secret = input.secrets[id]
+            // Made by the server, or by credops at apply (`generate:`): delivered, never declared.
+            let generated = schema.capabilities.secret == .generated || credential.delivery?.secretLength != nil
             // A declared secret that could not be resolved was reported when secrets were read.
             if !generated && secret == nil { continue }
             let declaredGrants = credential.grants ?? []
@@ -122,7 +122,7 @@ public struct Planner: Sendable {
                 changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: true),
                                       reason: input.stale[id].map(ChangeReason.pinnedCredentialGone)
                                           ?? (generated ? .secretNotDeliveredByCredops : .notYetManaged),
-                                      at: credential.location))
+                                      at: credential.location, delivery: generated ? credential.delivery : nil))
             } else if !adoptedGrants.isEmpty {
                 changes.append(change(id, .adopt(current: live, grants: adoptedGrants, credential: false),
                                       reason: .alreadyGranted, at: credential.location))
@@ -131,13 +131,18 @@ public struct Planner: Sendable {
             let fields = fieldChanges(live: live, desired: credential.resource)
             let forcedBy = fields.filter { schema.field(named: $0.field)?.isImmutable == true }.map(\.field)
             let renewal = generated ? secretRenewal(credential, live: live, managed: managed, rotate: input.rotate.contains(id)) : nil
-            if !forcedBy.isEmpty || renewal != nil {
+            // A secret credops makes goes with every write of an API that takes the whole object
+            // (and credops keeps none): where the key is the id, an update or a new password
+            // carries a new one; elsewhere a new credential replaces the old without a gap.
+            let makesSecret = credential.delivery?.secretLength != nil
+            let inPlace = makesSecret && schema.capabilities.identity == .keyIsID
+            if !forcedBy.isEmpty || (renewal != nil && !inPlace) || (makesSecret && !inPlace && !fields.isEmpty) {
                 // A field that cannot change does, or the generated secret must be renewed: a new
                 // credential replaces this one. Its grants go with the old one, so every declared
                 // grant is given again.
                 changes.append(change(id, .replace(before: live, after: credential.resource, fields: fields, forcedBy: forcedBy,
-                                                   secret: secret), reason: forcedBy.isEmpty ? renewal : nil, at: credential.location,
-                                      delivery: credential.delivery))
+                                                   secret: secret), reason: forcedBy.isEmpty ? (renewal ?? .fieldsNeedANewSecret) : nil,
+                                      at: credential.location, delivery: credential.delivery))
                 if !declaredGrants.isEmpty { changes.append(change(id, .grant(declaredGrants), at: credential.location)) }
                 plan.changes += changes
                 continue
@@ -153,7 +158,15 @@ public struct Planner: Sendable {
             } else {
                 secretState = managed == nil ? .notSetByCredops : .neverAppliedByCredops
             }
-            if !fields.isEmpty || managed?.pendingRedeploy != nil {
+            if inPlace {
+                // One credential per key: the new secret is set (with the fields, if they change) and then delivered.
+                if !fields.isEmpty || managed?.pendingRedeploy != nil {
+                    changes.append(change(id, .update(before: live, after: credential.resource, fields: fields, secret: nil, secretChanged: true),
+                                          reason: renewal ?? .fieldsNeedANewSecret, at: credential.location, delivery: credential.delivery))
+                } else if let renewal {
+                    changes.append(change(id, .setSecret(nil), reason: renewal, at: credential.location, delivery: credential.delivery))
+                }
+            } else if !fields.isEmpty || managed?.pendingRedeploy != nil {
                 let reason: ChangeReason? = fields.isEmpty ? .redeploy(managed?.pendingRedeploy ?? "") : secretState.map(ChangeReason.secret)
                 changes.append(change(id, .update(before: live, after: credential.resource, fields: fields, secret: secret,
                                                   secretChanged: secretState != nil), reason: reason, at: credential.location))
@@ -237,6 +250,10 @@ public struct Planner: Sendable {
         // Only what credops knows it made: an adopted credential (or one of unknown origin) keeps its secret.
         guard let managed, let delivery = managed.delivery, delivery != .external else { return nil }
         if delivery == .undelivered { return .secretNeverDelivered }
+        // A server that returns secrets shows one changed behind credops' back: its sink is stale.
+        if let onServer = live.secretFingerprint, let known = managed.secretFingerprint, !onServer.matches(known) {
+            return .secret(.differsOnServer)
+        }
         guard let after = credential.rotateAfter, let made = secretCreatedAt(live: live, managed: managed) else { return nil }
         let age = now.timeIntervalSince(made)
         guard age >= Double(after) else { return nil }

@@ -14,9 +14,13 @@ public final class PreparedEnvironment: Sendable {
     public let repairs: [IntentResolver.Repair]
     /// Every secret of the run, for the messages apply reports and stores.
     public let runSecrets: RunSecrets
+    /// Fingerprints a secret credops made at apply, as declared ones are, for state.
+    public let fingerprint: @Sendable (ProjectName, CredentialKey, Secret) -> Fingerprint
 
     init(config: EnvironmentConfig, desired: DesiredEnvironment, book: SecretBook, session: (any ProviderSession)?,
-         http: HTTPClient?, managed: [ManagedCredential], repairs: [IntentResolver.Repair], runSecrets: RunSecrets) {
+         http: HTTPClient?, managed: [ManagedCredential], repairs: [IntentResolver.Repair], runSecrets: RunSecrets,
+         fingerprint: @escaping @Sendable (ProjectName, CredentialKey, Secret) -> Fingerprint) {
+        self.fingerprint = fingerprint
         self.runSecrets = runSecrets
         self.config = config
         self.desired = desired
@@ -150,9 +154,10 @@ public struct Workflow: Sendable {
         }
         connection.stop = stop
         let (stateKey, environment) = (stateKey, env.name)
-        connection.fingerprintSecret = { namespace, key, secret in
+        let fingerprint: @Sendable (ProjectName, CredentialKey, Secret) -> Fingerprint = { namespace, key, secret in
             SecretBook.fingerprint(secret, key: stateKey, environment: environment, project: namespace, id: key)
         }
+        connection.fingerprintSecret = fingerprint
         runSecrets.add(connection.secrets)
         connection.runSecrets = runSecrets
         let http = HTTPClient(configuration: HTTPClientConfiguration(environment: env, logger: logger))
@@ -196,7 +201,7 @@ public struct Workflow: Sendable {
         let looked = Set(desired.projects.map(\.serverProject))
         settled += managed.filter { !looked.contains($0.namespace) }
         let prepared = PreparedEnvironment(config: env, desired: desired, book: book, session: session, http: http,
-                                           managed: settled, repairs: repairs, runSecrets: runSecrets)
+                                           managed: settled, repairs: repairs, runSecrets: runSecrets, fingerprint: fingerprint)
         if let failure {
             plan.failure = failure
             plan.projects = []

@@ -19,6 +19,17 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
     /// The value itself. Call only where it goes on the wire (request body or header).
     public func reveal() -> String { value }
 
+    /// `length` characters from [A-Za-z0-9], drawn from the system's CSPRNG (about 5.95 bits
+    /// each: 32 characters carry 190 bits), safe in any file format, header or shell word.
+    public static func random(length: Int) -> Secret {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length)
+        for _ in 0..<max(1, length) { bytes.append(alphabet[Int(UInt8.random(in: 0...61, using: &generator))]) }
+        return Secret(String(decoding: bytes, as: UTF8.self))
+    }
+
     /// HMAC-SHA256 of the value under `key`, bound to `context` so that one password used by two
     /// credentials gives two fingerprints. Hex encoded.
     public func fingerprint(key: FingerprintKey, context: String) -> Fingerprint {

@@ -87,11 +87,17 @@ struct RotateCommand: AsyncParsableCommand {
                 if let s = Suggestion.closest(to: project.rawValue, among: known) { text += " (did you mean '\(s)'?)" }
                 return .failure(Problem(description: text + (known.isEmpty ? "" : "; its projects: \(known.joined(separator: ", "))")))
             }
-            guard schema.capabilities.secret == .generated else {
-                return .failure(Problem(description: "\(env.name) is a \(env.provider) environment, whose \(schema.secretField) is declared in the manifests: "
-                                        + "change the declared secret (and apply) to replace it"))
+            let applying = manifests.flatMap(\.credentials).filter { $0.applies(to: env.name) }
+            // Rotated: secrets made at apply, by the server or by credops (`generate:`).
+            let rotatable = applying.filter { credential in
+                let values = credential.overrides[env.name].map { credential.values.overlaid(with: $0) } ?? credential.values
+                return schema.capabilities.secret == .generated || values.generateLength != nil
             }
-            let declared = manifests.flatMap(\.credentials).filter { $0.applies(to: env.name) }.map(\.key)
+            let declared = rotatable.map(\.key)
+            if let name = names.first(where: { n in applying.contains { $0.key.rawValue == n } && !declared.contains(CredentialKey(n)) }) {
+                return .failure(Problem(description: "'\(TextSafety.escaped(name))' has a \(schema.secretField) declared in the manifests for \(env.name): "
+                                        + "change it there and apply, or write \(schema.secretField): { generate: { length: 32 } } with a deliver: to have credops make and rotate it"))
+            }
             if all {
                 chosen.formUnion(declared)
                 continue
