@@ -4,6 +4,13 @@ import Foundation
 import LeadVibeProvider
 import Testing
 
+final class OpenCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
 /// `deliver:`, `rotateAfter:` and `overlap:` as the loader checks them, the sinks as they
 /// write and run, and what the planner decides for a generated secret.
 @Suite struct DeliveryTests {
@@ -101,6 +108,32 @@ import Testing
             #expect(error.description.contains("can be read by others (mode 755); run chmod 700"), "\(error)")
         }
         #expect(!FileManager.default.fileExists(atPath: dir.url("open/x.json")))
+    }
+
+    /// Many deliveries at once into one directory none of them found: every one lands (the
+    /// directory is never seen open between its creation and its narrowing).
+    @Test func deliveriesAtOnceIntoANewDirectoryAllLand() async throws {
+        let dir = TemporaryDirectory()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<32 {
+                let delivery = Delivery(sink: .file(path: dir.url("out/lv/alpha/feed \(i).json"), format: .json, roots: [dir.path]),
+                                        shown: "feed \(i).json")
+                group.addTask { _ = try await Deliverer().deliver(Self.payload, to: delivery) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.url("out/lv/alpha")).filter { $0.hasSuffix(".json") }.count == 32)
+        // The race itself, on threads: whoever finds the directory made never finds it open.
+        let open = OpenCount()
+        for round in 0..<300 {
+            let path = dir.url("race/\(round)/a/b")
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                try? SecureFiles.ensureDirectory(path)
+                var info = stat()
+                if stat(path, &info) == 0, info.st_mode & 0o077 != 0 { open.add() }
+            }
+        }
+        #expect(open.value == 0, "a new directory was seen open \(open.value) times")
     }
 
     @Test func aFileIsNeverWrittenThroughALinkOutOfItsRoots() async throws {

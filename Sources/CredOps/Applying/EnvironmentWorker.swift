@@ -164,7 +164,7 @@ struct EnvironmentWorker: Sendable {
             var pending = next
             pending.delivery = .undelivered
             do {
-                try await store.record(pending)
+                try await outcomes.recordNow(pending, key: key)
             } catch {
                 outcomes.submit(intent, .unchanged, key: key)
                 throw StepError(failure: .stateNotWritten(store: store.displayName, error: runSecrets.redactor.redact("\(error)")))
@@ -292,7 +292,7 @@ struct EnvironmentWorker: Sendable {
             do {
                 // Durable before delivery: a run killed while the sink is written leaves a record
                 // that says which credential may be out there, never a delivered unknown.
-                try await store.record(next)
+                try await outcomes.recordNow(next, key: key)
             } catch {
                 throw StepError(failure: .stateNotWritten(store: store.displayName, error: runSecrets.redactor.redact("\(error)")))
             }
@@ -376,14 +376,18 @@ struct EnvironmentWorker: Sendable {
         var lost: [String] = []
         var orphans: [String] = []
         while true {
+            let lastLost: ProviderError
             do {
                 let created = try await session.create(resource, in: project, secret: secret)
                 // A generated secret is redacted from everything that follows, like any other.
                 runSecrets.add(Array(created.generated.values))
                 return (created, lost.isEmpty ? nil : .answerLost(times: lost.count, lastError: lost.last ?? "", then: .createdAgain), orphans)
-            } catch where error.outcomeUnknown && lost.count < rounds {
+            } catch where error.outcomeUnknown {
                 lost.append(error.message)
+                lastLost = error
             }
+            // Every lost answer is read back, the last one too: only what reading back cannot
+            // settle stays unknown.
             let live: [Resource]
             do {
                 live = try await session.list(namespace: project)
@@ -394,6 +398,7 @@ struct EnvironmentWorker: Sendable {
             let found = live.filter { $0.id == resource.id && !($0.serverID.map { known.contains($0) || orphans.contains($0) } ?? false) }
             if generated {
                 orphans += found.compactMap(\.serverID)
+                if lost.count > rounds { throw lastLost }
                 continue
             }
             if let found = found.first {
@@ -407,6 +412,7 @@ struct EnvironmentWorker: Sendable {
                                          to: resource, changes: changes, secret: secret)
                 return (created, .answerLost(times: lost.count, lastError: lost.last ?? "", then: .foundDifferentAndUpdated), [])
             }
+            if lost.count > rounds { throw lastLost }
         }
     }
 }

@@ -27,6 +27,27 @@ final class OutcomeWriter: @unchecked Sendable {
         chain(key: key, id: nil) { store in try await store.record(record) }
     }
 
+    /// Records `record` after the credential's earlier writes and returns once it is stored:
+    /// for a write that must be durable before the next step (a secret about to leave).
+    func recordNow(_ record: ManagedCredential, key: String) async throws {
+        let store = self.store
+        let write: Task<Result<Void, any Error>, Never> = lock.withLock {
+            let previous = tails[key]
+            let task = Task { () -> Result<Void, any Error> in
+                await previous?.value
+                do {
+                    try await store.record(record)
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            tails[key] = Task { _ = await task.value }
+            return task
+        }
+        try await write.value.get()
+    }
+
     private func chain(key: String, id: String?, _ write: @escaping @Sendable (any StateStore) async throws -> Void) {
         let store = self.store
         lock.withLock {

@@ -7,7 +7,9 @@ public enum SecureFiles {
         public var description: String
     }
 
-    /// Creates `directory` (and parents) with mode 0700 when missing.
+    /// Creates `directory` (and parents) with mode 0700 when missing. Each directory is made by
+    /// one `mkdir` with that mode (a umask only takes bits away), never made wider and narrowed
+    /// after: a second thread or process making the same directory never sees it open.
     public static func ensureDirectory(_ directory: String) throws(Failure) {
         guard !directory.isEmpty, directory != "." else { return }
         var isDir: ObjCBool = false
@@ -15,12 +17,16 @@ public enum SecureFiles {
             guard isDir.boolValue else { throw Failure(description: "\(directory) exists and is not a directory") }
             return
         }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != directory { try ensureDirectory(parent) }
+        if mkdir(directory, 0o700) == 0 {
+            // Only ever adds the owner's bits a strict umask took away: never opens it to others.
             chmod(directory, 0o700)
-        } catch {
-            throw Failure(description: "cannot create directory \(directory): \(error.localizedDescription)")
+        } else if errno != EEXIST {
+            throw Failure(description: "cannot create directory \(directory): \(String(cString: strerror(errno)))")
+        }
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            throw Failure(description: "\(directory) exists and is not a directory")
         }
     }
 
