@@ -130,17 +130,14 @@ actor LeadConduitEngine {
     private var order: [String] = []
     private let keys: [[UInt8]]
     private var mask: Bool
-    private var injector: FaultInjector
-    private(set) var requestStats = RequestStats()
+    private var traffic: EmulatorTraffic
     private let dataFile: String?
-    private let clock = ContinuousClock()
-    private var stopping = false
     private var random = SystemRandomNumberGenerator()
 
     init(_ configuration: LeadConduitConfiguration) throws(SandboxError) {
         keys = configuration.apiKeys.filter { !$0.isEmpty }.map(TokenDigest.of)
         mask = configuration.maskPasswords
-        injector = FaultInjector(configuration.faults, now: ContinuousClock.now)
+        traffic = EmulatorTraffic(configuration.faults)
         dataFile = configuration.dataFile
         var seed = configuration.credentials
         if let path = dataFile, FileManager.default.fileExists(atPath: path) {
@@ -169,14 +166,14 @@ actor LeadConduitEngine {
     }
 
     func all() -> [LeadConduitCredential] { order.compactMap { credentials[$0] } }
-    func setFaults(_ faults: SandboxFaults) { injector = FaultInjector(faults, now: clock.now) }
+    var requestStats: RequestStats { traffic.stats }
+    func setFaults(_ faults: SandboxFaults) { traffic.setFaults(faults) }
     func setMask(_ value: Bool) { mask = value }
-    func beginStopping() { stopping = true }
-    var keepsHanging: Bool { injector.faults.hang && !stopping }
+    func beginStopping() { traffic.beginStopping() }
+    var keepsHanging: Bool { traffic.keepsHanging }
 
     func admit(method: String, template: String, isWrite: Bool) -> FaultInjector.Decision {
-        requestStats.record(method: method, template: template, isWrite: isWrite)
-        return injector.decide(isWrite: isWrite, now: clock.now)
+        traffic.admit(method: method, template: template, isWrite: isWrite)
     }
 
     /// True when the Basic credentials carry an accepted API key (the user name is ignored).
@@ -284,7 +281,7 @@ actor LeadConduitEngine {
     // MARK: Admin
 
     func admin(method: String, path: String, body: Data?) -> SandboxAnswer {
-        if let answer = SandboxAdmin.common(method: method, path: path, body: body, stats: requestStats, faults: injector.faults,
+        if let answer = SandboxAdmin.common(method: method, path: path, body: body, stats: traffic.stats, faults: traffic.faults,
                                             setFaults: { setFaults($0) }) {
             return answer
         }
@@ -302,7 +299,7 @@ actor LeadConduitEngine {
         case ("POST", "/__sandbox/reset"):
             credentials = [:]
             order = []
-            requestStats = RequestStats()
+            traffic.stats = RequestStats()
             setFaults(SandboxFaults())
             try? save()
             return .ok(["success": true])

@@ -155,11 +155,9 @@ actor LeadVibeEngine {
     private var sessions: [[UInt8]: (unit: String, expires: ContinuousClock.Instant?)] = [:]
     private let sessionTTL: Duration?
     private let tokens: [[UInt8]]
-    private var injector: FaultInjector
-    private(set) var requestStats = RequestStats()
+    private var traffic: EmulatorTraffic
     private let dataFile: String?
     private let clock = ContinuousClock()
-    private var stopping = false
     private var random = SystemRandomNumberGenerator()
 
     struct Stored: Codable {
@@ -169,7 +167,7 @@ actor LeadVibeEngine {
 
     init(_ configuration: LeadVibeConfiguration) throws(SandboxError) {
         tokens = configuration.tokens.filter { !$0.isEmpty }.map(TokenDigest.of)
-        injector = FaultInjector(configuration.faults, now: ContinuousClock.now)
+        traffic = EmulatorTraffic(configuration.faults)
         dataFile = configuration.dataFile
         sessionTTL = configuration.unitSessionTTL
         var stored = Stored(units: configuration.units, secrets: [])
@@ -192,13 +190,13 @@ actor LeadVibeEngine {
     }
 
     func all() -> [LeadVibeSecret] { order.compactMap { secrets[$0] } }
-    func setFaults(_ faults: SandboxFaults) { injector = FaultInjector(faults, now: clock.now) }
-    func beginStopping() { stopping = true }
-    var keepsHanging: Bool { injector.faults.hang && !stopping }
+    var requestStats: RequestStats { traffic.stats }
+    func setFaults(_ faults: SandboxFaults) { traffic.setFaults(faults) }
+    func beginStopping() { traffic.beginStopping() }
+    var keepsHanging: Bool { traffic.keepsHanging }
 
     func admit(method: String, template: String, isWrite: Bool) -> FaultInjector.Decision {
-        requestStats.record(method: method, template: template, isWrite: isWrite)
-        return injector.decide(isWrite: isWrite, now: clock.now)
+        traffic.admit(method: method, template: template, isWrite: isWrite)
     }
 
     func isAuthorized(_ authorization: String?) -> Bool {
@@ -347,7 +345,7 @@ actor LeadVibeEngine {
     // MARK: Admin
 
     func admin(method: String, path: String, body: Data?) -> SandboxAnswer {
-        if let answer = SandboxAdmin.common(method: method, path: path, body: body, stats: requestStats, faults: injector.faults,
+        if let answer = SandboxAdmin.common(method: method, path: path, body: body, stats: traffic.stats, faults: traffic.faults,
                                             setFaults: { setFaults($0) }) {
             return answer
         }
@@ -370,7 +368,7 @@ actor LeadVibeEngine {
             secrets = [:]
             order = []
             sessions = [:]
-            requestStats = RequestStats()
+            traffic.stats = RequestStats()
             setFaults(SandboxFaults())
             try? save()
             return .ok(["success": true])

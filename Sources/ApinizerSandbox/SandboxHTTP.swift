@@ -161,3 +161,26 @@ enum SandboxAdmin {
         }
     }
 }
+
+/// What every emulator's engine keeps about its traffic: the faults it injects, the requests it
+/// counted, and whether it is stopping (a `hang` fault lets go then).
+struct EmulatorTraffic: Sendable {
+    private(set) var injector: FaultInjector
+    var stats = RequestStats()
+    private var stopping = false
+    private let clock = ContinuousClock()
+
+    init(_ faults: SandboxFaults) { injector = FaultInjector(faults, now: ContinuousClock.now) }
+
+    var faults: SandboxFaults { injector.faults }
+    var keepsHanging: Bool { injector.faults.hang && !stopping }
+
+    mutating func setFaults(_ faults: SandboxFaults) { injector = FaultInjector(faults, now: clock.now) }
+    mutating func beginStopping() { stopping = true }
+
+    /// Counts one API request and draws its fault.
+    mutating func admit(method: String, template: String, isWrite: Bool) -> FaultInjector.Decision {
+        stats.record(method: method, template: template, isWrite: isWrite)
+        return injector.decide(isWrite: isWrite, now: clock.now)
+    }
+}

@@ -24,7 +24,7 @@ public struct LeadVibeProvider: Provider {
         grantsField: "access",
         grantTypes: [],
         identifiersAreGlobal: false,
-        capabilities: ProviderCapabilities(namespace: .named(), secret: .generated, identity: .serverAssigned),
+        capabilities: ProviderCapabilities(namespace: .named(), secret: .generated, identity: .serverAssigned, unmappedProjectsShareDefault: true),
         emulatorSettings: [
             EmulatorSettingSpec("units", .strings),
             EmulatorSettingSpec("latencyMilliseconds", .integer(0...60_000)),

@@ -146,6 +146,19 @@ final class OpenCount: @unchecked Sendable {
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside.path).isEmpty, "nothing is created through the link")
     }
 
+    @Test func twoUnmappedProjectsWouldShareTheDefaultUnitAndAreRefused() {
+        let dir = TemporaryDirectory()
+        dir.write("environments/lv.yaml", "provider: leadvibe\nurl: sandbox://lv\nprojects: { mapped: unit_b }\n")
+        for project in ["feeds", "orders", "mapped"] {
+            dir.write("m/\(project).yaml", "apiVersion: credops/v1\nkind: CredentialSet\nprovider: leadvibe\nproject: \(project)\n"
+                      + "deliver: { file: \"out/{project}/{name}.env\" }\ncredentials:\n  - name: A\n")
+        }
+        let (_, diagnostics) = InputLoader(schemas: Self.schemas).load(paths: [dir.url("m")], environmentsDirectory: dir.url("environments"))
+        let problems = diagnostics.map(\.description)
+        #expect(problems.count == 1 && problems[0].contains("projects feeds (at") && problems[0].contains("and orders are mapped to nothing in environment lv"),
+                "\(problems)")
+    }
+
     @Test func twoCredentialsCannotShareADeliveryFile() {
         let (_, problems, _) = load(Self.manifest("  - name: A\n  - name: B\n", top: "deliver: { file: \"out/{environment}.env\" }\n"))
         #expect(problems.count == 1 && problems[0].contains("credential 'B' would deliver to the same file as 'A'"), "\(problems)")

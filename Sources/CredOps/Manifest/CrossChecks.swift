@@ -98,9 +98,18 @@ struct CrossChecks {
         var diagnostics: [Diagnostic] = []
         for env in environments {
             var first: [ProjectName: (ProjectName, SourceLocation)] = [:]
+            var firstUnmapped: (ProjectName, SourceLocation)?
             var reported = Set<ProjectName>()
             for manifest in manifests where manifest.provider == env.provider && manifest.applies(to: env.name) {
                 let server = env.serverProject(for: manifest.project)
+                let unmapped = schemas[env.provider]?.capabilities.unmappedProjectsShareDefault == true && env.projects[manifest.project] == nil
+                if unmapped, let (project, location) = firstUnmapped, project != manifest.project, reported.insert(manifest.project).inserted {
+                    diagnostics.append(.error("projects \(project) (at \(location)) and \(manifest.project) are mapped to nothing in environment \(env.name) (\(env.file)), "
+                                              + "so both go to its default unit, where each would take the other's credentials for unmanaged ones; map them under projects:",
+                                              at: manifest.projectLocation))
+                    continue
+                }
+                if unmapped && firstUnmapped == nil { firstUnmapped = (manifest.project, manifest.projectLocation) }
                 if let (project, location) = first[server] {
                     if project != manifest.project && reported.insert(manifest.project).inserted {
                         diagnostics.append(.error("projects \(project) (at \(location)) and \(manifest.project) are both \(server) in environment \(env.name) (\(env.file)): each would delete the other's credentials; give them one name, or map them to different projects", at: manifest.projectLocation))

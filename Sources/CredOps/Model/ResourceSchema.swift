@@ -103,8 +103,13 @@ public struct ProviderCapabilities: Sendable, Equatable {
     public var namespace: Namespace
     public var secret: SecretMode
     public var identity: Identity
+    /// A project that `projects:` does not map goes to the server's default namespace (LeadVibe's
+    /// default unit), not to one of its own name: two such projects would share it.
+    public var unmappedProjectsShareDefault: Bool
 
-    public init(namespace: Namespace = .named(), secret: SecretMode = .declaredWriteOnly, identity: Identity = .keyIsID) {
+    public init(namespace: Namespace = .named(), secret: SecretMode = .declaredWriteOnly, identity: Identity = .keyIsID,
+                unmappedProjectsShareDefault: Bool = false) {
+        self.unmappedProjectsShareDefault = unmappedProjectsShareDefault
         self.namespace = namespace
         self.secret = secret
         self.identity = identity
