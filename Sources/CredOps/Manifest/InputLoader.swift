@@ -100,7 +100,7 @@ public struct InputLoader: Sendable {
     /// The file's bytes, read through one descriptor with the size limit applied to what is
     /// read: a symbolic link to a huge file costs no more than the limit, and a FIFO or device
     /// is refused instead of read.
-    private func read(_ path: String) -> Result<[UInt8], Diagnostic> {
+    func read(_ path: String) -> Result<[UInt8], Diagnostic> {
         let start = SourceLocation(file: path, line: 1, column: 1)
         let limit = options.limits.maxFileBytes
         switch SecureFiles.readRegularFile(path, limit: limit) {
@@ -115,7 +115,7 @@ public struct InputLoader: Sendable {
         }
     }
 
-    private func compose(_ bytes: [UInt8], path: String) -> Result<[YAMLNode], Diagnostic> {
+    func compose(_ bytes: [UInt8], path: String) -> Result<[YAMLNode], Diagnostic> {
         do throws(YAMLError) {
             return .success(try YAMLComposer.compose(bytes, limits: options.limits))
         } catch {

@@ -43,6 +43,7 @@ struct ManifestParser {
         if let node = top["kind"] {
             if let v = reader.string(node, field: "kind"), v != Self.kind {
                 var message = "unsupported kind '\(v)'; expected \(Self.kind)"
+                    + (v == ProfileParser.kind ? " (a provider profile belongs in providers/ beside environments/, or --providers DIR)" : "")
                 if let s = Suggestion.closest(to: v, among: [Self.kind]), s != v { message = "unsupported kind '\(v)' (did you mean '\(s)'?)" }
                 reader.error(message, at: node)
             }

@@ -19,6 +19,11 @@ public final class NodeReader {
         diagnostics.append(.error(message, at: location(node)))
     }
 
+    /// An error at a place read earlier (kept as a location, not a node).
+    public func error(_ message: String, at location: SourceLocation) {
+        diagnostics.append(.error(message, at: location))
+    }
+
     public func warning(_ message: String, at node: YAMLNode) {
         diagnostics.append(.warning(message, at: location(node)))
     }

@@ -18,15 +18,29 @@ struct ValidateCommand: ParsableCommand {
     @OptionGroup var input: InputOptions
     @OptionGroup var output: OutputOptions
 
+    @Option(help: "The directory of provider profiles (kind: ProviderProfile; default: providers beside the environments directory).")
+    var providers: String?
+
     func validate() throws { try input.requirePaths("validate") }
 
     func run() throws {
         let terminal = Terminal(noColor: output.noColor)
+        // Provider profiles are checked as strictly as manifests. (Environments cannot name a
+        // profile yet: the generic provider that runs them comes next.)
+        let profileDirectory = providers ?? ((input.environmentsDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("providers")
+        let (profiles, profileProblems) = InputLoader(schemas: Composition.providers.schemas)
+            .loadProfiles(directory: profileDirectory, builtIn: Set(Composition.providers.schemas.keys))
+        terminal.diagnostics(profileProblems)
+        if profileProblems.hasErrors {
+            terminal.err(DiagnosticsRenderer.summary(profileProblems))
+            throw ExitCode(1)
+        }
         let inputs = try Loading.load(paths: input.paths, environmentsDirectory: input.environmentsDirectory,
                                       allowPlaintextSecrets: input.allowPlaintextSecrets, terminal: terminal, noteSkipped: true)
         let envNote = inputs.environments.count == 1 ? "1 environment" : "\(inputs.environments.count) environments"
         let manifests = inputs.manifests.count == 1 ? "1 manifest" : "\(inputs.manifests.count) manifests"
-        terminal.out("\(manifests) (\(inputs.projectCount) project\(inputs.projectCount == 1 ? "" : "s"), \(inputs.credentialCount) credential\(inputs.credentialCount == 1 ? "" : "s")) and \(envNote) are valid.")
+        let profileNote = profiles.isEmpty ? "" : ", \(profiles.count) provider profile\(profiles.count == 1 ? "" : "s")"
+        terminal.out("\(manifests) (\(inputs.projectCount) project\(inputs.projectCount == 1 ? "" : "s"), \(inputs.credentialCount) credential\(inputs.credentialCount == 1 ? "" : "s"))\(profileNote) and \(envNote) are valid.")
     }
 }
 

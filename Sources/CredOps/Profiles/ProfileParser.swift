@@ -1,0 +1,358 @@
+import Foundation
+
+/// Turns one composed `kind: ProviderProfile` document into a `ProviderProfile`, reporting every
+/// problem at its place, as strictly as manifests are read.
+struct ProfileParser {
+    static let kind = "ProviderProfile"
+    static let topKeys = ["apiVersion", "kind", "name", "description", "auth", "namespace", "paths", "list", "identity", "update",
+                          "key", "fields", "secret", "errors", "rateLimit"]
+    static let fieldKeys = ["name", "pointer", "type", "required", "default", "minLength", "maxLength", "oneOf", "immutable", "readOnly"]
+    static let types: [String: FieldSpec.Kind] = ["string": .string, "bool": .bool, "stringSet": .stringSet, "instant": .instant]
+    /// Keys a manifest credential holds besides the profile's fields.
+    static let reservedNames = Set(["environments", "overrides", "access"] + ResourceSchema.deliveryKeys)
+
+    let reader: NodeReader
+    /// Names taken by the built-in providers: a profile may not shadow one.
+    let builtIn: Set<String>
+
+    func parse(_ root: YAMLNode) -> ProviderProfile? {
+        guard let top = reader.mapping(root, what: "the profile") else { return nil }
+        reader.rejectUnknownKeys(top, allowed: Self.topKeys)
+        if let node = top["apiVersion"], let v = reader.string(node, field: "apiVersion"), v != ManifestParser.apiVersion {
+            reader.error("unsupported apiVersion '\(v)'; this credops reads \(ManifestParser.apiVersion)", at: node)
+        } else if top["apiVersion"] == nil {
+            reader.error("missing apiVersion: \(ManifestParser.apiVersion)", at: root)
+        }
+        if let node = top["kind"], let v = reader.string(node, field: "kind"), v != Self.kind {
+            reader.error("unsupported kind '\(v)'; expected \(Self.kind)", at: node)
+        }
+
+        var name: String?
+        if let node = required(top, "name", in: root, hint: "the name environment files and manifests use: provider: NAME"),
+           let v = reader.string(node, field: "name") {
+            if !EnvironmentParser.isValidName(v) || v.contains(".") {
+                reader.error("name must be letters, digits, - and _ (it names the provider in files), found '\(TextSafety.escaped(v))'", at: node)
+            } else if builtIn.contains(v) {
+                reader.error("name '\(v)' is a built-in provider's; choose another", at: node)
+            } else {
+                name = v
+            }
+        }
+        let description = top["description"].flatMap { reader.string($0, field: "description") }
+        let auth = top["auth"].flatMap(parseAuth) ?? (top["auth"] == nil ? ProviderProfile.Auth(kinds: [.bearer], tokenPath: nil, tokenBody: .form) : nil)
+        let namespace = top["namespace"].map(parseNamespace) ?? ProviderProfile.Namespace.none
+        let paths = required(top, "paths", in: root, hint: "paths: { collection: /credentials, item: /credentials/{id} }").flatMap { parsePaths($0, namespace: namespace) }
+        let list = top["list"].map(parseList) ?? ProviderProfile.Listing(items: JSONPointer("")!, paging: .none)
+        let identity = required(top, "identity", in: root, hint: "identity: { id: /id, keyIsID: false }").flatMap(parseIdentity)
+        var update = ProviderProfile.UpdateStyle.putFull
+        if let node = top["update"], let v = reader.string(node, field: "update") {
+            if let style = ProviderProfile.UpdateStyle(rawValue: v) { update = style } else { oneOf(v, ["put", "patch"], field: "update", at: node) }
+        }
+        let key = required(top, "key", in: root, hint: "key: { name: description, pointer: /description }").flatMap { parseField($0, isKey: true) }
+        var fields: [ProviderProfile.Field] = []
+        if let node = top["fields"] {
+            if case .sequence(let items) = node.content {
+                for item in items { if let field = parseField(item, isKey: false) { fields.append(field) } }
+            } else {
+                reader.error("fields must be a list of { name, pointer, type, ... }, found \(node.kindDescription)", at: node)
+            }
+        }
+        let secret = top["secret"].flatMap(parseSecret) ?? (top["secret"] == nil ? ProviderProfile.SecretSpec.none : nil)
+        var errorMessage: JSONPointer?
+        if let node = top["errors"], let map = reader.mapping(node, what: "errors") {
+            reader.rejectUnknownKeys(map, allowed: ["message"])
+            errorMessage = map["message"].flatMap { pointer($0, field: "errors.message") }
+        }
+        var retryAfter = "Retry-After"
+        if let node = top["rateLimit"], let map = reader.mapping(node, what: "rateLimit") {
+            reader.rejectUnknownKeys(map, allowed: ["retryAfterHeader"])
+            if let h = map["retryAfterHeader"], let v = reader.string(h, field: "retryAfterHeader") {
+                if v.isEmpty || !v.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }) {
+                    reader.error("retryAfterHeader must be a header name, found '\(TextSafety.escaped(v))'", at: h)
+                } else {
+                    retryAfter = v
+                }
+            }
+        }
+
+        // Names must tell fields, the key and the secret apart, and leave manifests their own keys.
+        var seen: [String: SourceLocation] = [:]
+        var all = fields
+        if let key { all.insert(key, at: 0) }
+        let secretNames: [String] = switch secret {
+        case .declared(let n, _, _)?: [n]
+        case .generated(let values, _)?: values.map(\.name)
+        default: []
+        }
+        for field in all {
+            if Self.reservedNames.contains(field.name) || secretNames.contains(field.name) {
+                reader.error("field name '\(field.name)' is taken (\(Self.reservedNames.contains(field.name) ? "manifests use it" : "it names the secret")); choose another", at: field.location)
+            } else if let first = seen[field.name] {
+                reader.error("field '\(field.name)' is declared twice (first at \(first))", at: field.location)
+            } else {
+                seen[field.name] = field.location
+            }
+        }
+        if let key, key.kind != .string || key.readOnly {
+            reader.error("the key must be a string field a manifest declares (not read-only)", at: key.location)
+        }
+
+        guard let name, let auth, let paths, let identity, let key, let secret else { return nil }
+        return ProviderProfile(name: name, location: reader.location(root), description: description, auth: auth, namespace: namespace,
+                               paths: paths, list: list, identity: identity, update: update, fields: fields, key: key, secret: secret,
+                               errorMessage: errorMessage, retryAfterHeader: retryAfter)
+    }
+
+    // MARK: Parts
+
+    private func required(_ map: Mapping, _ key: String, in root: YAMLNode, hint: String) -> YAMLNode? {
+        if let node = map[key] { return node }
+        reader.error("missing \(key): \(hint)", at: root)
+        return nil
+    }
+
+    private func oneOf(_ value: String, _ allowed: [String], field: String, at node: YAMLNode) {
+        var message = "\(field) must be one of \(allowed.joined(separator: ", ")), found '\(TextSafety.escaped(value))'"
+        if let s = Suggestion.closest(to: value, among: allowed) { message += " (did you mean '\(s)'?)" }
+        reader.error(message, at: node)
+    }
+
+    private func pointer(_ node: YAMLNode, field: String) -> JSONPointer? {
+        guard let text = reader.string(node, field: field) else { return nil }
+        guard let p = JSONPointer(text) else {
+            reader.error("\(field) must be a JSON pointer such as /data or /error/message (\"\" for the whole answer), found '\(TextSafety.escaped(text))'", at: node)
+            return nil
+        }
+        return p
+    }
+
+    private func path(_ node: YAMLNode, field: String) -> PathTemplate? {
+        guard let text = reader.string(node, field: field) else { return nil }
+        if let problem = PathTemplate.problem(text) {
+            reader.error("\(field) '\(TextSafety.escaped(text))' \(problem)", at: node)
+            return nil
+        }
+        return PathTemplate(text)
+    }
+
+    private func parseAuth(_ node: YAMLNode) -> ProviderProfile.Auth? {
+        guard let map = reader.mapping(node, what: "auth") else { return nil }
+        reader.rejectUnknownKeys(map, allowed: ["allowed", "tokenPath", "tokenBody"])
+        var kinds: [ProviderProfile.Auth.Kind] = []
+        if let list = map["allowed"], let items = reader.stringList(list, field: "auth.allowed") {
+            for (text, item) in items {
+                if let kind = ProviderProfile.Auth.Kind(rawValue: text) { kinds.append(kind) } else {
+                    oneOf(text, ProviderProfile.Auth.Kind.allCases.map(\.rawValue), field: "auth.allowed", at: item)
+                    return nil
+                }
+            }
+            if kinds.isEmpty { reader.error("auth.allowed names no kind of auth", at: list) }
+        } else if map["allowed"] == nil {
+            reader.error("auth needs allowed: [bearer, basic, apiKey, oauth2] (those environment files may use)", at: node)
+        }
+        let tokenPath = map["tokenPath"].flatMap { path($0, field: "tokenPath") }
+        var body = TokenBodyFormat.form
+        if let b = map["tokenBody"], let v = reader.string(b, field: "tokenBody") {
+            switch v {
+            case "form": body = .form
+            case "json": body = .json
+            default: oneOf(v, ["form", "json"], field: "tokenBody", at: b)
+            }
+        }
+        if tokenPath != nil && !kinds.contains(.oauth2), let t = map["tokenPath"] {
+            reader.error("tokenPath is for oauth2, which auth.allowed does not name", at: t)
+        }
+        guard !kinds.isEmpty else { return nil }
+        return ProviderProfile.Auth(kinds: kinds, tokenPath: tokenPath?.text, tokenBody: body)
+    }
+
+    private func parseNamespace(_ node: YAMLNode) -> ProviderProfile.Namespace {
+        if let s = node.scalar, !reader.isNull(node) {
+            switch s.value {
+            case "none": return .none
+            case "pathSegment": return .pathSegment
+            default:
+                oneOf(s.value, ["none", "pathSegment", "{ header: NAME }", "{ query: NAME }", "{ select: ... }"], field: "namespace", at: node)
+                return .none
+            }
+        }
+        guard let map = reader.mapping(node, what: "namespace") else { return .none }
+        reader.rejectUnknownKeys(map, allowed: ["header", "query", "select"])
+        if map.entries.count != 1 {
+            reader.error("namespace takes one of header, query or select", at: node)
+            return .none
+        }
+        if let h = map["header"], let v = reader.string(h, field: "namespace.header") { return .header(v) }
+        if let q = map["query"], let v = reader.string(q, field: "namespace.query") { return .query(v) }
+        if let s = map["select"], let sm = reader.mapping(s, what: "namespace.select") {
+            reader.rejectUnknownKeys(sm, allowed: ["path", "bodyField", "cookie"])
+            let p = sm["path"].flatMap { path($0, field: "namespace.select.path") }
+            let field = sm["bodyField"].flatMap { reader.string($0, field: "bodyField") }
+            let cookie = sm["cookie"].flatMap { reader.string($0, field: "cookie") }
+            guard let p, let field, let cookie else {
+                reader.error("namespace.select needs path, bodyField and cookie", at: s)
+                return .none
+            }
+            return .select(path: p.text, bodyField: field, cookie: cookie)
+        }
+        return .none
+    }
+
+    private func parsePaths(_ node: YAMLNode, namespace: ProviderProfile.Namespace) -> ProviderProfile.Paths? {
+        guard let map = reader.mapping(node, what: "paths") else { return nil }
+        reader.rejectUnknownKeys(map, allowed: ["collection", "item"])
+        let collection = map["collection"].flatMap { path($0, field: "paths.collection") }
+        let item = map["item"].flatMap { path($0, field: "paths.item") }
+        if map["collection"] == nil { reader.error("paths needs collection (where credentials are listed and created)", at: node) }
+        if map["item"] == nil { reader.error("paths needs item (one credential, with {id})", at: node) }
+        guard let collection, let item else { return nil }
+        var ok = true
+        if !item.placeholders.contains("id") {
+            reader.error("paths.item must hold {id}", at: map["item"]!)
+            ok = false
+        }
+        if collection.placeholders.contains("id") {
+            reader.error("paths.collection cannot hold {id}", at: map["collection"]!)
+            ok = false
+        }
+        let wantsNamespace = namespace == .pathSegment
+        for (template, key) in [(collection, "collection"), (item, "item")] where template.placeholders.contains("namespace") != wantsNamespace {
+            reader.error(wantsNamespace ? "paths.\(key) must hold {namespace} (namespace: pathSegment)"
+                                        : "paths.\(key) holds {namespace}, but namespace is not pathSegment", at: map[key]!)
+            ok = false
+        }
+        return ok ? ProviderProfile.Paths(collection: collection, item: item) : nil
+    }
+
+    private func parseList(_ node: YAMLNode) -> ProviderProfile.Listing {
+        var listing = ProviderProfile.Listing(items: JSONPointer("")!, paging: .none)
+        guard let map = reader.mapping(node, what: "list") else { return listing }
+        reader.rejectUnknownKeys(map, allowed: ["items", "paging"])
+        if let i = map["items"], let p = pointer(i, field: "list.items") { listing.items = p }
+        guard let paging = map["paging"] else { return listing }
+        if let s = paging.scalar, s.value == "none" { return listing }
+        guard let pm = reader.mapping(paging, what: "list.paging") else { return listing }
+        reader.rejectUnknownKeys(pm, allowed: ["pageNumber", "cursor", "nextLink"])
+        if pm.entries.count != 1 {
+            reader.error("list.paging takes one of pageNumber, cursor or nextLink (or none)", at: paging)
+            return listing
+        }
+        if let n = pm["pageNumber"], let m = reader.mapping(n, what: "pageNumber") {
+            reader.rejectUnknownKeys(m, allowed: ["parameter", "sizeParameter", "size"])
+            let parameter = m["parameter"].flatMap { reader.string($0, field: "parameter") } ?? "page"
+            let sizeParameter = m["sizeParameter"].flatMap { reader.string($0, field: "sizeParameter") }
+            let size = m["size"].flatMap { reader.integer($0, field: "size", range: 1...10_000) } ?? 100
+            listing.paging = .pageNumber(parameter: parameter, sizeParameter: sizeParameter, size: size)
+        } else if let c = pm["cursor"], let m = reader.mapping(c, what: "cursor") {
+            reader.rejectUnknownKeys(m, allowed: ["parameter", "next"])
+            if let next = m["next"].flatMap({ pointer($0, field: "cursor.next") }) {
+                listing.paging = .cursor(parameter: m["parameter"].flatMap { reader.string($0, field: "parameter") } ?? "cursor", next: next)
+            } else if m["next"] == nil {
+                reader.error("cursor needs next: the pointer to the next cursor in an answer", at: c)
+            }
+        } else if let l = pm["nextLink"], let p = pointer(l, field: "nextLink") {
+            listing.paging = .nextLink(p)
+        }
+        return listing
+    }
+
+    private func parseIdentity(_ node: YAMLNode) -> ProviderProfile.Identity? {
+        guard let map = reader.mapping(node, what: "identity") else { return nil }
+        reader.rejectUnknownKeys(map, allowed: ["id", "keyIsID"])
+        let keyIsID = map["keyIsID"].flatMap { reader.bool($0, field: "keyIsID") } ?? false
+        guard let idNode = map["id"] else {
+            reader.error("identity needs id: the JSON pointer to the server's id in a credential", at: node)
+            return nil
+        }
+        return pointer(idNode, field: "identity.id").map { ProviderProfile.Identity(id: $0, keyIsID: keyIsID) }
+    }
+
+    private func parseField(_ node: YAMLNode, isKey: Bool) -> ProviderProfile.Field? {
+        let what = isKey ? "key" : "a field"
+        guard let map = reader.mapping(node, what: what) else { return nil }
+        reader.rejectUnknownKeys(map, allowed: isKey ? ["name", "pointer", "minLength", "maxLength"] : Self.fieldKeys)
+        guard let nameNode = map["name"] else {
+            reader.error("\(what) needs a name", at: node)
+            return nil
+        }
+        guard let name = reader.string(nameNode, field: "name") else { return nil }
+        guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }) else {
+            reader.error("a field name must be letters, digits and _, found '\(TextSafety.escaped(name))'", at: nameNode)
+            return nil
+        }
+        let pointerValue = map["pointer"].flatMap { pointer($0, field: "pointer") } ?? JSONPointer("/" + name)!
+        var kind = FieldSpec.Kind.string
+        if let t = map["type"], let v = reader.string(t, field: "type") {
+            if let k = Self.types[v] { kind = k } else { oneOf(v, Self.types.keys.sorted(), field: "type", at: t) }
+        }
+        let minLength = map["minLength"].flatMap { reader.integer($0, field: "minLength", range: 0...100_000) }
+        let maxLength = map["maxLength"].flatMap { reader.integer($0, field: "maxLength", range: 1...100_000) }
+        if let minLength, let maxLength, minLength > maxLength, let n = map["minLength"] {
+            reader.error("minLength \(minLength) is more than maxLength \(maxLength)", at: n)
+        }
+        var allowed: [String]?
+        if let o = map["oneOf"], let items = reader.stringList(o, field: "oneOf") {
+            if kind != .string && kind != .stringSet { reader.error("oneOf is for string and stringSet fields", at: o) }
+            if items.isEmpty { reader.error("oneOf lists no value", at: o) }
+            allowed = items.map(\.value)
+        }
+        var defaultValue: FieldValue?
+        if let d = map["default"] {
+            defaultValue = FieldReader(reader: reader).read(d, spec: FieldSpec(name, kind, default: ProviderProfile.emptyValue(kind),
+                                                                                minLength: minLength, maxLength: maxLength, oneOf: allowed))
+        }
+        let isRequired = map["required"].flatMap { reader.bool($0, field: "required") } ?? isKey
+        let immutable = map["immutable"].flatMap { reader.bool($0, field: "immutable") } ?? false
+        let readOnly = map["readOnly"].flatMap { reader.bool($0, field: "readOnly") } ?? false
+        if readOnly && (isRequired || immutable || defaultValue != nil), let r = map["readOnly"] {
+            reader.error("a read-only field is the server's: it cannot also be required, immutable or have a default", at: r)
+        }
+        return ProviderProfile.Field(name: name, pointer: pointerValue, kind: kind, required: isRequired, defaultValue: defaultValue,
+                                     minLength: minLength, maxLength: maxLength, oneOf: allowed, immutable: immutable, readOnly: readOnly,
+                                     location: reader.location(nameNode))
+    }
+
+    private func parseSecret(_ node: YAMLNode) -> ProviderProfile.SecretSpec? {
+        if let s = node.scalar, s.value == "none" { return ProviderProfile.SecretSpec.none }
+        guard let map = reader.mapping(node, what: "secret") else { return nil }
+        reader.rejectUnknownKeys(map, allowed: ["declared", "generated"])
+        guard map.entries.count == 1 else {
+            reader.error("secret takes one of declared or generated (or none)", at: node)
+            return nil
+        }
+        if let d = map["declared"], let m = reader.mapping(d, what: "secret.declared") {
+            reader.rejectUnknownKeys(m, allowed: ["name", "pointer", "readable"])
+            let name = m["name"].flatMap { reader.string($0, field: "name") } ?? "password"
+            let p = m["pointer"].flatMap { pointer($0, field: "pointer") } ?? JSONPointer("/" + name)
+            let readable = m["readable"].flatMap { reader.bool($0, field: "readable") } ?? false
+            return p.map { .declared(name: name, pointer: $0, readable: readable) }
+        }
+        if let g = map["generated"], let m = reader.mapping(g, what: "secret.generated") {
+            reader.rejectUnknownKeys(m, allowed: ["values", "secret"])
+            var values: [(name: String, pointer: JSONPointer)] = []
+            if let v = m["values"], let vm = reader.mapping(v, what: "secret.generated.values") {
+                for entry in vm.entries {
+                    if let p = pointer(entry.value, field: entry.key) { values.append((entry.key, p)) }
+                }
+            }
+            guard !values.isEmpty else {
+                reader.error("secret.generated needs values: where the create answer holds each generated value (client_id: /client_id, ...)", at: g)
+                return nil
+            }
+            var secrets = Set<String>()
+            if let s = m["secret"], let items = reader.stringList(s, field: "secret.generated.secret") {
+                for (name, item) in items {
+                    if values.contains(where: { $0.name == name }) { secrets.insert(name) } else {
+                        oneOf(name, values.map(\.name), field: "secret.generated.secret", at: item)
+                    }
+                }
+            }
+            if secrets.isEmpty {
+                reader.error("secret.generated needs secret: the values that are secret (the others, like a client id, are not redacted)", at: g)
+                return nil
+            }
+            return .generated(values: values, secrets: secrets)
+        }
+        return nil
+    }
+}
