@@ -146,7 +146,7 @@ import Testing
         let runner = CLIRunner(directory: PackagePaths.root)
         for (file, arguments) in [("manifest", ["schema", "manifest"]), ("environment", ["schema", "environment"]),
                                   ("manifest.leadconduit", ["schema", "--provider", "leadconduit"]),
-                                  ("manifest.leadvibe", ["schema", "--provider", "leadvibe"])] {
+                                  ("manifest.leadvibe", ["schema", "--provider", "leadvibe"]), ("profile", ["schema", "profile"])] {
             let printed = await runner.run(arguments)
             #expect(printed.exitCode == 0)
             let committed = try String(contentsOfFile: PackagePaths.path("schema/\(file).schema.json"), encoding: .utf8)

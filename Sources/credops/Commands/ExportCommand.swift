@@ -153,7 +153,7 @@ extension ExportCommand {
 struct SchemaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema",
-        abstract: "Print the JSON Schema of manifests (default) or of environment files, for editors.",
+        abstract: "Print the JSON Schema of manifests (default), environment files or provider profiles, for editors.",
         discussion: """
             Editors with the YAML language server complete and check files that start with \
             `# yaml-language-server: $schema=PATH`. The repository keeps both schemas in schema/.
@@ -162,19 +162,20 @@ struct SchemaCommand: ParsableCommand {
               credops schema > schema/manifest.schema.json
               credops schema --provider leadconduit > schema/manifest.leadconduit.schema.json
               credops schema environment > schema/environment.schema.json
+              credops schema profile > schema/profile.schema.json
             """)
 
-    @Argument(help: "manifest or environment") var kind: String = "manifest"
+    @Argument(help: "manifest, environment or profile") var kind: String = "manifest"
 
     @Option(help: "The provider of the manifests (default: apinizer, for manifests without provider:).")
     var provider: String?
 
     func validate() throws {
-        if JSONSchemaDocument.Kind(rawValue: kind) == nil { throw ValidationError("kind must be manifest or environment") }
+        if JSONSchemaDocument.Kind(rawValue: kind) == nil { throw ValidationError("kind must be manifest, environment or profile") }
         if let provider, Composition.providers[provider] == nil {
             throw ValidationError("--provider \(provider): unknown (\(Composition.providers.schemas.keys.sorted().joined(separator: ", ")))")
         }
-        if provider != nil && kind != "manifest" { throw ValidationError("--provider is for manifest schemas; one environment schema covers every provider") }
+        if provider != nil && kind != "manifest" { throw ValidationError("--provider is for manifest schemas; one \(kind) schema covers every provider") }
     }
 
     func run() throws {
