@@ -247,7 +247,7 @@ actor LeadVibeEngine {
         let clientID = "cli_" + hex(8)
         let clientSecret = "lvs_" + hex(24)
         secrets[id] = LeadVibeSecret(secretID: id, unitID: unit ?? defaultUnit, clientID: clientID, name: name, trustUpstreamConsent: trust,
-                                     createdAt: Self.now(), secretDigest: TokenDigest.of(clientSecret).map { String(format: "%02x", $0) }.joined())
+                                     createdAt: Self.now(), secretDigest: Self.hexDigest(clientSecret))
         order.append(id)
         try? save()
         return (id, clientID, clientSecret)
@@ -255,9 +255,11 @@ actor LeadVibeEngine {
 
     func check(clientID: String, clientSecret: String) -> Bool {
         guard let found = secrets.values.first(where: { $0.clientID == clientID }) else { return false }
-        let stored = TokenDigest.of(clientSecret).map { String(format: "%02x", $0) }.joined()
-        return TokenDigest.equal(Array(found.secretDigest.utf8), Array(stored.utf8))
+        return TokenDigest.equal(Array(found.secretDigest.utf8), Array(Self.hexDigest(clientSecret).utf8))
     }
+
+    /// Hex SHA-256: what is kept of a client secret.
+    static func hexDigest(_ secret: String) -> String { TokenDigest.of(secret).map { String(format: "%02x", $0) }.joined() }
 
     func endSessions() { sessions = [:] }
 

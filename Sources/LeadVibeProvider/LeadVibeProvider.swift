@@ -44,7 +44,8 @@ public struct LeadVibeProvider: Provider {
 final class LeadVibeSession: ProviderSession {
     private let environment: EnvironmentConfig
     private let caller: ProviderCaller
-    private let units = UnitDirectory()
+    private let units = FetchedOnce<[Unit]>()
+    private let cookies = FetchedOnce<String>()
     private var connection: Connection { caller.connection }
 
     init(environment: EnvironmentConfig, connection: Connection, http: HTTPClient) {
@@ -82,7 +83,7 @@ final class LeadVibeSession: ProviderSession {
     /// The unit a namespace names: a unit id as is; a project no `projects:` entry maps, the
     /// default unit; a mapped name that is no unit, an error naming the units there are.
     private func unit(for namespace: ProjectName) async throws(ProviderError) -> String {
-        let all = try await units.list { () async throws(ProviderError) -> [Unit] in try await self.readUnits() }
+        let all = try await units.value { () async throws(ProviderError) -> [Unit] in try await self.readUnits() }
         if all.contains(where: { $0.unitID == namespace.rawValue }) { return namespace.rawValue }
         let known = all.map { $0.unitID + ($0.isDefault == true ? " (default)" : "") }.joined(separator: ", ")
         if environment.projects.values.contains(namespace) {
@@ -237,12 +238,12 @@ final class LeadVibeSession: ProviderSession {
         }
         var reselected = false
         while true {
-            let cookie = try await units.cookie(for: unit) { () async throws(ProviderError) -> String in try await self.select(unit) }
+            let cookie = try await cookies.value(unit) { () async throws(ProviderError) -> String in try await self.select(unit) }
             let response = try await caller.send(method, path, body: body, headers: [("Cookie", "activeOu=\(cookie)")])
             if response.isSuccess { return response }
             if response.status == 400, !reselected, Self.errorText(response)?.lowercased().contains("active ou") == true {
                 reselected = true
-                await units.forget(unit: unit, cookie: cookie)
+                await cookies.forget(unit) { $0 == cookie }
                 continue
             }
             // Redirects and errors worded as for any other call.
@@ -270,40 +271,27 @@ final class LeadVibeSession: ProviderSession {
     }
 }
 
-/// The account's units (read once) and one cookie per unit, each selected once even when many
-/// calls want it at the same moment.
-actor UnitDirectory {
-    private var units: [LeadVibeSession.Unit]?
-    private var loading: Task<Result<[LeadVibeSession.Unit], ProviderError>, Never>?
-    private var cookies: [String: String] = [:]
-    private var selecting: [String: Task<Result<String, ProviderError>, Never>] = [:]
+/// Values fetched once per key, however many calls want one at the same moment: the account's
+/// units (one key) and each unit's cookie. A failed fetch is not kept; the next call tries again.
+actor FetchedOnce<Value: Sendable> {
+    private var values: [String: Value] = [:]
+    private var fetching: [String: Task<Result<Value, ProviderError>, Never>] = [:]
 
-    func list(_ read: @escaping @Sendable () async throws(ProviderError) -> [LeadVibeSession.Unit]) async throws(ProviderError) -> [LeadVibeSession.Unit] {
-        if let units { return units }
-        let task = loading ?? Task { () -> Result<[LeadVibeSession.Unit], ProviderError> in
-            do throws(ProviderError) { return .success(try await read()) } catch { return .failure(error) }
+    func value(_ key: String = "", _ fetch: @escaping @Sendable () async throws(ProviderError) -> Value) async throws(ProviderError) -> Value {
+        if let value = values[key] { return value }
+        let task = fetching[key] ?? Task { () -> Result<Value, ProviderError> in
+            do throws(ProviderError) { return .success(try await fetch()) } catch { return .failure(error) }
         }
-        loading = task
+        fetching[key] = task
         let result = await task.value
-        loading = nil
-        if case .success(let list) = result { units = list }
+        fetching[key] = nil
+        if case .success(let value) = result { values[key] = value }
         return try result.get()
     }
 
-    func cookie(for unit: String, _ select: @escaping @Sendable () async throws(ProviderError) -> String) async throws(ProviderError) -> String {
-        if let cookie = cookies[unit] { return cookie }
-        let task = selecting[unit] ?? Task { () -> Result<String, ProviderError> in
-            do throws(ProviderError) { return .success(try await select()) } catch { return .failure(error) }
-        }
-        selecting[unit] = task
-        let result = await task.value
-        selecting[unit] = nil
-        if case .success(let cookie) = result { cookies[unit] = cookie }
-        return try result.get()
-    }
-
-    /// Drops a cookie the server stopped accepting (unless another call already replaced it).
-    func forget(unit: String, cookie: String) {
-        if cookies[unit] == cookie { cookies[unit] = nil }
+    /// Drops the value of `key` when `stale` says it is the one that stopped working (unless
+    /// another call already replaced it).
+    func forget(_ key: String, if stale: (Value) -> Bool) {
+        if let value = values[key], stale(value) { values[key] = nil }
     }
 }

@@ -41,9 +41,8 @@ struct EnvironmentWorker: Sendable {
                                     namespace: change.serverProject, key: change.key,
                                     serverID: initialRecord(change)?.serverID ?? change.serverID, action: change.action.kind, runID: runID,
                                     secretFingerprint: change.action.secretFingerprint)
+                if let after = change.action.desired { intent.fieldsDigest = Intent.digest(after, schema: planner.schema) }
                 switch change.action {
-                case .create(let after, _), .replace(_, let after, _, _, _), .update(_, let after, _, _, _):
-                    intent.fieldsDigest = Intent.digest(after, schema: planner.schema)
                 case .grant(let g), .revoke(let g): intent.grants = g
                 default: break
                 }
@@ -299,9 +298,7 @@ struct EnvironmentWorker: Sendable {
             var values = made.delivered
             // What a consumer needs besides the secret: the credential's text fields (a user
             // name, a package), its key and the server's id.
-            if case .create(let after, _) = change.action { values.merge(Self.textFields(after, schema: planner.schema)) { a, _ in a } }
-            if case .replace(_, let after, _, _, _) = change.action { values.merge(Self.textFields(after, schema: planner.schema)) { a, _ in a } }
-            if case .update(_, let after, _, _, _) = change.action { values.merge(Self.textFields(after, schema: planner.schema)) { a, _ in a } }
+            if let after = change.action.desired { values.merge(Self.textFields(after, schema: planner.schema)) { a, _ in a } }
             values[planner.schema.identifierField] = values[planner.schema.identifierField] ?? change.key.rawValue
             if let id = made.serverID, values["id"] == nil, planner.schema.capabilities.identity == .serverAssigned { values["id"] = id }
             values["name"] = values["name"] ?? change.key.rawValue

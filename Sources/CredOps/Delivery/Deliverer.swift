@@ -129,18 +129,9 @@ public struct Deliverer: Sendable {
         }
         // Never blocks: a pipe takes at least a page at once; if it cannot, the delivery fails.
         _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
-        let written = input.withUnsafeBytes { raw -> Int in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(ends[1], raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                offset += n
-            }
-            return offset
-        }
+        let written = SecureFiles.writeAll(input, to: ends[1])
         close(ends[1])
-        guard written == input.count else {
+        guard written else {
             close(ends[0])
             throw DeliveryError(description: "the delivery command \(shown) could not be given its input")
         }

@@ -104,7 +104,7 @@ struct DeliveryParser {
         let sample = DeliveryTemplate.fill(path, ["environment": "e", "project": "p", "name": "n"])
         let absolute = ((sample.hasPrefix("/") ? sample : (base as NSString).appendingPathComponent(sample)) as NSString).standardizingPath
         let roots = allowedRoots()
-        guard roots.contains(where: { Self.isInside(absolute, root: $0) }) else {
+        guard roots.contains(where: { SecureFiles.isInside(absolute, directory: $0) }) else {
             reader.error("file must be inside the repository (\(roots[0])), the working directory, or a directory named in CREDOPS_DELIVERY_ROOTS; "
                          + "'\(TextSafety.escaped(path))' is not", at: node)
             return nil
@@ -197,11 +197,6 @@ struct DeliveryParser {
             dir = parent
         }
         return [repository, SecureFiles.absolutePath(".")] + options.deliveryRoots.filter { !$0.isEmpty }.map(SecureFiles.absolutePath)
-    }
-
-    static func isInside(_ path: String, root: String) -> Bool {
-        let base = root.hasSuffix("/") ? root : root + "/"
-        return path.hasPrefix(base)
     }
 
     static func findOnPath(_ program: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> String? {

@@ -126,7 +126,7 @@ struct ManifestParser {
                         if var credential = parseCredential(item, schema: schema, delivery: delivery) {
                             let generates = credential.values.generateLength != nil || credential.overrides.values.contains { $0.generateLength != nil }
                             if schema.capabilities.secret == .generated || generates {
-                                let written = top["deliver"] != nil || Self.hasKey(item, "deliver")
+                                let written = top["deliver"] != nil || Self.keyNode(item, "deliver") != nil
                                 delivery.check(&credential, defaults: defaultDelivery, project: project, at: item, written: written)
                             } else if let written = Self.keyNode(item, "deliver") ?? Self.keyNode(item, "rotateAfter") ?? Self.keyNode(item, "overlap") {
                                 reader.error("\(written.scalar?.value ?? "deliver") is for a secret credops generates: write \(schema.secretField): { generate: { length: 32 } } to have one made and delivered",
@@ -166,12 +166,6 @@ struct ManifestParser {
     static func keyNode(_ node: YAMLNode, _ key: String) -> YAMLNode? {
         guard case .mapping(let pairs) = node.content else { return nil }
         return pairs.first { $0.key.scalar?.value == key }?.key
-    }
-
-    /// True when `node` is a mapping with `key` (whatever its value).
-    static func hasKey(_ node: YAMLNode, _ key: String) -> Bool {
-        guard case .mapping(let pairs) = node.content else { return false }
-        return pairs.contains { $0.key.scalar?.value == key }
     }
 
     private func environmentList(_ node: YAMLNode, field: String) -> [Located<EnvironmentName>]? {
@@ -252,7 +246,7 @@ struct ManifestParser {
         for entry in map.entries where !skipping.contains(entry.key) {
             if entry.key == schema.secretField {
                 values.passwordDeclared = true
-                if Self.hasKey(entry.value, "generate") {
+                if Self.keyNode(entry.value, "generate") != nil {
                     values.generateLength = generateLength(entry.value, field: entry.key)
                 } else {
                     values.password = SecretReferenceParser(reader: reader, options: options, directory: directory)

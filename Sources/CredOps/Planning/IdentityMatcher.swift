@@ -17,8 +17,6 @@ public struct IdentityMatcher: Sendable {
         public var managed: [CredentialKey: ManagedCredential]
         /// Declared keys held by several live credentials, none pinned by state.
         public var conflicts: [KeyConflict]
-        /// Other live credentials that share a matched (or undeclared) key: left alone.
-        public var namesakes: [CredentialKey: [String]]
         /// Records whose pinned credential is gone from the server while another credential
         /// has its name, with the id that is gone: the plan says so, and state forgets the
         /// record unless the name is still declared.
@@ -26,15 +24,19 @@ public struct IdentityMatcher: Sendable {
         /// Live credentials that a record lists as replaced and still to be deleted: never
         /// matched, never namesakes.
         public var retiring: [CredentialKey: [Resource]] = [:]
-        /// Namesakes as the server listed them (for settling interrupted creates).
+        /// Other live credentials that share a matched (or undeclared) key: left alone (as
+        /// the server listed them, for settling interrupted creates).
         public var namesakeResources: [CredentialKey: [Resource]] = [:]
+
+        /// The namesakes' ids.
+        public var namesakes: [CredentialKey: [String]] { namesakeResources.mapValues { $0.compactMap(\.serverID) } }
     }
 
     public func match(live: [Resource], managed: [CredentialKey: ManagedCredential], declared: Set<CredentialKey>) -> Match {
         guard identity == .serverAssigned else {
-            return Match(live: live, managed: managed, conflicts: [], namesakes: [:], stale: [:])
+            return Match(live: live, managed: managed, conflicts: [], stale: [:])
         }
-        var result = Match(live: [], managed: managed, conflicts: [], namesakes: [:], stale: [:])
+        var result = Match(live: [], managed: managed, conflicts: [], stale: [:])
         var retiringIDs: [String: CredentialKey] = [:]
         for record in managed.values { for old in record.retiring { retiringIDs[old.serverID] = record.key } }
         var byKey: [CredentialKey: [Resource]] = [:]
@@ -53,10 +55,7 @@ public struct IdentityMatcher: Sendable {
                 if let pinned = group.first(where: { $0.serverID == pin }) {
                     result.live.append(pinned)
                     let others = group.filter { $0.serverID != pin }
-                    if !others.isEmpty {
-                        result.namesakes[key] = others.compactMap(\.serverID)
-                        result.namesakeResources[key] = others
-                    }
+                    if !others.isEmpty { result.namesakeResources[key] = others }
                     continue
                 }
                 // Ours is gone; what has its name now is another credential, not ours.
@@ -68,7 +67,6 @@ public struct IdentityMatcher: Sendable {
             } else if declared.contains(key) {
                 result.conflicts.append(KeyConflict(key: key, serverIDs: group.compactMap(\.serverID)))
             } else {
-                result.namesakes[key] = group.compactMap(\.serverID)
                 result.namesakeResources[key] = group
             }
         }

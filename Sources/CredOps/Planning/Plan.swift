@@ -256,6 +256,14 @@ public enum Action: Sendable {
         }
     }
 
+    /// The credential as this action makes it (create, replace, update), if it sends one.
+    public var desired: Resource? {
+        switch self {
+        case .create(let after, _), .replace(_, let after, _, _, _), .update(_, let after, _, _, _): after
+        default: nil
+        }
+    }
+
     /// The fingerprint of the secret this action applies, if it sends one.
     public var secretFingerprint: Fingerprint? {
         switch self {

@@ -39,16 +39,7 @@ public enum SecureFiles {
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Failure(description: "cannot create \(temp): \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o600)
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                offset += n
-            }
-            return fsync(fd) == 0
-        }
+        let ok = writeAll(data, to: fd) && fsync(fd) == 0
         close(fd)
         guard ok else {
             unlink(temp)
@@ -63,6 +54,21 @@ public enum SecureFiles {
                 unlink(temp)
                 throw Failure(description: "cannot replace \(path): \(String(cString: strerror(errno)))")
             }
+        }
+    }
+
+    /// Writes all of `data` to `fd` (retrying interrupted and short writes); false when a write
+    /// fails or would block.
+    public static func writeAll(_ data: Data, to fd: Int32) -> Bool {
+        data.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
         }
     }
 
