@@ -61,9 +61,11 @@ let package = Package(
         // The LeadVibe provider: Organizational Units by cookie, secrets the server generates.
         .target(name: "LeadVibeProvider", dependencies: ["CredOps"], swiftSettings: swiftSettings),
         // The Apinizer emulator (Hummingbird): routes, validation, store, faults.
+        // Also the generic emulator of provider profiles (hence CredOps, for the profile model).
         .target(
             name: "ApinizerSandbox",
             dependencies: [
+                "CredOps",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),

@@ -106,7 +106,7 @@ enum SandboxCall {
     ///   - admit: counts the request and draws its fault.
     ///   - keepsHanging: true while a `hang` fault should keep the connection open.
     ///   - handle: the API's answer to the request with its body.
-    static func answer(_ request: inout Request, arrival: ContinuousClock.Instant, isWrite: Bool, bodyLimit: Int,
+    static func answer(_ request: inout Request, arrival: ContinuousClock.Instant, isWrite: Bool, bodyLimit: Int, retryAfterHeader: String = "Retry-After",
                        admit: () async -> FaultInjector.Decision, keepsHanging: @Sendable () async -> Bool,
                        handle: (Data?) async -> SandboxAnswer) async -> Response {
         let decision = await admit()
@@ -121,7 +121,7 @@ enum SandboxCall {
         case .internalError:
             return SandboxResponder.response(SandboxAnswer(status: 500, body: ["error": "internal server error (injected fault: nothing was done)"]))
         case .rateLimited(let seconds):
-            return SandboxResponder.response(SandboxAnswer(status: 429, body: ["error": "too many requests"], headers: [("Retry-After", String(seconds))]))
+            return SandboxResponder.response(SandboxAnswer(status: 429, body: ["error": "too many requests"], headers: [(retryAfterHeader, String(seconds))]))
         }
         let body: Data?
         do {

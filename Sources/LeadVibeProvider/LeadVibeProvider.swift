@@ -109,12 +109,8 @@ final class LeadVibeSession: ProviderSession {
     private func select(_ unit: String) async throws(ProviderError) -> String {
         let body = (try? JSONSerialization.data(withJSONObject: ["unit_id": unit])) ?? Data()
         let response = try await call(.post, "/org-units/active", body: body, unit: nil)
-        for field in response.headers where field.name.lowercased() == "set-cookie" {
-            let first = field.value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
-            guard first.hasPrefix("activeOu=") else { continue }
-            let value = String(first.dropFirst("activeOu=".count))
+        if let value = response.cookie("activeOu") {
             // A session cookie is a credential: never shown, never sent elsewhere.
-            guard !value.isEmpty, value.count <= 4096, value.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 && $0 != ";" && $0 != "," }) else { break }
             connection.runSecrets.add([Secret(value)])
             return value
         }
@@ -268,30 +264,5 @@ final class LeadVibeSession: ProviderSession {
         let unknown = method != .get && status >= 500
         let message = text.map { "\(status) \($0)" } ?? "\(status) (an answer without an error message: \(response.body.count) bytes)"
         return ProviderError(.server(status: status, code: ""), request: summary, message: message, outcomeUnknown: unknown)
-    }
-}
-
-/// Values fetched once per key, however many calls want one at the same moment: the account's
-/// units (one key) and each unit's cookie. A failed fetch is not kept; the next call tries again.
-actor FetchedOnce<Value: Sendable> {
-    private var values: [String: Value] = [:]
-    private var fetching: [String: Task<Result<Value, ProviderError>, Never>] = [:]
-
-    func value(_ key: String = "", _ fetch: @escaping @Sendable () async throws(ProviderError) -> Value) async throws(ProviderError) -> Value {
-        if let value = values[key] { return value }
-        let task = fetching[key] ?? Task { () -> Result<Value, ProviderError> in
-            do throws(ProviderError) { return .success(try await fetch()) } catch { return .failure(error) }
-        }
-        fetching[key] = task
-        let result = await task.value
-        fetching[key] = nil
-        if case .success(let value) = result { values[key] = value }
-        return try result.get()
-    }
-
-    /// Drops the value of `key` when `stale` says it is the one that stopped working (unless
-    /// another call already replaced it).
-    func forget(_ key: String, if stale: (Value) -> Bool) {
-        if let value = values[key], stale(value) { values[key] = nil }
     }
 }

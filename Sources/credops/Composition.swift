@@ -6,14 +6,34 @@ import CredOpsStateSQLite
 import Foundation
 import LeadConduitProvider
 import LeadVibeProvider
+import Synchronization
 
 /// The one place that knows every provider, every state store and the built-in sandbox.
 enum Composition {
-    /// Every provider this build knows.
-    static let providers = ProviderRegistry([ApinizerProvider(), LeadConduitProvider(), LeadVibeProvider()])
+    /// The providers built into this binary.
+    static let builtIn = ProviderRegistry([ApinizerProvider(), LeadConduitProvider(), LeadVibeProvider()])
 
-    /// The providers that have a built-in emulator (`sandbox://`, `credops sandbox serve --provider`).
-    static let emulated = ["apinizer", "leadconduit", "leadvibe"]
+    /// The built-in providers and those the run's provider profiles describe. A command
+    /// reads its profiles once, before anything else uses a provider (`Loading.profiles`), so
+    /// this is the process's composition, set up once like the rest of this file.
+    private static let registry = Mutex(builtIn)
+
+    /// Every provider this run knows.
+    static var providers: ProviderRegistry { registry.withLock { $0 } }
+
+    /// The provider profiles this run read.
+    static var profiles: [ProviderProfile] { providers.all.compactMap { ($0 as? ProfileProvider)?.profile } }
+
+    /// Adds the providers `profiles` describe.
+    static func register(_ profiles: [ProviderProfile]) {
+        registry.withLock { $0 = $0.adding(profiles.map(ProfileProvider.init)) }
+    }
+
+    /// The built-in providers that have a built-in emulator (`sandbox://`, `credops sandbox
+    /// serve --provider`); every profile has one too, the generic emulator.
+    static let emulatedBuiltIn = ["apinizer", "leadconduit", "leadvibe"]
+
+    static var emulated: [String] { emulatedBuiltIn + profiles.map(\.name).sorted() }
 
     /// Opens the state store at `location`, with its fingerprint key.
     /// - Returns: the store, its key, and notes for the user (a key moved out of the state directory).
@@ -95,6 +115,16 @@ final class SandboxConnector: EnvironmentConnector, @unchecked Sendable {
         let secret = FingerprintKey.random().withBytes { $0.map { String(format: "%02x", $0) }.joined() }
         let dataFile = (root as NSString).appendingPathComponent("\(id).json")
         try SecureFiles.ensureDirectory(root)
+        // Every provider profile is served by the generic emulator.
+        if let profile = (Composition.providers[provider] as? ProfileProvider)?.profile {
+            var configuration = ProfileEmulatorConfiguration(profile: profile, keys: [secret], dataFile: dataFile)
+            if let latency = settings?.integer("latencyMilliseconds") { configuration.faults.latencyMilliseconds = latency }
+            let namespaces = settings?.strings("namespaces") ?? []
+            if !namespaces.isEmpty { configuration.namespaces = namespaces }
+            let server = try await ProfileServer.start(configuration)
+            return RunningEmulator(baseURL: server.baseURL, credentials: ProfileEmulatorConfiguration.credentials(for: profile, key: secret),
+                                   stop: { await server.stop() })
+        }
         switch provider {
         case "leadconduit":
             var configuration = LeadConduitConfiguration(apiKeys: [secret], maskPasswords: settings?.bool("maskPasswords") ?? false,

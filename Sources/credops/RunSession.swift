@@ -28,15 +28,15 @@ final class RunSession: @unchecked Sendable {
     /// Loads and checks the inputs, opens the state and resolves every secret; exits 1 on any problem.
     static func open(input: InputOptions, selection: EnvironmentSelection, state: StateOptions, terminal: Terminal,
                      verbose: Bool = false) async throws -> RunSession {
-        try await open(paths: input.paths, environmentsDirectory: input.environmentsDirectory,
+        try await open(paths: input.paths, environmentsDirectory: input.environmentsDirectory, providersDirectory: input.providersDirectory,
                        allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, hosts: input.hosts,
                        selected: selection.environments, state: state, terminal: terminal, verbose: verbose)
     }
 
-    static func open(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, secretsRoot: SecretsRootOption,
+    static func open(paths: [String], environmentsDirectory: String, providersDirectory: String?, allowPlaintextSecrets: Bool, secretsRoot: SecretsRootOption,
                      hosts: HostOptions, selected: [String], state: StateOptions, terminal: Terminal, verbose: Bool) async throws -> RunSession {
         let processEnvironment = ProcessInfo.processInfo.environment
-        let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory,
+        let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory, providersDirectory: providersDirectory,
                                       allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal, noteSkipped: verbose)
         // The selection first: a mistyped -e opens no state and makes no key.
         let environments: [EnvironmentConfig]

@@ -31,7 +31,7 @@ import Testing
     func load(_ text: String) -> ([ProviderProfile], [String]) {
         let dir = TemporaryDirectory()
         dir.write("providers/p.yaml", text)
-        let (profiles, diagnostics) = InputLoader(schemas: [:]).loadProfiles(directory: dir.url("providers"), builtIn: ["apinizer", "leadconduit"])
+        let (profiles, _, diagnostics) = InputLoader(schemas: [:]).loadProfiles(directory: dir.url("providers"), builtIn: ["apinizer", "leadconduit"])
         let prefix = dir.url("providers/p.yaml") + ":"
         return (profiles, diagnostics.map { $0.description.replacingOccurrences(of: prefix, with: "") })
     }

@@ -33,31 +33,35 @@ import Testing
     @Test func validateOfTheExamplesPasses() async throws {
         let result = await CLIRunner(directory: PackagePaths.root).run(["validate", "examples"])
         #expect(result.exitCode == 0, "\(result)")
-        #expect(result.stdout == "4 manifests (4 projects, 9 credentials) and 5 environments are valid.\n")
+        #expect(result.stdout == "5 manifests (5 projects, 11 credentials), 1 provider profile and 6 environments are valid.\n")
     }
 
     @Test func quickStartAppliesToTheBuiltInSandboxesAndThenHasNoChanges() async throws {
         let dir = TemporaryDirectory()
-        for folder in ["examples", "environments"] {
+        for folder in ["examples", "environments", "providers"] {
             try FileManager.default.copyItem(atPath: PackagePaths.path(folder), toPath: dir.url(folder))
         }
         let runner = CLIRunner(directory: dir.path)
         let apply = await runner.run(["apply", "examples", "--auto-approve"])
         #expect(apply.exitCode == 0, "\(apply)")
-        // Apinizer's dev, staging and production, the LeadConduit account lc-dev, and the
-        // LeadVibe account lv-dev, whose generated secrets went to private files.
-        #expect(apply.stdout.contains("Apply complete in 5 environments."))
+        // Apinizer's dev, staging and production, the LeadConduit account lc-dev, the LeadVibe
+        // account lv-dev and the LeadExec-style account le-dev (a provider profile), whose
+        // generated secrets went to private files.
+        #expect(apply.stdout.contains("Apply complete in 6 environments."))
+        #expect(apply.stdout.contains("✓ le-dev: Deployed successfully: 2 created"), "\(apply)")
         #expect(apply.stdout.contains("✓ lc-dev: Deployed successfully: 2 created"), "\(apply)")
         #expect(apply.stdout.contains("✓ lv-dev: Deployed successfully: 2 created"), "\(apply)")
         let plan = await runner.run(["plan", "examples", "--detailed-exitcode"])
         #expect(plan.exitCode == 0, "\(plan)")
-        #expect(plan.stdout.hasSuffix("No changes. 5 environments are in sync with the manifests.\n"))
+        #expect(plan.stdout.hasSuffix("No changes. 6 environments are in sync with the manifests.\n"))
+        let exec = try String(contentsOfFile: dir.url(".credops/delivered/le-dev/lead-delivery/Posting Partner A.env"), encoding: .utf8)
+        #expect(exec.contains("CLIENT_ID=") && exec.contains("CLIENT_SECRET=sk_"), "\(exec)")
         let delivered = dir.url(".credops/delivered/lv-dev/partner-feeds/Partner Feed.env")
         let pair = try String(contentsOfFile: delivered, encoding: .utf8)
         #expect(pair.contains("CLIENT_ID=cli_") && pair.contains("CLIENT_SECRET=lvs_"), "\(pair)")
         #expect((try FileManager.default.attributesOfItem(atPath: delivered)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         #expect((try FileManager.default.attributesOfItem(atPath: (delivered as NSString).deletingLastPathComponent)[.posixPermissions] as? NSNumber)?.intValue == 0o700)
-        for name in ["dev", "staging", "production", "lc-dev.leadconduit", "lv-dev.leadvibe"] {
+        for name in ["dev", "staging", "production", "lc-dev.leadconduit", "lv-dev.leadvibe", "le-dev.leadexec"] {
             let attributes = try FileManager.default.attributesOfItem(atPath: dir.url(".credops/sandbox/\(name).json"))
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         }
@@ -70,7 +74,7 @@ import Testing
     @Test func unknownEnvironmentNameIsRefusedWithASuggestion() async throws {
         let result = await CLIRunner(directory: PackagePaths.root).run(["plan", "examples", "-e", "prod"])
         #expect(result.exitCode == 1)
-        #expect(result.stderr.contains("prod: error: no environment named 'prod' (did you mean 'production'?); known: dev, lc-dev, lv-dev, production, staging"), "\(result)")
+        #expect(result.stderr.contains("prod: error: no environment named 'prod' (did you mean 'production'?); known: dev, lc-dev, le-dev, lv-dev, production, staging"), "\(result)")
     }
 
     /// Without --token the sandbox makes one for the run and says so next to its URL; bound to

@@ -146,7 +146,8 @@ import Testing
         let runner = CLIRunner(directory: PackagePaths.root)
         for (file, arguments) in [("manifest", ["schema", "manifest"]), ("environment", ["schema", "environment"]),
                                   ("manifest.leadconduit", ["schema", "--provider", "leadconduit"]),
-                                  ("manifest.leadvibe", ["schema", "--provider", "leadvibe"]), ("profile", ["schema", "profile"])] {
+                                  ("manifest.leadvibe", ["schema", "--provider", "leadvibe"]), ("profile", ["schema", "profile"]),
+                                  ("manifest.leadexec", ["schema", "--provider", "leadexec"])] {
             let printed = await runner.run(arguments)
             #expect(printed.exitCode == 0)
             let committed = try String(contentsOfFile: PackagePaths.path("schema/\(file).schema.json"), encoding: .utf8)
@@ -154,6 +155,7 @@ import Testing
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("examples")).filter { $0.hasSuffix(".yaml") }.map { "examples/\($0)" }
             + (try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("environments"))).map { "environments/\($0)" }
+            + (try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("providers"))).map { "providers/\($0)" }
         let check = try await python(["scripts/check-schemas.py", "schema"] + files)
         #expect(check.code == 0, "\(check.output)")
         #expect(check.output.components(separatedBy: "\nok ").count - 1 + (check.output.hasPrefix("ok ") ? 1 : 0) == files.count)

@@ -423,7 +423,7 @@ final class LatestRecords: @unchecked Sendable {
         get { lock.withLock { records[key] } }
         set {
             lock.withLock {
-                if let value = newValue { records.updateValue(value, forKey: key) } else { records.removeValue(forKey: key) }
+                if let value = newValue { records[key] = .some(value) } else { records[key] = nil }
             }
         }
     }

@@ -57,8 +57,9 @@ public enum AuthConfig: Sendable {
     /// A personal API access token sent as `Authorization: Bearer`.
     case bearer(SecretReference)
     /// The client-credentials token call; the token is cached and renewed. `tokenPath`
-    /// overrides the provider's default; `body` is how the call sends the client's login.
-    case oauth2(clientID: SecretReference, clientSecret: SecretReference, tokenPath: String? = nil, body: TokenBodyFormat = .form)
+    /// overrides the provider's default; `body` is how the call sends the client's login (nil:
+    /// the provider's default, form for most).
+    case oauth2(clientID: SecretReference, clientSecret: SecretReference, tokenPath: String? = nil, body: TokenBodyFormat? = nil)
     /// HTTP Basic with a user name and a password.
     case basic(username: String, password: SecretReference)
     /// An API key sent as the HTTP Basic password with the fixed user `API` (LeadConduit;
@@ -108,6 +109,8 @@ public struct RetrySettings: Sendable, Equatable {
     public var maxBackoffMilliseconds = 10_000
     /// `Retry-After` and `retry_after` are honoured up to this many seconds.
     public var retryAfterCapSeconds = 60
+    /// The header that says how long to wait (a provider profile may name another).
+    public var retryAfterHeader = "Retry-After"
 
     public init() {}
 }

@@ -178,7 +178,7 @@ struct EnvironmentParser {
                     tokenPath = text
                 }
             }
-            var body = TokenBodyFormat.form
+            var body: TokenBodyFormat?
             if let node = oauthMap["body"], let text = reader.string(node, field: "auth.oauth2.body") {
                 if let format = TokenBodyFormat(rawValue: text) { body = format } else {
                     reader.error("auth.oauth2.body must be form or json, found '\(TextSafety.escaped(String(text.prefix(40))))'", at: node)

@@ -22,15 +22,26 @@ public final class Authenticator: Sendable {
     private let http: HTTPClient
     private let policy: RetryPolicy
     private let defaultTokenPath: String
+    private let defaultTokenBody: TokenBodyFormat
     private let state = Mutex(State.empty)
     private let count = Mutex(0)
 
-    /// - Parameter defaultTokenPath: the provider's token call, used unless the environment names one.
-    public init(connection: Connection, http: HTTPClient, policy: RetryPolicy, defaultTokenPath: String) {
+    /// - Parameters:
+    ///   - defaultTokenPath: the provider's token call, used unless the environment names one.
+    ///   - defaultTokenBody: how the provider's token call takes the client's login, unless the
+    ///     environment says.
+    public init(connection: Connection, http: HTTPClient, policy: RetryPolicy, defaultTokenPath: String, defaultTokenBody: TokenBodyFormat = .form) {
         self.connection = connection
         self.http = http
         self.policy = policy
         self.defaultTokenPath = defaultTokenPath
+        self.defaultTokenBody = defaultTokenBody
+    }
+
+    /// The header the credentials go in: `Authorization`, or the API's own key header.
+    public var headerName: String {
+        if case .header(let name, _) = connection.credentials { return name }
+        return "Authorization"
     }
 
     /// True when a 401 can be cured by fetching a new token.
@@ -42,7 +53,7 @@ public final class Authenticator: Sendable {
     /// Token calls made so far.
     public var authentications: Int { count.withLock { $0 } }
 
-    /// The value of the `Authorization` header, and the secret it carries (to `invalidate` after a 401).
+    /// The value of the `Authorization` header (or of `headerName`), and the secret it carries (to `invalidate` after a 401).
     public func authorization(request: String) async throws(ProviderError) -> (header: String, secret: Secret) {
         switch connection.credentials {
         case .bearer(let token):
@@ -51,9 +62,11 @@ public final class Authenticator: Sendable {
             // The one place a Basic password leaves its `Secret`: base64 in the header.
             let encoded = Data((username + ":" + password.reveal()).utf8).base64EncodedString()
             return ("Basic " + encoded, password)
+        case .header(_, let value):
+            return (value.reveal(), value)
         case .clientCredentials(let clientID, let clientSecret, let tokenPath, let format):
             let token = try await token(request: request, clientID: clientID, clientSecret: clientSecret,
-                                        path: tokenPath ?? defaultTokenPath, format: format)
+                                        path: tokenPath ?? defaultTokenPath, format: format ?? defaultTokenBody)
             return ("Bearer " + token.reveal(), token)
         }
     }

@@ -76,6 +76,21 @@ public struct HTTPResponse: Sendable {
     }
 
     public var isSuccess: Bool { (200..<300).contains(status) }
+
+    /// The value of the cookie `name` this answer sets (`Set-Cookie: name=value; ...`), when it
+    /// is one credops will send back: 1 to 4096 printable characters without `;` or `,`.
+    public func cookie(_ name: String) -> String? {
+        let prefix = name + "="
+        for field in headers where field.name.lowercased() == "set-cookie" {
+            let first = field.value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
+            guard first.hasPrefix(prefix) else { continue }
+            let value = String(first.dropFirst(prefix.count))
+            guard !value.isEmpty, value.utf8.count <= 4096,
+                  value.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 && $0 != ";" && $0 != "," }) else { return nil }
+            return value
+        }
+        return nil
+    }
 }
 
 /// Small URL helpers that do not need a full parse.

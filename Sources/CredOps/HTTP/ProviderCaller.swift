@@ -17,12 +17,15 @@ public final class ProviderCaller: Sendable {
     /// must not present a rotated key a thousand times and lock the account).
     private let refused = Mutex<HTTPResponse?>(nil)
 
-    /// - Parameter defaultTokenPath: the token call's path when the environment names none.
-    public init(connection: Connection, http: HTTPClient, defaultTokenPath: String) {
+    /// - Parameters:
+    ///   - defaultTokenPath: the token call's path when the environment names none.
+    ///   - defaultTokenBody: how the token call sends the client's login when the environment does not say.
+    public init(connection: Connection, http: HTTPClient, defaultTokenPath: String, defaultTokenBody: TokenBodyFormat = .form) {
         self.connection = connection
         self.http = http
         self.policy = RetryPolicy(settings: connection.retry)
-        self.auth = Authenticator(connection: connection, http: http, policy: policy, defaultTokenPath: defaultTokenPath)
+        self.auth = Authenticator(connection: connection, http: http, policy: policy, defaultTokenPath: defaultTokenPath,
+                                  defaultTokenBody: defaultTokenBody)
     }
 
     /// What was sent so far, token calls included.
@@ -46,7 +49,7 @@ public final class ProviderCaller: Sendable {
         while true {
             let (authorization, token) = try await auth.authorization(request: summary)
             var headers = HTTPHeaders([("Accept", "application/json")])
-            headers.add("Authorization", authorization)
+            headers.add(auth.headerName, authorization)
             if body != nil { headers.add("Content-Type", "application/json") }
             for (name, value) in extra { headers.add(name, value) }
             let request = HTTPRequest(method: method, url: connection.baseURL + path, headers: headers, body: body)

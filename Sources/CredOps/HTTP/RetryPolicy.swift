@@ -51,7 +51,7 @@ public struct RetryPolicy: Sendable {
     /// The server's requested wait, capped; nil when absent or unreadable.
     func serverDelay(_ response: HTTPResponse, now: Date) -> Duration? {
         var seconds: Double?
-        if let header = response.headers["Retry-After"]?.trimmingCharacters(in: .whitespaces) {
+        if let header = response.headers[settings.retryAfterHeader]?.trimmingCharacters(in: .whitespaces) {
             if let s = Double(header), s.isFinite, s >= 0, header.allSatisfy({ $0.isNumber || $0 == "." }) {
                 seconds = s
             } else if let date = Self.httpDate(header) {

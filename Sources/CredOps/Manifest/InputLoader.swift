@@ -161,7 +161,8 @@ public struct InputLoader: Sendable {
         }
         // Inside a directory, YAML that is not ours (a CI pipeline, a Helm chart) is skipped;
         // a file named on the command line is always read as a manifest.
-        if !explicit && !documents.contains(where: Self.looksLikeManifest) {
+        // Provider profiles (read from providers/ by `loadProfiles`) are skipped the same way.
+        if !explicit && (!documents.contains(where: Self.looksLikeManifest) || documents.allSatisfy(Self.isProfile)) {
             return ([], [], nil, false)
         }
         if documents.isEmpty {
@@ -177,6 +178,12 @@ public struct InputLoader: Sendable {
     static func looksLikeManifest(_ document: YAMLNode) -> Bool {
         guard case .mapping(let pairs) = document.content else { return false }
         return pairs.contains { ["apiVersion", "kind"].contains($0.key.scalar?.value ?? "") }
+    }
+
+    /// True when the document says `kind: ProviderProfile`.
+    static func isProfile(_ document: YAMLNode) -> Bool {
+        guard case .mapping(let pairs) = document.content else { return false }
+        return pairs.contains { $0.key.scalar?.value == "kind" && $0.value.scalar?.value == ProfileParser.kind }
     }
 
     static func isYAML(_ name: String) -> Bool { name.hasSuffix(".yaml") || name.hasSuffix(".yml") }

@@ -19,7 +19,7 @@ public struct Inputs: Sendable {
 
 /// A file that went into a run.
 public struct InputFile: Sendable, Codable, Hashable {
-    public enum Kind: String, Sendable, Codable { case manifest, environment }
+    public enum Kind: String, Sendable, Codable { case manifest, environment, profile }
     public var path: String
     public var kind: Kind
     public var sha256: String

@@ -32,12 +32,16 @@ public struct SavedPlan: Codable, Sendable {
     public struct SavedInputs: Codable, Sendable, Equatable {
         public var paths: [String]
         public var environmentsDirectory: String
+        /// `--providers DIR` when the plan was made with it (nil: the default beside the environments).
+        public var providersDirectory: String?
         public var allowPlaintextSecrets: Bool
         public var files: [InputFile]
         /// The environments the plan covers (`-e`), empty for all.
         public var selectedEnvironments: [String]
 
-        public init(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, files: [InputFile], selectedEnvironments: [String]) {
+        public init(paths: [String], environmentsDirectory: String, providersDirectory: String? = nil, allowPlaintextSecrets: Bool, files: [InputFile],
+                    selectedEnvironments: [String]) {
+            self.providersDirectory = providersDirectory
             self.paths = paths
             self.environmentsDirectory = environmentsDirectory
             self.allowPlaintextSecrets = allowPlaintextSecrets

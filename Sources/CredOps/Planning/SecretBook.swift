@@ -27,7 +27,7 @@ public struct SecretBook: Sendable {
         switch auth {
         case .bearer(let t)?: result.append(t)
         case .clientCredentials(_, let s, _, _)?: result.append(s)  // the id is a login name
-        case .basic(_, let p)?: result.append(p)
+        case .basic(_, let p)?, .header(_, let p)?: result.append(p)
         case nil: break
         }
         return result

@@ -1,19 +1,32 @@
 import Foundation
 
 extension InputLoader {
-    /// Reads every provider profile (`kind: ProviderProfile`) under `directory` (`providers/`),
-    /// checking each as strictly as a manifest. A missing directory holds no profile.
+    /// Reads every provider profile (`kind: ProviderProfile`) in `directory` (`providers/`
+    /// beside `environments/`, where every YAML document must be a profile), checking each as
+    /// strictly as a manifest. They live beside the environment files, not among the manifests,
+    /// because environment files name them whatever manifests a command reads. A missing
+    /// directory holds no profile.
     ///
     /// - Parameter builtIn: the built-in providers' names, which a profile may not take.
-    /// - Returns: the profiles that checked out, and every diagnostic.
-    public func loadProfiles(directory: String, builtIn: Set<String>) -> (profiles: [ProviderProfile], diagnostics: [Diagnostic]) {
+    /// - Returns: the profiles that checked out, the files they came from (for a saved plan's
+    ///   digests), and every diagnostic.
+    public func loadProfiles(directory: String, builtIn: Set<String>) -> (profiles: [ProviderProfile], files: [InputFile], diagnostics: [Diagnostic]) {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else { return ([], []) }
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else { return ([], [], []) }
         var profiles: [ProviderProfile] = []
+        var files: [InputFile] = []
         var diagnostics: [Diagnostic] = []
         for path in Self.walk(directory) {
+            let bytes: [UInt8]
+            switch read(path) {
+            case .success(let b): bytes = b
+            case .failure(let d):
+                diagnostics.append(d)
+                continue
+            }
+            files.append(InputFile(path: path, kind: .profile, sha256: Self.sha256(bytes)))
             let documents: [YAMLNode]
-            switch read(path).flatMap({ compose($0, path: path) }) {
+            switch compose(bytes, path: path) {
             case .success(let d): documents = d
             case .failure(let d):
                 diagnostics.append(d)
@@ -31,6 +44,6 @@ extension InputLoader {
             }
             diagnostics += reader.diagnostics
         }
-        return (profiles, diagnostics.sortedForDisplay())
+        return (profiles, files, diagnostics.sortedForDisplay())
     }
 }

@@ -6,7 +6,7 @@ struct ProfileParser {
     static let kind = "ProviderProfile"
     static let topKeys = ["apiVersion", "kind", "name", "description", "auth", "namespace", "paths", "list", "identity", "update",
                           "key", "fields", "secret", "errors", "rateLimit"]
-    static let fieldKeys = ["name", "pointer", "type", "required", "default", "minLength", "maxLength", "oneOf", "immutable", "readOnly"]
+    static let fieldKeys = ["name", "pointer", "type", "required", "default", "minLength", "maxLength", "oneOf", "immutable", "readOnly", "calls"]
     static let types: [String: FieldSpec.Kind] = ["string": .string, "bool": .bool, "stringSet": .stringSet, "instant": .instant]
     /// Keys a manifest credential holds besides the profile's fields.
     static let reservedNames = Set(["environments", "overrides", "access"] + ResourceSchema.deliveryKeys)
@@ -39,7 +39,7 @@ struct ProfileParser {
             }
         }
         let description = top["description"].flatMap { reader.string($0, field: "description") }
-        let auth = top["auth"].flatMap(parseAuth) ?? (top["auth"] == nil ? ProviderProfile.Auth(kinds: [.bearer], tokenPath: nil, tokenBody: .form) : nil)
+        let auth = top["auth"].flatMap(parseAuth) ?? (top["auth"] == nil ? ProviderProfile.Auth(kinds: [.bearer], tokenPath: nil, tokenBody: .form, apiKeyHeader: nil) : nil)
         let namespace = top["namespace"].map(parseNamespace) ?? ProviderProfile.Namespace.none
         let paths = required(top, "paths", in: root, hint: "paths: { collection: /credentials, item: /credentials/{id} }").flatMap { parsePaths($0, namespace: namespace) }
         let list = top["list"].map(parseList) ?? ProviderProfile.Listing(items: JSONPointer("")!, paging: .none)
@@ -66,13 +66,7 @@ struct ProfileParser {
         var retryAfter = "Retry-After"
         if let node = top["rateLimit"], let map = reader.mapping(node, what: "rateLimit") {
             reader.rejectUnknownKeys(map, allowed: ["retryAfterHeader"])
-            if let h = map["retryAfterHeader"], let v = reader.string(h, field: "retryAfterHeader") {
-                if v.isEmpty || !v.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }) {
-                    reader.error("retryAfterHeader must be a header name, found '\(TextSafety.escaped(v))'", at: h)
-                } else {
-                    retryAfter = v
-                }
-            }
+            if let h = map["retryAfterHeader"], let v = headerName(h, field: "retryAfterHeader") { retryAfter = v }
         }
 
         // Names must tell fields, the key and the secret apart, and leave manifests their own keys.
@@ -117,6 +111,26 @@ struct ProfileParser {
         reader.error(message, at: node)
     }
 
+    /// A query parameter's name: letters, digits, `_`, `-` and `.`, sent as it is.
+    private func queryName(_ node: YAMLNode, field: String) -> String? {
+        guard let v = reader.string(node, field: field) else { return nil }
+        guard !v.isEmpty, v.count <= 100, v.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }) else {
+            reader.error("\(field) must be a query parameter name (letters, digits, _, - and .), found '\(TextSafety.escaped(v))'", at: node)
+            return nil
+        }
+        return v
+    }
+
+    /// A header name: letters, digits and `-`.
+    private func headerName(_ node: YAMLNode, field: String) -> String? {
+        guard let v = reader.string(node, field: field) else { return nil }
+        guard !v.isEmpty, v.count <= 100, v.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }) else {
+            reader.error("\(field) must be a header name (letters, digits and -), found '\(TextSafety.escaped(v))'", at: node)
+            return nil
+        }
+        return v
+    }
+
     private func pointer(_ node: YAMLNode, field: String) -> JSONPointer? {
         guard let text = reader.string(node, field: field) else { return nil }
         guard let p = JSONPointer(text) else {
@@ -137,7 +151,7 @@ struct ProfileParser {
 
     private func parseAuth(_ node: YAMLNode) -> ProviderProfile.Auth? {
         guard let map = reader.mapping(node, what: "auth") else { return nil }
-        reader.rejectUnknownKeys(map, allowed: ["allowed", "tokenPath", "tokenBody"])
+        reader.rejectUnknownKeys(map, allowed: ["allowed", "tokenPath", "tokenBody", "apiKeyHeader"])
         var kinds: [ProviderProfile.Auth.Kind] = []
         if let list = map["allowed"], let items = reader.stringList(list, field: "auth.allowed") {
             for (text, item) in items {
@@ -162,8 +176,16 @@ struct ProfileParser {
         if tokenPath != nil && !kinds.contains(.oauth2), let t = map["tokenPath"] {
             reader.error("tokenPath is for oauth2, which auth.allowed does not name", at: t)
         }
+        var apiKeyHeader: String?
+        if let h = map["apiKeyHeader"], let v = headerName(h, field: "auth.apiKeyHeader") {
+            if !kinds.contains(.apiKey) { reader.error("apiKeyHeader is for apiKey, which auth.allowed does not name", at: h) }
+            if ["authorization", "cookie", "host", "content-type", "content-length"].contains(v.lowercased()) {
+                reader.error("apiKeyHeader cannot be \(v); name the API's own key header (X-API-Key)", at: h)
+            }
+            apiKeyHeader = v
+        }
         guard !kinds.isEmpty else { return nil }
-        return ProviderProfile.Auth(kinds: kinds, tokenPath: tokenPath?.text, tokenBody: body)
+        return ProviderProfile.Auth(kinds: kinds, tokenPath: tokenPath?.text, tokenBody: body, apiKeyHeader: apiKeyHeader)
     }
 
     private func parseNamespace(_ node: YAMLNode) -> ProviderProfile.Namespace {
@@ -182,8 +204,8 @@ struct ProfileParser {
             reader.error("namespace takes one of header, query or select", at: node)
             return .none
         }
-        if let h = map["header"], let v = reader.string(h, field: "namespace.header") { return .header(v) }
-        if let q = map["query"], let v = reader.string(q, field: "namespace.query") { return .query(v) }
+        if let h = map["header"], let v = headerName(h, field: "namespace.header") { return .header(v) }
+        if let q = map["query"], let v = queryName(q, field: "namespace.query") { return .query(v) }
         if let s = map["select"], let sm = reader.mapping(s, what: "namespace.select") {
             reader.rejectUnknownKeys(sm, allowed: ["path", "bodyField", "cookie"])
             let p = sm["path"].flatMap { path($0, field: "namespace.select.path") }
@@ -238,15 +260,16 @@ struct ProfileParser {
             return listing
         }
         if let n = pm["pageNumber"], let m = reader.mapping(n, what: "pageNumber") {
-            reader.rejectUnknownKeys(m, allowed: ["parameter", "sizeParameter", "size"])
-            let parameter = m["parameter"].flatMap { reader.string($0, field: "parameter") } ?? "page"
-            let sizeParameter = m["sizeParameter"].flatMap { reader.string($0, field: "sizeParameter") }
+            reader.rejectUnknownKeys(m, allowed: ["parameter", "sizeParameter", "size", "first"])
+            let parameter = m["parameter"].flatMap { queryName($0, field: "parameter") } ?? "page"
+            let sizeParameter = m["sizeParameter"].flatMap { queryName($0, field: "sizeParameter") }
             let size = m["size"].flatMap { reader.integer($0, field: "size", range: 1...10_000) } ?? 100
-            listing.paging = .pageNumber(parameter: parameter, sizeParameter: sizeParameter, size: size)
+            let first = m["first"].flatMap { reader.integer($0, field: "first", range: 0...1) } ?? 1
+            listing.paging = .pageNumber(parameter: parameter, sizeParameter: sizeParameter, size: size, first: first)
         } else if let c = pm["cursor"], let m = reader.mapping(c, what: "cursor") {
             reader.rejectUnknownKeys(m, allowed: ["parameter", "next"])
             if let next = m["next"].flatMap({ pointer($0, field: "cursor.next") }) {
-                listing.paging = .cursor(parameter: m["parameter"].flatMap { reader.string($0, field: "parameter") } ?? "cursor", next: next)
+                listing.paging = .cursor(parameter: m["parameter"].flatMap { queryName($0, field: "parameter") } ?? "cursor", next: next)
             } else if m["next"] == nil {
                 reader.error("cursor needs next: the pointer to the next cursor in an answer", at: c)
             }
@@ -307,9 +330,37 @@ struct ProfileParser {
         if readOnly && (isRequired || immutable || defaultValue != nil), let r = map["readOnly"] {
             reader.error("a read-only field is the server's: it cannot also be required, immutable or have a default", at: r)
         }
+        var calls: ProviderProfile.SwitchCalls?
+        if let c = map["calls"] {
+            calls = parseCalls(c)
+            if kind != .bool || readOnly || immutable {
+                reader.error("calls are for a bool switch the API turns with calls of its own (not read-only, not immutable)", at: c)
+            }
+        }
         return ProviderProfile.Field(name: name, pointer: pointerValue, kind: kind, required: isRequired, defaultValue: defaultValue,
                                      minLength: minLength, maxLength: maxLength, oneOf: allowed, immutable: immutable, readOnly: readOnly,
-                                     location: reader.location(nameNode))
+                                     calls: calls, location: reader.location(nameNode))
+    }
+
+    /// `calls: { method: POST, on: /credentials/{id}/enable, off: /credentials/{id}/disable }`.
+    private func parseCalls(_ node: YAMLNode) -> ProviderProfile.SwitchCalls? {
+        guard let map = reader.mapping(node, what: "calls") else { return nil }
+        reader.rejectUnknownKeys(map, allowed: ["method", "on", "off"])
+        var method = HTTPMethod.post
+        if let m = map["method"], let v = reader.string(m, field: "calls.method") {
+            if let known = HTTPMethod(rawValue: v), [.post, .put, .patch].contains(known) { method = known } else { oneOf(v, ["POST", "PUT", "PATCH"], field: "calls.method", at: m) }
+        }
+        let on = map["on"].flatMap { path($0, field: "calls.on") }
+        let off = map["off"].flatMap { path($0, field: "calls.off") }
+        for (template, key) in [(on, "on"), (off, "off")] {
+            guard let node = map[key] else {
+                reader.error("calls needs \(key): the path that turns the switch \(key) (with {id})", at: node)
+                continue
+            }
+            if let template, !template.placeholders.contains("id") { reader.error("calls.\(key) must hold {id}", at: node) }
+        }
+        guard let on, let off, on.placeholders.contains("id"), off.placeholders.contains("id") else { return nil }
+        return ProviderProfile.SwitchCalls(method: method, on: on, off: off)
     }
 
     private func parseSecret(_ node: YAMLNode) -> ProviderProfile.SecretSpec? {

@@ -34,6 +34,9 @@ public struct ProviderProfile: Sendable {
         /// The OAuth2 token call's path and body format, when `oauth2` is allowed.
         public var tokenPath: String?
         public var tokenBody: TokenBodyFormat
+        /// The header an API key goes in (`X-API-Key`); nil: as the HTTP Basic password with
+        /// the user `API`.
+        public var apiKeyHeader: String?
     }
 
     /// How a request says which namespace it is about.
@@ -66,8 +69,8 @@ public struct ProviderProfile: Sendable {
 
     public enum Paging: Sendable, Equatable {
         case none
-        /// `?page=N&size=S` until a page holds fewer than `size`.
-        case pageNumber(parameter: String, sizeParameter: String?, size: Int)
+        /// `?page=N&size=S` from `first` until a page holds fewer than `size`.
+        case pageNumber(parameter: String, sizeParameter: String?, size: Int, first: Int)
         /// `?cursor=C` with C from the answer, until it is absent or empty.
         case cursor(parameter: String, next: JSONPointer)
         /// A full next-page path in the answer (same host only), until absent.
@@ -99,7 +102,17 @@ public struct ProviderProfile: Sendable {
         public var oneOf: [String]?
         public var immutable: Bool
         public var readOnly: Bool
+        /// A switch the API turns with calls of its own (`POST /credentials/{id}/enable`)
+        /// instead of in the object: then it is read from the object but never sent in a body.
+        public var calls: SwitchCalls?
         public var location: SourceLocation
+    }
+
+    /// The two calls that turn a bool field on and off.
+    public struct SwitchCalls: Sendable, Equatable {
+        public var method: HTTPMethod
+        public var on: PathTemplate
+        public var off: PathTemplate
     }
 
     public enum SecretSpec: Sendable, Equatable {
@@ -141,12 +154,13 @@ public struct ProviderProfile: Sendable {
             identifierField: key.name, secretField: secretName, fields: specs, grantsField: "access", grantTypes: [],
             identifiersAreGlobal: namespace == .none,
             capabilities: ProviderCapabilities(namespace: namespaceMode, secret: secretMode, identity: identity.keyIsID ? .keyIsID : .serverAssigned),
-            emulatorSettings: [EmulatorSettingSpec("latencyMilliseconds", .integer(0...60_000))],
+            emulatorSettings: [EmulatorSettingSpec("latencyMilliseconds", .integer(0...60_000)), EmulatorSettingSpec("namespaces", .strings)],
             identifierLength: key.minLength != nil || key.maxLength != nil ? length : nil,
             createdAtField: fields.first { $0.readOnly && ["created_at", "createdAt", "created"].contains($0.name) }?.name)
     }
 
-    static func emptyValue(_ kind: FieldSpec.Kind) -> FieldValue {
+    /// The value a field of `kind` holds when nothing is given.
+    public static func emptyValue(_ kind: FieldSpec.Kind) -> FieldValue {
         switch kind {
         case .string: .string("")
         case .bool: .bool(false)

@@ -20,9 +20,11 @@ public protocol Provider: Sendable {
 public struct Connection: Sendable {
     public enum Credentials: Sendable {
         case bearer(Secret)
-        /// The token call; `tokenPath` nil means the provider's default.
-        case clientCredentials(clientID: Secret, clientSecret: Secret, tokenPath: String? = nil, body: TokenBodyFormat = .form)
+        /// The token call; `tokenPath` and `body` nil mean the provider's defaults.
+        case clientCredentials(clientID: Secret, clientSecret: Secret, tokenPath: String? = nil, body: TokenBodyFormat? = nil)
         case basic(username: String, password: Secret)
+        /// An API key in a header of the API's own (`X-API-Key: KEY`).
+        case header(name: String, value: Secret)
 
         /// The user name an API key goes with as HTTP Basic.
         public static let apiKeyUser = "API"
@@ -61,6 +63,7 @@ public struct Connection: Sendable {
         case .bearer(let token): [token]
         case .clientCredentials(_, let secret, _, _): [secret]
         case .basic(_, let password): [password]
+        case .header(_, let value): [value]
         }
     }
 }
@@ -151,6 +154,16 @@ public struct ProviderRegistry: Sendable {
     }
 
     public subscript(name: String) -> (any Provider)? { providers[name] }
+
+    /// Every provider, by name.
+    public var all: [any Provider] { providers.keys.sorted().compactMap { providers[$0] } }
+
+    /// This registry with `more` added (a name already here stays as it is).
+    public func adding(_ more: [any Provider]) -> ProviderRegistry {
+        var copy = self
+        for p in more where copy.providers[p.name] == nil { copy.providers[p.name] = p }
+        return copy
+    }
 
     public var schemas: [String: ResourceSchema] { providers.mapValues(\.schema) }
 }

@@ -73,7 +73,7 @@ struct ApplyCommand: AsyncParsableCommand {
             // that allow anything (guard rails, plaintext secrets, the secrets root) come from
             // this command line only.
             session = try await RunSession.open(
-                paths: saved.inputs.paths, environmentsDirectory: saved.inputs.environmentsDirectory,
+                paths: saved.inputs.paths, environmentsDirectory: saved.inputs.environmentsDirectory, providersDirectory: saved.inputs.providersDirectory,
                 allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, hosts: input.hosts,
                 selected: saved.inputs.selectedEnvironments,
                 state: stateOptions, terminal: terminal, verbose: output.verbose)

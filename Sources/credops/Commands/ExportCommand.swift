@@ -34,6 +34,9 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(name: .customLong("environments"), help: "The directory of environment files.")
     var environmentsDirectory = "environments"
 
+    @Option(name: .customLong("providers"), help: "The directory of provider profiles (default: providers beside the environments directory).")
+    var providersDirectory: String?
+
     @OptionGroup var secrets: SecretsRootOption
     @OptionGroup var hosts: HostOptions
     @OptionGroup var stateOptions: StateOptions
@@ -41,6 +44,7 @@ struct ExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let terminal = Terminal(noColor: output.noColor)
+        try Loading.profiles(directory: providersDirectory, environmentsDirectory: environmentsDirectory, terminal: terminal)
         let loader = InputLoader(schemas: Composition.providers.schemas)
         let (environments, diagnostics) = loader.loadEnvironments(directory: environmentsDirectory)
         terminal.diagnostics(diagnostics)
@@ -170,15 +174,20 @@ struct SchemaCommand: ParsableCommand {
     @Option(help: "The provider of the manifests (default: apinizer, for manifests without provider:).")
     var provider: String?
 
+    @Option(name: .customLong("providers"), help: "The directory of provider profiles, whose providers the schemas cover too (default: providers).")
+    var providersDirectory = "providers"
+
     func validate() throws {
         if JSONSchemaDocument.Kind(rawValue: kind) == nil { throw ValidationError("kind must be manifest, environment or profile") }
-        if let provider, Composition.providers[provider] == nil {
-            throw ValidationError("--provider \(provider): unknown (\(Composition.providers.schemas.keys.sorted().joined(separator: ", ")))")
-        }
         if provider != nil && kind != "manifest" { throw ValidationError("--provider is for manifest schemas; one \(kind) schema covers every provider") }
     }
 
     func run() throws {
+        try Loading.profiles(directory: providersDirectory, environmentsDirectory: ".", terminal: Terminal(noColor: true))
+        if let provider, Composition.providers[provider] == nil {
+            FileHandle.standardError.write(Data("error: --provider \(provider): unknown (\(Composition.providers.schemas.keys.sorted().joined(separator: ", ")))\n".utf8))
+            throw ExitCode(1)
+        }
         let document = JSONSchemaDocument.json(JSONSchemaDocument.Kind(rawValue: kind)!, schemas: Composition.providers.schemas, provider: provider)
         FileHandle.standardOutput.write(Data(document.utf8))
     }

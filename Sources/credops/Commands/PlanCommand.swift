@@ -63,7 +63,8 @@ struct PlanCommand: AsyncParsableCommand {
         await session.close()
         if let out {
             let saved = SavedPlan(plan: plan, inputs: SavedPlan.SavedInputs(
-                paths: input.paths, environmentsDirectory: input.environmentsDirectory, allowPlaintextSecrets: input.allowPlaintextSecrets,
+                paths: input.paths, environmentsDirectory: input.environmentsDirectory, providersDirectory: input.providersDirectory,
+                allowPlaintextSecrets: input.allowPlaintextSecrets,
                 files: session.inputs.files, selectedEnvironments: selection.environments), options: guardRails.planOptions)
             do {
                 // Redacted first (live values a server sent may hold a secret), then signed, so

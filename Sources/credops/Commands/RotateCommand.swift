@@ -35,6 +35,9 @@ struct RotateCommand: AsyncParsableCommand {
     @Option(name: .customLong("environments"), help: "The directory of environment files.")
     var environmentsDirectory = "environments"
 
+    @Option(name: .customLong("providers"), help: "The directory of provider profiles (default: providers beside the environments directory).")
+    var providersDirectory: String?
+
     @OptionGroup var selection: EnvironmentSelection
     @OptionGroup var secrets: SecretsRootOption
     @OptionGroup var hosts: HostOptions
@@ -52,7 +55,7 @@ struct RotateCommand: AsyncParsableCommand {
     func run() async throws {
         let terminal = Terminal(noColor: output.noColor)
         let session = try await RunSession.open(
-            paths: manifests.isEmpty ? ["manifests"] : manifests, environmentsDirectory: environmentsDirectory,
+            paths: manifests.isEmpty ? ["manifests"] : manifests, environmentsDirectory: environmentsDirectory, providersDirectory: providersDirectory,
             allowPlaintextSecrets: false, secretsRoot: secrets, hosts: hosts, selected: selection.environments,
             state: stateOptions, terminal: terminal, verbose: output.verbose)
         let chosen: Set<CredentialKey>

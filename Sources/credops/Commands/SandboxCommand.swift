@@ -36,8 +36,11 @@ struct SandboxCommand: AsyncParsableCommand {
                 address; binding another address warns.
                 """)
 
-        @Option(help: "The provider to emulate: apinizer, leadconduit or leadvibe.")
+        @Option(help: "The provider to emulate: apinizer, leadconduit, leadvibe, or a provider profile's name.")
         var provider = "apinizer"
+
+        @Option(name: .customLong("providers"), help: "The directory of provider profiles (default: providers).")
+        var providersDirectory = "providers"
 
         @Flag(help: "LeadConduit: answer reads with \"password\": null, as an account that masks secrets does.")
         var maskPasswords = false
@@ -64,15 +67,17 @@ struct SandboxCommand: AsyncParsableCommand {
         var latencyMs = 0
 
         func validate() throws {
-            guard Composition.emulated.contains(provider) else {
-                throw ValidationError("--provider \(provider): there is no built-in emulator for it (\(Composition.emulated.joined(separator: ", ")))")
-            }
             if provider != "apinizer" && seed != nil { throw ValidationError("--seed is for the Apinizer emulator") }
             if provider != "leadconduit" && maskPasswords { throw ValidationError("--mask-passwords is for the LeadConduit emulator") }
             if provider != "leadvibe" && units != nil { throw ValidationError("--units is for the LeadVibe emulator") }
         }
 
         func run() async throws {
+            try Loading.profiles(directory: providersDirectory, environmentsDirectory: ".", terminal: Terminal(noColor: true))
+            guard Composition.emulated.contains(provider) else {
+                FileHandle.standardError.write(Data("error: --provider \(provider): there is no emulator for it (\(Composition.emulated.joined(separator: ", "))); a provider profile's name needs its file in \(providersDirectory) or --providers DIR\n".utf8))
+                throw ExitCode(1)
+            }
             var configuration = SandboxConfiguration()
             configuration.host = host
             configuration.port = port
@@ -103,7 +108,16 @@ struct SandboxCommand: AsyncParsableCommand {
                 }
                 return
             default:
-                break
+                if let profile = (Composition.providers[provider] as? ProfileProvider)?.profile {
+                    var configuration = ProfileEmulatorConfiguration(profile: profile, keys: [chosen], dataFile: data)
+                    (configuration.host, configuration.port) = (host, port)
+                    configuration.faults.latencyMilliseconds = latencyMs
+                    try await serve("\(profile.name) emulator (provider profile)", key: token == nil ? "key: \(chosen)" : nil) {
+                        let server = try await ProfileServer.start(configuration)
+                        return (server.baseURL, { await server.stop() })
+                    }
+                    return
+                }
             }
             if let seed {
                 do {

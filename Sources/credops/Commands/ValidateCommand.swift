@@ -18,25 +18,13 @@ struct ValidateCommand: ParsableCommand {
     @OptionGroup var input: InputOptions
     @OptionGroup var output: OutputOptions
 
-    @Option(help: "The directory of provider profiles (kind: ProviderProfile; default: providers beside the environments directory).")
-    var providers: String?
-
     func validate() throws { try input.requirePaths("validate") }
 
     func run() throws {
         let terminal = Terminal(noColor: output.noColor)
-        // Provider profiles are checked as strictly as manifests. (Environments cannot name a
-        // profile yet: the generic provider that runs them comes next.)
-        let profileDirectory = providers ?? ((input.environmentsDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("providers")
-        let (profiles, profileProblems) = InputLoader(schemas: Composition.providers.schemas)
-            .loadProfiles(directory: profileDirectory, builtIn: Set(Composition.providers.schemas.keys))
-        terminal.diagnostics(profileProblems)
-        if profileProblems.hasErrors {
-            terminal.err(DiagnosticsRenderer.summary(profileProblems))
-            throw ExitCode(1)
-        }
-        let inputs = try Loading.load(paths: input.paths, environmentsDirectory: input.environmentsDirectory,
+        let inputs = try Loading.load(paths: input.paths, environmentsDirectory: input.environmentsDirectory, providersDirectory: input.providersDirectory,
                                       allowPlaintextSecrets: input.allowPlaintextSecrets, terminal: terminal, noteSkipped: true)
+        let profiles = Composition.profiles
         let envNote = inputs.environments.count == 1 ? "1 environment" : "\(inputs.environments.count) environments"
         let manifests = inputs.manifests.count == 1 ? "1 manifest" : "\(inputs.manifests.count) manifests"
         let profileNote = profiles.isEmpty ? "" : ", \(profiles.count) provider profile\(profiles.count == 1 ? "" : "s")"
@@ -47,21 +35,40 @@ struct ValidateCommand: ParsableCommand {
 /// Loading inputs with diagnostics printed, shared by the commands.
 enum Loading {
     /// - Parameter noteSkipped: mention YAML files under the paths that are not manifests (CI pipelines).
-    static func load(paths: [String], environmentsDirectory: String, allowPlaintextSecrets: Bool, terminal: Terminal,
-                     noteSkipped: Bool) throws -> Inputs {
+    static func load(paths: [String], environmentsDirectory: String, providersDirectory: String?, allowPlaintextSecrets: Bool,
+                     terminal: Terminal, noteSkipped: Bool) throws -> Inputs {
+        let profileFiles = try profiles(directory: providersDirectory, environmentsDirectory: environmentsDirectory, terminal: terminal)
         let loader = InputLoader(schemas: Composition.providers.schemas, options: LoadOptions(
             allowPlaintextSecrets: allowPlaintextSecrets,
             deliveryRoots: (ProcessInfo.processInfo.environment["CREDOPS_DELIVERY_ROOTS"] ?? "").split(separator: ":").map(String.init)))
         let (inputs, diagnostics) = loader.load(paths: paths, environmentsDirectory: environmentsDirectory)
         terminal.diagnostics(diagnostics)
-        guard let inputs else {
+        guard var inputs else {
             terminal.err(DiagnosticsRenderer.summary(diagnostics))
             throw ExitCode(1)
         }
+        inputs.files += profileFiles
         if noteSkipped && !inputs.skippedFiles.isEmpty {
             let list = inputs.skippedFiles.prefix(5).joined(separator: ", ") + (inputs.skippedFiles.count > 5 ? ", ..." : "")
             terminal.err("note: skipped \(inputs.skippedFiles.count) YAML file\(inputs.skippedFiles.count == 1 ? "" : "s") that \(inputs.skippedFiles.count == 1 ? "is" : "are") not a credops manifest: \(list)")
         }
         return inputs
+    }
+
+    /// Reads the provider profiles (`providers/` beside the environments directory, or
+    /// `directory`) and adds their providers to the run;
+    /// exits 1 on any problem, each one located.
+    @discardableResult
+    static func profiles(directory: String?, environmentsDirectory: String, terminal: Terminal) throws -> [InputFile] {
+        let directory = directory ?? ((environmentsDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("providers")
+        let (profiles, files, problems) = InputLoader(schemas: Composition.builtIn.schemas)
+            .loadProfiles(directory: directory, builtIn: Set(Composition.builtIn.schemas.keys))
+        terminal.diagnostics(problems)
+        if problems.hasErrors {
+            terminal.err(DiagnosticsRenderer.summary(problems))
+            throw ExitCode(1)
+        }
+        Composition.register(profiles)
+        return files
     }
 }

@@ -13,6 +13,10 @@ struct InputOptions: ParsableArguments {
     @Flag(help: "Accept passwords written in manifests (refused by default: manifests live in git).")
     var allowPlaintextSecrets = false
 
+    @Option(name: .customLong("providers"),
+            help: "The directory of provider profiles (kind: ProviderProfile; default: providers beside the environments directory).")
+    var providersDirectory: String?
+
     @OptionGroup var secrets: SecretsRootOption
     @OptionGroup var hosts: HostOptions
 
