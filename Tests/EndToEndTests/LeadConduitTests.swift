@@ -8,19 +8,23 @@ import Testing
 
 /// The built binary against the LeadConduit emulator on a loopback port: ids the server
 /// assigns, names that are not unique, passwords the server returns, a refused key, and faults.
+/// Every test runs twice: with the Swift provider, and with LeadConduit written as a provider
+/// profile (`ProfileFixtures.leadConduit`): the profile language says all the provider does.
 @Suite struct LeadConduitTests {
     static let key = "lc-test-key-0123456789"
+    static let providers = ["leadconduit", "leadconduit-profile"]
 
     /// A workspace with one LeadConduit environment `acct` on its own emulator.
-    func workspace(_ configuration: LeadConduitConfiguration = LeadConduitConfiguration(), concurrency: Int = 4)
+    func workspace(_ configuration: LeadConduitConfiguration = LeadConduitConfiguration(), concurrency: Int = 4, provider: String)
         async throws -> (E2EWorkspace, LeadConduitServer) {
         var configuration = configuration
         configuration.apiKeys = [Self.key]
         let server = try await LeadConduitServer.start(configuration)
         let w = E2EWorkspace()
+        if provider != "leadconduit" { w.dir.write("providers/leadconduit.yaml", ProfileFixtures.leadConduit) }
         w.variables["LEADCONDUIT_API_KEY"] = Self.key
         w.environment("acct", """
-            provider: leadconduit
+            provider: \(provider)
             url: \(server.baseURL)
             auth: { apiKey: { fromEnv: LEADCONDUIT_API_KEY } }
             concurrency: \(concurrency)
@@ -29,8 +33,8 @@ import Testing
         return (w, server)
     }
 
-    static func manifest(_ count: Int, prune: String = "managed", password: (Int) -> String = { "LC_PW_\($0 % 3)" }) -> String {
-        var text = "apiVersion: credops/v1\nkind: CredentialSet\nprovider: leadconduit\nproject: lead-intake\nprune: \(prune)\ncredentials:\n"
+    static func manifest(_ count: Int, provider: String, prune: String = "managed", password: (Int) -> String = { "LC_PW_\($0 % 3)" }) -> String {
+        var text = "apiVersion: credops/v1\nkind: CredentialSet\nprovider: \(provider)\nproject: lead-intake\nprune: \(prune)\ncredentials:\n"
         for i in 0..<count {
             text += "  - name: Delivery \(i)\n    package: pkg-\(i % 5)\n    username: poster-\(i)\n    password: { fromEnv: \(password(i)) }\n"
         }
@@ -39,11 +43,12 @@ import Testing
 
     static let passwords = ["LC_PW_0": "lc-password-zero-0", "LC_PW_1": "lc-password-one-11", "LC_PW_2": "lc-password-two-222"]
 
-    @Test func appliesMatchesByIDAndSeesAPasswordChangedInTheUI() async throws {
-        let (w, server) = try await workspace()
+    @Test(arguments: LeadConduitTests.providers)
+    func appliesMatchesByIDAndSeesAPasswordChangedInTheUI(provider: String) async throws {
+        let (w, server) = try await workspace(provider: provider)
         defer { Task { await server.stop() } }
         for (k, v) in Self.passwords { w.variables[k] = v }
-        w.manifest("lc.yaml", Self.manifest(5))
+        w.manifest("lc.yaml", Self.manifest(5, provider: provider))
         let apply = await w.run(["apply", "manifests", "--auto-approve", "--report", "report.json"])
         #expect(apply.exitCode == 0, "\(apply)")
         let held = await server.credentials()
@@ -93,25 +98,26 @@ import Testing
         #expect(response.status == 200)
     }
 
-    static func project(_ name: String, _ credentials: [String]) -> String {
-        "apiVersion: credops/v1\nkind: CredentialSet\nprovider: leadconduit\nproject: \(name)\ncredentials:\n"
+    static func project(_ name: String, _ credentials: [String], provider: String) -> String {
+        "apiVersion: credops/v1\nkind: CredentialSet\nprovider: \(provider)\nproject: \(name)\ncredentials:\n"
             + credentials.map { "  - { name: \($0), package: p, username: u, password: { fromEnv: LC_PW_0 } }\n" }.joined()
     }
 
     /// LeadConduit has no projects: a credential moved from one manifest project to another is
     /// the same credential (same id), adopted by the new project, never deleted by the old one.
-    @Test func aCredentialMovedToAnotherProjectKeepsItsIDAndIsNeverDeleted() async throws {
-        let (w, server) = try await workspace()
+    @Test(arguments: LeadConduitTests.providers)
+    func aCredentialMovedToAnotherProjectKeepsItsIDAndIsNeverDeleted(provider: String) async throws {
+        let (w, server) = try await workspace(provider: provider)
         defer { Task { await server.stop() } }
         for (k, v) in Self.passwords { w.variables[k] = v }
-        w.manifest("a.yaml", Self.project("team-a", ["Moving", "Stays-A"]))
-        w.manifest("b.yaml", Self.project("team-b", ["Stays-B"]))
+        w.manifest("a.yaml", Self.project("team-a", ["Moving", "Stays-A"], provider: provider))
+        w.manifest("b.yaml", Self.project("team-b", ["Stays-B"], provider: provider))
         let first = await w.run(["apply", "manifests", "--auto-approve"])
         #expect(first.exitCode == 0, "\(first)")
         let moving = try #require(await server.credentials().first { $0.name == "Moving" }?.id)
 
-        w.manifest("a.yaml", Self.project("team-a", ["Stays-A"]))
-        w.manifest("b.yaml", Self.project("team-b", ["Stays-B", "Moving"]))
+        w.manifest("a.yaml", Self.project("team-a", ["Stays-A"], provider: provider))
+        w.manifest("b.yaml", Self.project("team-b", ["Stays-B", "Moving"], provider: provider))
         let plan = await w.run(["plan", "manifests"])
         #expect(plan.stdout.contains("= Moving") && !plan.stdout.contains("- Moving") && plan.stdout.contains("0 to delete"), "\(plan)")
         let apply = await w.run(["apply", "manifests", "--auto-approve"])
@@ -141,14 +147,15 @@ import Testing
     /// LeadConduit returns every password in its reads. None of them, managed or not, may
     /// turn up in any output credops writes: plan in every format, the saved plan, apply's
     /// report, state, history, export, and the text of a server error that echoes one.
-    @Test func passwordsTheServerReturnsAppearInNoOutput() async throws {
-        let (w, server) = try await workspace()
+    @Test(arguments: LeadConduitTests.providers)
+    func passwordsTheServerReturnsAppearInNoOutput(provider: String) async throws {
+        let (w, server) = try await workspace(provider: provider)
         defer { Task { await server.stop() } }
         for (k, v) in Self.passwords { w.variables[k] = v }
         // The API key is a canary too: it must not appear in any output either.
         let canaries = ["canary-unmanaged-7f3a", "canary-changed-in-ui-91c2", Self.key]
         _ = await server.put(name: "Other team", package: "x", username: "y", password: canaries[0])
-        w.manifest("lc.yaml", Self.manifest(2))
+        w.manifest("lc.yaml", Self.manifest(2, provider: provider))
         var outputs: [String] = []
         let first = await w.run(["apply", "manifests", "--auto-approve"])
         #expect(first.exitCode == 0, "\(first)")
@@ -184,8 +191,9 @@ import Testing
 
     /// Export with --adopt pins what it adopts by id, and a PostgreSQL team state keeps it like
     /// the SQLite one: the next plan has nothing to do.
-    @Test func exportAdoptAndATeamStateWorkAsForApinizer() async throws {
-        let (w, server) = try await workspace()
+    @Test(arguments: LeadConduitTests.providers)
+    func exportAdoptAndATeamStateWorkAsForApinizer(provider: String) async throws {
+        let (w, server) = try await workspace(provider: provider)
         defer { Task { await server.stop() } }
         let made = await server.put(name: "Legacy feed", package: "legacy", username: "feed", password: "legacy-password-1")
         let url = try await PostgresServer.database()
@@ -205,13 +213,14 @@ import Testing
         #expect(plan.exitCode == 0, "\(plan)")
     }
 
-    @Test func twoLiveCredentialsOfADeclaredNameAreAConflictNamingBothIDs() async throws {
-        let (w, server) = try await workspace()
+    @Test(arguments: LeadConduitTests.providers)
+    func twoLiveCredentialsOfADeclaredNameAreAConflictNamingBothIDs(provider: String) async throws {
+        let (w, server) = try await workspace(provider: provider)
         defer { Task { await server.stop() } }
         for (k, v) in Self.passwords { w.variables[k] = v }
         let a = await server.put(name: "Delivery 0", package: "pkg-0", username: "poster-0", password: "ui-made-1")
         let b = await server.put(name: "Delivery 0", package: "pkg-0", username: "poster-0", password: "ui-made-2")
-        w.manifest("lc.yaml", Self.manifest(2))
+        w.manifest("lc.yaml", Self.manifest(2, provider: provider))
         let plan = await w.run(["plan", "manifests"])
         #expect(plan.exitCode == 1, "\(plan)")
         #expect(plan.stdout.contains("Delivery 0") && plan.stdout.contains(a) && plan.stdout.contains(b), "\(plan)")
@@ -227,12 +236,13 @@ import Testing
         #expect(held.filter { $0.name == "Delivery 0" }.map(\.password).sorted() == ["ui-made-1", "ui-made-2"])
     }
 
-    @Test func aRefusedKeyNamesTheEnvironmentAndTheVariableAndIsNotRetried() async throws {
-        let (w, server) = try await workspace()
+    @Test(arguments: LeadConduitTests.providers)
+    func aRefusedKeyNamesTheEnvironmentAndTheVariableAndIsNotRetried(provider: String) async throws {
+        let (w, server) = try await workspace(provider: provider)
         defer { Task { await server.stop() } }
         for (k, v) in Self.passwords { w.variables[k] = v }
         w.variables["LEADCONDUIT_API_KEY"] = "a-key-that-was-reset"
-        w.manifest("lc.yaml", Self.manifest(1))
+        w.manifest("lc.yaml", Self.manifest(1, provider: provider))
         let plan = await w.run(["plan", "manifests"])
         #expect(plan.exitCode == 1)
         let text = plan.stdout + plan.stderr
@@ -241,10 +251,11 @@ import Testing
         #expect(await server.stats().total == 0, "a refused key is answered before anything is counted")
     }
 
-    @Test func pruneAllIsRefusedWhereTheAPIHasNoProjects() async throws {
-        let (w, server) = try await workspace()
+    @Test(arguments: LeadConduitTests.providers)
+    func pruneAllIsRefusedWhereTheAPIHasNoProjects(provider: String) async throws {
+        let (w, server) = try await workspace(provider: provider)
         defer { Task { await server.stop() } }
-        w.manifest("lc.yaml", Self.manifest(1, prune: "all"))
+        w.manifest("lc.yaml", Self.manifest(1, provider: provider, prune: "all"))
         let result = await w.run(["validate", "manifests"])
         #expect(result.exitCode == 1)
         #expect(result.stderr.contains("lc.yaml:5:8") && result.stderr.contains("prune"), "\(result)")
@@ -252,17 +263,18 @@ import Testing
 
     /// 300 credentials against errors, dropped connections, answers lost after the change was
     /// stored, and a rate limit: no duplicate names on the server, and at most two runs.
-    @Test func applyConvergesUnderFaultsWithoutDuplicates() async throws {
+    @Test(arguments: LeadConduitTests.providers)
+    func applyConvergesUnderFaultsWithoutDuplicates(provider: String) async throws {
         var faults = SandboxFaults()
         faults.errorRate = 0.1
         faults.dropRate = 0.05
         faults.commitThenFailRate = 0.1
         faults.rateLimit = SandboxFaults.RateLimit(requestsPerSecond: 400, retryAfterSeconds: 1)
         faults.randomSeed = 7
-        let (w, server) = try await workspace(LeadConduitConfiguration(faults: faults), concurrency: 8)
+        let (w, server) = try await workspace(LeadConduitConfiguration(faults: faults), concurrency: 8, provider: provider)
         defer { Task { await server.stop() } }
         for (k, v) in Self.passwords { w.variables[k] = v }
-        w.manifest("lc.yaml", Self.manifest(300))
+        w.manifest("lc.yaml", Self.manifest(300, provider: provider))
         var runs = 0
         var exit: Int32 = -1
         while exit != 0 && runs < 3 {
