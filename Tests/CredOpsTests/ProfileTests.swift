@@ -61,42 +61,16 @@ import Testing
         }
     }
 
-    /// Each bad profile: the line:column and the start of the message.
-    static let badCases: [(String, String, String)] = [
-        ("paths: { collection: /v1/credentials, item: \"/v1/credentials/{id}\" }", "paths: { collection: \"//evil.example/c\", item: \"/c/{id}\" }",
-         "7:22: error: paths.collection '//evil.example/c' names a host"),
-        ("paths: { collection: /v1/credentials, item: \"/v1/credentials/{id}\" }", "paths: { collection: /c, item: /c/x }",
-         "7:32: error: paths.item must hold {id}"),
-        ("paths: { collection: /v1/credentials, item: \"/v1/credentials/{id}\" }", "paths: { collection: \"/c/{namespace}\", item: \"/c/{id}\" }",
-         "7:22: error: paths.collection holds {namespace}, but namespace is not pathSegment"),
-        ("paths: { collection: /v1/credentials, item: \"/v1/credentials/{id}\" }", "paths: { collection: /c, item: \"/c/{key}\" }",
-         "7:32: error: paths.item '/c/{key}' has an unknown placeholder {key}"),
-        ("paths: { collection: /v1/credentials, item: \"/v1/credentials/{id}\" }", "paths: { collection: \"/c?all=1\", item: \"/c/{id}\" }",
-         "7:22: error: paths.collection '/c?all=1' holds a query or fragment"),
-        ("identity: { id: /client_id }", "identity: { id: client_id }", "9:17: error: identity.id must be a JSON pointer"),
-        ("{ name: enabled, type: bool, default: true }", "{ name: enabled, type: boolean }", "14:28: error: type must be one of bool, instant, string, stringSet, found 'boolean'"),
-        ("{ name: created_at, readOnly: true }", "{ name: deliver }", "15:13: error: field name 'deliver' is taken"),
-        ("{ name: created_at, readOnly: true }", "{ name: enabled }", "15:13: error: field 'enabled' is declared twice (first at 14:13)"),
-        ("name: leadexec", "name: apinizer", "3:7: error: name 'apinizer' is a built-in provider's"),
-        ("secret: [client_secret] }", "secret: [] }", "17:14: error: secret.generated needs secret"),
-        ("key: { name: description, maxLength: 100 }", "key: { name: description, minLength: 10, maxLength: 5 }", "11:38: error: minLength 10 is more than maxLength 5"),
-        ("errors: { message: /error/message }", "error: { message: /error/message }", "18:1: error: unknown key 'error'"),
-        ("auth: { allowed: [oauth2], tokenPath: /v1/authorization/token, tokenBody: json }",
-         "auth: { allowed: [bearer], tokenPath: /v1/authorization/token }", "5:39: error: tokenPath is for oauth2"),
-        ("namespace: none", "namespace: perUnit", "6:12: error: namespace must be one of none, pathSegment"),
-        ("{ name: created_at, readOnly: true }", "{ name: created_at, readOnly: true, required: true }", "15:35: error: a read-only field is the server's"),
-        ("update: patch", "update: post", "10:9: error: update must be one of put, patch, found 'post'"),
-        ("{ name: enabled, type: bool, default: true }", "{ name: enabled, type: bool, default: yes }", "14:43: error: enabled must be true or false"),
-        ("paging: { cursor: { parameter: cursor, next: /meta/next } }", "paging: { cursor: { parameter: cursor } }", "8:41: error: cursor needs next"),
-        ("key: { name: description, maxLength: 100 }", "key: { name: description, type: bool }", "11:27: error: unknown key 'type'"),
-    ]
+    // Bad profiles, each refused at its place: Corpus/profiles/ (ValidationCorpusTests).
 
-    @Test(arguments: badCases.indices)
-    func aBadProfileIsRefusedAtItsPlace(_ index: Int) {
-        let (find, replace, expected) = Self.badCases[index]
-        #expect(Self.leadExec.contains(find), "case \(index): the fixture has no '\(find)'")
-        let (profiles, problems) = load(Self.leadExec.replacingOccurrences(of: find, with: replace))
-        #expect(problems.contains { $0.hasPrefix(expected) }, "case \(index): \(problems)")
-        #expect(profiles.isEmpty || !problems.isEmpty)
+    /// An environment may only use the auth its provider's profile allows.
+    @Test func anEnvironmentsAuthMustBeOneTheProfileAllows() throws {
+        let profile = try #require(load(Self.leadExec).0.first)
+        let dir = TemporaryDirectory()
+        dir.write("environments/le.yaml", "provider: leadexec\nurl: https://api.example.com\nauth: { bearer: { fromEnv: T } }\n")
+        dir.write("m.yaml", "apiVersion: credops/v1\nkind: CredentialSet\nprovider: leadexec\nproject: p\ncredentials:\n  - { description: a, scopes: [Data API] }\n")
+        let (_, diagnostics) = InputLoader(schemas: ["leadexec": profile.schema]).load(paths: [dir.url("m.yaml")], environmentsDirectory: dir.url("environments"))
+        #expect(diagnostics.map(\.description).contains { $0.hasSuffix("le.yaml:3:7: error: provider leadexec takes auth oauth2 (its profile's auth.allowed), found bearer") },
+                "\(diagnostics)")
     }
 }

@@ -59,6 +59,18 @@ import Testing
         Self.check(diagnostics, file: file, prefixes: ["\(Self.corpus)/"])
     }
 
+    /// Each file of `profiles/` is read as the only file of a `providers/` directory.
+    @Test(arguments: files("profiles"))
+    func profileCase(_ name: String) throws {
+        let dir = TemporaryDirectory()
+        let source = "\(Self.corpus)/profiles/\(name)"
+        let target = dir.write("providers/p.yaml", data: try Data(contentsOf: URL(fileURLWithPath: source)))
+        let (profiles, _, diagnostics) = InputLoader(schemas: [:]).loadProfiles(directory: dir.url("providers"), builtIn: ["apinizer", "leadconduit", "leadvibe"])
+        let expected = Expectations(file: source)
+        #expect(Self.actual(diagnostics, severity: .error, file: target, replacing: []) == expected.errors, "errors of \(name)")
+        #expect(expected.errors.isEmpty || profiles.isEmpty, "\(name): a profile with errors is not used")
+    }
+
     @Test(arguments: files("environment-files"))
     func environmentFileCase(_ name: String) throws {
         let dir = TemporaryDirectory()

@@ -68,6 +68,16 @@ public enum AuthConfig: Sendable {
 }
 
 extension AuthConfig {
+    /// The kind as files name it: `bearer`, `oauth2`, `basic` or `apiKey`.
+    public var kind: String {
+        switch self {
+        case .bearer: "bearer"
+        case .oauth2: "oauth2"
+        case .basic: "basic"
+        case .apiKey: "apiKey"
+        }
+    }
+
     /// Where the secret a server refused came from, for messages: `env LEADVIBE_TOKEN
     /// (environments/lv.yaml:3:28)`. For a client login, the client secret's source.
     public var secretSource: String {

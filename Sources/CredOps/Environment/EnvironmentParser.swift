@@ -11,6 +11,9 @@ struct EnvironmentParser {
     let providers: [String]
     /// Each provider's emulator settings (what `sandbox:` may hold).
     var emulatorSettings: [String: [EmulatorSettingSpec]] = [:]
+    /// The kinds of auth a provider takes (`bearer`, `basic`, `apiKey`, `oauth2`), where it
+    /// says (a provider profile's `auth.allowed`); absent: any.
+    var authKinds: [String: [String]] = [:]
     /// The file name without its extension: the environment's name unless `name:` says otherwise.
     let defaultName: String
 
@@ -51,7 +54,12 @@ struct EnvironmentParser {
                                        provider: provider, endpoint: endpoint, endpointLocation: reader.location(urlNode))
         config.allowInsecureHTTP = allowInsecureHTTP
 
-        if let node = top["auth"] { config.auth = parseAuth(node) } else if case .url = endpoint {
+        if let node = top["auth"] {
+            config.auth = parseAuth(node)
+            if let auth = config.auth, let allowed = authKinds[provider], !allowed.contains(auth.kind) {
+                reader.error("provider \(provider) takes auth \(allowed.joined(separator: " or ")) (its profile's auth.allowed), found \(auth.kind)", at: node)
+            }
+        } else if case .url = endpoint {
             reader.error("missing auth: \(Self.authKinds)", at: root)
         }
         if let node = top["projects"], let map = reader.mapping(node, what: "projects") {

@@ -142,7 +142,7 @@ public struct InputLoader: Sendable {
         let reader = NodeReader(file: path)
         let parser = EnvironmentParser(reader: reader, options: options, directory: (path as NSString).deletingLastPathComponent,
                                        providers: schemas.keys.sorted(), emulatorSettings: schemas.mapValues(\.emulatorSettings),
-                                       defaultName: defaultName)
+                                       authKinds: schemas.compactMapValues(\.authKinds), defaultName: defaultName)
         let config = parser.parse(documents[0])
         return (config.map { [$0] } ?? [], reader.diagnostics, file)
     }

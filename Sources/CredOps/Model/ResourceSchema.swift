@@ -23,6 +23,9 @@ public struct ResourceSchema: Sendable {
     /// The read-only field holding when the server made the credential (ISO 8601), which a
     /// generated secret's age is counted from.
     public var createdAtField: String?
+    /// The kinds of auth environment files may use with this provider (`bearer`, `basic`,
+    /// `apiKey`, `oauth2`); nil: any.
+    public var authKinds: [String]?
 
     /// - Parameter grantTypes: empty when the API has no grants; then a manifest may not declare any.
     public init(identifierField: String, secretField: String, fields: [FieldSpec], grantsField: String, grantTypes: [String],

@@ -82,9 +82,17 @@ struct ProfileParser {
             if Self.reservedNames.contains(field.name) || secretNames.contains(field.name) {
                 reader.error("field name '\(field.name)' is taken (\(Self.reservedNames.contains(field.name) ? "manifests use it" : "it names the secret")); choose another", at: field.location)
             } else if let first = seen[field.name] {
-                reader.error("field '\(field.name)' is declared twice (first at \(first))", at: field.location)
+                reader.error("field '\(field.name)' is declared twice (first at line \(first.line))", at: field.location)
             } else {
                 seen[field.name] = field.location
+            }
+        }
+        for field in fields {
+            guard let calls = field.calls else { continue }
+            for template in [calls.on, calls.off] where template.placeholders.contains("namespace") != (namespace == .pathSegment) {
+                reader.error(namespace == .pathSegment ? "calls of \(field.name) must hold {namespace} like the other paths (namespace: pathSegment)"
+                                                       : "calls of \(field.name) hold {namespace}, but namespace is not pathSegment", at: field.location)
+                break
             }
         }
         if let key, key.kind != .string || key.readOnly {
@@ -140,13 +148,19 @@ struct ProfileParser {
         return p
     }
 
-    private func path(_ node: YAMLNode, field: String) -> PathTemplate? {
+    /// A path template whose placeholders are among `allowed`.
+    private func path(_ node: YAMLNode, field: String, allowed: Set<String> = PathTemplate.known) -> PathTemplate? {
         guard let text = reader.string(node, field: field) else { return nil }
         if let problem = PathTemplate.problem(text) {
             reader.error("\(field) '\(TextSafety.escaped(text))' \(problem)", at: node)
             return nil
         }
-        return PathTemplate(text)
+        guard let template = PathTemplate(text) else { return nil }
+        if let extra = template.placeholders.subtracting(allowed).sorted().first {
+            reader.error("\(field) '\(TextSafety.escaped(text))' cannot hold {\(extra)}" + (allowed.isEmpty ? "; it is a fixed path" : "; it knows \(allowed.sorted().map { "{\($0)}" }.joined(separator: " and "))"), at: node)
+            return nil
+        }
+        return template
     }
 
     private func parseAuth(_ node: YAMLNode) -> ProviderProfile.Auth? {
@@ -164,7 +178,7 @@ struct ProfileParser {
         } else if map["allowed"] == nil {
             reader.error("auth needs allowed: [bearer, basic, apiKey, oauth2] (those environment files may use)", at: node)
         }
-        let tokenPath = map["tokenPath"].flatMap { path($0, field: "tokenPath") }
+        let tokenPath = map["tokenPath"].flatMap { path($0, field: "tokenPath", allowed: []) }
         var body = TokenBodyFormat.form
         if let b = map["tokenBody"], let v = reader.string(b, field: "tokenBody") {
             switch v {
@@ -208,11 +222,12 @@ struct ProfileParser {
         if let q = map["query"], let v = queryName(q, field: "namespace.query") { return .query(v) }
         if let s = map["select"], let sm = reader.mapping(s, what: "namespace.select") {
             reader.rejectUnknownKeys(sm, allowed: ["path", "bodyField", "cookie"])
-            let p = sm["path"].flatMap { path($0, field: "namespace.select.path") }
+            let p = sm["path"].flatMap { path($0, field: "namespace.select.path", allowed: []) }
             let field = sm["bodyField"].flatMap { reader.string($0, field: "bodyField") }
             let cookie = sm["cookie"].flatMap { reader.string($0, field: "cookie") }
             guard let p, let field, let cookie else {
-                reader.error("namespace.select needs path, bodyField and cookie", at: s)
+                let missing = ["path", "bodyField", "cookie"].filter { sm[$0] == nil }
+                if !missing.isEmpty { reader.error("namespace.select needs \(missing.joined(separator: ", ")) (path, bodyField and cookie)", at: s) }
                 return .none
             }
             return .select(path: p.text, bodyField: field, cookie: cookie)
@@ -305,7 +320,7 @@ struct ProfileParser {
         }
         let pointerValue = map["pointer"].flatMap { pointer($0, field: "pointer") } ?? JSONPointer("/" + name)!
         var kind = FieldSpec.Kind.string
-        if let t = map["type"], let v = reader.string(t, field: "type") {
+        if !isKey, let t = map["type"], let v = reader.string(t, field: "type") {
             if let k = Self.types[v] { kind = k } else { oneOf(v, Self.types.keys.sorted(), field: "type", at: t) }
         }
         let minLength = map["minLength"].flatMap { reader.integer($0, field: "minLength", range: 0...100_000) }
@@ -391,13 +406,16 @@ struct ProfileParser {
                 return nil
             }
             var secrets = Set<String>()
+            var named = false
             if let s = m["secret"], let items = reader.stringList(s, field: "secret.generated.secret") {
                 for (name, item) in items {
+                    named = true
                     if values.contains(where: { $0.name == name }) { secrets.insert(name) } else {
                         oneOf(name, values.map(\.name), field: "secret.generated.secret", at: item)
                     }
                 }
             }
+            if secrets.isEmpty && named { return nil }
             if secrets.isEmpty {
                 reader.error("secret.generated needs secret: the values that are secret (the others, like a client id, are not redacted)", at: g)
                 return nil

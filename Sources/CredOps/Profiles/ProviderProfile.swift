@@ -150,13 +150,15 @@ public struct ProviderProfile: Sendable {
         }
         let namespaceMode: ProviderCapabilities.Namespace = namespace == .none ? .none : .named()
         let length = (key.minLength ?? 1)...(key.maxLength ?? 10_000)
-        return ResourceSchema(
+        var schema = ResourceSchema(
             identifierField: key.name, secretField: secretName, fields: specs, grantsField: "access", grantTypes: [],
             identifiersAreGlobal: namespace == .none,
             capabilities: ProviderCapabilities(namespace: namespaceMode, secret: secretMode, identity: identity.keyIsID ? .keyIsID : .serverAssigned),
             emulatorSettings: [EmulatorSettingSpec("latencyMilliseconds", .integer(0...60_000)), EmulatorSettingSpec("namespaces", .strings)],
             identifierLength: key.minLength != nil || key.maxLength != nil ? length : nil,
             createdAtField: fields.first { $0.readOnly && ["created_at", "createdAt", "created"].contains($0.name) }?.name)
+        schema.authKinds = auth.kinds.map(\.rawValue)
+        return schema
     }
 
     /// The value a field of `kind` holds when nothing is given.
