@@ -245,7 +245,8 @@ actor ProfileEngine {
         case replace(String)
         case patch(String)
         case remove(String)
-        case turn(String, on: Bool)
+        /// A switch field's own call: the field's name, the credential, on or off.
+        case turn(field: String, id: String, on: Bool)
     }
 
     func handle(_ route: Route, namespace: String, body: Data?) -> SandboxAnswer {
@@ -263,9 +264,9 @@ actor ProfileEngine {
             order.removeAll { $0 == id }
             save()
             return SandboxAnswer(status: 204, data: Data(), committed: true)
-        case .turn(let id, let on):
+        case .turn(let name, let id, let on):
             guard var record = records[id], record.namespace == namespace else { return error(404, "credential not found") }
-            guard let field = profile.fields.first(where: { $0.calls != nil }) else { return error(404, "not found") }
+            guard let field = profile.fields.first(where: { $0.name == name && $0.calls != nil }) else { return error(404, "not found") }
             record.object.set(.bool(on), at: field.pointer)
             stampUpdated(&record)
             records[id] = record
@@ -293,16 +294,18 @@ actor ProfileEngine {
         case .pageNumber(let parameter, let sizeParameter, let size, let first):
             let page = Int(query[parameter] ?? "") ?? first
             let pageSize = sizeParameter.flatMap { query[$0] }.flatMap(Int.init) ?? size
-            guard page >= first, (1...10_000).contains(pageSize) else { return error(400, "bad page or size") }
+            guard (first...1_000_000_000).contains(page), (1...10_000).contains(pageSize) else { return error(400, "bad page or size") }
             offset = (page - first) * pageSize
             count = pageSize
         case .cursor(let parameter, let pointer):
-            offset = query[parameter].flatMap { Int($0.dropFirst("c".count)) } ?? 0
+            guard let cursor = cursorOffset(query[parameter], prefix: "c", count: mine.count) else { return error(400, "bad cursor") }
+            offset = cursor
             count = 50
             if offset + count < mine.count { next = .string("c\(offset + count)") }
             nextPointer = pointer
         case .nextLink(let pointer):
-            offset = Int(query["after"] ?? "") ?? 0
+            guard let after = cursorOffset(query["after"], prefix: "", count: mine.count) else { return error(400, "bad after") }
+            offset = after
             count = 50
             if offset + count < mine.count {
                 // A path on this server, as a real API links its next page.
@@ -318,6 +321,14 @@ actor ProfileEngine {
         document.set(.array(page.map(view)), at: profile.list.items)
         if let nextPointer, let next { document.set(next, at: nextPointer) }
         return SandboxAnswer(status: 200, data: document.data)
+    }
+
+    /// The offset a cursor (`c150`) or `after` value names, within `0...count`; nil when it is
+    /// not one this server made. Absent: the start.
+    private func cursorOffset(_ text: String?, prefix: String, count: Int) -> Int? {
+        guard let text else { return 0 }
+        guard text.hasPrefix(prefix), let n = Int(text.dropFirst(prefix.count)), n >= 0 else { return nil }
+        return min(n, count)
     }
 
     private func create(namespace: String, body: Data?) -> SandboxAnswer {
@@ -663,8 +674,8 @@ struct ProfileResponder: HTTPResponder {
         }
         for field in profile.fields {
             guard let calls = field.calls, method == calls.method.rawValue else { continue }
-            if let m = match(calls.on), let id = m.id { return (.turn(id, on: true), "\(method) \(calls.on)", m.namespace) }
-            if let m = match(calls.off), let id = m.id { return (.turn(id, on: false), "\(method) \(calls.off)", m.namespace) }
+            if let m = match(calls.on), let id = m.id { return (.turn(field: field.name, id: id, on: true), "\(method) \(calls.on)", m.namespace) }
+            if let m = match(calls.off), let id = m.id { return (.turn(field: field.name, id: id, on: false), "\(method) \(calls.off)", m.namespace) }
         }
         return nil
     }

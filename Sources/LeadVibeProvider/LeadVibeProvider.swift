@@ -154,7 +154,10 @@ final class LeadVibeSession: ProviderSession {
         if case .bool(true)? = resource["trust_upstream_consent"] { object["trust_upstream_consent"] = true }
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         let response = try await call(.post, "/secrets", body: body, unit: unit)
-        guard let made = try? JSONDecoder().decode(Wire.self, from: response.body), Self.isSafeID(made.secretID),
+        let answer = try? JSONDecoder().decode(Wire.self, from: response.body)
+        // Redacted from here on, whether or not the answer passes its checks below.
+        if let sent = answer?.clientSecret, !sent.isEmpty { connection.runSecrets.add([Secret(sent)]) }
+        guard let made = answer, Self.isSafeID(made.secretID),
               let clientSecret = made.clientSecret, Self.isUsableSecret(clientSecret), let clientID = made.clientID, Self.isSafeID(clientID) else {
             // Made, perhaps, but without a secret anybody can use: the engine reads back and
             // replaces what it finds.
@@ -162,7 +165,6 @@ final class LeadVibeSession: ProviderSession {
                                 outcomeUnknown: true)
         }
         let generated = Secret(clientSecret)
-        connection.runSecrets.add([generated])
         var readOnly: [String: FieldValue] = ["client_id": .string(clientID)]
         if let created = made.createdAt { readOnly["created_at"] = .string(created) }
         // A server that ignored the switch shows as a difference in the next plan, which updates

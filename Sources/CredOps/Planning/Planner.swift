@@ -102,7 +102,7 @@ public struct Planner: Sendable {
             // Made by the server, or by credops at apply (`generate:`): delivered, never declared.
             let generated = schema.capabilities.secret == .generated || credential.delivery?.secretLength != nil
             // A declared secret that could not be resolved was reported when secrets were read.
-            if !generated && secret == nil { continue }
+            if !generated && secret == nil && schema.capabilities.secret != .none { continue }
             let declaredGrants = credential.grants ?? []
             guard let live = liveByID[id] else {
                 plan.changes.append(change(id, .create(after: credential.resource, secret: secret), at: credential.location,

@@ -35,7 +35,9 @@ extension InputLoader {
             let reader = NodeReader(file: path)
             let parser = ProfileParser(reader: reader, builtIn: builtIn)
             for document in documents {
-                guard let profile = parser.parse(document) else { continue }
+                // A profile with any error is not used, even where the parser could build one.
+                let errorsBefore = reader.diagnostics.filter(\.isError).count
+                guard let profile = parser.parse(document), reader.diagnostics.filter(\.isError).count == errorsBefore else { continue }
                 if let other = profiles.first(where: { $0.name == profile.name }) {
                     reader.error("provider '\(profile.name)' is described twice (first at \(other.location))", at: document)
                 } else {

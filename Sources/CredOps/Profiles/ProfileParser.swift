@@ -95,6 +95,23 @@ struct ProfileParser {
                 break
             }
         }
+        // Nothing read into a plan, a state record or an export may sit at, above or inside a
+        // secret: a field at /credentials would carry the password inside it.
+        let secretPointers: [(name: String, pointer: JSONPointer)] = switch secret {
+        case .declared(let n, let p, _)?: [(n, p)]
+        case .generated(let values, let secrets)?: values.filter { secrets.contains($0.name) }
+        default: []
+        }
+        var shown: [(what: String, pointer: JSONPointer, location: SourceLocation)] = all.map { ("field \($0.name)", $0.pointer, $0.location) }
+        if let identity, let node = top["identity"] { shown.append(("identity.id", identity.id, reader.location(node))) }
+        if case .generated(let values, let secrets)?  = secret, let node = top["secret"] {
+            shown += values.filter { !secrets.contains($0.name) }.map { ("the public value \($0.name)", $0.pointer, reader.location(node)) }
+        }
+        for item in shown {
+            guard let hit = secretPointers.first(where: { Self.overlaps($0.pointer, item.pointer) }) else { continue }
+            reader.error("\(item.what) is read at \(item.pointer.description.isEmpty ? "the whole object" : item.pointer.description), which holds the secret \(hit.name) (at \(hit.pointer)) or lies inside it: it would show in plans and exports; point it elsewhere",
+                         at: item.location)
+        }
         if let key, key.kind != .string || key.readOnly {
             reader.error("the key must be a string field a manifest declares (not read-only)", at: key.location)
         }
@@ -103,6 +120,11 @@ struct ProfileParser {
         return ProviderProfile(name: name, location: reader.location(root), description: description, auth: auth, namespace: namespace,
                                paths: paths, list: list, identity: identity, update: update, fields: fields, key: key, secret: secret,
                                errorMessage: errorMessage, retryAfterHeader: retryAfter)
+    }
+
+    /// True when one pointer is the other or lies inside it.
+    static func overlaps(_ a: JSONPointer, _ b: JSONPointer) -> Bool {
+        a.tokens.starts(with: b.tokens) || b.tokens.starts(with: a.tokens)
     }
 
     // MARK: Parts
@@ -134,6 +156,48 @@ struct ProfileParser {
         guard let v = reader.string(node, field: field) else { return nil }
         guard !v.isEmpty, v.count <= 100, v.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }) else {
             reader.error("\(field) must be a header name (letters, digits and -), found '\(TextSafety.escaped(v))'", at: node)
+            return nil
+        }
+        return v
+    }
+
+    /// Headers that say where a request goes, who sends it, or how its body is framed: a
+    /// profile that could set one could redirect a request through a proxy, replace the
+    /// credentials, or smuggle a second request.
+    static let reservedHeaders: Set<String> = [
+        "host", "authorization", "proxy-authorization", "proxy-connection", "cookie", "set-cookie", "content-type", "content-length",
+        "content-encoding", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "expect", "forwarded", "via",
+        "origin", "referer", "accept-encoding", "user-agent",
+    ]
+
+    /// A header credops sends with the profile's value: a header name that is not one of
+    /// `reservedHeaders` (nor `X-Forwarded-*`, `X-Real-IP` or an HTTP/2 pseudo-header).
+    private func sentHeaderName(_ node: YAMLNode, field: String, use: String) -> String? {
+        guard let v = headerName(node, field: field) else { return nil }
+        let lower = v.lowercased()
+        if Self.reservedHeaders.contains(lower) || lower.hasPrefix("x-forwarded-") || lower == "x-real-ip" || lower.hasPrefix("proxy-") {
+            reader.error("\(field) cannot be \(v): credops sets that header itself; name the API's own header for \(use)", at: node)
+            return nil
+        }
+        return v
+    }
+
+    /// A JSON member name a call sends: printable, at most 100 characters.
+    private func memberName(_ node: YAMLNode, field: String) -> String? {
+        guard let v = reader.string(node, field: field) else { return nil }
+        guard !v.isEmpty, v.count <= 100, !v.unicodeScalars.contains(where: { $0.value < 32 || $0.value == 127 || TextSafety.isUnsafe($0) }) else {
+            reader.error("\(field) must be a JSON member name (1 to 100 printable characters), found '\(TextSafety.escaped(v))'", at: node)
+            return nil
+        }
+        return v
+    }
+
+    /// A cookie's name (an RFC 6265 token: letters, digits and `!#$%&'*+-.^_`|~`).
+    private func cookieName(_ node: YAMLNode, field: String) -> String? {
+        guard let v = reader.string(node, field: field) else { return nil }
+        let allowed = "!#$%&'*+-.^_`|~".unicodeScalars
+        guard !v.isEmpty, v.count <= 100, v.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || allowed.contains($0)) }) else {
+            reader.error("\(field) must be a cookie name (letters, digits and !#$%&'*+-.^_`|~), found '\(TextSafety.escaped(v))'", at: node)
             return nil
         }
         return v
@@ -191,11 +255,8 @@ struct ProfileParser {
             reader.error("tokenPath is for oauth2, which auth.allowed does not name", at: t)
         }
         var apiKeyHeader: String?
-        if let h = map["apiKeyHeader"], let v = headerName(h, field: "auth.apiKeyHeader") {
+        if let h = map["apiKeyHeader"], let v = sentHeaderName(h, field: "auth.apiKeyHeader", use: "the key (X-API-Key)") {
             if !kinds.contains(.apiKey) { reader.error("apiKeyHeader is for apiKey, which auth.allowed does not name", at: h) }
-            if ["authorization", "cookie", "host", "content-type", "content-length"].contains(v.lowercased()) {
-                reader.error("apiKeyHeader cannot be \(v); name the API's own key header (X-API-Key)", at: h)
-            }
             apiKeyHeader = v
         }
         guard !kinds.isEmpty else { return nil }
@@ -218,13 +279,13 @@ struct ProfileParser {
             reader.error("namespace takes one of header, query or select", at: node)
             return .none
         }
-        if let h = map["header"], let v = headerName(h, field: "namespace.header") { return .header(v) }
+        if let h = map["header"], let v = sentHeaderName(h, field: "namespace.header", use: "the namespace (X-Workspace)") { return .header(v) }
         if let q = map["query"], let v = queryName(q, field: "namespace.query") { return .query(v) }
         if let s = map["select"], let sm = reader.mapping(s, what: "namespace.select") {
             reader.rejectUnknownKeys(sm, allowed: ["path", "bodyField", "cookie"])
             let p = sm["path"].flatMap { path($0, field: "namespace.select.path", allowed: []) }
-            let field = sm["bodyField"].flatMap { reader.string($0, field: "bodyField") }
-            let cookie = sm["cookie"].flatMap { reader.string($0, field: "cookie") }
+            let field = sm["bodyField"].flatMap { memberName($0, field: "namespace.select.bodyField") }
+            let cookie = sm["cookie"].flatMap { cookieName($0, field: "namespace.select.cookie") }
             guard let p, let field, let cookie else {
                 let missing = ["path", "bodyField", "cookie"].filter { sm[$0] == nil }
                 if !missing.isEmpty { reader.error("namespace.select needs \(missing.joined(separator: ", ")) (path, bodyField and cookie)", at: s) }

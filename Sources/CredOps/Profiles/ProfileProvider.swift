@@ -31,6 +31,8 @@ final class ProfileSession: ProviderSession {
 
     /// Pages a listing follows at most: a server that never stops paging is an error, not a hang.
     static let maxPages = 10_000
+    /// Credentials a listing holds at most.
+    static let maxItems = 1_000_000
 
     init(profile: ProviderProfile, environment: EnvironmentConfig, connection: Connection, http: HTTPClient) {
         self.profile = profile
@@ -54,8 +56,12 @@ final class ProfileSession: ProviderSession {
         var query = pagingQuery(first: true, cursor: nil)
         var path = try render(profile.paths.collection, namespace: namespace, id: nil)
         var seenCursors = Set<String>()
+        var previousPage: [String] = []
+        var largestPage = 0
+        var followsLink = false
         for page in 0..<Self.maxPages {
-            let response = try await call(.get, path + queryString(namespace: namespace, extra: query), namespace: namespace)
+            let target = followsLink ? linkWithNamespace(path, namespace: namespace) : path + queryString(namespace: namespace, extra: query)
+            let response = try await call(.get, target, namespace: namespace)
             let summary = "GET \(profile.paths.collection)"
             guard let document = Self.parse(response.body) else {
                 throw ProviderError(.badAnswer, request: summary, message: "\(response.status) with an answer that is not JSON (\(response.body.count) bytes)")
@@ -64,17 +70,32 @@ final class ProfileSession: ProviderSession {
                 throw ProviderError(.badAnswer, request: summary,
                                     message: "\(response.status) without a list of credentials at \(profile.list.items.description.isEmpty ? "the top" : profile.list.items.description)")
             }
+            var pageKeys: [String] = []
+            pageKeys.reserveCapacity(items.count)
             for item in items {
                 guard case .object = item else {
                     throw ProviderError(.badAnswer, request: summary, message: "a listed credential is not a JSON object")
                 }
-                resources.append(try resource(item, namespace: namespace, request: summary))
+                let listed = try resource(item, namespace: namespace, request: summary)
+                pageKeys.append(listed.serverID ?? listed.id.rawValue)
+                resources.append(listed)
             }
+            guard resources.count <= Self.maxItems else {
+                throw ProviderError(.badAnswer, request: summary, message: "more than \(Self.maxItems) credentials listed: paging stopped")
+            }
+            if !pageKeys.isEmpty && pageKeys == previousPage {
+                throw ProviderError(.badAnswer, request: summary,
+                                    message: "page \(page + 1) lists the same credentials as page \(page): the server ignores the paging the profile sets (list.paging)")
+            }
+            previousPage = pageKeys
             switch profile.list.paging {
             case .none:
                 return resources
-            case .pageNumber(_, _, let size, let first):
-                if items.count < size { return resources }
+            case .pageNumber(_, _, _, let first):
+                // A server may hold pages to fewer items than asked for: only an empty page, or
+                // one shorter than an earlier page, is the last.
+                if items.isEmpty || items.count < largestPage { return resources }
+                largestPage = max(largestPage, items.count)
                 query = pagingQuery(first: false, cursor: nil, page: first + page + 1)
             case .cursor(_, let next):
                 guard let cursor = document[next]?.string, !cursor.isEmpty else { return resources }
@@ -89,7 +110,7 @@ final class ProfileSession: ProviderSession {
                                         message: "the next-page link is not on \(connection.baseURL), or repeats: not followed (\(caller.serverText(link, limit: 120)))")
                 }
                 path = nextPath
-                query = []
+                followsLink = true
             }
         }
         throw ProviderError(.badAnswer, request: "GET \(profile.paths.collection)", message: "more than \(Self.maxPages) pages: paging stopped")
@@ -142,6 +163,11 @@ final class ProfileSession: ProviderSession {
         let response = try await call(.post, path + queryString(namespace: namespace), body: object.data, secrets: secret.map { [$0] } ?? [],
                                       namespace: namespace)
         let answer = Self.parse(response.body)
+        // Every generated secret in the answer is one of this run's secrets before anything is
+        // checked: an error below (or a read-back) must never carry one.
+        if case .generated(let values, let secrets) = profile.secret, let answer {
+            connection.runSecrets.add(values.filter { secrets.contains($0.name) }.compactMap { answer[$0.pointer]?.string }.filter { !$0.isEmpty }.map { Secret($0) })
+        }
         var made = CreatedCredential()
         if profile.identity.keyIsID {
             made.serverID = nil
@@ -166,9 +192,7 @@ final class ProfileSession: ProviderSession {
                         throw ProviderError(.badAnswer, request: summary,
                                             message: "\(response.status) without a usable \(name) at \(pointer) (printable, at most 4 KiB)", outcomeUnknown: true)
                     }
-                    let generated = Secret(text)
-                    connection.runSecrets.add([generated])
-                    made.generated[name] = generated
+                    made.generated[name] = Secret(text)
                 } else {
                     guard let text, Self.isPublicValue(text) else {
                         throw ProviderError(.badAnswer, request: summary,
@@ -340,7 +364,9 @@ final class ProfileSession: ProviderSession {
     private func render(_ template: PathTemplate, namespace: ProjectName, id: String?) throws(ProviderError) -> String {
         var text = template.text
         if template.placeholders.contains("id") {
-            guard let id, Self.idText(.string(id)) != nil else {
+            // Where the key is the id, any name a manifest may hold goes in (encoded as one
+            // segment); a server-assigned id must be one `idText` accepts.
+            guard let id, profile.identity.keyIsID ? TextSafety.nameProblem(id) == nil : Self.idText(.string(id)) != nil else {
                 throw ProviderError(.badAnswer, request: template.text, message: "not sent: the server's id is not known")
             }
             text = text.replacingOccurrences(of: "{id}", with: URLParts.encodeSegment(id))
@@ -393,6 +419,19 @@ final class ProfileSession: ProviderSession {
         return path
     }
 
+    /// A next-page link with the namespace's query parameter (`namespace: { query: }`) added
+    /// when the link does not carry it already.
+    private func linkWithNamespace(_ link: String, namespace: ProjectName) -> String {
+        guard case .query(let name) = profile.namespace else { return link }
+        let encoded = URLParts.encodeSegment(name)
+        if let mark = link.firstIndex(of: "?") {
+            let pairs = link[link.index(after: mark)...].split(separator: "&")
+            if pairs.contains(where: { $0.split(separator: "=", maxSplits: 1).first.map(String.init) == encoded }) { return link }
+            return link + "&" + encoded + "=" + URLParts.encodeSegment(namespace.rawValue)
+        }
+        return link + "?" + encoded + "=" + URLParts.encodeSegment(namespace.rawValue)
+    }
+
     private func namespaceHeaders(_ namespace: ProjectName) -> [(String, String)] {
         if case .header(let name) = profile.namespace { return [(name, namespace.rawValue)] }
         return []
@@ -416,7 +455,9 @@ final class ProfileSession: ProviderSession {
             let cookie = try await cookies.value(key) { () async throws(ProviderError) -> String in try await self.select(namespace) }
             let response = try await caller.send(method, path, body: body, headers: [("Cookie", "\(cookieName)=\(cookie)")])
             if response.isSuccess { return response }
-            if (response.status == 400 || response.status == 440), !reselected {
+            // 440 says the selection expired; a 400 may say it too, but a write that got a 400
+            // may have been refused for its body, so only a read is sent again after it.
+            if response.status == 440 || (response.status == 400 && method == .get), !reselected {
                 reselected = true
                 await cookies.forget(key) { $0 == cookie }
                 continue
