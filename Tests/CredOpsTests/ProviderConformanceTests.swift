@@ -426,12 +426,16 @@ struct LeadConduitProfileSubject: ConformanceSubject {
         // Token, selection and connections first, so that the six below go out together.
         _ = try await server.session.list(namespace: subject.project)
         await rateLimit(true)
-        // Six at once against a budget of two: four meet the 429 whatever the machine's load.
+        // Six at once against a budget of two: some meet the 429. On a loaded machine the six
+        // may spread over seconds and stay within the budget, so the burst is sent again (at
+        // most five times) until one was limited; every call must succeed all the same.
         let session = server.session
         let project = subject.project
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<6 { group.addTask { _ = try await session.list(namespace: project) } }
-            try await group.waitForAll()
+        for _ in 0..<5 where session.statistics.retries == 0 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<6 { group.addTask { _ = try await session.list(namespace: project) } }
+                try await group.waitForAll()
+            }
         }
         await rateLimit(false)
         #expect(server.session.statistics.retries > 0, "\(subject.name): \(server.session.statistics)")
