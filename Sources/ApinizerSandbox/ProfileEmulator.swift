@@ -346,7 +346,7 @@ actor ProfileEngine {
         var record = ProfileRecord(id: id, namespace: namespace, object: .object([:]), secret: nil, secretDigests: [:], createdAt: Self.now())
         record.object.set(.string(key), at: profile.key.pointer)
         for field in profile.fields where !field.readOnly {
-            let value = object[field.pointer] ?? Self.json(field.defaultValue ?? ProviderProfile.emptyValue(field.kind))
+            let value = object[field.pointer] ?? JSONDocument(field.defaultValue ?? ProviderProfile.emptyValue(field.kind))
             record.object.set(value, at: field.pointer)
         }
         if !profile.identity.keyIsID { record.object.set(.string(id), at: profile.identity.id) }
@@ -385,7 +385,7 @@ actor ProfileEngine {
             return error(422, "\(profile.key.name) cannot change")
         }
         for field in profile.fields where !field.readOnly && field.calls == nil {
-            guard let value = object[field.pointer] ?? (whole ? Self.json(field.defaultValue ?? ProviderProfile.emptyValue(field.kind)) : nil) else { continue }
+            guard let value = object[field.pointer] ?? (whole ? JSONDocument(field.defaultValue ?? ProviderProfile.emptyValue(field.kind)) : nil) else { continue }
             if field.immutable, value != record.object[field.pointer] {
                 return error(422, "\(field.name) cannot change after the credential is made")
             }
@@ -539,14 +539,6 @@ actor ProfileEngine {
         }
     }
 
-    static func json(_ value: FieldValue) -> JSONDocument {
-        switch value {
-        case .string(let s): .string(s)
-        case .bool(let b): .bool(b)
-        case .set(let items): .array(items.map(JSONDocument.string))
-        case .instant(let ms): ms.map { .string(Timestamp.format($0)) } ?? .null
-        }
-    }
 
     static func now() -> String {
         let f = ISO8601DateFormatter()

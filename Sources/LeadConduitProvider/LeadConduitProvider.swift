@@ -199,17 +199,8 @@ final class LeadConduitSession: ProviderSession {
     }
 
     private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, secrets: [Secret]) -> ProviderError {
-        let status = response.status
         let said = ((try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any])?["error"] as? String
-        let text = said.map { caller.serverText($0, extra: secrets, limit: 500) }
-        if status == 401 || status == 403 {
-            let source = environment.auth?.secretSource ?? "the built-in sandbox's key"
-            return ProviderError(.authentication, request: summary,
-                                 message: "\(status) \(text ?? "authentication failed"): environment \(environment.name) presented the API key from \(source), "
-                                     + "and LeadConduit refused it (a reset key stops working at once); put the account's current API key there. Not retried.")
-        }
-        let unknown = method != .get && status >= 500
-        let message = text.map { "\(status) \($0)" } ?? "\(status) (an answer without an error message: \(response.body.count) bytes)"
-        return ProviderError(.server(status: status, code: ""), request: summary, message: message, outcomeUnknown: unknown)
+        return caller.failure(response, method: method, summary: summary, said: said, secrets: secrets, environment: environment, credentials: "API key",
+                              refused: "LeadConduit refused it (a reset key stops working at once); put the account's current API key there")
     }
 }

@@ -255,16 +255,7 @@ final class LeadVibeSession: ProviderSession {
     }
 
     private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String) -> ProviderError {
-        let status = response.status
-        let text = Self.errorText(response).map { caller.serverText($0, limit: 500) }
-        if status == 401 || status == 403 {
-            let source = environment.auth?.secretSource ?? "the built-in sandbox's token"
-            return ProviderError(.authentication, request: summary,
-                                 message: "\(status) \(text ?? "authentication failed"): environment \(environment.name) presented the token from \(source), "
-                                     + "and LeadVibe refused it; put a valid API token there. Not retried.")
-        }
-        let unknown = method != .get && status >= 500
-        let message = text.map { "\(status) \($0)" } ?? "\(status) (an answer without an error message: \(response.body.count) bytes)"
-        return ProviderError(.server(status: status, code: ""), request: summary, message: message, outcomeUnknown: unknown)
+        caller.failure(response, method: method, summary: summary, said: Self.errorText(response), environment: environment,
+                       credentials: "token", refused: "LeadVibe refused it; put a valid API token there")
     }
 }

@@ -103,6 +103,28 @@ public final class ProviderCaller: Sendable {
         throw failure(response, summary)
     }
 
+    /// The error for a refused call, in the words every provider uses: a 401 or 403 names the
+    /// environment and where its credentials came from (`credentials`, "the token") and is not
+    /// retried; a write answered with a 5xx may have been done (outcome unknown).
+    ///
+    /// - Parameters:
+    ///   - said: what the answer says went wrong (raw server text; made safe here), if anything.
+    ///   - refused: what to say after "and": who refused and what to do about it.
+    public func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, said: String?, secrets: [Secret] = [],
+                        environment: EnvironmentConfig, credentials: String, refused: String) -> ProviderError {
+        let status = response.status
+        let text = said.map { serverText($0, extra: secrets, limit: 500) }
+        if status == 401 || status == 403 {
+            let source = environment.auth?.secretSource ?? "the built-in sandbox's \(credentials)"
+            return ProviderError(.authentication, request: summary,
+                                 message: "\(status) \(text ?? "authentication failed"): environment \(environment.name) presented the \(credentials) from \(source), "
+                                     + "and \(refused). Not retried.")
+        }
+        let unknown = method != .get && status >= 500
+        let message = text.map { "\(status) \($0)" } ?? "\(status) (an answer without an error message: \(response.body.count) bytes)"
+        return ProviderError(.server(status: status, code: ""), request: summary, message: message, outcomeUnknown: unknown)
+    }
+
     /// Server-supplied text made safe for a message: control characters out, cut to `limit`,
     /// every secret of the run (and `extra`, the secrets of this request) out, in any encoding.
     public func serverText(_ text: String, extra: [Secret] = [], limit: Int = 2000) -> String {

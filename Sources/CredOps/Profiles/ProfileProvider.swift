@@ -288,18 +288,9 @@ final class ProfileSession: ProviderSession {
         if only == nil { object.set(.string(resource.id.rawValue), at: profile.key.pointer) }
         for field in profile.fields where !field.readOnly && field.calls == nil && (only?.contains(field.name) ?? true) {
             let value = resource[field.name] ?? field.defaultValue ?? ProviderProfile.emptyValue(field.kind)
-            object.set(Self.json(value), at: field.pointer)
+            object.set(JSONDocument(value), at: field.pointer)
         }
         return object
-    }
-
-    static func json(_ value: FieldValue) -> JSONDocument {
-        switch value {
-        case .string(let s): .string(s)
-        case .bool(let b): .bool(b)
-        case .set(let items): .array(items.map(JSONDocument.string))
-        case .instant(let ms): ms.map { .string(Timestamp.format($0)) } ?? .null
-        }
     }
 
     /// A field's value from JSON: `.some(nil)` when absent or null (the field's default then),
@@ -490,17 +481,8 @@ final class ProfileSession: ProviderSession {
     }
 
     private func failure(_ response: HTTPResponse, method: HTTPMethod, summary: String, secrets: [Secret]) -> ProviderError {
-        let status = response.status
-        let text = errorText(response).map { caller.serverText($0, extra: secrets, limit: 500) }
-        if status == 401 || status == 403 {
-            let source = environment.auth?.secretSource ?? "the built-in sandbox's credentials"
-            return ProviderError(.authentication, request: summary,
-                                 message: "\(status) \(text ?? "authentication failed"): environment \(environment.name) presented the credentials from \(source), "
-                                     + "and \(profile.name) refused them; put valid ones there. Not retried.")
-        }
-        let unknown = method != .get && status >= 500
-        let message = text.map { "\(status) \($0)" } ?? "\(status) (an answer without an error message: \(response.body.count) bytes)"
-        return ProviderError(.server(status: status, code: ""), request: summary, message: message, outcomeUnknown: unknown)
+        caller.failure(response, method: method, summary: summary, said: errorText(response), secrets: secrets, environment: environment,
+                       credentials: "credentials", refused: "\(profile.name) refused them; put valid ones there")
     }
 }
 
@@ -540,6 +522,16 @@ public enum JSONDocument: Sendable, Equatable, Codable {
         case .string(let s): try container.encode(s)
         case .array(let a): try container.encode(a)
         case .object(let o): try container.encode(o)
+        }
+    }
+
+    /// A field's value as JSON: an instant as ISO 8601 text (null when unset), a set as a list.
+    public init(_ value: FieldValue) {
+        switch value {
+        case .string(let s): self = .string(s)
+        case .bool(let b): self = .bool(b)
+        case .set(let items): self = .array(items.map(JSONDocument.string))
+        case .instant(let ms): self = ms.map { .string(Timestamp.format($0)) } ?? .null
         }
     }
 

@@ -6,7 +6,7 @@ import Foundation
 struct SandboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandbox",
-        abstract: "The built-in emulators (Apinizer, LeadConduit, LeadVibe).",
+        abstract: "The built-in emulators (Apinizer, LeadConduit, LeadVibe, and any provider profile).",
         subcommands: [Serve.self])
 
     struct Serve: AsyncParsableCommand {
@@ -22,13 +22,20 @@ struct SandboxCommand: AsyncParsableCommand {
                 stats, reset, faults and settings ({"maskPasswords": true}). The LeadVibe emulator \
                 (--provider leadvibe) implements /org-units with the activeOu cookie and /secrets with \
                 generated client secrets (bearer token), and the test-only calls dump, stats, reset, \
-                faults, backdate ({"days": N}) and check ({"client_id", "client_secret"} → {"valid"}).
+                faults, backdate ({"days": N}) and check ({"client_id", "client_secret"} → {"valid"}). \
+                A provider profile's name (--provider leadexec, with its file in providers/ or \
+                --providers DIR) starts the generic emulator, which serves that profile's paths, \
+                paging, namespaces and field rules, generates ids and secrets where the profile says, \
+                and takes the token as whatever the profile's first auth kind needs: a bearer token, \
+                a Basic password (any user), an API key, or an OAuth2 client secret (any client id); \
+                test-only calls dump, stats, reset, faults, backdate and check ({"secret", "id"} → {"valid"}).
 
                 Example:
                   credops sandbox serve --port 8080 --data sandbox.json
                   CREDOPS_SANDBOX_TOKEN=$(openssl rand -hex 16) credops sandbox serve --port 8080
                   credops sandbox serve --provider leadconduit --mask-passwords
                   credops sandbox serve --provider leadvibe --units unit_main,unit_emea
+                  credops sandbox serve --provider leadexec --latency-ms 20
 
                 It accepts no token unless given one (--token, $CREDOPS_SANDBOX_TOKEN, or tokens: in \
                 a seed): without any, it makes a random token and prints it on stderr. The \
