@@ -14,7 +14,7 @@ import Testing
 
     /// Environments each on their own emulator of the LeadExec profile, with short-lived tokens
     /// (renewed during a run).
-    func workspace(faults: SandboxFaults = SandboxFaults(), environments: [String] = ["le-one", "le-two"], tokenTTL: Int = 3600)
+    func workspace(faults: SandboxFaults = SandboxFaults(), environments: [String] = ["le-one", "le-two"], tokenTTL: Int = 3600, concurrency: Int = 4)
         async throws -> (E2EWorkspace, [String: ProfileServer]) {
         let w = E2EWorkspace()
         w.dir.write("providers/leadexec.yaml", ProfileFixtures.leadExec)
@@ -32,7 +32,7 @@ import Testing
                 url: \(server.baseURL)
                 auth:
                   oauth2: { clientId: credops-e2e, clientSecret: { fromEnv: LEADEXEC_CLIENT_SECRET } }
-                concurrency: 4
+                concurrency: \(concurrency)
                 timeoutSeconds: 10
                 retry: { initialBackoffMilliseconds: 10, maxBackoffMilliseconds: 100 }
                 """)
@@ -135,7 +135,33 @@ import Testing
         }
         let hits = Canary.hits(secrets + [Self.clientSecret], in: documents)
         #expect(hits.isEmpty, "\(hits.prefix(5))")
+
         print("FIGURE profile leadexec faults: 60 credentials × 2 environments converged in \(runs.count) apply run(s) (\(tokenCalls) token calls on le-one); 120 delivered pairs valid; 0 secrets outside the sinks")
+    }
+
+    /// Replaces delete old credentials while other operations read back lost creates through
+    /// paged listings whose offsets shift when an earlier credential goes: no read-back may miss
+    /// a credential a lost answer made, or it would stay on the server with nobody's secret.
+    @Test func aReadBackAfterALostCreateMissesNothingWhileReplacesDelete() async throws {
+        let (w, servers) = try await workspace(environments: ["le-one"], concurrency: 16)
+        defer { Task { for s in servers.values { await s.stop() } } }
+        w.manifest("alpha.yaml", Self.manifest("alpha", count: 150))
+        #expect(await w.run(["apply", "manifests", "--auto-approve"]).exitCode == 0)
+        var faults = SandboxFaults()
+        faults.commitThenFailRate = 0.2
+        faults.latencyMilliseconds = 10
+        faults.randomSeed = 5
+        for server in servers.values { await server.setFaults(faults) }
+        w.manifest("alpha.yaml", Self.manifest("alpha", count: 150, scopes: { _ in "[Data API]" }))
+        let runs = await converge(w, arguments: ["apply", "manifests", "--auto-approve", "--verbose"])
+        #expect(runs.last?.exitCode == 0, "\(runs.last.map { "\($0)" } ?? "")")
+        for server in servers.values { await server.setFaults(SandboxFaults()) }
+        await expectConverged(w, servers, projects: ["alpha"], count: 150)
+        let plan = await w.run(["plan", "manifests", "--detailed-exitcode"])
+        #expect(plan.exitCode == 0 && !plan.stdout.contains("left alone"), "\(plan)")
+        let lost = runs.map { ($0.stdout + $0.stderr).components(separatedBy: "answer lost").count - 1 }.reduce(0, +)
+        #expect(lost > 0)
+        print("FIGURE profile leadexec replaces: 150 replaced at 16 in flight (\(lost) lost create answers read back through 3 pages while old ones were deleted) in \(runs.count) run(s); 150 live, 0 orphans")
     }
 
     @Test func scopesAreReplacedDeliveredFirstAndDriftIsSeenAndCorrected() async throws {

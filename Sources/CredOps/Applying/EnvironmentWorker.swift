@@ -19,6 +19,8 @@ struct EnvironmentWorker: Sendable {
     /// The record of each credential as this run last left it: the deletes of a later phase
     /// start from it, not from the record the plan saw.
     let latest = LatestRecords()
+    /// Deletes and read-back listings take turns (see `ListingGate`).
+    let gate = ListingGate()
     /// Fingerprints a secret credops made, for state (as declared secrets are).
     var fingerprint: (@Sendable (ProjectName, CredentialKey, Secret) -> Fingerprint)?
 
@@ -190,7 +192,7 @@ struct EnvironmentWorker: Sendable {
                 // the new one is recorded (and its secret delivered).
                 let deleteFirst = planner.schema.capabilities.identity == .keyIsID
                 if deleteFirst {
-                    try await session.delete(address)
+                    try await delete(address)
                     oldOneDeleted = true
                 }
                 let created: CreatedCredential
@@ -221,7 +223,7 @@ struct EnvironmentWorker: Sendable {
                 try await session.revoke(address, grants: grants)
                 next.grants = next.grants.filter { !grants.contains($0) }
             case .delete:
-                try await session.delete(address)
+                try await delete(address)
             }
             next.pendingRedeploy = nil
         } catch {
@@ -326,7 +328,7 @@ struct EnvironmentWorker: Sendable {
         var retired: [String] = []
         for old in next.retiring where (old.deleteAfter ?? .distantFuture) <= Date() {
             do throws(ProviderError) {
-                try await session.delete(CredentialAddress(namespace: change.serverProject, key: change.key, serverID: old.serverID))
+                try await delete(CredentialAddress(namespace: change.serverProject, key: change.key, serverID: old.serverID))
                 retired.append(old.serverID)
             } catch {
                 // The new one is in place (and delivered); the old one stays listed and the next
@@ -359,6 +361,31 @@ struct EnvironmentWorker: Sendable {
         return ids
     }
 
+    /// Lists `project` through the gate: no delete of this run moves the pages meanwhile.
+    private func readBack(_ project: ProjectName) async throws(ProviderError) -> [Resource] {
+        await gate.enterListing()
+        let listed: Result<[Resource], ProviderError>
+        do {
+            listed = .success(try await session.list(namespace: project))
+        } catch {
+            listed = .failure(error)
+        }
+        await gate.leaveListing()
+        return try listed.get()
+    }
+
+    /// Deletes through the gate, so that no read-back listing is between pages meanwhile.
+    private func delete(_ address: CredentialAddress) async throws(ProviderError) {
+        await gate.enterDelete()
+        do {
+            try await session.delete(address)
+        } catch {
+            await gate.leaveDelete()
+            throw error
+        }
+        await gate.leaveDelete()
+    }
+
     /// Creates a credential; when the answer was lost, reads back instead of sending it again:
     /// found with our fields, the create is done; found with other fields, it is converged with
     /// an update; not found, it is created again. Up to `rounds` times, like any other retry.
@@ -387,7 +414,7 @@ struct EnvironmentWorker: Sendable {
             // settle stays unknown.
             let live: [Resource]
             do {
-                live = try await session.list(namespace: project)
+                live = try await readBack(project)
             } catch {
                 throw ProviderError(error.kind, request: error.request,
                                     message: "\(lost.last ?? ""); reading back to check failed too: \(error.message)", outcomeUnknown: true)
