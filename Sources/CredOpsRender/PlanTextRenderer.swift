@@ -23,7 +23,7 @@ public struct PlanTextRenderer: Sendable {
 
     func renderEnvironment(_ env: EnvironmentPlan) -> [String] {
         var out: [String] = []
-        let head = "\(style.bold(env.environment.rawValue)) · \(env.provider)\(env.isProtected ? " · protected" : "")"
+        let head = "\(style.bold(env.environment.rawValue)) · \(env.provider)\(env.providerSource.map { " (\(shown($0)))" } ?? "")\(env.isProtected ? " · protected" : "")"
         if let failure = env.failure {
             out.append(head)
             out.append("  \(style.red("✗")) cannot plan: \(shown(failure))")

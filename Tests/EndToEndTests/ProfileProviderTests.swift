@@ -177,6 +177,7 @@ import Testing
         let plan = await w.run(["plan", "manifests"])
         #expect(plan.stdout.contains("-/+ alpha client 0") && plan.stdout.contains("(scopes cannot change)"), "\(plan)")
         #expect(plan.stdout.contains("new one delivered to"), "\(plan)")
+        #expect(plan.stdout.contains("leadexec (profile providers/leadexec.yaml)"), "the header names the profile's file: \(plan)")
         #expect(await w.run(["apply", "manifests", "--auto-approve"]).exitCode == 0)
         let after = try #require(Self.delivered(w, environment: "le-one", project: "alpha")["alpha client 0"])
         #expect(after.0 != before.0)

@@ -30,6 +30,8 @@ public struct Plan: Sendable {
 public struct EnvironmentPlan: Sendable, Codable {
     public var environment: EnvironmentName
     public var provider: String
+    /// Where the provider is described, when a file describes it (`profile providers/leadexec.yaml`).
+    public var providerSource: String?
     public var endpoint: String
     public var isProtected: Bool
     /// Sorted by project.

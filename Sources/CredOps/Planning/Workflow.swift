@@ -133,6 +133,7 @@ public struct Workflow: Sendable {
             plan.failure = "unknown provider \(env.provider)"
             return (plan, nil)
         }
+        if let described = provider as? ProfileProvider { plan.providerSource = "profile \(described.profile.location.file)" }
         var desired = inputs.desired(for: env, schema: provider.schema)
         let managed: [ManagedCredential]
         let intents: [Intent]
