@@ -77,6 +77,10 @@ public enum PlanJSONRenderer {
             "refusals": Wording.refusals(env),
             "summary": counts(env.counts),
             "projects": env.projects.map { project($0, secretName: secretName) },
+            "expiring": (env.expiring ?? []).map { item -> [String: Any] in
+                ["project": item.project.rawValue, "name": item.key.rawValue, "kind": item.kind.rawValue, "due": Timestamp.format(item.due),
+                 "daysLeft": item.daysLeft]
+            },
         ]
     }
 

@@ -41,6 +41,12 @@ public struct PlanTextRenderer: Sendable {
         for refusal in Wording.refusals(env) {
             out.append("  \(style.red("✗ refused:")) \(refusal)")
         }
+        for item in env.expiring ?? [] {
+            let when = ExpiryRenderer.when(item)
+            out.append("  \(style.yellow("!")) \(shown(item.key.rawValue)) \(ExpiryRenderer.what(item)) (\(when))"
+                       + (item.project != env.projects.first?.project || env.projects.count > 1 ? style.dim(" · project \(shown(item.project.rawValue))") : "")
+                       + (item.kind == .rotationDue && !item.isPast ? style.dim(" · the apply after that replaces it") : ""))
+        }
         return out
     }
 

@@ -26,15 +26,18 @@ final class RunSession: @unchecked Sendable {
     }
 
     /// Loads and checks the inputs, opens the state and resolves every secret; exits 1 on any problem.
+    /// - Parameter authOnly: resolve only the environments' own credentials, not the declared
+    ///   secrets (a read that compares none).
     static func open(input: InputOptions, selection: EnvironmentSelection, state: StateOptions, terminal: Terminal,
-                     verbose: Bool = false) async throws -> RunSession {
+                     verbose: Bool = false, authOnly: Bool = false) async throws -> RunSession {
         try await open(paths: input.paths, environmentsDirectory: input.environmentsDirectory, providersDirectory: input.providersDirectory,
                        allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, hosts: input.hosts,
-                       selected: selection.environments, state: state, terminal: terminal, verbose: verbose)
+                       selected: selection.environments, state: state, terminal: terminal, verbose: verbose, authOnly: authOnly)
     }
 
     static func open(paths: [String], environmentsDirectory: String, providersDirectory: String?, allowPlaintextSecrets: Bool, secretsRoot: SecretsRootOption,
-                     hosts: HostOptions, selected: [String], state: StateOptions, terminal: Terminal, verbose: Bool) async throws -> RunSession {
+                     hosts: HostOptions, selected: [String], state: StateOptions, terminal: Terminal, verbose: Bool,
+                     authOnly: Bool = false) async throws -> RunSession {
         let processEnvironment = ProcessInfo.processInfo.environment
         let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory, providersDirectory: providersDirectory,
                                       allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal, noteSkipped: verbose)
@@ -75,7 +78,7 @@ final class RunSession: @unchecked Sendable {
         for env in environments where env.tls.insecureSkipVerify {
             terminal.err("warning: \(env.name): tls.insecureSkipVerify is on; the server's certificate is not checked")
         }
-        let (books, problems) = workflow.resolveSecrets(for: environments)
+        let (books, problems) = workflow.resolveSecrets(for: environments, authOnly: authOnly)
         // From here on, nothing printed or written may show any of them.
         terminal.redaction.add(environments.compactMap { books[$0.name] }.flatMap(\.allSecrets))
         Self.showWarnings(problems.filter { !$0.isError }, terminal: terminal)

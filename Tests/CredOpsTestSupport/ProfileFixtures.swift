@@ -49,7 +49,7 @@ public enum ProfileFixtures {
         update: put
         fields:
           - { name: owner, pointer: /meta/owner, required: true }
-          - { name: expires, type: instant }
+          - { name: expires, type: instant, expiry: true }
           - { name: tags, type: stringSet }
           - name: active
             type: bool

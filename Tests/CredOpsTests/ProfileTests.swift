@@ -45,7 +45,8 @@ import Testing
         let schema = profile.schema
         #expect(schema.identifierField == "description" && schema.identifierLength == 1...100)
         #expect(schema.capabilities == ProviderCapabilities(namespace: .none, secret: .generated, identity: .serverAssigned))
-        #expect(schema.secretField == "client_secret" && schema.createdAtField == "created_at")
+        #expect(schema.secretField == "client_secret" && schema.createdAtField == "created_at" && schema.expiryField == nil)
+        #expect(try ProfileFixtures.profile(ProfileFixtures.vault).schema.expiryField == "expires", "an instant field marked expiry is watched")
         let scopes = try #require(schema.field(named: "scopes"))
         #expect(scopes.isImmutable && scopes.kind == .stringSet && scopes.oneOf == ["Account API", "Data API", "Lead Receiver"])
         #expect(schema.field(named: "enabled")?.defaultValue == .bool(true))

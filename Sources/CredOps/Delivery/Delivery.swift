@@ -169,4 +169,25 @@ public enum DurationText {
         if seconds > 0 && seconds % 60 == 0 { return "\(seconds / 60)m" }
         return "\(seconds)s"
     }
+
+    /// `30 days`, `12 hours`, `1 minute`: for sentences.
+    public static func long(_ seconds: Int) -> String {
+        let (n, unit) = seconds > 0 && seconds % 86_400 == 0 ? (seconds / 86_400, "day") : seconds > 0 && seconds % 3600 == 0 ? (seconds / 3600, "hour")
+            : seconds > 0 && seconds % 60 == 0 ? (seconds / 60, "minute") : (seconds, "second")
+        return "\(n) \(unit)\(n == 1 ? "" : "s")"
+    }
+
+    /// Seconds in `90d`, `12h`, `30m`, `45s` or a bare number of seconds; nil when `text` is not
+    /// such a duration (or is over `Int32.max` units).
+    public static func seconds(_ text: String) -> Int? {
+        let units: [Character: Int] = ["d": 86_400, "h": 3600, "m": 60, "s": 1]
+        var digits = Substring(text)
+        var unit = 1
+        if let last = text.last, let u = units[last] {
+            digits = text.dropLast()
+            unit = u
+        }
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(digits), n <= Int(Int32.max) else { return nil }
+        return n * unit
+    }
 }

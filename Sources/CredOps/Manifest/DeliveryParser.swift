@@ -162,18 +162,10 @@ struct DeliveryParser {
             reader.error("\(field) must be a duration such as 90d, 12h or 30m", at: node)
             return nil
         }
-        let units: [Character: Int] = ["d": 86_400, "h": 3600, "m": 60, "s": 1]
-        var digits = Substring(text)
-        var unit = 1
-        if let last = text.last, let u = units[last] {
-            digits = text.dropLast()
-            unit = u
-        }
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let n = Int(digits), n >= 0, n <= Int(Int32.max) else {
+        guard let seconds = DurationText.seconds(text) else {
             reader.error("\(field) must be a duration such as 90d, 12h or 30m, found '\(TextSafety.escaped(String(text.prefix(40))))'", at: node)
             return nil
         }
-        let seconds = n * unit
         guard range.contains(seconds) else {
             reader.error("\(field) must be between \(DurationText.short(range.lowerBound)) and \(DurationText.short(range.upperBound)), found \(text)", at: node)
             return nil

@@ -23,6 +23,9 @@ public struct ResourceSchema: Sendable {
     /// The read-only field holding when the server made the credential (ISO 8601), which a
     /// generated secret's age is counted from.
     public var createdAtField: String?
+    /// The instant field after which the server stops accepting the credential (Apinizer's
+    /// `expireDate`), watched by `credops expiring` and warned about by plans.
+    public var expiryField: String?
     /// The kinds of auth environment files may use with this provider (`bearer`, `basic`,
     /// `apiKey`, `oauth2`); nil: any.
     public var authKinds: [String]?

@@ -40,6 +40,9 @@ public struct EnvironmentPlan: Sendable, Codable {
     public var failure: String?
     /// Guard rails that stop apply (mass delete, deletes in a protected environment).
     public var refusals: [Refusal]
+    /// Live credentials that expire or are due for rotation within the plan's expiry window,
+    /// soonest first (nil: none).
+    public var expiring: [ExpiringCredential]?
     /// Digest of the live state and credops state the plan was computed from (saved plans).
     public var liveDigest: String?
     /// Digest of the declared secrets' fingerprints (saved plans).

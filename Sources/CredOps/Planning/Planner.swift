@@ -294,6 +294,9 @@ public struct PlanOptions: Sendable {
     public var maxDeletes: Int?
     /// Credentials whose generated secret is replaced now, by manifest project (`credops rotate`).
     public var rotate: [ProjectName: Set<CredentialKey>] = [:]
+    /// Credentials that expire (or are due for rotation) within this many seconds are listed
+    /// with the plan (`credops expiring --within`; plans warn 30 days ahead).
+    public var expiryWindow: TimeInterval = 30 * 86_400
 
     public init(allowDelete: Bool = false, allowMassDelete: Bool = false, maxDeletes: Int? = nil) {
         self.allowDelete = allowDelete

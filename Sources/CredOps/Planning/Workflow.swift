@@ -80,10 +80,18 @@ public struct Workflow: Sendable {
     }
 
     /// Resolves every secret the selected environments need; any missing one is an error.
-    public func resolveSecrets(for environments: [EnvironmentConfig]) -> ([EnvironmentName: SecretBook], [Diagnostic]) {
+    /// - Parameter authOnly: only the environments' own credentials (for reads that compare
+    ///   no declared secret, like `credops expiring`).
+    public func resolveSecrets(for environments: [EnvironmentConfig], authOnly: Bool = false) -> ([EnvironmentName: SecretBook], [Diagnostic]) {
         var books: [EnvironmentName: SecretBook] = [:]
         var problems: [Diagnostic] = []
         for env in environments {
+            if authOnly {
+                let (auth, p) = secrets.auth(for: env)
+                books[env.name] = SecretBook(auth: auth)
+                problems += p
+                continue
+            }
             guard let provider = providers[env.provider] else { continue }
             let desired = inputs.desired(for: env, schema: provider.schema)
             let (book, p) = secrets.book(for: desired, key: stateKey)
@@ -174,6 +182,7 @@ public struct Workflow: Sendable {
         var liveResources: [ProjectName: [Resource]] = [:]
         var liveGrants: [ProjectName: [CredentialKey: [AccessGrant]]] = [:]
         var fingerprints: [(ProjectName, CredentialKey, Fingerprint)] = []
+        var expiring: [ExpiringCredential] = []
         // Without namespaces every project sees the whole account: what the others declare is theirs.
         let declaredByProject = Dictionary(desired.projects.map { ($0.serverProject, Set($0.credentials.map(\.key))) },
                                            uniquingKeysWith: { $0.union($1) })
@@ -188,6 +197,7 @@ public struct Workflow: Sendable {
                         .reduce(into: Set<CredentialKey>()) { $0.formUnion($1) }
                 }
                 plan.projects.append(planner.plan(input))
+                expiring += planner.expiring(input, environment: env.name, within: options.expiryWindow)
                 settled += input.managed.values
                 repairs += projectRepairs
                 liveResources[project.serverProject] = input.live
@@ -208,6 +218,7 @@ public struct Workflow: Sendable {
             plan.projects = []
             return (plan, prepared)
         }
+        plan.expiring = expiring.isEmpty ? nil : expiring.sorted { ($0.due, $0.project, $0.key) < ($1.due, $1.project, $1.key) }
         plan.liveDigest = PlanDigest.live(resources: liveResources, grants: liveGrants, managed: settled)
         plan.secretsDigest = PlanDigest.secrets(fingerprints)
         plan.refusals = plan.guardRailRefusals(options: options)

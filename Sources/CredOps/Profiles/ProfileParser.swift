@@ -6,7 +6,7 @@ struct ProfileParser {
     static let kind = "ProviderProfile"
     static let topKeys = ["apiVersion", "kind", "name", "description", "auth", "namespace", "paths", "list", "identity", "update",
                           "key", "fields", "secret", "errors", "rateLimit"]
-    static let fieldKeys = ["name", "pointer", "type", "required", "default", "minLength", "maxLength", "oneOf", "immutable", "readOnly", "calls"]
+    static let fieldKeys = ["name", "pointer", "type", "required", "default", "minLength", "maxLength", "oneOf", "immutable", "readOnly", "calls", "expiry"]
     static let types: [String: FieldSpec.Kind] = ["string": .string, "bool": .bool, "stringSet": .stringSet, "instant": .instant]
     /// Keys a manifest credential holds besides the profile's fields.
     static let reservedNames = Set(["environments", "overrides", "access"] + ResourceSchema.deliveryKeys)
@@ -111,6 +111,9 @@ struct ProfileParser {
             guard let hit = secretPointers.first(where: { Self.overlaps($0.pointer, item.pointer) }) else { continue }
             reader.error("\(item.what) is read at \(item.pointer.description.isEmpty ? "the whole object" : item.pointer.description), which holds the secret \(hit.name) (at \(hit.pointer)) or lies inside it: it would show in plans and exports; point it elsewhere",
                          at: item.location)
+        }
+        if let second = fields.filter(\.expiry).dropFirst().first {
+            reader.error("field \(second.name) is the second marked expiry; a credential has one expiry", at: second.location)
         }
         if let key, key.kind != .string || key.readOnly {
             reader.error("the key must be a string field a manifest declares (not read-only)", at: key.location)
@@ -406,6 +409,10 @@ struct ProfileParser {
         if readOnly && (isRequired || immutable || defaultValue != nil), let r = map["readOnly"] {
             reader.error("a read-only field is the server's: it cannot also be required, immutable or have a default", at: r)
         }
+        let expiry = map["expiry"].flatMap { reader.bool($0, field: "expiry") } ?? false
+        if expiry && kind != .instant, let e = map["expiry"] {
+            reader.error("expiry is for an instant field (type: instant): the time the server stops accepting the credential", at: e)
+        }
         var calls: ProviderProfile.SwitchCalls?
         if let c = map["calls"] {
             calls = parseCalls(c)
@@ -415,7 +422,7 @@ struct ProfileParser {
         }
         return ProviderProfile.Field(name: name, pointer: pointerValue, kind: kind, required: isRequired, defaultValue: defaultValue,
                                      minLength: minLength, maxLength: maxLength, oneOf: allowed, immutable: immutable, readOnly: readOnly,
-                                     calls: calls, location: reader.location(nameNode))
+                                     calls: calls, expiry: expiry && kind == .instant, location: reader.location(nameNode))
     }
 
     /// `calls: { method: POST, on: /credentials/{id}/enable, off: /credentials/{id}/disable }`.

@@ -14,7 +14,11 @@ extension JSONSchemaDocument {
                 "type": ["enum": ParsedTypes.names], "required": ["type": "boolean"], "default": [:] as [String: Any],
                 "minLength": ["type": "integer", "minimum": 0], "maxLength": ["type": "integer", "minimum": 1],
                 "oneOf": ["type": "array", "items": ["type": "string"], "minItems": 1],
-                "immutable": ["type": "boolean"], "readOnly": ["type": "boolean"],
+                "immutable": ["type": "boolean"], "readOnly": ["type": "boolean"], "expiry": ["type": "boolean"],
+                "calls": [
+                    "type": "object", "additionalProperties": false, "required": ["on", "off"],
+                    "properties": ["method": ["enum": ["POST", "PUT", "PATCH"]], "on": ["type": "string"], "off": ["type": "string"]],
+                ] as [String: Any],
             ],
         ]
         return [

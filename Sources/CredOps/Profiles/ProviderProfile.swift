@@ -105,6 +105,8 @@ public struct ProviderProfile: Sendable {
         /// A switch the API turns with calls of its own (`POST /credentials/{id}/enable`)
         /// instead of in the object: then it is read from the object but never sent in a body.
         public var calls: SwitchCalls?
+        /// The time after which the server stops accepting the credential (`credops expiring`).
+        public var expiry: Bool = false
         public var location: SourceLocation
     }
 
@@ -158,6 +160,7 @@ public struct ProviderProfile: Sendable {
             identifierLength: key.minLength != nil || key.maxLength != nil ? length : nil,
             createdAtField: fields.first { $0.readOnly && ["created_at", "createdAt", "created"].contains($0.name) }?.name)
         schema.authKinds = auth.kinds.map(\.rawValue)
+        schema.expiryField = fields.first(where: \.expiry)?.name
         return schema
     }
 
