@@ -2,7 +2,7 @@
 """Validates manifests and environment files against credops's JSON Schemas.
 
 Usage: check-schemas.py SCHEMA_DIR FILE...   (environment files are those under an
-`environments/` folder, provider profiles those under `providers/`; every other file is a manifest, checked against the schema of the
+`environments/` folder, provider profiles those under `providers/`, policies those under `policies/`; every other file is a manifest, checked against the schema of the
 provider it names: manifest.PROVIDER.schema.json, or manifest.schema.json for Apinizer). YAML is read the way credops reads
 it: timestamps stay strings (YAML 1.1 would turn them into dates). Exits 1 on any problem.
 """
@@ -38,7 +38,8 @@ def main() -> int:
     failures = 0
     for path in files:
         parts = path.split(os.sep)
-        kind = "environment" if "environments" in parts else "profile" if "providers" in parts else "manifest"
+        kind = ("environment" if "environments" in parts else "profile" if "providers" in parts
+                else "policy" if "policies" in parts else "manifest")
         with open(path) as f:
             documents = [d for d in yaml.load_all(f, Loader=Loader) if d is not None]
         errors = []

@@ -38,6 +38,8 @@ public enum Wording {
             return "\(env): \(deletes) deletes planned, more than --max-deletes \(limit); pass --allow-mass-delete if that is intended"
         case .massDelete(let project, let deletes, let live):
             return "\(env): \(deletes) of \(live) credentials of project \(TextSafety.escaped(project.rawValue)) would be deleted (more than half); check the manifests, or pass --allow-mass-delete if that is intended"
+        case .policyDeleteLimit(let policy, let deletes, let limit):
+            return "\(env): \(deletes) deletes planned, more than policy \(TextSafety.escaped(policy)) allows (maxDeletes: \(limit)); no flag lifts it: delete in smaller steps, or change the policy in review"
         }
     }
 

@@ -12,6 +12,8 @@ final class RunSession: @unchecked Sendable {
     let books: [EnvironmentName: SecretBook]
     let connector: SandboxConnector
     let terminal: Terminal
+    /// Deletes per environment the policies allow (their `maxDeletes`).
+    var policyDeleteLimits: [EnvironmentName: (limit: Int, policy: String)] = [:]
     private var closed = false
 
     private init(inputs: Inputs, environments: [EnvironmentConfig], store: any StateStore, workflow: Workflow,
@@ -28,18 +30,24 @@ final class RunSession: @unchecked Sendable {
     /// Loads and checks the inputs, opens the state and resolves every secret; exits 1 on any problem.
     /// - Parameter authOnly: resolve only the environments' own credentials, not the declared
     ///   secrets (a read that compares none).
+    ///   - checkPolicies: check the selected environments against the policies first (plan,
+    ///     apply, rotate); a failing `error` policy stops the run before anything is sent.
     static func open(input: InputOptions, selection: EnvironmentSelection, state: StateOptions, terminal: Terminal,
-                     verbose: Bool = false, authOnly: Bool = false) async throws -> RunSession {
+                     verbose: Bool = false, authOnly: Bool = false, checkPolicies: Bool = false) async throws -> RunSession {
         try await open(paths: input.paths, environmentsDirectory: input.environmentsDirectory, providersDirectory: input.providersDirectory,
+                       policiesDirectory: input.policiesDirectory,
                        allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, hosts: input.hosts,
-                       selected: selection.environments, state: state, terminal: terminal, verbose: verbose, authOnly: authOnly)
+                       selected: selection.environments, state: state, terminal: terminal, verbose: verbose, authOnly: authOnly,
+                       checkPolicies: checkPolicies)
     }
 
-    static func open(paths: [String], environmentsDirectory: String, providersDirectory: String?, allowPlaintextSecrets: Bool, secretsRoot: SecretsRootOption,
+    static func open(paths: [String], environmentsDirectory: String, providersDirectory: String?, policiesDirectory: String? = nil,
+                     allowPlaintextSecrets: Bool, secretsRoot: SecretsRootOption,
                      hosts: HostOptions, selected: [String], state: StateOptions, terminal: Terminal, verbose: Bool,
-                     authOnly: Bool = false) async throws -> RunSession {
+                     authOnly: Bool = false, checkPolicies: Bool = false) async throws -> RunSession {
         let processEnvironment = ProcessInfo.processInfo.environment
         let inputs = try Loading.load(paths: paths, environmentsDirectory: environmentsDirectory, providersDirectory: providersDirectory,
+                                      policiesDirectory: policiesDirectory,
                                       allowPlaintextSecrets: allowPlaintextSecrets, terminal: terminal, noteSkipped: verbose)
         // The selection first: a mistyped -e opens no state and makes no key.
         let environments: [EnvironmentConfig]
@@ -49,6 +57,7 @@ final class RunSession: @unchecked Sendable {
             terminal.diagnostics([diagnostic])
             throw ExitCode(1)
         }
+        if checkPolicies { try Loading.checkPolicies(inputs, environments: environments, terminal: terminal) }
         let location = try state.location(environment: processEnvironment)
         let store: any StateStore
         let key: FingerprintKey
@@ -88,8 +97,11 @@ final class RunSession: @unchecked Sendable {
             await store.close()
             throw ExitCode(1)
         }
-        return RunSession(inputs: inputs, environments: environments, store: store, workflow: workflow, books: books,
-                          connector: connector, terminal: terminal)
+        let session = RunSession(inputs: inputs, environments: environments, store: store, workflow: workflow, books: books,
+                                 connector: connector, terminal: terminal)
+        let checker = PolicyChecker(policies: inputs.policies)
+        for env in environments { session.policyDeleteLimits[env.name] = checker.deleteLimit(for: env) }
+        return session
     }
 
     /// Warnings about secret sources, once each (a file shared by environments is read for
@@ -115,8 +127,10 @@ final class RunSession: @unchecked Sendable {
 
     func plan(options: PlanOptions, unavailable: [EnvironmentName: String] = [:], stop: StopSignal? = nil,
               runID: String = "plan") async -> (Plan, [EnvironmentName: PreparedEnvironment]) {
-        await workflow.plan(environments: environments, books: books, options: options, unavailable: unavailable, stop: stop, runID: runID,
-                            runSecrets: terminal.redaction)
+        var options = options
+        options.policyDeleteLimits = policyDeleteLimits
+        return await workflow.plan(environments: environments, books: books, options: options, unavailable: unavailable, stop: stop, runID: runID,
+                                   runSecrets: terminal.redaction)
     }
 
     func close() async {

@@ -71,6 +71,21 @@ import Testing
         #expect(expected.errors.isEmpty || profiles.isEmpty, "\(name): a profile with errors is not used")
     }
 
+    /// Each file of `policies/` is read as the only file of a `policies/` directory, with the
+    /// Apinizer schema and a provider whose secrets the server generates (no expiry, no ipList).
+    @Test(arguments: files("policies"))
+    func policyCase(_ name: String) throws {
+        let dir = TemporaryDirectory()
+        let source = "\(Self.corpus)/policies/\(name)"
+        let target = dir.write("policies/p.yaml", data: try Data(contentsOf: URL(fileURLWithPath: source)))
+        var schemas = Self.schemas
+        schemas["leadexec"] = try ProfileFixtures.profile(ProfileFixtures.leadExec).schema
+        let (policies, _, diagnostics) = InputLoader(schemas: schemas).loadPolicies(directory: dir.url("policies"), schemas: schemas)
+        let expected = Expectations(file: source)
+        #expect(Self.actual(diagnostics, severity: .error, file: target, replacing: []) == expected.errors, "errors of \(name)")
+        #expect(expected.errors.isEmpty || policies.isEmpty, "\(name): a file with errors gives no policy")
+    }
+
     @Test(arguments: files("environment-files"))
     func environmentFileCase(_ name: String) throws {
         let dir = TemporaryDirectory()
@@ -113,5 +128,6 @@ import Testing
     @Test func corpusCoversEveryRule() {
         #expect(Self.files("manifests").count >= 35)
         #expect(Self.files("environment-files").count >= 15)
+        #expect(Self.files("policies").count >= 20)
     }
 }

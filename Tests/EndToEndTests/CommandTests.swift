@@ -33,12 +33,12 @@ import Testing
     @Test func validateOfTheExamplesPasses() async throws {
         let result = await CLIRunner(directory: PackagePaths.root).run(["validate", "examples"])
         #expect(result.exitCode == 0, "\(result)")
-        #expect(result.stdout == "5 manifests (5 projects, 11 credentials), 1 provider profile and 6 environments are valid.\n")
+        #expect(result.stdout == "5 manifests (5 projects, 11 credentials), 1 provider profile, 4 policies and 6 environments are valid.\n")
     }
 
     @Test func quickStartAppliesToTheBuiltInSandboxesAndThenHasNoChanges() async throws {
         let dir = TemporaryDirectory()
-        for folder in ["examples", "environments", "providers"] {
+        for folder in ["examples", "environments", "providers", "policies"] {
             try FileManager.default.copyItem(atPath: PackagePaths.path(folder), toPath: dir.url(folder))
         }
         let runner = CLIRunner(directory: dir.path)

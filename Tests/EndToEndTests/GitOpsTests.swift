@@ -147,7 +147,7 @@ import Testing
         for (file, arguments) in [("manifest", ["schema", "manifest"]), ("environment", ["schema", "environment"]),
                                   ("manifest.leadconduit", ["schema", "--provider", "leadconduit"]),
                                   ("manifest.leadvibe", ["schema", "--provider", "leadvibe"]), ("profile", ["schema", "profile"]),
-                                  ("manifest.leadexec", ["schema", "--provider", "leadexec"])] {
+                                  ("manifest.leadexec", ["schema", "--provider", "leadexec"]), ("policy", ["schema", "policy"])] {
             let printed = await runner.run(arguments)
             #expect(printed.exitCode == 0)
             let committed = try String(contentsOfFile: PackagePaths.path("schema/\(file).schema.json"), encoding: .utf8)
@@ -156,6 +156,7 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("examples")).filter { $0.hasSuffix(".yaml") }.map { "examples/\($0)" }
             + (try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("environments"))).map { "environments/\($0)" }
             + (try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("providers"))).map { "providers/\($0)" }
+            + (try FileManager.default.contentsOfDirectory(atPath: PackagePaths.path("policies"))).map { "policies/\($0)" }
         let check = try await python(["scripts/check-schemas.py", "schema"] + files)
         #expect(check.code == 0, "\(check.output)")
         #expect(check.output.components(separatedBy: "\nok ").count - 1 + (check.output.hasPrefix("ok ") ? 1 : 0) == files.count)

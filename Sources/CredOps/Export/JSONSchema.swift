@@ -4,7 +4,7 @@ import Foundation
 /// (`# yaml-language-server: $schema=...`) and for checks in CI. Built from the providers'
 /// credential schemas, so a new field shows up here by itself.
 public enum JSONSchemaDocument {
-    public enum Kind: String, CaseIterable, Sendable { case manifest, environment, profile }
+    public enum Kind: String, CaseIterable, Sendable { case manifest, environment, profile, policy }
 
     /// - Parameter provider: for manifests, the provider whose credentials the schema describes
     ///   (nil: Apinizer, the provider a manifest without `provider:` is for).
@@ -13,6 +13,7 @@ public enum JSONSchemaDocument {
         case .manifest: return manifest(schemas: schemas, provider: provider)
         case .environment: return environment(schemas: schemas)
         case .profile: return profile()
+        case .policy: return policy(schemas: schemas)
         }
     }
 

@@ -180,10 +180,11 @@ public struct InputLoader: Sendable {
         return pairs.contains { ["apiVersion", "kind"].contains($0.key.scalar?.value ?? "") }
     }
 
-    /// True when the document says `kind: ProviderProfile`.
+    /// True when the document says `kind: ProviderProfile` or `kind: Policies` (read from
+    /// `providers/` and `policies/`, not as manifests).
     static func isProfile(_ document: YAMLNode) -> Bool {
         guard case .mapping(let pairs) = document.content else { return false }
-        return pairs.contains { $0.key.scalar?.value == "kind" && $0.value.scalar?.value == ProfileParser.kind }
+        return pairs.contains { $0.key.scalar?.value == "kind" && [ProfileParser.kind, PolicyParser.kind].contains($0.value.scalar?.value ?? "") }
     }
 
     static func isYAML(_ name: String) -> Bool { name.hasSuffix(".yaml") || name.hasSuffix(".yml") }

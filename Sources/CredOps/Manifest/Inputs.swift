@@ -7,6 +7,8 @@ public struct Inputs: Sendable {
     public var files: [InputFile]
     /// Files under the given paths that are not credops manifests (e.g. CI pipelines).
     public var skippedFiles: [String]
+    /// The policies (`policies/`) manifests are checked against.
+    public var policies: [Policy] = []
 
     public func environment(named name: EnvironmentName) -> EnvironmentConfig? {
         environments.first { $0.name == name }
@@ -19,7 +21,7 @@ public struct Inputs: Sendable {
 
 /// A file that went into a run.
 public struct InputFile: Sendable, Codable, Hashable {
-    public enum Kind: String, Sendable, Codable { case manifest, environment, profile }
+    public enum Kind: String, Sendable, Codable { case manifest, environment, profile, policy }
     public var path: String
     public var kind: Kind
     public var sha256: String

@@ -297,6 +297,8 @@ public struct PlanOptions: Sendable {
     /// Credentials that expire (or are due for rotation) within this many seconds are listed
     /// with the plan (`credops expiring --within`; plans warn 30 days ahead).
     public var expiryWindow: TimeInterval = 30 * 86_400
+    /// Deletes per environment the policies allow at most, with the policy that says so.
+    public var policyDeleteLimits: [EnvironmentName: (limit: Int, policy: String)] = [:]
 
     public init(allowDelete: Bool = false, allowMassDelete: Bool = false, maxDeletes: Int? = nil) {
         self.allowDelete = allowDelete
@@ -314,6 +316,9 @@ extension EnvironmentPlan {
         let deletes = counts[.delete] - projects.reduce(0) { $0 + $1.retirements }
         if isProtected && deletes > 0 && !options.allowDelete {
             refusals.append(.deletesInProtectedEnvironment(deletes: deletes))
+        }
+        if let rule = options.policyDeleteLimits[environment], deletes > rule.limit {
+            refusals.append(.policyDeleteLimit(policy: rule.policy, deletes: deletes, limit: rule.limit))
         }
         guard !options.allowMassDelete else { return refusals }
         if let max = options.maxDeletes, deletes > max {

@@ -8,4 +8,6 @@ public enum Refusal: Sendable, Hashable, Codable {
     /// More than half of a project's live credentials (and more than two) would be deleted,
     /// without `--allow-mass-delete`.
     case massDelete(project: ProjectName, deletes: Int, live: Int)
+    /// More deletes than a policy's `maxDeletes` allows (no flag lifts it; change the policy).
+    case policyDeleteLimit(policy: String, deletes: Int, limit: Int)
 }

@@ -34,14 +34,17 @@ public struct SavedPlan: Codable, Sendable {
         public var environmentsDirectory: String
         /// `--providers DIR` when the plan was made with it (nil: the default beside the environments).
         public var providersDirectory: String?
+        /// The policies directory the plan was checked against (nil: the default).
+        public var policiesDirectory: String?
         public var allowPlaintextSecrets: Bool
         public var files: [InputFile]
         /// The environments the plan covers (`-e`), empty for all.
         public var selectedEnvironments: [String]
 
-        public init(paths: [String], environmentsDirectory: String, providersDirectory: String? = nil, allowPlaintextSecrets: Bool, files: [InputFile],
-                    selectedEnvironments: [String]) {
+        public init(paths: [String], environmentsDirectory: String, providersDirectory: String? = nil, policiesDirectory: String? = nil,
+                    allowPlaintextSecrets: Bool, files: [InputFile], selectedEnvironments: [String]) {
             self.providersDirectory = providersDirectory
+            self.policiesDirectory = policiesDirectory
             self.paths = paths
             self.environmentsDirectory = environmentsDirectory
             self.allowPlaintextSecrets = allowPlaintextSecrets

@@ -74,13 +74,14 @@ struct ApplyCommand: AsyncParsableCommand {
             // this command line only.
             session = try await RunSession.open(
                 paths: saved.inputs.paths, environmentsDirectory: saved.inputs.environmentsDirectory, providersDirectory: saved.inputs.providersDirectory,
+                policiesDirectory: saved.inputs.policiesDirectory,
                 allowPlaintextSecrets: input.allowPlaintextSecrets, secretsRoot: input.secrets, hosts: input.hosts,
                 selected: saved.inputs.selectedEnvironments,
-                state: stateOptions, terminal: terminal, verbose: output.verbose)
+                state: stateOptions, terminal: terminal, verbose: output.verbose, checkPolicies: true)
             planOptions = guardRails.planOptions
         } else {
             session = try await RunSession.open(input: input, selection: selection, state: stateOptions, terminal: terminal,
-                                                verbose: output.verbose)
+                                                verbose: output.verbose, checkPolicies: true)
             planOptions = guardRails.planOptions
         }
         try await run.execute(session: session, planOptions: planOptions, saved: saved, planPath: plan, output: output, terminal: terminal)
@@ -124,6 +125,9 @@ struct ApplyRunOptions: ParsableArguments {
     /// Plans, confirms, applies and reports; exits with the run's code.
     func execute(session: RunSession, planOptions: PlanOptions, saved: SavedPlan?, planPath: String?, output: OutputOptions,
                  terminal: Terminal) async throws {
+        // The policies' delete limits hold whatever the flags say.
+        var planOptions = planOptions
+        planOptions.policyDeleteLimits = session.policyDeleteLimits
         let runInfo = RunInfo(runID: RunInfo.newID(), command: ApplyCommand.commandLine(), user: ProcessIdentity.user,
                               host: ProcessIdentity.host, pid: getpid())
         let stop = StopSignal()

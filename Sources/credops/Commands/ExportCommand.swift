@@ -157,7 +157,7 @@ extension ExportCommand {
 struct SchemaCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schema",
-        abstract: "Print the JSON Schema of manifests (default), environment files or provider profiles, for editors.",
+        abstract: "Print the JSON Schema of manifests (default), environment files, provider profiles or policies, for editors.",
         discussion: """
             Editors with the YAML language server complete and check files that start with \
             `# yaml-language-server: $schema=PATH`. The repository keeps both schemas in schema/.
@@ -167,9 +167,10 @@ struct SchemaCommand: ParsableCommand {
               credops schema --provider leadconduit > schema/manifest.leadconduit.schema.json
               credops schema environment > schema/environment.schema.json
               credops schema profile > schema/profile.schema.json
+              credops schema policy > schema/policy.schema.json
             """)
 
-    @Argument(help: "manifest, environment or profile") var kind: String = "manifest"
+    @Argument(help: "manifest, environment, profile or policy") var kind: String = "manifest"
 
     @Option(help: "The provider of the manifests (default: apinizer, for manifests without provider:).")
     var provider: String?
@@ -178,7 +179,7 @@ struct SchemaCommand: ParsableCommand {
     var providersDirectory = "providers"
 
     func validate() throws {
-        if JSONSchemaDocument.Kind(rawValue: kind) == nil { throw ValidationError("kind must be manifest, environment or profile") }
+        if JSONSchemaDocument.Kind(rawValue: kind) == nil { throw ValidationError("kind must be manifest, environment, profile or policy") }
         if provider != nil && kind != "manifest" { throw ValidationError("--provider is for manifest schemas; one \(kind) schema covers every provider") }
     }
 

@@ -57,14 +57,14 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let terminal = Terminal(noColor: output.noColor)
         let session = try await RunSession.open(input: input, selection: selection, state: stateOptions, terminal: terminal,
-                                                verbose: output.verbose)
+                                                verbose: output.verbose, checkPolicies: true)
         let (plan, prepared) = await session.plan(options: guardRails.planOptions)
         for env in prepared.values { env.close() }
         await session.close()
         if let out {
             let saved = SavedPlan(plan: plan, inputs: SavedPlan.SavedInputs(
                 paths: input.paths, environmentsDirectory: input.environmentsDirectory, providersDirectory: input.providersDirectory,
-                allowPlaintextSecrets: input.allowPlaintextSecrets,
+                policiesDirectory: input.policiesDirectory, allowPlaintextSecrets: input.allowPlaintextSecrets,
                 files: session.inputs.files, selectedEnvironments: selection.environments), options: guardRails.planOptions)
             do {
                 // Redacted first (live values a server sent may hold a secret), then signed, so

@@ -57,7 +57,7 @@ struct RotateCommand: AsyncParsableCommand {
         let session = try await RunSession.open(
             paths: manifests.isEmpty ? ["manifests"] : manifests, environmentsDirectory: environmentsDirectory, providersDirectory: providersDirectory,
             allowPlaintextSecrets: false, secretsRoot: secrets, hosts: hosts, selected: selection.environments,
-            state: stateOptions, terminal: terminal, verbose: output.verbose)
+            state: stateOptions, terminal: terminal, verbose: output.verbose, checkPolicies: true)
         let chosen: Set<CredentialKey>
         switch Self.rotation(names: names, all: all, project: ProjectName(project), environments: session.environments, inputs: session.inputs) {
         case .success(let keys):

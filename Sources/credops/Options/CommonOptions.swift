@@ -17,6 +17,10 @@ struct InputOptions: ParsableArguments {
             help: "The directory of provider profiles (kind: ProviderProfile; default: providers beside the environments directory).")
     var providersDirectory: String?
 
+    @Option(name: .customLong("policies"),
+            help: "The directory of policies (kind: Policies; default: policies beside the environments directory).")
+    var policiesDirectory: String?
+
     @OptionGroup var secrets: SecretsRootOption
     @OptionGroup var hosts: HostOptions
 
