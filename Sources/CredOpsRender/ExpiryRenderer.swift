@@ -95,7 +95,7 @@ public struct ExpiryRenderer {
     }
 
     /// `expires 2026-12-31`, `expired 2026-11-20`, `rotate by 2027-01-05`, `rotation due 2026-11-20`.
-    static func what(_ item: ExpiringCredential) -> String {
+    public static func what(_ item: ExpiringCredential) -> String {
         let day = String(Timestamp.format(item.due).prefix(10))
         switch (item.kind, item.isPast) {
         case (.expires, false): return "expires \(day)"
@@ -106,7 +106,7 @@ public struct ExpiryRenderer {
     }
 
     /// `in 30 days`, `today`, `11 days ago`.
-    static func when(_ item: ExpiringCredential) -> String {
+    public static func when(_ item: ExpiringCredential) -> String {
         switch item.daysLeft {
         case 0: return "today"
         case 1: return "in 1 day"

@@ -20,6 +20,8 @@ public final class PostgresStateStore: StateStore {
     private let client: PostgresClient
     private let runner: Task<Void, Never>
     private let logger: Logger
+    /// The logger leadership connections use.
+    var leaderLogger: Logger { logger }
     private let held = Mutex<[EnvironmentName: Held]>([:])
     private let pending = Mutex(Pending())
     /// Lock connections whose lock was released cleanly, kept for the next lock: they are never

@@ -24,9 +24,10 @@ enum Composition {
     /// The provider profiles this run read.
     static var profiles: [ProviderProfile] { providers.all.compactMap { ($0 as? ProfileProvider)?.profile } }
 
-    /// Adds the providers `profiles` describe.
+    /// Sets the providers `profiles` describe beside the built-in ones (replacing those of an
+    /// earlier read: a reconcile cycle reads the profiles again).
     static func register(_ profiles: [ProviderProfile]) {
-        registry.withLock { $0 = $0.adding(profiles.map(ProfileProvider.init)) }
+        registry.withLock { $0 = builtIn.adding(profiles.map(ProfileProvider.init)) }
     }
 
     /// The built-in providers that have a built-in emulator (`sandbox://`, `credops sandbox

@@ -18,6 +18,6 @@ struct CredOpsCommand: AsyncParsableCommand {
             Shell completions: credops --generate-completion-script bash (or zsh, fish).
             """,
         version: CredOpsVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, RotateCommand.self, ExpiringCommand.self, ShowCommand.self, ExportCommand.self,
+        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, RotateCommand.self, ExpiringCommand.self, ReconcileCommand.self, ShowCommand.self, ExportCommand.self,
                       StateCommand.self, SchemaCommand.self, SandboxCommand.self])
 }

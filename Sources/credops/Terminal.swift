@@ -12,9 +12,14 @@ struct Terminal: Sendable {
     /// The secrets output is redacted of; commands add those they resolve, providers those
     /// they learn (an access token).
     let redaction: RunSecrets
+    /// Where lines go instead of stdout and stderr (a service logs them: `credops reconcile`),
+    /// after redaction and escaping; `isError` for what would go to stderr.
+    var sink: (@Sendable (_ line: String, _ isError: Bool) -> Void)?
 
-    init(noColor: Bool, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        redaction = RunSecrets(ProcessSecrets.given(environment: environment, arguments: CommandLine.arguments))
+    /// - Parameter redaction: the secrets to redact, shared with whoever else uses them (a
+    ///   service's log handler); by default those the process was given.
+    init(noColor: Bool, environment: [String: String] = ProcessInfo.processInfo.environment, redaction: RunSecrets? = nil) {
+        self.redaction = redaction ?? RunSecrets(ProcessSecrets.given(environment: environment, arguments: CommandLine.arguments))
         stdoutIsTTY = isatty(STDOUT_FILENO) == 1
         stderrIsTTY = isatty(STDERR_FILENO) == 1
         stdinIsTTY = isatty(STDIN_FILENO) == 1
@@ -23,13 +28,18 @@ struct Terminal: Sendable {
         errorStyle = TextStyle(colors: colorAllowed && stderrIsTTY)
     }
 
-    func out(_ text: String, terminator: String = "\n") { write(text + terminator, to: FileHandle.standardOutput) }
-    func err(_ text: String) { write(text + "\n", to: FileHandle.standardError) }
+    func out(_ text: String, terminator: String = "\n") { write(text + terminator, isError: false) }
+    func err(_ text: String) { write(text + "\n", isError: true) }
 
     /// Everything credops prints passes here: control characters that a renderer did not
     /// escape are escaped now, so server-supplied text cannot act on the terminal.
-    private func write(_ text: String, to handle: FileHandle) {
-        handle.write(Data(TextSafety.forTerminal(redaction.redactor.redact(text)).utf8))
+    private func write(_ text: String, isError: Bool) {
+        let safe = TextSafety.forTerminal(redaction.redactor.redact(text))
+        if let sink {
+            for line in safe.split(separator: "\n", omittingEmptySubsequences: true) { sink(String(line), isError) }
+            return
+        }
+        (isError ? FileHandle.standardError : FileHandle.standardOutput).write(Data(safe.utf8))
     }
 
     /// A document (report, saved plan) with every known secret redacted, before it is written.
@@ -41,7 +51,7 @@ struct Terminal: Sendable {
 
     /// Reads one line from a terminal, after a prompt on stderr.
     func ask(_ prompt: String) -> String? {
-        write(prompt, to: FileHandle.standardError)
+        write(prompt, isError: true)
         return readLine(strippingNewline: true)
     }
 }

@@ -1,6 +1,7 @@
 import CCurl
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// An HTTP client over libcurl for one environment, with async/await.
@@ -60,6 +61,7 @@ public final class HTTPClient: Sendable {
         } onCancel: {
             job.cancel()
         }
+        configuration.requestTimer?.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
         if let logger = configuration.logger, logger.logLevel <= .debug {
             let took = (ContinuousClock.now - started).shortDescription
             let headers = request.headers.redacted.map { "\($0.name): \($0.value)" }.joined(separator: ", ")

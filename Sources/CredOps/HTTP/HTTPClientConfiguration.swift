@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 
 /// How an `HTTPClient` talks to one environment.
 public struct HTTPClientConfiguration: Sendable {
@@ -16,6 +17,9 @@ public struct HTTPClientConfiguration: Sendable {
     /// Where request lines go (debug level): method, URL, status, size and time; header values
     /// of sensitive headers redacted, bodies never.
     public var logger: Logger?
+    /// The request-latency timer (`credops_request_duration_seconds{environment}`), through
+    /// swift-metrics: a no-op unless a metrics backend is bootstrapped (`credops reconcile`).
+    public var requestTimer: Timer?
 
     public init(concurrency: Int = 8, connectTimeout: Duration = .seconds(10), requestTimeout: Duration = .seconds(30),
                 maxResponseBytes: Int = 16 * 1024 * 1024, tls: TLSSettings = TLSSettings(), allowInsecureHTTP: Bool = false,
@@ -34,6 +38,7 @@ public struct HTTPClientConfiguration: Sendable {
         self.init(concurrency: environment.concurrency, connectTimeout: .seconds(environment.connectTimeoutSeconds),
                   requestTimeout: .seconds(environment.timeoutSeconds), tls: environment.tls,
                   allowInsecureHTTP: environment.allowInsecureHTTP)
+        self.requestTimer = Timer(label: "credops_request_duration_seconds", dimensions: [("environment", environment.name.rawValue)])
         self.logger = logger.map { logger in
             var l = logger
             l[metadataKey: "environment"] = "\(environment.name)"
@@ -47,6 +52,12 @@ extension Duration {
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Whole nanoseconds (for timers).
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     /// The duration in seconds, fractions included (for figures and rates).

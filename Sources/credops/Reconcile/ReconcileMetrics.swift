@@ -1,0 +1,37 @@
+import CredOps
+import Foundation
+import Metrics
+
+/// What `credops reconcile` exports on `/metrics` (through swift-metrics; the command
+/// bootstraps swift-prometheus). Request latency comes from the HTTP client itself
+/// (`credops_request_duration_seconds{environment}`).
+enum ReconcileMetrics {
+    static func cycle(outcome: String, duration: Duration) {
+        Counter(label: "credops_reconcile_cycles_total", dimensions: [("outcome", outcome)]).increment()
+        Timer(label: "credops_reconcile_cycle_duration_seconds").recordNanoseconds(duration.nanoseconds)
+    }
+
+    static func leader(_ leading: Bool) {
+        Gauge(label: "credops_reconcile_leader").record(leading ? 1 : 0)
+    }
+
+    /// The environment was planned (and, unless drift-only, applied) without an error now.
+    static func succeeded(_ environment: String, at date: Date = Date()) {
+        Gauge(label: "credops_reconcile_last_success_timestamp_seconds", dimensions: [("environment", environment)]).record(date.timeIntervalSince1970)
+    }
+
+    /// Changes the plan found (drift from the manifests), per environment.
+    static func drift(_ environment: String, changes: Int) {
+        Gauge(label: "credops_drift_changes", dimensions: [("environment", environment)]).record(changes)
+    }
+
+    static func operation(_ environment: String, kind: String, outcome: String) {
+        Counter(label: "credops_operations_total", dimensions: [("environment", environment), ("kind", kind), ("outcome", outcome)]).increment()
+    }
+
+    static func expiring(_ item: ExpiringCredential) {
+        Gauge(label: "credops_credential_days_to_expiry",
+              dimensions: [("environment", item.environment.rawValue), ("project", item.project.rawValue), ("credential", item.key.rawValue),
+                           ("kind", item.kind.rawValue)]).record(item.daysLeft)
+    }
+}

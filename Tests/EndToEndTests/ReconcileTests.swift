@@ -1,0 +1,193 @@
+import ApinizerSandbox
+import CredOps
+import CredOpsStatePostgres
+import CredOpsTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+/// `credops reconcile` as a service: replicas of the built binary on one PostgreSQL state,
+/// one leader at a time, handover after SIGKILL, drift corrected within a cycle, metrics over
+/// HTTP, drift-only with a webhook, SIGHUP.
+@Suite(.serialized) struct ReconcileTests {
+    static let key = String(repeating: "7d", count: 32)
+
+    /// One replica: the process and the file its JSON log lines go to.
+    final class Replica: @unchecked Sendable {
+        let process: ChildProcess
+        let log: String
+
+        init(_ w: E2EWorkspace, _ arguments: [String], name: String) throws {
+            log = w.dir.url("\(name).log")
+            let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            defer { close(fd) }
+            var env = CLIRunner(directory: w.dir.path, environment: w.variables).environment
+            env["CREDOPS_TEST_SPAWN"] = "1"
+            process = try ChildProcess(CLIRunner.binary, ["reconcile"] + arguments, environment: env, directory: w.dir.path, stderr: fd)
+        }
+
+        var lines: [[String: Any]] {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+
+        func said(_ message: String) -> Bool { lines.contains { ($0["message"] as? String)?.contains(message) == true } }
+
+        var port: Int? {
+            for line in lines {
+                if let url = line["url"] as? String, let port = url.split(separator: ":").last.flatMap({ Int($0) }) { return port }
+            }
+            return nil
+        }
+
+        func get(_ path: String) async -> (Int, String)? {
+            guard let port else { return nil }
+            let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 1, requestTimeout: .seconds(5)))
+            defer { http.shutdown() }
+            guard let response = try? await http.send(HTTPRequest(method: .get, url: "http://127.0.0.1:\(port)\(path)")) else { return nil }
+            return (response.status, String(decoding: response.body, as: UTF8.self))
+        }
+    }
+
+    /// Polls `condition` every 100 ms for up to `limit`; the time it took, or nil.
+    static func waitFor(_ limit: Duration, _ condition: () async -> Bool) async -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
+            if await condition() { return ContinuousClock.now - start }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
+    func workspace(_ names: [String], state: String? = nil) async throws -> E2EWorkspace {
+        let w = try await E2EWorkspace.start(names)
+        for (k, v) in Manifests.passwords { w.variables[k] = v }
+        if let state { w.variables["CREDOPS_STATE"] = state }
+        w.variables["CREDOPS_STATE_KEY"] = Self.key
+        w.manifest("payments.yaml", Manifests.payments(productionOverride: false))
+        return w
+    }
+
+    static func drift(_ w: E2EWorkspace, _ environment: String) async throws {
+        var changed = try #require(await w.sandbox(environment).credentials()["billing-bot"])
+        changed.fullName = "Changed Out Of Band"
+        try await w.sandbox(environment).seed(credentials: [changed])
+    }
+
+    static func corrected(_ w: E2EWorkspace, _ environment: String) async -> Bool {
+        await w.sandbox(environment).credentials()["billing-bot"]?.fullName == "Billing Bot"
+    }
+
+    @Test func threeReplicasOneLeaderHandOverAfterSIGKILLAndCorrectDrift() async throws {
+        let url = try await PostgresServer.database()
+        let w = try await workspace(["staging", "production"], state: url)
+        defer { Task { await w.stop() } }
+        let arguments = ["manifests", "--every", "2s", "--leader-check", "1s", "--listen", "127.0.0.1:0", "--no-watch"]
+        var replicas = try (0..<3).map { try Replica(w, arguments, name: "replica-\($0)") }
+        defer { for r in replicas { r.process.signal(SIGKILL) } }
+
+        let applied = await Self.waitFor(.seconds(60)) {
+            let (production, staging) = (await w.sandbox("production").credentials().count, await w.sandbox("staging").credentials().count)
+            return production == 2 && staging == 2
+        }
+        #expect(applied != nil, "the first cycle did not apply: \(replicas.map { (try? String(contentsOfFile: $0.log, encoding: .utf8)) ?? "" })")
+        let leaders = replicas.filter { $0.said("leading: this replica runs the cycles") }
+        #expect(leaders.count == 1, "leaders: \(leaders.count)")
+        let leader = try #require(leaders.first)
+        _ = await Self.waitFor(.seconds(10)) { replicas.allSatisfy { $0.port != nil } }
+        // The metrics follow the cycle's end, a moment after its last write.
+        let created = "credops_operations_total{environment=\"staging\",kind=\"create\",outcome=\"applied\"} 2"
+        #expect(await Self.waitFor(.seconds(30)) { await leader.get("/metrics")?.1.contains(created) == true } != nil)
+        let metrics = await leader.get("/metrics")
+        #expect(metrics?.1.contains("credops_reconcile_leader 1.0") == true, "\(metrics?.1 ?? "no metrics")")
+        for standby in replicas where standby !== leader {
+            #expect(await standby.get("/readyz")?.1 == "ready (standby)\n")
+            #expect(await standby.get("/metrics")?.1.contains("credops_reconcile_leader 0.0") == true)
+        }
+        #expect(await leader.get("/healthz")?.0 == 200)
+
+        // Drift made out of band is corrected within a cycle.
+        try await Self.drift(w, "staging")
+        let correction = await Self.waitFor(.seconds(30)) { await Self.corrected(w, "staging") }
+        #expect(correction != nil, "drift not corrected")
+        let updated = "credops_operations_total{environment=\"staging\",kind=\"update\",outcome=\"applied\"} 1"
+        let seen = await Self.waitFor(.seconds(30)) { await leader.get("/metrics")?.1.contains(updated) == true }
+        #expect(seen != nil, "no \(updated)")
+
+        // The leader dies: a standby takes over within about one leader-check interval.
+        leader.process.signal(SIGKILL)
+        _ = await leader.process.wait(timeout: .seconds(10))
+        let killed = ContinuousClock.now
+        replicas.removeAll { $0 === leader }
+        let handover = await Self.waitFor(.seconds(30)) { replicas.contains { $0.said("leading: this replica runs the cycles") } }
+        #expect(handover != nil, "nobody took over")
+        let handoverTime = ContinuousClock.now - killed
+        let next = try #require(replicas.first { $0.said("leading: this replica runs the cycles") })
+        try await Self.drift(w, "production")
+        let secondCorrection = await Self.waitFor(.seconds(30)) { await Self.corrected(w, "production") }
+        #expect(secondCorrection != nil, "the new leader did not correct drift")
+        #expect(await next.get("/metrics")?.1.contains("credops_reconcile_leader 1.0") == true)
+
+        // SIGTERM: the rest stop cleanly and let go.
+        for r in replicas { r.process.signal(SIGTERM) }
+        for r in replicas { #expect(await r.process.wait(timeout: .seconds(60)) == 0, "\(r.log)") }
+
+        // At no time did two replicas run: the shared history has no overlapping runs.
+        let store = try await PostgresStateStore.open(try PostgresLocation(url: url, environment: [:]))
+        var overlaps = 0
+        var runs = 0
+        for environment in ["staging", "production"] {
+            let history = try await store.history(environment: EnvironmentName(environment), limit: 1000).sorted { $0.startedAt < $1.startedAt }
+            runs += history.count
+            for (a, b) in zip(history, history.dropFirst()) where (a.finishedAt ?? .distantFuture) > b.startedAt { overlaps += 1 }
+            #expect(Set(history.map(\.pid)).count >= 2, "\(environment): cycles by one process only")
+        }
+        #expect(overlaps == 0)
+        #expect(try await store.locks().isEmpty)
+        await store.close()
+        print("FIGURE reconcile: 3 replicas, 1 leader; first cycle applied in \(applied.map { "\($0)" } ?? "-"); drift corrected in \(correction.map { "\($0)" } ?? "-") (every 2s); "
+              + "SIGKILL of the leader → new leader in \(handoverTime) (leader-check 1s); \(runs) runs in the history, \(overlaps) overlapping")
+    }
+
+    @Test func driftOnlyReportsToTheWebhookAndChangesNothing() async throws {
+        let w = try await workspace(["staging"])
+        defer { Task { await w.stop() } }
+        #expect(await w.run(["apply", "manifests", "--auto-approve"]).exitCode == 0)
+        try await Self.drift(w, "staging")
+        let received = Mutex<[String]>([])
+        let hook = try RawHTTPServer { request in
+            received.withLock { $0.append(request) }
+            return RawHTTPServer.answer(status: 200, body: Data("ok".utf8))
+        }
+        defer { hook.stop() }
+        w.variables["HOOK_URL"] = hook.url + "/services/T000/B000/canary-hook-token"
+        try await w.sandbox("staging").resetStats()
+        let once = await w.run(["reconcile", "manifests", "--drift-only", "--once", "--listen", "", "--webhook-url-env", "HOOK_URL", "--log-format", "text"])
+        #expect(once.exitCode == 0, "\(once)")
+        #expect(once.stderr.contains("drift in staging: 1 change planned, not applied"), "\(once)")
+        #expect(!once.stderr.contains("canary-hook-token") && !once.stderr.contains("canary-Billing-pw"), "\(once)")
+        #expect(try await w.sandbox("staging").stats().writes == 0, "drift-only wrote")
+        #expect(!(await Self.corrected(w, "staging")))
+        let posts = received.withLock { $0 }
+        #expect(posts.count == 1, "\(posts)")
+        let post = posts.first ?? ""
+        #expect(post.hasPrefix("POST /services/T000/B000/canary-hook-token") && post.contains("drift found") && post.contains("staging: 1 change differ"), "\(post)")
+        #expect(!post.contains("canary-Billing-pw") && !post.contains("canary-Checkout-pw"), "\(post)")
+    }
+
+    @Test func sighupStartsACycleAtOnceAndSIGTERMStopsCleanly() async throws {
+        let w = try await workspace(["staging"])
+        defer { Task { await w.stop() } }
+        let replica = try Replica(w, ["manifests", "--every", "1h", "--leader-check", "1s", "--listen", "127.0.0.1:0", "--no-watch"], name: "solo")
+        defer { replica.process.signal(SIGKILL) }
+        #expect(await Self.waitFor(.seconds(60)) { replica.said("cycle finished") } != nil)
+        #expect(await w.sandbox("staging").credentials().count == 2)
+        try await Self.drift(w, "staging")
+        replica.process.signal(SIGHUP)
+        let corrected = await Self.waitFor(.seconds(30)) { await Self.corrected(w, "staging") }
+        #expect(corrected != nil && replica.said("cycle started early"), "\(replica.lines)")
+        replica.process.signal(SIGTERM)
+        #expect(await replica.process.wait(timeout: .seconds(60)) == 0)
+        #expect(replica.said("left leadership") && replica.said("reconcile stopped"))
+    }
+}
