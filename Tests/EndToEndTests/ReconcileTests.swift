@@ -128,6 +128,20 @@ import Testing
         #expect(secondCorrection != nil, "the new leader did not correct drift")
         #expect(await next.get("/metrics")?.1.contains("credops_reconcile_leader 1.0") == true)
 
+        // The leader's state session is ended under it (a network cut, a database failover):
+        // it notices within a leader-check, stops acting, and a replica leads again.
+        let server = try await PostgresServer.get()
+        let database = String(url.split(separator: "/").last?.split(separator: "?").first ?? "")
+        let before = replicas.map { $0.lines.filter { ($0["message"] as? String)?.hasPrefix("leading:") == true }.count }.reduce(0, +)
+        _ = try server.psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()",
+                            database: database)
+        let noticed = await Self.waitFor(.seconds(20)) { next.said("lost leadership") }
+        #expect(noticed != nil, "the leader did not notice: \(next.lines.suffix(5))")
+        let releaded = await Self.waitFor(.seconds(20)) {
+            replicas.map { $0.lines.filter { ($0["message"] as? String)?.hasPrefix("leading:") == true }.count }.reduce(0, +) > before
+        }
+        #expect(releaded != nil, "nobody leads after the cut")
+
         // SIGTERM: the rest stop cleanly and let go.
         for r in replicas { r.process.signal(SIGTERM) }
         for r in replicas { #expect(await r.process.wait(timeout: .seconds(60)) == 0, "\(r.log)") }
@@ -146,7 +160,8 @@ import Testing
         #expect(try await store.locks().isEmpty)
         await store.close()
         print("FIGURE reconcile: 3 replicas, 1 leader; first cycle applied in \(applied.map { "\($0)" } ?? "-"); drift corrected in \(correction.map { "\($0)" } ?? "-") (every 2s); "
-              + "SIGKILL of the leader → new leader in \(handoverTime) (leader-check 1s); \(runs) runs in the history, \(overlaps) overlapping")
+              + "SIGKILL of the leader → new leader in \(handoverTime) (leader-check 1s); its state session ended → noticed in \(noticed.map { "\($0)" } ?? "-"), "
+              + "leader again after \(releaded.map { "\($0)" } ?? "-"); \(runs) runs in the history, \(overlaps) overlapping")
     }
 
     @Test func driftOnlyReportsToTheWebhookAndChangesNothing() async throws {
