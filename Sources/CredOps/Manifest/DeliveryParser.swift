@@ -34,7 +34,7 @@ struct DeliveryParser {
         case (nil, let command?):
             var timeout = Self.defaultTimeout
             if let entry = map.entry("timeout") {
-                guard let seconds = duration(entry.value, field: "timeout", range: 1...3600) else { return nil }
+                guard let seconds = reader.duration(entry.value, field: "timeout", range: 1...3600) else { return nil }
                 timeout = seconds
             }
             var names: [String] = []
@@ -56,12 +56,12 @@ struct DeliveryParser {
 
     /// `rotateAfter: 90d` in seconds.
     func rotation(_ node: YAMLNode) -> Located<Int>? {
-        duration(node, field: "rotateAfter", range: 3600...(3650 * 86_400)).map { Located($0, at: reader.location(node)) }
+        reader.duration(node, field: "rotateAfter", range: 3600...(3650 * 86_400)).map { Located($0, at: reader.location(node)) }
     }
 
     /// `overlap: 24h` in seconds (0 to 30 days).
     func overlap(_ node: YAMLNode) -> Located<Int>? {
-        duration(node, field: "overlap", range: 0...(30 * 86_400)).map { Located($0, at: reader.location(node)) }
+        reader.duration(node, field: "overlap", range: 0...(30 * 86_400)).map { Located($0, at: reader.location(node)) }
     }
 
     /// The delivery a credential ends up with: its own or the manifest's; one is required, and
@@ -154,23 +154,6 @@ struct DeliveryParser {
             return false
         }
         return true
-    }
-
-    /// `90d`, `12h`, `30m`, `45s` (or a bare number of seconds) within `range` seconds.
-    private func duration(_ node: YAMLNode, field: String, range: ClosedRange<Int>) -> Int? {
-        guard let text = node.scalar?.value, !reader.isNull(node) else {
-            reader.error("\(field) must be a duration such as 90d, 12h or 30m", at: node)
-            return nil
-        }
-        guard let seconds = DurationText.seconds(text) else {
-            reader.error("\(field) must be a duration such as 90d, 12h or 30m, found '\(TextSafety.escaped(String(text.prefix(40))))'", at: node)
-            return nil
-        }
-        guard range.contains(seconds) else {
-            reader.error("\(field) must be between \(DurationText.short(range.lowerBound)) and \(DurationText.short(range.upperBound)), found \(text)", at: node)
-            return nil
-        }
-        return seconds
     }
 
     /// The repository holding the manifest (the nearest directory with `.git`, else the

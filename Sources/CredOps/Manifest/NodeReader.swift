@@ -171,6 +171,35 @@ public final class NodeReader {
     }
 
     /// A list of text values.
+    /// `90d`, `12h`, `30m`, `45s` (or a bare number of seconds) within `range` seconds.
+    public func duration(_ node: YAMLNode, field: String, range: ClosedRange<Int>) -> Int? {
+        guard let text = node.scalar?.value, !isNull(node) else {
+            error("\(field) must be a duration such as 90d, 12h or 30m", at: node)
+            return nil
+        }
+        guard let seconds = DurationText.seconds(text) else {
+            error("\(field) must be a duration such as 90d, 12h or 30m, found '\(TextSafety.escaped(String(text.prefix(40))))'", at: node)
+            return nil
+        }
+        guard range.contains(seconds) else {
+            error("\(field) must be between \(DurationText.short(range.lowerBound)) and \(DurationText.short(range.upperBound)), found \(text)", at: node)
+            return nil
+        }
+        return seconds
+    }
+
+    /// Checks `apiVersion` (required) and `kind` (when given) of a document's top mapping.
+    public func checkHeader(_ top: Mapping, root: YAMLNode, kind expected: String) {
+        if let node = top["apiVersion"], let v = string(node, field: "apiVersion"), v != ManifestParser.apiVersion {
+            error("unsupported apiVersion '\(v)'; this credops reads \(ManifestParser.apiVersion)", at: node)
+        } else if top["apiVersion"] == nil {
+            error("missing apiVersion: \(ManifestParser.apiVersion)", at: root)
+        }
+        if let node = top["kind"], let v = string(node, field: "kind"), v != expected {
+            error("unsupported kind '\(v)'; expected \(expected)", at: node)
+        }
+    }
+
     public func stringList(_ node: YAMLNode, field: String) -> [(value: String, node: YAMLNode)]? {
         guard case .sequence(let items) = node.content else {
             error("\(field) must be a list, found \(node.kindDescription)", at: node)

@@ -15,14 +15,7 @@ struct PolicyParser {
     func parse(_ root: YAMLNode) -> [Policy] {
         guard let top = reader.mapping(root, what: "the policies file") else { return [] }
         reader.rejectUnknownKeys(top, allowed: ["apiVersion", "kind", "policies"])
-        if let node = top["apiVersion"], let v = reader.string(node, field: "apiVersion"), v != ManifestParser.apiVersion {
-            reader.error("unsupported apiVersion '\(v)'; this credops reads \(ManifestParser.apiVersion)", at: node)
-        } else if top["apiVersion"] == nil {
-            reader.error("missing apiVersion: \(ManifestParser.apiVersion)", at: root)
-        }
-        if let node = top["kind"], let v = reader.string(node, field: "kind"), v != Self.kind {
-            reader.error("unsupported kind '\(v)'; expected \(Self.kind)", at: node)
-        }
+        reader.checkHeader(top, root: root, kind: Self.kind)
         guard let list = top["policies"] else {
             reader.error("missing policies: a list of { name, ...rules }", at: root)
             return []
@@ -69,7 +62,7 @@ struct PolicyParser {
                 policy.require.append(field)
             }
         }
-        if let m = map["maxLifetime"], let seconds = duration(m, field: "maxLifetime", range: 3600...(3650 * 86_400)) {
+        if let m = map["maxLifetime"], let seconds = reader.duration(m, field: "maxLifetime", range: 3600...(3650 * 86_400)) {
             if !covered.contains(where: { $0.expiryField != nil }) {
                 reader.error("maxLifetime needs a provider whose credentials expire (apinizer's expireDate, or a profile field marked expiry: true)", at: m)
             }
@@ -83,7 +76,7 @@ struct PolicyParser {
                 policy.forbid.append((entry.key, values.map(\.value)))
             }
         }
-        if let m = map["maxRotateAfter"], let seconds = duration(m, field: "maxRotateAfter", range: 3600...(3650 * 86_400)) {
+        if let m = map["maxRotateAfter"], let seconds = reader.duration(m, field: "maxRotateAfter", range: 3600...(3650 * 86_400)) {
             policy.maxRotateAfter = seconds
         }
         if let p = map["prune"], let items = reader.stringList(p, field: "prune") {
@@ -144,19 +137,6 @@ struct PolicyParser {
         return NamePatterns(texts)
     }
 
-    private func duration(_ node: YAMLNode, field: String, range: ClosedRange<Int>) -> Int? {
-        guard let text = reader.string(node, field: field) else { return nil }
-        guard let seconds = DurationText.seconds(text) else {
-            reader.error("\(field) must be a duration such as 365d or 12h, found '\(TextSafety.escaped(String(text.prefix(40))))'", at: node)
-            return nil
-        }
-        guard range.contains(seconds) else {
-            reader.error("\(field) must be between \(DurationText.short(range.lowerBound)) and \(DurationText.short(range.upperBound)), found \(text)", at: node)
-            return nil
-        }
-        return seconds
-    }
-
     private func oneOf(_ value: String, _ allowed: [String], field: String, at node: YAMLNode) {
         var message = "\(field) must be one of \(allowed.joined(separator: ", ")), found '\(TextSafety.escaped(value))'"
         if let s = Suggestion.closest(to: value, among: allowed) { message += " (did you mean '\(s)'?)" }
@@ -168,27 +148,9 @@ extension InputLoader {
     /// Reads every policy (`kind: Policies`) in `directory` (`policies/` beside
     /// `environments/`); a missing directory holds none. A file with any error yields no policy.
     public func loadPolicies(directory: String, schemas: [String: ResourceSchema]) -> (policies: [Policy], files: [InputFile], diagnostics: [Diagnostic]) {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else { return ([], [], []) }
         var policies: [Policy] = []
-        var files: [InputFile] = []
-        var diagnostics: [Diagnostic] = []
-        for path in Self.walk(directory) {
-            let bytes: [UInt8]
-            switch read(path) {
-            case .success(let b): bytes = b
-            case .failure(let d):
-                diagnostics.append(d)
-                continue
-            }
-            files.append(InputFile(path: path, kind: .policy, sha256: Self.sha256(bytes)))
-            let documents: [YAMLNode]
-            switch compose(bytes, path: path) {
-            case .success(let d): documents = d
-            case .failure(let d):
-                diagnostics.append(d)
-                continue
-            }
+        var (files, composed, diagnostics) = sideFiles(directory, kind: .policy)
+        for (path, documents) in composed {
             let reader = NodeReader(file: path)
             let parser = PolicyParser(reader: reader, schemas: schemas)
             var read: [Policy] = []

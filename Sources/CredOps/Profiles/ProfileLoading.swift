@@ -11,27 +11,9 @@ extension InputLoader {
     /// - Returns: the profiles that checked out, the files they came from (for a saved plan's
     ///   digests), and every diagnostic.
     public func loadProfiles(directory: String, builtIn: Set<String>) -> (profiles: [ProviderProfile], files: [InputFile], diagnostics: [Diagnostic]) {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else { return ([], [], []) }
         var profiles: [ProviderProfile] = []
-        var files: [InputFile] = []
-        var diagnostics: [Diagnostic] = []
-        for path in Self.walk(directory) {
-            let bytes: [UInt8]
-            switch read(path) {
-            case .success(let b): bytes = b
-            case .failure(let d):
-                diagnostics.append(d)
-                continue
-            }
-            files.append(InputFile(path: path, kind: .profile, sha256: Self.sha256(bytes)))
-            let documents: [YAMLNode]
-            switch compose(bytes, path: path) {
-            case .success(let d): documents = d
-            case .failure(let d):
-                diagnostics.append(d)
-                continue
-            }
+        var (files, composed, diagnostics) = sideFiles(directory, kind: .profile)
+        for (path, documents) in composed {
             let reader = NodeReader(file: path)
             let parser = ProfileParser(reader: reader, builtIn: builtIn)
             for document in documents {
@@ -47,5 +29,29 @@ extension InputLoader {
             diagnostics += reader.diagnostics
         }
         return (profiles, files, diagnostics.sortedForDisplay())
+    }
+
+    /// The YAML documents of every file in `directory` (none when it does not exist), with the
+    /// files' digests for saved plans, and a diagnostic for each file that cannot be read or
+    /// composed.
+    func sideFiles(_ directory: String, kind: InputFile.Kind) -> (files: [InputFile], composed: [(path: String, documents: [YAMLNode])], diagnostics: [Diagnostic]) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else { return ([], [], []) }
+        var files: [InputFile] = []
+        var composed: [(path: String, documents: [YAMLNode])] = []
+        var diagnostics: [Diagnostic] = []
+        for path in Self.walk(directory) {
+            switch read(path) {
+            case .success(let bytes):
+                files.append(InputFile(path: path, kind: kind, sha256: Self.sha256(bytes)))
+                switch compose(bytes, path: path) {
+                case .success(let documents): composed.append((path, documents))
+                case .failure(let d): diagnostics.append(d)
+                }
+            case .failure(let d):
+                diagnostics.append(d)
+            }
+        }
+        return (files, composed, diagnostics)
     }
 }

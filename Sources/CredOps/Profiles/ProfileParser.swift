@@ -18,14 +18,7 @@ struct ProfileParser {
     func parse(_ root: YAMLNode) -> ProviderProfile? {
         guard let top = reader.mapping(root, what: "the profile") else { return nil }
         reader.rejectUnknownKeys(top, allowed: Self.topKeys)
-        if let node = top["apiVersion"], let v = reader.string(node, field: "apiVersion"), v != ManifestParser.apiVersion {
-            reader.error("unsupported apiVersion '\(v)'; this credops reads \(ManifestParser.apiVersion)", at: node)
-        } else if top["apiVersion"] == nil {
-            reader.error("missing apiVersion: \(ManifestParser.apiVersion)", at: root)
-        }
-        if let node = top["kind"], let v = reader.string(node, field: "kind"), v != Self.kind {
-            reader.error("unsupported kind '\(v)'; expected \(Self.kind)", at: node)
-        }
+        reader.checkHeader(top, root: root, kind: Self.kind)
 
         var name: String?
         if let node = required(top, "name", in: root, hint: "the name environment files and manifests use: provider: NAME"),
