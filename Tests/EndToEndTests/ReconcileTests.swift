@@ -205,4 +205,26 @@ import Testing
         #expect(await replica.process.wait(timeout: .seconds(60)) == 0)
         #expect(replica.said("left leadership") && replica.said("reconcile stopped"))
     }
+
+    @Test func aChangedManifestStartsACycle() async throws {
+        let w = try await workspace(["staging"])
+        defer { Task { await w.stop() } }
+        let replica = try Replica(w, ["manifests", "--every", "1h", "--leader-check", "1s", "--listen", ""], name: "watcher")
+        defer { replica.process.signal(SIGKILL) }
+        #expect(await Self.waitFor(.seconds(60)) { replica.said("cycle finished") } != nil)
+        // A git pull (or a git-sync swap) adds a credential: applied without waiting the hour.
+        w.manifest("payments.yaml", Manifests.payments(extraCredentials: """
+              - username: late-arrival
+                fullName: Late Arrival
+                email: late@example.com
+                password: { fromEnv: BILLING_PASSWORD }
+                roleNameList: [API_USER]
+
+            """, productionOverride: false))
+        let created = await Self.waitFor(.seconds(30)) { await w.sandbox("staging").credentials()["late-arrival"] != nil }
+        #expect(created != nil && replica.lines.contains { $0["reason"] as? String == "a watched file changed" }, "\(replica.lines.suffix(5))")
+        replica.process.signal(SIGTERM)
+        #expect(await replica.process.wait(timeout: .seconds(60)) == 0)
+        #expect(replica.said("left leadership") && replica.said("reconcile stopped"))
+    }
 }
