@@ -85,6 +85,27 @@ final class OpenCount: @unchecked Sendable {
     static let payload = DeliveryPayload(values: ["client_id": "cli_1", "name": "Partner \"Feed\" $HOME `id`", "secret_id": "sec_1"],
                                          secrets: ["client_secret": Secret("lvs_secret-value_1")])
 
+    /// A killed run's temporary files are removed by the next delivery of the same file; the
+    /// directory is listed once per run, and a temporary file that appears later (another
+    /// run's write in progress) is left alone.
+    @Test func leftoverTemporaryFilesOfAKilledRunAreRemovedOnce() async throws {
+        let dir = TemporaryDirectory()
+        let deliverer = Deliverer()
+        let first = Delivery(sink: .file(path: dir.url("out/a.env"), format: .env, roots: [dir.path]), shown: "out/a.env")
+        _ = try await deliverer.deliver(Self.payload, to: first)
+        dir.write("out/.a.env.4242.ab12.tmp", "half a pair")
+        dir.write("out/.b.env.4242.cd34.tmp", "half another")
+        let next = Deliverer()
+        _ = try await next.deliver(Self.payload, to: first)
+        var left = try FileManager.default.contentsOfDirectory(atPath: dir.url("out")).sorted()
+        #expect(left == [".b.env.4242.cd34.tmp", ".gitignore", "a.env"], "\(left)")
+        dir.write("out/.a.env.777.ef56.tmp", "another run, writing now")
+        _ = try await next.deliver(Self.payload, to: first)
+        _ = try await next.deliver(Self.payload, to: Delivery(sink: .file(path: dir.url("out/b.env"), format: .env, roots: [dir.path]), shown: "out/b.env"))
+        left = try FileManager.default.contentsOfDirectory(atPath: dir.url("out")).sorted()
+        #expect(left == [".a.env.777.ef56.tmp", ".gitignore", "a.env", "b.env"], "\(left)")
+    }
+
     @Test func aFileSinkWritesAPrivateFileAtomicallyInAPrivateDirectory() async throws {
         let dir = TemporaryDirectory()
         let path = dir.url("out/lv/feed.env")

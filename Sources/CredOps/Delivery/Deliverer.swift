@@ -1,5 +1,6 @@
 import Foundation
 import Subprocess
+import Synchronization
 #if canImport(System)
 import System
 #else
@@ -16,6 +17,10 @@ public struct DeliveryError: Error, Sendable, CustomStringConvertible {
 public struct Deliverer: Sendable {
     /// The most a command may print on stdout or stderr; more is a failure.
     public static let outputLimit = 64 * 1024
+
+    /// Temporary files a killed run left, by directory, listed once per run (a directory of a
+    /// thousand delivered files is not listed a thousand times).
+    private let leftovers = LeftoverTemporaries()
 
     public init() {}
 
@@ -66,8 +71,7 @@ public struct Deliverer: Sendable {
                                              to: (directory as NSString).appendingPathComponent(".gitignore"))
         }
         // A run killed mid-write leaves its temporary file (`.NAME.PID.RANDOM.tmp`): gone now.
-        let prefix = "." + (path as NSString).lastPathComponent + "."
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+        for name in leftovers.take(in: directory, for: (path as NSString).lastPathComponent) {
             unlink((directory as NSString).appendingPathComponent(name))
         }
         do {
@@ -191,5 +195,25 @@ public struct Deliverer: Sendable {
         var status: TerminationStatus
         var output: String
         var errors: String
+    }
+}
+
+/// The leftover temporary files (`.NAME.PID.RANDOM.tmp`) of each directory as it was when this
+/// run first wrote there. Files made later (another run's writes in progress) are never taken.
+final class LeftoverTemporaries: Sendable {
+    private let listed = Mutex<[String: [String]]>([:])
+
+    /// The leftovers of `file` in `directory`, each handed out once.
+    func take(in directory: String, for file: String) -> [String] {
+        let prefix = "." + file + "."
+        return listed.withLock { listed in
+            if listed[directory] == nil {
+                listed[directory] = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                    .filter { $0.hasPrefix(".") && $0.hasSuffix(".tmp") }
+            }
+            let mine = listed[directory]!.filter { $0.hasPrefix(prefix) }
+            if !mine.isEmpty { listed[directory]!.removeAll { $0.hasPrefix(prefix) } }
+            return mine
+        }
     }
 }
