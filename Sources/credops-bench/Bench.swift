@@ -7,7 +7,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "credops-bench",
         abstract: "Benchmarks that print figures: the HTTP client, input limits, and plan/apply scenarios.",
         discussion: "Build with -c release for meaningful numbers: swift run -c release credops-bench all",
-        subcommands: [AllBench.self, ScenarioBench.self, MatrixBench.self, CompareBench.self, MicroBench.self, MicroChild.self, HTTPBench.self, InputBench.self, TeamBench.self, LeadConduitBench.self],
+        subcommands: [AllBench.self, ExternalBench.self, ScenarioBench.self, MatrixBench.self, CompareBench.self, MicroBench.self, MicroChild.self, HTTPBench.self, InputBench.self, TeamBench.self, LeadConduitBench.self],
         defaultSubcommand: AllBench.self)
 }
 

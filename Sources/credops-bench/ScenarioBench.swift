@@ -13,6 +13,9 @@ struct Scenario: Sendable {
     var concurrency: Int
     var grants = true
     var stateDir: String?
+    /// The sandboxes run as `credops sandbox serve` processes of their own (as a user meets a
+    /// server), not in this process.
+    var external = false
 
     /// Requests per environment at the least: one list, then a write per change; a plan of an
     /// environment in sync reads one list and one access list per credential with grants.
@@ -29,7 +32,7 @@ struct Scenario: Sendable {
     /// environment's time per round. It is the configured latency plus what the emulator and
     /// the machine add (a lone request at 20 ms takes about 21 ms here), so no client can beat
     /// `requests ÷ concurrency × roundTrip`.
-    static func measureRoundTrip(_ sandboxes: [SandboxFixture], concurrency: Int) async throws -> Double {
+    static func measureRoundTrip(_ sandboxes: [any BenchSandbox], concurrency: Int) async throws -> Double {
         try await withThrowingTaskGroup(of: Double.self) { group in
             for sandbox in sandboxes {
                 group.addTask {
@@ -61,7 +64,7 @@ struct Scenario: Sendable {
         var cpu: Double
         var maxRSS: Int
         var exitCode: Int32
-        /// CPU the in-process sandboxes used meanwhile.
+        /// CPU the sandboxes used meanwhile (in this process, or in their own).
         var sandboxCPU: Double
 
         var ratio: String { ideal == 0 ? "   —" : String(format: "%4.2f", ideal / wall) }
@@ -76,11 +79,14 @@ struct Scenario: Sendable {
         let dir = TemporaryDirectory(prefix: "credops-bench")
         var faults = SandboxFaults()
         faults.latencyMilliseconds = latencyMs
-        var sandboxes: [SandboxFixture] = []
+        var sandboxes: [any BenchSandbox] = []
         let seed = SandboxSeed(projects: ["bench", "admin"], roles: ["API_USER"], apiProxies: ["BenchAPI"], apiProxyGroups: [],
                                gateways: ["gw"], tokens: [], clients: [:], tokenTTLSeconds: 3600, credentials: [])
+        let seedText = "projects: [bench, admin]\nroles: [API_USER]\napiProxies: [BenchAPI]\napiProxyGroups: []\ngateways: [gw]\n"
         for i in 0..<environments {
-            let sandbox = try await SandboxFixture.start(seed: seed, faults: faults, token: "bench-token")
+            let sandbox: any BenchSandbox = external
+                ? try await ExternalSandbox.start(seed: seedText, latencyMs: latencyMs, token: "bench-token", directory: dir.path)
+                : try await SandboxFixture.start(seed: seed, faults: faults, token: "bench-token")
             sandboxes.append(sandbox)
             dir.write("environments/env\(i).yaml", """
                 provider: apinizer
@@ -114,9 +120,12 @@ struct Scenario: Sendable {
         let stateHolder = stateDir.map { TemporaryDirectory(prefix: "credops-bench-state", in: $0) }
         if let stateHolder { environment["CREDOPS_STATE"] = "sqlite:\(stateHolder.url("state.db"))" }
 
+        func sandboxCPU() -> Double {
+            external ? sandboxes.compactMap { ($0 as? ExternalSandbox)?.cpuSeconds }.reduce(0, +) : ProcessUsage.now().cpu
+        }
         func measure(_ name: String, _ runs: [[String]], minimumPerEnvironment: Int) async throws -> Measurement {
             for s in sandboxes { try await s.resetStats() }
-            let benchBefore = ProcessUsage.now().cpu
+            let benchBefore = sandboxCPU()
             let start = ContinuousClock.now
             var cpu = 0.0, rss = 0, code: Int32 = 0
             for arguments in runs {
@@ -127,12 +136,12 @@ struct Scenario: Sendable {
             }
             let wall = ContinuousClock.now - start
             var perEnvironment: [Int] = []
-            for s in sandboxes { perEnvironment.append(try await s.stats().total) }
+            for s in sandboxes { perEnvironment.append(try await s.requestCount()) }
             // Side by side, the bound is the busiest environment's; one at a time, their sum.
             let busiest = runs.count == 1 ? perEnvironment.max() ?? 0 : perEnvironment.reduce(0, +)
             return Measurement(name: name, wall: wall.inSeconds,
                                ideal: self.ideal(busiest), bound: Double(busiest) / Double(concurrency) * roundTrip, requests: perEnvironment.reduce(0, +), minimum: minimumPerEnvironment * environments,
-                               cpu: cpu, maxRSS: rss, exitCode: code, sandboxCPU: ProcessUsage.now().cpu - benchBefore)
+                               cpu: cpu, maxRSS: rss, exitCode: code, sandboxCPU: sandboxCPU() - benchBefore)
         }
 
         let applyRuns: [[String]] = switch mode {
@@ -148,12 +157,13 @@ struct Scenario: Sendable {
 }
 
 enum Table {
-    static let header = "  credentials  envs  latency  conc  run      wall       ideal     ideal/wall  rtt bound  bound/wall  requests (min)      credops CPU  peak RSS   sandbox CPU"
+    static let header = "  credentials  envs  latency  conc  run      wall       ideal     ideal/wall  rtt bound  bound/wall  requests (min)      credops CPU  CPU/cred-env  peak RSS   sandbox CPU"
 
     static func row(_ s: Scenario, _ m: Scenario.Measurement) -> String {
-        String(format: "  %11d  %4d  %4d ms  %4d  %@ %7.2f s  %7.2f s    %@     %7.2f s   %@      %7d (%7d)  %7.2f s  %@  %7.2f s%@",
+        String(format: "  %11d  %4d  %4d ms  %4d  %@ %7.2f s  %7.2f s    %@     %7.2f s   %@      %7d (%7d)  %7.2f s  %7.0f µs    %@  %7.2f s%@",
                s.credentials, s.environments, s.latencyMs, s.concurrency, m.name.padding(toLength: 6, withPad: " ", startingAt: 0),
                m.wall, m.ideal, m.ratio, m.bound, m.boundRatio, m.requests, m.minimum, m.cpu,
+               m.cpu / Double(max(1, s.credentials * s.environments)) * 1e6,
                megabytes(m.maxRSS).padding(toLength: 9, withPad: " ", startingAt: 0),
                m.sandboxCPU, m.exitCode == 0 ? "" : "  exit \(m.exitCode)")
     }
@@ -169,10 +179,11 @@ struct ScenarioBench: AsyncParsableCommand {
     @Option(help: "Requests in flight per environment.") var concurrency = 16
     @Flag(inversion: .prefixedNo, help: "Give every credential one access grant.") var grants = true
     @Option(help: "Keep the state database in this directory (e.g. /dev/shm to leave fsync out).") var stateDir: String?
+    @Flag(help: "Run the sandboxes as `credops sandbox serve` processes of their own.") var external = false
 
     func run() async throws {
         let scenario = Scenario(credentials: credentials, environments: environments, latencyMs: latencyMs, concurrency: concurrency,
-                                grants: grants, stateDir: stateDir)
+                                grants: grants, stateDir: stateDir, external: external)
         print(Table.header)
         for m in try await scenario.run() { print(Table.row(scenario, m)) }
     }
@@ -189,6 +200,7 @@ struct MatrixBench: AsyncParsableCommand {
     @Option(help: "Latencies (ms).") var latencies: [Int] = [0, 20]
     @Option(help: "Concurrency levels.") var concurrency: [Int] = [4, 16, 64]
     @Option(help: "Skip scenarios whose apply bound is longer than this (seconds); 0 runs all.") var maxIdeal = 30.0
+    @Flag(help: "Run the sandboxes as `credops sandbox serve` processes of their own.") var external = false
 
     func run() async throws {
         print(Table.header)
@@ -196,7 +208,7 @@ struct MatrixBench: AsyncParsableCommand {
             for e in environments {
                 for l in latencies {
                     for c in concurrency {
-                        let s = Scenario(credentials: n, environments: e, latencyMs: l, concurrency: c)
+                        let s = Scenario(credentials: n, environments: e, latencyMs: l, concurrency: c, external: external)
                         if maxIdeal > 0 && s.ideal(s.minimumApply) > maxIdeal {
                             print(String(format: "  %11d  %4d  %4d ms  %4d  skipped: the apply bound alone is %.0f s (--max-ideal 0 runs it)",
                                          n, e, l, c, s.ideal(s.minimumApply)))
@@ -259,5 +271,28 @@ struct AllBench: AsyncParsableCommand {
         print("")
         try await LeadConduitBench.parse([]).run()
         print("\nAll benchmarks took \((ContinuousClock.now - start).formatted(.units(allowed: [.minutes, .seconds], width: .narrow))).")
+    }
+}
+
+/// The headline rows, as a user meets credops: servers in processes of their own.
+struct ExternalBench: AsyncParsableCommand {
+    init() {}
+
+    static let configuration = CommandConfiguration(
+        commandName: "external",
+        abstract: "Apply and plan against `credops sandbox serve` processes: wall against the bound, CPU per credential and environment, fixed cost.")
+
+    @Option(help: "Keep the state database in this directory (e.g. /dev/shm to leave fsync out).") var stateDir: String?
+
+    func run() async throws {
+        print("Against sandboxes in processes of their own (credops sandbox serve), release build:")
+        print(Table.header)
+        for (n, e) in [(1_000, 3), (200, 3)] {
+            let s = Scenario(credentials: n, environments: e, latencyMs: 20, concurrency: 16, stateDir: stateDir, external: true)
+            for m in try await s.run() { print(Table.row(s, m)) }
+        }
+        // Fixed cost: a small apply and a no-change plan at no latency, where start-up is all there is.
+        let small = Scenario(credentials: 10, environments: 1, latencyMs: 0, concurrency: 16, stateDir: stateDir, external: true)
+        for m in try await small.run() { print(Table.row(small, m)) }
     }
 }
