@@ -125,6 +125,9 @@ enum ApinizerWire {
     /// The failed gateways of a write's `deploymentResult`, or nil when everything deployed.
     /// Returns `.some([])` when the answer says it failed without naming a gateway.
     static func failedGateways(_ data: Data) -> [(name: String, message: String)]? {
+        // Every failure is a `"success": false` somewhere: an answer without the word has none,
+        // and is not decoded (a write's answer is decoded for nothing else).
+        guard data.range(of: Data("false".utf8)) != nil else { return nil }
         guard let answer = try? JSONDecoder().decode(WriteAnswer.self, from: data) else { return nil }
         let failed = (answer.deploymentResult?.environmentResults ?? []).filter { $0.success == false }
             .map { (name: $0.environmentName ?? "?", message: $0.message ?? "") }

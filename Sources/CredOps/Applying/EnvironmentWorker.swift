@@ -39,7 +39,9 @@ struct EnvironmentWorker: Sendable {
         jobs.map { job in
             job.changes.map { change -> Intent? in
                 if case .adopt = change.action { return nil }
-                var intent = Intent(id: "\(runID)-\(Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255) }))", environment: environment,
+                // One draw of the system's generator per intent, not one per byte.
+                let suffix = withUnsafeBytes(of: UInt64.random(in: .min ... .max)) { Hex.encode(Array($0)) }
+                var intent = Intent(id: "\(runID)-\(suffix)", environment: environment,
                                     namespace: change.serverProject, key: change.key,
                                     serverID: initialRecord(change)?.serverID ?? change.serverID, action: change.action.kind, runID: runID,
                                     secretFingerprint: change.action.secretFingerprint)

@@ -160,9 +160,14 @@ public enum StateCoding {
     }
 
     public static func encodeGrants(_ grants: [AccessGrant]) -> String {
-        let data = (try? JSONEncoder.sorted.encode(grants.sorted())) ?? Data("[]".utf8)
+        // Most credentials have none: no encoder for them.
+        if grants.isEmpty { return "[]" }
+        let data = (try? grantEncoder.encode(grants.sorted())) ?? Data("[]".utf8)
         return String(decoding: data, as: UTF8.self)
     }
+
+    /// One encoder for every grant list (made once: an encoder per row showed in profiles).
+    private static let grantEncoder = JSONEncoder.sorted
 
     public static func decodeGrants(_ text: String) -> [AccessGrant] {
         (try? JSONDecoder().decode([AccessGrant].self, from: Data(text.utf8))) ?? []
