@@ -210,6 +210,7 @@ public enum StateCoding {
 
     /// `[{"deleteAfter": "ISO 8601", "serverID": "..."}]`.
     public static func encodeRetiring(_ retiring: [RetiringCredential]) -> String {
+        if retiring.isEmpty { return "[]" }
         let items = retiring.map { r in ["serverID": r.serverID].merging(r.deleteAfter.map { ["deleteAfter": string($0)] } ?? [:]) { a, _ in a } }
         let data = (try? JSONSerialization.data(withJSONObject: items, options: [.sortedKeys])) ?? Data("[]".utf8)
         return String(decoding: data, as: UTF8.self)
