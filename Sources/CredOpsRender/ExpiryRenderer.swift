@@ -81,8 +81,8 @@ public struct ExpiryRenderer {
             out.append("| environment | project | credential | | when |")
             out.append("|---|---|---|---|---|")
             for item in items {
-                out.append("| \(MarkdownRenderer.code(item.environment.rawValue)) | \(MarkdownRenderer.code(item.project.rawValue)) | "
-                           + "\(MarkdownRenderer.code(item.key.rawValue)) | \(Self.what(item)) | \(item.isPast ? "**\(Self.when(item))**" : Self.when(item)) |")
+                out.append("| \(Self.cell(item.environment.rawValue)) | \(Self.cell(item.project.rawValue)) | "
+                           + "\(Self.cell(item.key.rawValue)) | \(Self.what(item)) | \(item.isPast ? "**\(Self.when(item))**" : Self.when(item)) |")
             }
             out.append("")
         }
@@ -93,6 +93,9 @@ public struct ExpiryRenderer {
         out.append(summary(items, failures: failures.count))
         return out.joined(separator: "\n")
     }
+
+    /// A name in a table cell: a code span whose `|` cannot end the cell.
+    static func cell(_ text: String) -> String { MarkdownRenderer.code(text).replacingOccurrences(of: "|", with: "\\|") }
 
     /// `expires 2026-12-31`, `expired 2026-11-20`, `rotate by 2027-01-05`, `rotation due 2026-11-20`.
     public static func what(_ item: ExpiringCredential) -> String {

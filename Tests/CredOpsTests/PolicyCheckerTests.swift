@@ -1,4 +1,5 @@
 import ApinizerProvider
+import CredOpsRender
 import CredOps
 import CredOpsTestSupport
 import Foundation
@@ -82,5 +83,17 @@ import Testing
         #expect(!p.matches("prod-eu") && !p.matches("dev") && !p.matches("sstaging"))
         #expect(NamePatterns().matches("anything") && NamePatterns(["!x"]).matches("y") && !NamePatterns(["!x"]).matches("x"))
         #expect(NamePatterns(["*.example.com"]).matches("api.example.com") && !NamePatterns(["*.example.com"]).matches("example.com.evil.io"))
+    }
+}
+
+/// `credops expiring --format markdown`: hostile names stay inside their cell.
+@Suite struct ExpiryRendererTests {
+    @Test func aPipeInANameDoesNotSplitTheTable() {
+        let item = ExpiringCredential(environment: "prod", project: "p", key: "a|b** <img src=x>", kind: .expires,
+                                      due: 1_800_000_000_000, daysLeft: 3)
+        let text = ExpiryRenderer(style: TextStyle(colors: false), window: 30 * 86_400).markdown([item], failures: [])
+        let row = text.split(separator: "\n").first { $0.contains("img") } ?? ""
+        #expect(row.contains("`a\\|b** <img src=x>`"), "\(row)")
+        #expect(row.components(separatedBy: " | ").count == 5, "\(row)")
     }
 }

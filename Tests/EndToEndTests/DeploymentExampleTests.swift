@@ -62,7 +62,11 @@ import Testing
                 for m in c.get("volumeMounts", []):
                     assert m["name"] in volumes, m
             assert any(m["name"] == "repo" for m in containers["git-sync"]["volumeMounts"])
-            assert credops["workingDir"].startswith("/repo/")
+            # Every path goes through the git-sync link, never into a worktree that gets deleted.
+            assert not credops["workingDir"].startswith("/repo"), credops["workingDir"]
+            assert "/repo/current/manifests" in credops["args"] and "--environments=/repo/current/environments" in credops["args"]
+            assert pod["automountServiceAccountToken"] is False
+            assert kinds["NetworkPolicy"]["spec"]["ingress"][0]["ports"][0]["port"] == ports["metrics"]
             assert pod["terminationGracePeriodSeconds"] >= 120
             print(" ".join(credops["args"]))
             """

@@ -232,4 +232,70 @@ import Testing
         #expect(await replica.process.wait(timeout: .seconds(60)) == 0)
         #expect(replica.said("left leadership") && replica.said("reconcile stopped"))
     }
+
+    /// A server's words reach the webhook as text, never as Slack markup (no channel ping, no
+    /// disguised link).
+    @Test func aHostileServerMessageReachesTheWebhookEscaped() async throws {
+        let w = try await workspace(["staging"])
+        defer { Task { await w.stop() } }
+        let hostile = try RawHTTPServer { _ in
+            RawHTTPServer.answer(status: 500, body: Data(#"{"error":"<!channel> token revoked: <https://evil.example/login|sign in again>"}"#.utf8))
+        }
+        defer { hostile.stop() }
+        w.environment("staging", "provider: apinizer\nurl: \(hostile.url)\nauth: { bearer: { fromEnv: CREDOPS_TOKEN } }\nretry: { maxRetries: 0 }\n")
+        let received = Mutex<[String]>([])
+        let hook = try RawHTTPServer { request in
+            received.withLock { $0.append(request) }
+            return RawHTTPServer.answer(status: 200)
+        }
+        defer { hook.stop() }
+        w.variables["HOOK_URL"] = hook.url + "/hook"
+        let once = await w.run(["reconcile", "manifests", "--once", "--listen", "", "--webhook-url-env", "HOOK_URL", "--log-format", "text"])
+        #expect(once.exitCode == 1, "\(once)")
+        let post = received.withLock { $0.first } ?? ""
+        #expect(post.contains("cycle failed") && post.contains("&lt;!channel&gt;"), "\(post)")
+        #expect(!post.contains("<!channel>") && !post.contains("<https://evil"), "\(post)")
+    }
+
+    /// A guard rail that refuses one environment does not stop the others, and is reported as
+    /// that environment's failure.
+    @Test func aRefusedEnvironmentDoesNotStopTheOthers() async throws {
+        let w = try await workspace(["staging", "production"])
+        defer { Task { await w.stop() } }
+        #expect(await w.run(["apply", "manifests", "--auto-approve"]).exitCode == 0)
+        w.dir.write("policies/careful.yaml", "apiVersion: credops/v1\nkind: Policies\npolicies:\n  - { name: careful, environments: [staging], maxDeletes: 0 }\n")
+        // billing-bot goes (a delete in each environment); checkout-service changes (an update).
+        w.manifest("payments.yaml", Manifests.payments(checkoutEmail: "checkout-new@example.com", includeBilling: false, productionOverride: false))
+        let once = await w.run(["reconcile", "manifests", "--once", "--listen", "", "--log-format", "text"])
+        #expect(once.exitCode == 1, "\(once)")
+        #expect(once.stderr.contains("cycle failed in staging") && once.stderr.contains("more than policy careful allows"), "\(once)")
+        #expect(await w.sandbox("production").credentials()["billing-bot"] == nil, "production was not applied")
+        #expect(await w.sandbox("production").credentials()["checkout-service"]?.email == "checkout-new@example.com")
+        #expect(await w.sandbox("staging").credentials()["billing-bot"] != nil, "staging was applied despite its refusal")
+    }
+
+    /// Deployments with different leadership names on one state run side by side; a cycle of
+    /// one is not blocked by the other's leader.
+    @Test func twoDeploymentsWithTheirOwnLeadershipRunSideBySide() async throws {
+        let w = try await workspace(["staging"])
+        defer { Task { await w.stop() } }
+        let applier = try Replica(w, ["manifests", "--every", "1h", "--leader-check", "1s", "--listen", "", "--no-watch"], name: "applier")
+        defer { applier.process.signal(SIGKILL) }
+        #expect(await Self.waitFor(.seconds(60)) { applier.said("cycle finished") } != nil)
+        let reporter = await w.run(["reconcile", "manifests", "--once", "--drift-only", "--leader-name", "drift-report", "--listen", "", "--log-format", "text"])
+        #expect(reporter.exitCode == 0 && reporter.stderr.contains("cycle finished"), "\(reporter)")
+    }
+
+    /// A metrics port already taken stops the service (exit 1) instead of leaving a reconciler
+    /// that keeps leadership while every cycle is cancelled.
+    @Test func aListenerThatCannotBindStopsTheService() async throws {
+        let w = try await workspace(["staging"])
+        defer { Task { await w.stop() } }
+        let taken = try RawHTTPServer { _ in RawHTTPServer.answer(status: 200) }
+        defer { taken.stop() }
+        let replica = try Replica(w, ["manifests", "--every", "1h", "--leader-check", "1s", "--listen", "127.0.0.1:\(taken.port)", "--no-watch"], name: "bind")
+        defer { replica.process.signal(SIGKILL) }
+        #expect(await replica.process.wait(timeout: .seconds(60)) == 1, "\(replica.lines.suffix(5))")
+        #expect(replica.said("stopped:"), "\(replica.lines.suffix(5))")
+    }
 }

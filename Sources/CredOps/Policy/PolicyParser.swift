@@ -87,7 +87,15 @@ struct PolicyParser {
             if items.isEmpty { reader.error("prune lists no mode a project may use (managed, none, all)", at: p) }
             policy.prune = modes
         }
-        if let d = map["maxDeletes"] { policy.maxDeletes = reader.integer(d, field: "maxDeletes", range: 0...1_000_000) }
+        if let d = map["maxDeletes"] {
+            policy.maxDeletes = reader.integer(d, field: "maxDeletes", range: 0...1_000_000)
+            // A refusal of a whole environment's plan: neither a warning nor a project's.
+            if policy.level == .warn {
+                reader.error("maxDeletes refuses a plan, so it cannot be level: warn; give it a policy of its own", at: d)
+            } else if map["projects"] != nil {
+                reader.error("maxDeletes counts an environment's deletes, every project's; it cannot be limited to projects", at: d)
+            }
+        }
         if let h = map["allowedHosts"] {
             let hosts = patterns(h, field: "allowedHosts")
             if hosts.include.isEmpty { reader.error("allowedHosts names no host (example.com, *.example.com, 10.0.0.5)", at: h) }

@@ -52,6 +52,9 @@ struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: "How often leadership is checked (a standby's takeover time at most): 5s.")
     var leaderCheck = "5s"
 
+    @Option(help: "The leadership this deployment competes for: deployments on one state with different names run side by side (e.g. a --drift-only reporter).")
+    var leaderName = "reconcile"
+
     @Flag(inversion: .prefixedNo, help: "Start a cycle when a watched file changes (checked every 2 s).")
     var watch = true
 
@@ -78,6 +81,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         guard let e = DurationText.seconds(every), e >= 1, e <= 7 * 86_400 else { throw ValidationError("--every must be a duration from 1s to 7d, such as 5m") }
         guard let c = DurationText.seconds(leaderCheck), c >= 1, c <= 300 else { throw ValidationError("--leader-check must be a duration from 1s to 5m, such as 5s") }
         guard ServiceLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be json or text") }
+        guard !leaderName.isEmpty, leaderName.count <= 100, leaderName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else { throw ValidationError("--leader-name must be letters, digits, -, _ and ., found '\(leaderName)'") }
         if !listen.isEmpty && Self.address(listen) == nil { throw ValidationError("--listen must be HOST:PORT, such as 127.0.0.1:9464, found '\(listen)'") }
         if lockTimeout < 0 { throw ValidationError("--lock-timeout must be 0 or more seconds") }
     }
@@ -126,7 +130,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         let cycle = ReconcileCycle(command: self, redaction: redaction, logger: logger, webhook: webhook)
         let reconciler = Reconciler(
             settings: Reconciler.Settings(every: .seconds(DurationText.seconds(every) ?? 300), leaderCheck: check, once: once),
-            leadership: elector.leadership(name: "reconcile", checkTimeout: check), logger: logger,
+            leadership: elector.leadership(name: leaderName, checkTimeout: check), logger: logger,
             runCycle: { stop in await cycle.run(stop: stop) },
             finished: { outcome, took in await cycle.finished(outcome, took: took) })
 
@@ -134,7 +138,9 @@ struct ReconcileCommand: AsyncParsableCommand {
             .init(service: reconciler, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
         ]
         if let (host, port) = Self.address(listen) {
-            services.append(.init(service: HealthServer.application(host: host, port: port, registry: registry, reconciler: reconciler, logger: logger)))
+            // A server that cannot listen (the port is taken) stops the whole service.
+            services.append(.init(service: HealthServer.application(host: host, port: port, registry: registry, reconciler: reconciler, logger: logger),
+                                  successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         }
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(120)
@@ -147,15 +153,18 @@ struct ReconcileCommand: AsyncParsableCommand {
         let watcher = watch ? Task { await FileWatch(roots: cycle.watchedRoots).run { Task { await reconciler.wake("a watched file changed") } } } : nil
 
         logger.info("reconcile started", metadata: ["every": "\(every)", "driftOnly": "\(driftOnly)", "pid": "\(getpid())"])
+        var failed = false
         do {
             try await group.run()
         } catch {
             logger.error("stopped: \(error)")
+            failed = true
         }
         watcher?.cancel()
         hangup.cancel()
         await leaderStore.close()
         logger.info("reconcile stopped")
+        if failed { throw ExitCode(1) }
         if once, let outcome = await reconciler.lastOutcome, !outcome.success { throw ExitCode(1) }
     }
 }
@@ -202,15 +211,31 @@ struct ReconcileCycle: Sendable {
             let hooks = ApplyUseCase.Hooks(
                 lockWait: { environment, holder in logger.info("waiting for the lock of \(environment)", metadata: ["holder": "\(holder?.holderDescription ?? "another run")"]) },
                 confirm: { _ in true }, describe: ReportWording.message)
-            let request = ApplyUseCase.Request(environments: applied, books: session.books, options: options, run: run,
+            let useCase = ApplyUseCase(workflow: session.workflow, schemas: Composition.providers.schemas)
+            var request = ApplyUseCase.Request(environments: applied, books: session.books, options: options, run: run,
                                                lockTimeout: .seconds(command.lockTimeout), stop: stop, runSecrets: terminal.redaction)
-            let result = await ApplyUseCase(workflow: session.workflow, schemas: Composition.providers.schemas).run(request, hooks: hooks)
+            var result = await useCase.run(request, hooks: hooks)
+            // A guard rail refuses the whole run; the environments it did not stop are applied
+            // on their own, and the refused ones are reported as failed.
+            if case .refused(let plan) = result {
+                let refused = plan.environments.filter { !$0.refusals.isEmpty }
+                for env in refused {
+                    outcome.environments.append(CycleOutcome.Environment(name: env.environment.rawValue, failure: Wording.refusals(env).joined(separator: "; "),
+                                                                         changes: env.changes.count, operations: [], applied: false))
+                }
+                request.environments = applied.filter { env in !refused.contains { $0.environment == env.name } }
+                request.run.runID = RunInfo.newID()
+                result = request.environments.isEmpty ? .refused(Plan(environments: [])) : await useCase.run(request, hooks: hooks)
+            }
             let reports = Dictionary((result.report?.environments ?? []).map { ($0.environmentName, $0) }, uniquingKeysWith: { a, _ in a })
             for env in result.plan.environments {
                 var entry = CycleOutcome.Environment(name: env.environment.rawValue, failure: env.failure, changes: env.changes.count,
                                                      operations: [], applied: true)
                 switch result {
-                case .refused: entry.failure = Wording.refusals(env).joined(separator: "; ").nilIfEmpty ?? entry.failure
+                case .refused:
+                    entry.failure = Wording.refusals(env).joined(separator: "; ").nilIfEmpty ?? entry.failure
+                        ?? "not applied: a guard rail refused the run"
+                    entry.applied = false
                 case .stale, .declined: entry.failure = entry.failure ?? "not applied"
                 case .unchanged, .applied: break
                 }
@@ -244,7 +269,8 @@ struct ReconcileCycle: Sendable {
     func finished(_ outcome: CycleOutcome, took: Duration) async {
         ReconcileMetrics.cycle(outcome: outcome.success ? "success" : "failure", duration: took)
         for env in outcome.environments {
-            ReconcileMetrics.drift(env.name, changes: env.changes)
+            // An environment that could not be read has no drift to tell: its last figure stays.
+            if env.failure == nil || env.changes > 0 { ReconcileMetrics.drift(env.name, changes: env.changes) }
             for op in env.operations { ReconcileMetrics.operation(env.name, kind: op.kind, outcome: op.outcome) }
             if env.failure == nil { ReconcileMetrics.succeeded(env.name) }
             let metadata: Logger.Metadata = ["environment": "\(env.name)", "changes": "\(env.changes)", "applied": "\(env.applied)",
@@ -257,8 +283,8 @@ struct ReconcileCycle: Sendable {
                 logger.info("\(env.name): \(env.applied && env.changes > 0 ? "applied \(env.operations.count) operations" : "in sync")", metadata: metadata)
             }
         }
+        ReconcileMetrics.keepExpiring(outcome.expiring)
         for item in outcome.expiring {
-            ReconcileMetrics.expiring(item)
             logger.warning("\(item.key.rawValue) in \(item.environment) (project \(item.project)): \(ExpiryRenderer.what(item)), \(ExpiryRenderer.when(item))")
         }
         logger.info("cycle finished", metadata: ["success": "\(outcome.success)", "drift": "\(outcome.drift)",

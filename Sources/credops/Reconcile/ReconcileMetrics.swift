@@ -1,6 +1,7 @@
 import CredOps
 import Foundation
 import Metrics
+import Synchronization
 
 /// What `credops reconcile` exports on `/metrics` (through swift-metrics; the command
 /// bootstraps swift-prometheus). Request latency comes from the HTTP client itself
@@ -29,9 +30,25 @@ enum ReconcileMetrics {
         Counter(label: "credops_operations_total", dimensions: [("environment", environment), ("kind", kind), ("outcome", outcome)]).increment()
     }
 
-    static func expiring(_ item: ExpiringCredential) {
-        Gauge(label: "credops_credential_days_to_expiry",
-              dimensions: [("environment", item.environment.rawValue), ("project", item.project.rawValue), ("credential", item.key.rawValue),
-                           ("kind", item.kind.rawValue)]).record(item.daysLeft)
+    /// The days-to-expiry series exported now, so that those of credentials that left the
+    /// window (renewed, deleted) are removed rather than kept at their last value.
+    private static let exported = Mutex<[[String]: Gauge]>([:])
+
+    /// Exports `items` (one series each) and removes every other days-to-expiry series.
+    static func keepExpiring(_ items: [ExpiringCredential]) {
+        var current: [[String]: ExpiringCredential] = [:]
+        for item in items { current[[item.environment.rawValue, item.project.rawValue, item.key.rawValue, item.kind.rawValue]] = item }
+        exported.withLock { exported in
+            for (key, gauge) in exported where current[key] == nil {
+                gauge.destroy()
+                exported[key] = nil
+            }
+            for (key, item) in current {
+                let gauge = exported[key] ?? Gauge(label: "credops_credential_days_to_expiry",
+                                                   dimensions: [("environment", key[0]), ("project", key[1]), ("credential", key[2]), ("kind", key[3])])
+                gauge.record(item.daysLeft)
+                exported[key] = gauge
+            }
+        }
     }
 }

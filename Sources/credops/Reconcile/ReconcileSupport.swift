@@ -8,7 +8,9 @@ enum Webhook {
     static func post(url: String, text: String, logger: Logger) async {
         let http = HTTPClient(configuration: HTTPClientConfiguration(concurrency: 1, requestTimeout: .seconds(15)))
         defer { http.shutdown() }
-        let body = (try? JSONSerialization.data(withJSONObject: ["text": text], options: [.sortedKeys])) ?? Data()
+        // Slack reads <...> as links and mentions (<!channel>): server text must not ping or phish.
+        let escaped = text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        let body = (try? JSONSerialization.data(withJSONObject: ["text": escaped], options: [.sortedKeys])) ?? Data()
         do {
             let response = try await http.send(HTTPRequest(method: .post, url: url, headers: HTTPHeaders([("Content-Type", "application/json")]), body: body))
             if !(200..<300).contains(response.status) { logger.warning("the webhook answered \(response.status)") }
@@ -35,17 +37,26 @@ struct FileWatch: Sendable {
         }
     }
 
+    /// Entries looked at per snapshot at most: a mistaken root (a home directory) costs a
+    /// bounded walk every two seconds, not a full one.
+    static let maxEntries = 20_000
+
     func snapshot() -> [String: [Double]] {
         var seen: [String: [Double]] = [:]
-        let manager = FileManager.default
+        let keys: [URLResourceKey] = [.contentModificationDateKey, .fileSizeKey]
         for root in roots {
-            var isDir: ObjCBool = false
-            guard manager.fileExists(atPath: root, isDirectory: &isDir) else { continue }
-            let paths = isDir.boolValue ? (manager.enumerator(atPath: root)?.allObjects as? [String] ?? []).map { "\(root)/\($0)" } : [root]
-            for path in paths where !path.split(separator: "/").contains(where: { $0.hasPrefix(".") && $0 != "." && $0 != ".." }) {
-                guard let attributes = try? manager.attributesOfItem(atPath: path) else { continue }
-                let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-                seen[path] = [modified, Double((attributes[.size] as? NSNumber)?.int64Value ?? 0)]
+            let url = URL(fileURLWithPath: root)
+            // Hidden entries (.git, .credops) are skipped while walking, not after.
+            let urls: AnySequence<URL>
+            if let walker = FileManager.default.enumerator(at: url, includingPropertiesForKeys: keys, options: [.skipsHiddenFiles]) {
+                urls = AnySequence([url] + walker.lazy.compactMap { $0 as? URL })
+            } else {
+                urls = AnySequence([url])
+            }
+            for item in urls {
+                if seen.count >= Self.maxEntries { return seen }
+                guard let values = try? item.resourceValues(forKeys: Set(keys)) else { continue }
+                seen[item.path] = [values.contentModificationDate?.timeIntervalSince1970 ?? 0, Double(values.fileSize ?? 0)]
             }
         }
         return seen

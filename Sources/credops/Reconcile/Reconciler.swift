@@ -66,7 +66,12 @@ actor Reconciler: Service {
 
     func run() async throws {
         await withGracefulShutdownHandler {
-            await self.loop()
+            // Cancelled (another service of the group failed): stop as for a shutdown.
+            await withTaskCancellationHandler {
+                await self.loop()
+            } onCancel: {
+                Task { await self.shutDown("the service group is stopping") }
+            }
         } onGracefulShutdown: {
             Task { await self.shutDown("shutdown requested") }
         }
@@ -90,7 +95,7 @@ actor Reconciler: Service {
 
     private func loop() async {
         var nextDue = ContinuousClock.now
-        while !shuttingDown {
+        while !shuttingDown && !Task.isCancelled {
             if !leading {
                 do {
                     leading = try await leadership.tryLead()
@@ -118,6 +123,11 @@ actor Reconciler: Service {
                 }
             }
             guard leading && !shuttingDown else { continue }
+            // Woken early, the wait's check was skipped: a cycle starts only while this replica leads.
+            if !(await leadership.isStillLeading()) {
+                lostLeadership()
+                continue
+            }
             if let woken { logger.info("cycle started early", metadata: ["reason": "\(woken)"]) }
             await cycle()
             nextDue = ContinuousClock.now + settings.every
