@@ -418,3 +418,17 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir.url(".credops/state.key")))
     }
 }
+
+/// Secrets learnt one at a time during a run (a server's generated secrets) are all redacted,
+/// whatever the layering that keeps adding them cheap.
+@Suite struct RunSecretsGrowthTests {
+    @Test func aThousandSecretsAddedOneByOneAreEachRedacted() {
+        let secrets = RunSecrets([Secret("first-password-0001")])
+        let made = (0..<1000).map { Secret("generated-secret-\(String($0, radix: 16))-\(UInt32.random(in: 0...UInt32.max))") }
+        for secret in made { secrets.add([secret]) }
+        let redactor = secrets.redactor
+        for secret in made + [Secret("first-password-0001")] {
+            #expect(redactor.redact("the server said \(secret.reveal()) twice: \(secret.reveal())") == "the server said (redacted) twice: (redacted)")
+        }
+    }
+}
