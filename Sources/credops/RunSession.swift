@@ -12,8 +12,6 @@ final class RunSession: @unchecked Sendable {
     let books: [EnvironmentName: SecretBook]
     let connector: SandboxConnector
     let terminal: Terminal
-    /// Deletes per environment the policies allow (their `maxDeletes`).
-    var policyDeleteLimits: [EnvironmentName: (limit: Int, policy: String)] = [:]
     private var closed = false
 
     private init(inputs: Inputs, environments: [EnvironmentConfig], store: any StateStore, workflow: Workflow,
@@ -97,11 +95,8 @@ final class RunSession: @unchecked Sendable {
             await store.close()
             throw ExitCode(1)
         }
-        let session = RunSession(inputs: inputs, environments: environments, store: store, workflow: workflow, books: books,
-                                 connector: connector, terminal: terminal)
-        let checker = PolicyChecker(policies: inputs.policies)
-        for env in environments { session.policyDeleteLimits[env.name] = checker.deleteLimit(for: env) }
-        return session
+        return RunSession(inputs: inputs, environments: environments, store: store, workflow: workflow, books: books,
+                          connector: connector, terminal: terminal)
     }
 
     /// Warnings about secret sources, once each (a file shared by environments is read for
@@ -127,10 +122,8 @@ final class RunSession: @unchecked Sendable {
 
     func plan(options: PlanOptions, unavailable: [EnvironmentName: String] = [:], stop: StopSignal? = nil,
               runID: String = "plan") async -> (Plan, [EnvironmentName: PreparedEnvironment]) {
-        var options = options
-        options.policyDeleteLimits = policyDeleteLimits
-        return await workflow.plan(environments: environments, books: books, options: options, unavailable: unavailable, stop: stop, runID: runID,
-                                   runSecrets: terminal.redaction)
+        await workflow.plan(environments: environments, books: books, options: options, unavailable: unavailable, stop: stop, runID: runID,
+                            runSecrets: terminal.redaction)
     }
 
     func close() async {

@@ -297,8 +297,6 @@ public struct PlanOptions: Sendable {
     /// Credentials that expire (or are due for rotation) within this many seconds are listed
     /// with the plan (`credops expiring --within`; plans warn 30 days ahead).
     public var expiryWindow: TimeInterval = 30 * 86_400
-    /// Deletes per environment the policies allow at most, with the policy that says so.
-    public var policyDeleteLimits: [EnvironmentName: (limit: Int, policy: String)] = [:]
 
     public init(allowDelete: Bool = false, allowMassDelete: Bool = false, maxDeletes: Int? = nil) {
         self.allowDelete = allowDelete
@@ -311,13 +309,15 @@ extension EnvironmentPlan {
     /// The guard rails of PRODUCT.md: deletes in a protected environment need `--allow-delete`;
     /// deleting more than half of a project's live credentials (when more than two), or more
     /// than `--max-deletes`, needs `--allow-mass-delete`.
-    public func guardRailRefusals(options: PlanOptions) -> [Refusal] {
+    /// - Parameter policyLimit: the deletes a policy allows this environment at most, and the
+    ///   policy's name (no flag lifts it).
+    public func guardRailRefusals(options: PlanOptions, policyLimit: (limit: Int, policy: String)? = nil) -> [Refusal] {
         var refusals: [Refusal] = []
         let deletes = counts[.delete] - projects.reduce(0) { $0 + $1.retirements }
         if isProtected && deletes > 0 && !options.allowDelete {
             refusals.append(.deletesInProtectedEnvironment(deletes: deletes))
         }
-        if let rule = options.policyDeleteLimits[environment], deletes > rule.limit {
+        if let rule = policyLimit, deletes > rule.limit {
             refusals.append(.policyDeleteLimit(policy: rule.policy, deletes: deletes, limit: rule.limit))
         }
         guard !options.allowMassDelete else { return refusals }

@@ -221,7 +221,7 @@ public struct Workflow: Sendable {
         plan.expiring = expiring.isEmpty ? nil : expiring.sorted { ($0.due, $0.project, $0.key) < ($1.due, $1.project, $1.key) }
         plan.liveDigest = PlanDigest.live(resources: liveResources, grants: liveGrants, managed: settled)
         plan.secretsDigest = PlanDigest.secrets(fingerprints)
-        plan.refusals = plan.guardRailRefusals(options: options)
+        plan.refusals = plan.guardRailRefusals(options: options, policyLimit: PolicyChecker(policies: inputs.policies).deleteLimit(for: env))
         return (plan, prepared)
     }
 

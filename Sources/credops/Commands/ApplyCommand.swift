@@ -125,9 +125,6 @@ struct ApplyRunOptions: ParsableArguments {
     /// Plans, confirms, applies and reports; exits with the run's code.
     func execute(session: RunSession, planOptions: PlanOptions, saved: SavedPlan?, planPath: String?, output: OutputOptions,
                  terminal: Terminal) async throws {
-        // The policies' delete limits hold whatever the flags say.
-        var planOptions = planOptions
-        planOptions.policyDeleteLimits = session.policyDeleteLimits
         let runInfo = RunInfo(runID: RunInfo.newID(), command: ApplyCommand.commandLine(), user: ProcessIdentity.user,
                               host: ProcessIdentity.host, pid: getpid())
         let stop = StopSignal()

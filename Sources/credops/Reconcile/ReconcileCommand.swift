@@ -203,8 +203,7 @@ struct ReconcileCycle: Sendable {
         let confirmed = Set(command.confirmEnvironment)
         let applied = command.driftOnly ? [] : session.environments.filter { !$0.isProtected || confirmed.contains($0.name.rawValue) }
         let planned = session.environments.filter { env in !applied.contains { $0.name == env.name } }
-        var options = PlanOptions()
-        options.policyDeleteLimits = session.policyDeleteLimits
+        let options = PlanOptions()
 
         if !applied.isEmpty {
             let run = RunInfo(runID: RunInfo.newID(), command: "credops reconcile", user: ProcessIdentity.user, host: ProcessIdentity.host, pid: getpid())
