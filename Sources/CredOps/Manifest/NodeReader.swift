@@ -188,6 +188,13 @@ public final class NodeReader {
         return seconds
     }
 
+    /// `FIELD must be one of A, B, found 'X' (did you mean 'A'?)` at `node`.
+    public func oneOf(_ value: String, _ allowed: [String], field: String, at node: YAMLNode) {
+        var message = "\(field) must be one of \(allowed.joined(separator: ", ")), found '\(TextSafety.escaped(value))'"
+        if let s = Suggestion.closest(to: value, among: allowed) { message += " (did you mean '\(s)'?)" }
+        error(message, at: node)
+    }
+
     /// Checks `apiVersion` (required) and `kind` (when given) of a document's top mapping.
     public func checkHeader(_ top: Mapping, root: YAMLNode, kind expected: String) {
         if let node = top["apiVersion"], let v = string(node, field: "apiVersion"), v != ManifestParser.apiVersion {

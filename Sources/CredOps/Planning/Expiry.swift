@@ -40,8 +40,8 @@ public struct ExpiringCredential: Sendable, Codable, Equatable {
 
 extension Planner {
     /// The credentials of `input` (declared in the project, or managed there) that expire or are
-    /// due for rotation within `window` seconds of the planner's time, or already are, soonest
-    /// first. An expiry is the provider's expiry field; a rotation is counted only for a
+    /// due for rotation within `window` seconds of the planner's time, or already are (in the
+    /// order of `input.live`; the environment's plan sorts them, soonest first). An expiry is the provider's expiry field; a rotation is counted only for a
     /// generated secret credops made and delivered (whoever made another has its secret).
     public func expiring(_ input: ProjectInput, environment: EnvironmentName, within window: TimeInterval) -> [ExpiringCredential] {
         let desired = Dictionary(input.desired.credentials.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
@@ -56,17 +56,14 @@ extension Planner {
                                                     daysLeft: Self.days(from: now, to: due)))
                 }
             }
-            if let credential = desired[live.id], let after = credential.rotateAfter, let managed = input.managed[live.id],
-               let delivery = managed.delivery, delivery != .external, let made = secretCreatedAt(live: live, managed: managed) {
-                let due = made.addingTimeInterval(Double(after))
-                if due <= horizon {
-                    found.append(ExpiringCredential(environment: environment, project: project, key: live.id, kind: .rotationDue,
-                                                    due: Int64((due.timeIntervalSince1970 * 1000).rounded()), daysLeft: Self.days(from: now, to: due),
-                                                    ageDays: Int(now.timeIntervalSince(made) / 86_400), rotateAfterDays: max(1, after / 86_400)))
-                }
+            if let credential = desired[live.id], let after = credential.rotateAfter,
+               let (made, due) = rotation(credential, live: live, managed: input.managed[live.id]), due <= horizon {
+                found.append(ExpiringCredential(environment: environment, project: project, key: live.id, kind: .rotationDue,
+                                                due: Int64((due.timeIntervalSince1970 * 1000).rounded()), daysLeft: Self.days(from: now, to: due),
+                                                ageDays: Int(now.timeIntervalSince(made) / 86_400), rotateAfterDays: max(1, after / 86_400)))
             }
         }
-        return found.sorted { ($0.due, $0.key) < ($1.due, $1.key) }
+        return found
     }
 
     /// Whole days from `start` to `end`, rounded down (a credential due in 6 hours has 0 days

@@ -254,10 +254,17 @@ public struct Planner: Sendable {
         if let onServer = live.secretFingerprint, let known = managed.secretFingerprint, !onServer.matches(known) {
             return .secret(.differsOnServer)
         }
-        guard let after = credential.rotateAfter, let made = secretCreatedAt(live: live, managed: managed) else { return nil }
-        let age = now.timeIntervalSince(made)
-        guard age >= Double(after) else { return nil }
-        return .rotationDue(ageDays: Int(age / 86_400), afterDays: max(1, after / 86_400))
+        guard let (made, due) = rotation(credential, live: live, managed: managed), now >= due, let after = credential.rotateAfter else { return nil }
+        return .rotationDue(ageDays: Int(now.timeIntervalSince(made) / 86_400), afterDays: max(1, after / 86_400))
+    }
+
+    /// When a generated secret credops made (delivered or not) was made and when it reaches
+    /// `rotateAfter`; nil without `rotateAfter`, for a secret credops did not make, or when its
+    /// age is unknown.
+    func rotation(_ credential: DesiredCredential, live: Resource, managed: ManagedCredential?) -> (made: Date, due: Date)? {
+        guard let after = credential.rotateAfter, let managed, let delivery = managed.delivery, delivery != .external,
+              let made = secretCreatedAt(live: live, managed: managed) else { return nil }
+        return (made, made.addingTimeInterval(Double(after)))
     }
 
     /// When the live secret was made: the server's word where it gives one, else state's.

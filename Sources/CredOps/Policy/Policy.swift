@@ -66,8 +66,6 @@ public struct NamePatterns: Sendable, Equatable {
         exclude = patterns.filter { $0.hasPrefix("!") }.map { String($0.dropFirst()) }
     }
 
-    public var isEmpty: Bool { include.isEmpty && exclude.isEmpty }
-
     public func matches(_ name: String) -> Bool {
         if exclude.contains(where: { Self.glob($0, name) }) { return false }
         return include.isEmpty || include.contains { Self.glob($0, name) }

@@ -41,7 +41,7 @@ struct PolicyParser {
         }
         var policy = Policy(name: name, location: reader.location(nameNode))
         if let l = map["level"], let v = reader.string(l, field: "level") {
-            if let level = Policy.Level(rawValue: v) { policy.level = level } else { oneOf(v, ["error", "warn"], field: "level", at: l) }
+            if let level = Policy.Level(rawValue: v) { policy.level = level } else { reader.oneOf(v, ["error", "warn"], field: "level", at: l) }
         }
         policy.environments = patterns(map["environments"], field: "environments")
         policy.providers = patterns(map["providers"], field: "providers")
@@ -82,7 +82,7 @@ struct PolicyParser {
         if let p = map["prune"], let items = reader.stringList(p, field: "prune") {
             var modes: [PruneMode] = []
             for (text, item) in items {
-                if let mode = PruneMode(rawValue: text) { modes.append(mode) } else { oneOf(text, PruneMode.allCases.map(\.rawValue), field: "prune", at: item) }
+                if let mode = PruneMode(rawValue: text) { modes.append(mode) } else { reader.oneOf(text, PruneMode.allCases.map(\.rawValue), field: "prune", at: item) }
             }
             if items.isEmpty { reader.error("prune lists no mode a project may use (managed, none, all)", at: p) }
             policy.prune = modes
@@ -143,12 +143,6 @@ struct PolicyParser {
             texts.append(text)
         }
         return NamePatterns(texts)
-    }
-
-    private func oneOf(_ value: String, _ allowed: [String], field: String, at node: YAMLNode) {
-        var message = "\(field) must be one of \(allowed.joined(separator: ", ")), found '\(TextSafety.escaped(value))'"
-        if let s = Suggestion.closest(to: value, among: allowed) { message += " (did you mean '\(s)'?)" }
-        reader.error(message, at: node)
     }
 }
 

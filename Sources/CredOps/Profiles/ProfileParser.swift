@@ -39,7 +39,7 @@ struct ProfileParser {
         let identity = required(top, "identity", in: root, hint: "identity: { id: /id, keyIsID: false }").flatMap(parseIdentity)
         var update = ProviderProfile.UpdateStyle.putFull
         if let node = top["update"], let v = reader.string(node, field: "update") {
-            if let style = ProviderProfile.UpdateStyle(rawValue: v) { update = style } else { oneOf(v, ["put", "patch"], field: "update", at: node) }
+            if let style = ProviderProfile.UpdateStyle(rawValue: v) { update = style } else { reader.oneOf(v, ["put", "patch"], field: "update", at: node) }
         }
         let key = required(top, "key", in: root, hint: "key: { name: description, pointer: /description }").flatMap { parseField($0, isKey: true) }
         var fields: [ProviderProfile.Field] = []
@@ -129,12 +129,6 @@ struct ProfileParser {
         if let node = map[key] { return node }
         reader.error("missing \(key): \(hint)", at: root)
         return nil
-    }
-
-    private func oneOf(_ value: String, _ allowed: [String], field: String, at node: YAMLNode) {
-        var message = "\(field) must be one of \(allowed.joined(separator: ", ")), found '\(TextSafety.escaped(value))'"
-        if let s = Suggestion.closest(to: value, among: allowed) { message += " (did you mean '\(s)'?)" }
-        reader.error(message, at: node)
     }
 
     /// A query parameter's name: letters, digits, `_`, `-` and `.`, sent as it is.
@@ -230,7 +224,7 @@ struct ProfileParser {
         if let list = map["allowed"], let items = reader.stringList(list, field: "auth.allowed") {
             for (text, item) in items {
                 if let kind = ProviderProfile.Auth.Kind(rawValue: text) { kinds.append(kind) } else {
-                    oneOf(text, ProviderProfile.Auth.Kind.allCases.map(\.rawValue), field: "auth.allowed", at: item)
+                    reader.oneOf(text, ProviderProfile.Auth.Kind.allCases.map(\.rawValue), field: "auth.allowed", at: item)
                     return nil
                 }
             }
@@ -244,7 +238,7 @@ struct ProfileParser {
             switch v {
             case "form": body = .form
             case "json": body = .json
-            default: oneOf(v, ["form", "json"], field: "tokenBody", at: b)
+            default: reader.oneOf(v, ["form", "json"], field: "tokenBody", at: b)
             }
         }
         if tokenPath != nil && !kinds.contains(.oauth2), let t = map["tokenPath"] {
@@ -265,7 +259,7 @@ struct ProfileParser {
             case "none": return .none
             case "pathSegment": return .pathSegment
             default:
-                oneOf(s.value, ["none", "pathSegment", "{ header: NAME }", "{ query: NAME }", "{ select: ... }"], field: "namespace", at: node)
+                reader.oneOf(s.value, ["none", "pathSegment", "{ header: NAME }", "{ query: NAME }", "{ select: ... }"], field: "namespace", at: node)
                 return .none
             }
         }
@@ -378,7 +372,7 @@ struct ProfileParser {
         let pointerValue = map["pointer"].flatMap { pointer($0, field: "pointer") } ?? JSONPointer("/" + name)!
         var kind = FieldSpec.Kind.string
         if !isKey, let t = map["type"], let v = reader.string(t, field: "type") {
-            if let k = Self.types[v] { kind = k } else { oneOf(v, Self.types.keys.sorted(), field: "type", at: t) }
+            if let k = Self.types[v] { kind = k } else { reader.oneOf(v, Self.types.keys.sorted(), field: "type", at: t) }
         }
         let minLength = map["minLength"].flatMap { reader.integer($0, field: "minLength", range: 0...100_000) }
         let maxLength = map["maxLength"].flatMap { reader.integer($0, field: "maxLength", range: 1...100_000) }
@@ -424,7 +418,7 @@ struct ProfileParser {
         reader.rejectUnknownKeys(map, allowed: ["method", "on", "off"])
         var method = HTTPMethod.post
         if let m = map["method"], let v = reader.string(m, field: "calls.method") {
-            if let known = HTTPMethod(rawValue: v), [.post, .put, .patch].contains(known) { method = known } else { oneOf(v, ["POST", "PUT", "PATCH"], field: "calls.method", at: m) }
+            if let known = HTTPMethod(rawValue: v), [.post, .put, .patch].contains(known) { method = known } else { reader.oneOf(v, ["POST", "PUT", "PATCH"], field: "calls.method", at: m) }
         }
         let on = map["on"].flatMap { path($0, field: "calls.on") }
         let off = map["off"].flatMap { path($0, field: "calls.off") }
@@ -472,7 +466,7 @@ struct ProfileParser {
                 for (name, item) in items {
                     named = true
                     if values.contains(where: { $0.name == name }) { secrets.insert(name) } else {
-                        oneOf(name, values.map(\.name), field: "secret.generated.secret", at: item)
+                        reader.oneOf(name, values.map(\.name), field: "secret.generated.secret", at: item)
                     }
                 }
             }
