@@ -68,6 +68,30 @@ import Testing
         return w
     }
 
+    /// One replica that leads alone, once its first cycle is done.
+    func soloReplica(_ w: E2EWorkspace, _ arguments: [String], name: String) async throws -> Replica {
+        let replica = try Replica(w, ["manifests", "--every", "1h", "--leader-check", "1s"] + arguments, name: name)
+        #expect(await Self.waitFor(.seconds(60)) { replica.said("cycle finished") } != nil)
+        return replica
+    }
+
+    /// SIGTERM: the replica exits 0 after letting go of leadership.
+    func stopCleanly(_ replica: Replica) async {
+        replica.process.signal(SIGTERM)
+        #expect(await replica.process.wait(timeout: .seconds(60)) == 0)
+        #expect(replica.said("left leadership") && replica.said("reconcile stopped"))
+    }
+
+    /// A webhook receiver that keeps every request it gets.
+    func webhookReceiver() throws -> (server: RawHTTPServer, received: @Sendable () -> [String]) {
+        let received = Mutex<[String]>([])
+        let server = try RawHTTPServer { request in
+            received.withLock { $0.append(request) }
+            return RawHTTPServer.answer(status: 200)
+        }
+        return (server, { received.withLock { $0 } })
+    }
+
     static func drift(_ w: E2EWorkspace, _ environment: String) async throws {
         var changed = try #require(await w.sandbox(environment).credentials()["billing-bot"])
         changed.fullName = "Changed Out Of Band"
@@ -174,11 +198,7 @@ import Testing
         defer { Task { await w.stop() } }
         #expect(await w.run(["apply", "manifests", "--auto-approve"]).exitCode == 0)
         try await Self.drift(w, "staging")
-        let received = Mutex<[String]>([])
-        let hook = try RawHTTPServer { request in
-            received.withLock { $0.append(request) }
-            return RawHTTPServer.answer(status: 200, body: Data("ok".utf8))
-        }
+        let (hook, received) = try webhookReceiver()
         defer { hook.stop() }
         w.variables["HOOK_URL"] = hook.url + "/services/T000/B000/canary-hook-token"
         try await w.sandbox("staging").resetStats()
@@ -188,7 +208,7 @@ import Testing
         #expect(!once.stderr.contains("canary-hook-token") && !once.stderr.contains("canary-Billing-pw"), "\(once)")
         #expect(try await w.sandbox("staging").stats().writes == 0, "drift-only wrote")
         #expect(!(await Self.corrected(w, "staging")))
-        let posts = received.withLock { $0 }
+        let posts = received()
         #expect(posts.count == 1, "\(posts)")
         let post = posts.first ?? ""
         #expect(post.hasPrefix("POST /services/T000/B000/canary-hook-token") && post.contains("drift found") && post.contains("staging: 1 change differ"), "\(post)")
@@ -198,25 +218,21 @@ import Testing
     @Test func sighupStartsACycleAtOnceAndSIGTERMStopsCleanly() async throws {
         let w = try await workspace(["staging"])
         defer { Task { await w.stop() } }
-        let replica = try Replica(w, ["manifests", "--every", "1h", "--leader-check", "1s", "--listen", "127.0.0.1:0", "--no-watch"], name: "solo")
+        let replica = try await soloReplica(w, ["--listen", "127.0.0.1:0", "--no-watch"], name: "solo")
         defer { replica.process.signal(SIGKILL) }
-        #expect(await Self.waitFor(.seconds(60)) { replica.said("cycle finished") } != nil)
         #expect(await w.sandbox("staging").credentials().count == 2)
         try await Self.drift(w, "staging")
         replica.process.signal(SIGHUP)
         let corrected = await Self.waitFor(.seconds(30)) { await Self.corrected(w, "staging") }
         #expect(corrected != nil && replica.said("cycle started early"), "\(replica.lines)")
-        replica.process.signal(SIGTERM)
-        #expect(await replica.process.wait(timeout: .seconds(60)) == 0)
-        #expect(replica.said("left leadership") && replica.said("reconcile stopped"))
+        await stopCleanly(replica)
     }
 
     @Test func aChangedManifestStartsACycle() async throws {
         let w = try await workspace(["staging"])
         defer { Task { await w.stop() } }
-        let replica = try Replica(w, ["manifests", "--every", "1h", "--leader-check", "1s", "--listen", ""], name: "watcher")
+        let replica = try await soloReplica(w, ["--listen", ""], name: "watcher")
         defer { replica.process.signal(SIGKILL) }
-        #expect(await Self.waitFor(.seconds(60)) { replica.said("cycle finished") } != nil)
         // A git pull (or a git-sync swap) adds a credential: applied without waiting the hour.
         w.manifest("payments.yaml", Manifests.payments(extraCredentials: """
               - username: late-arrival
@@ -228,9 +244,7 @@ import Testing
             """, productionOverride: false))
         let created = await Self.waitFor(.seconds(30)) { await w.sandbox("staging").credentials()["late-arrival"] != nil }
         #expect(created != nil && replica.lines.contains { $0["reason"] as? String == "a watched file changed" }, "\(replica.lines.suffix(5))")
-        replica.process.signal(SIGTERM)
-        #expect(await replica.process.wait(timeout: .seconds(60)) == 0)
-        #expect(replica.said("left leadership") && replica.said("reconcile stopped"))
+        await stopCleanly(replica)
     }
 
     /// A server's words reach the webhook as text, never as Slack markup (no channel ping, no
@@ -243,16 +257,12 @@ import Testing
         }
         defer { hostile.stop() }
         w.environment("staging", "provider: apinizer\nurl: \(hostile.url)\nauth: { bearer: { fromEnv: CREDOPS_TOKEN } }\nretry: { maxRetries: 0 }\n")
-        let received = Mutex<[String]>([])
-        let hook = try RawHTTPServer { request in
-            received.withLock { $0.append(request) }
-            return RawHTTPServer.answer(status: 200)
-        }
+        let (hook, received) = try webhookReceiver()
         defer { hook.stop() }
         w.variables["HOOK_URL"] = hook.url + "/hook"
         let once = await w.run(["reconcile", "manifests", "--once", "--listen", "", "--webhook-url-env", "HOOK_URL", "--log-format", "text"])
         #expect(once.exitCode == 1, "\(once)")
-        let post = received.withLock { $0.first } ?? ""
+        let post = received().first ?? ""
         #expect(post.contains("cycle failed") && post.contains("&lt;!channel&gt;"), "\(post)")
         #expect(!post.contains("<!channel>") && !post.contains("<https://evil"), "\(post)")
     }
@@ -279,9 +289,8 @@ import Testing
     @Test func twoDeploymentsWithTheirOwnLeadershipRunSideBySide() async throws {
         let w = try await workspace(["staging"])
         defer { Task { await w.stop() } }
-        let applier = try Replica(w, ["manifests", "--every", "1h", "--leader-check", "1s", "--listen", "", "--no-watch"], name: "applier")
+        let applier = try await soloReplica(w, ["--listen", "", "--no-watch"], name: "applier")
         defer { applier.process.signal(SIGKILL) }
-        #expect(await Self.waitFor(.seconds(60)) { applier.said("cycle finished") } != nil)
         let reporter = await w.run(["reconcile", "manifests", "--once", "--drift-only", "--leader-name", "drift-report", "--listen", "", "--log-format", "text"])
         #expect(reporter.exitCode == 0 && reporter.stderr.contains("cycle finished"), "\(reporter)")
     }
