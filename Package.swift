@@ -16,6 +16,8 @@ let package = Package(
         // Products so that the fuzz harness in Fuzz/ (a package of its own) can reach them.
         .library(name: "ApinizerProvider", targets: ["ApinizerProvider"]),
         .library(name: "ApinizerSandbox", targets: ["ApinizerSandbox"]),
+        .library(name: "LeadConduitProvider", targets: ["LeadConduitProvider"]),
+        .library(name: "LeadVibeProvider", targets: ["LeadVibeProvider"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),

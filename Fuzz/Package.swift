@@ -16,6 +16,8 @@ let fuzzTargetFlags: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
 let credOps = Target.Dependency.product(name: "CredOps", package: "credops")
 let provider = Target.Dependency.product(name: "ApinizerProvider", package: "credops")
 let sandbox = Target.Dependency.product(name: "ApinizerSandbox", package: "credops")
+let leadConduit = Target.Dependency.product(name: "LeadConduitProvider", package: "credops")
+let leadVibe = Target.Dependency.product(name: "LeadVibeProvider", package: "credops")
 
 let package = Package(
     name: "credops-fuzz",
@@ -28,7 +30,7 @@ let package = Package(
 
         .executableTarget(name: "fuzz-manifest", dependencies: [credOps, provider, "FuzzSupport"],
                           swiftSettings: fuzzTargetFlags),
-        .executableTarget(name: "fuzz-provider-json", dependencies: [credOps, provider, "FuzzSupport"],
+        .executableTarget(name: "fuzz-provider-json", dependencies: [credOps, provider, leadConduit, leadVibe, "FuzzSupport"],
                           swiftSettings: fuzzTargetFlags),
         .executableTarget(name: "fuzz-saved-plan", dependencies: [credOps, "FuzzSupport"],
                           swiftSettings: fuzzTargetFlags),

@@ -143,7 +143,8 @@ public enum InMemoryLoader {
     }
 
     /// As `loadManifestFile(path:explicit: true)`: every document parsed as a manifest.
-    public static func manifests(_ documents: [YAMLNode], path: String, options: LoadOptions = LoadOptions()) -> ([Manifest], [Diagnostic]) {
+    public static func manifests(_ documents: [YAMLNode], path: String, options: LoadOptions = LoadOptions(),
+                                 schemas: [String: ResourceSchema] = InMemoryLoader.schemas) -> ([Manifest], [Diagnostic]) {
         guard !documents.isEmpty else { return ([], [.error("the file holds no manifest", at: SourceLocation(file: path, line: 1, column: 1))]) }
         _ = documents.map(InputLoader.looksLikeManifest)
         let reader = NodeReader(file: path)
@@ -162,15 +163,36 @@ public enum InMemoryLoader {
         return (config, reader.diagnostics)
     }
 
+    /// As `loadProfiles` for one file: each document a profile; one with any error is not used.
+    public static func profiles(_ documents: [YAMLNode], path: String) -> (profiles: [ProviderProfile], diagnostics: [Diagnostic]) {
+        let reader = NodeReader(file: path)
+        let parser = ProfileParser(reader: reader, builtIn: Set(schemas.keys))
+        var profiles: [ProviderProfile] = []
+        for document in documents {
+            let errorsBefore = reader.diagnostics.filter(\.isError).count
+            guard let profile = parser.parse(document), reader.diagnostics.filter(\.isError).count == errorsBefore else { continue }
+            if !profiles.contains(where: { $0.name == profile.name }) { profiles.append(profile) }
+        }
+        return (profiles, reader.diagnostics)
+    }
+
+    /// As `loadPolicies` for one file: a file with any error yields no policy.
+    public static func policies(_ documents: [YAMLNode], path: String) -> (policies: [Policy], diagnostics: [Diagnostic]) {
+        let reader = NodeReader(file: path)
+        let parser = PolicyParser(reader: reader, schemas: schemas)
+        let read = documents.flatMap { parser.parse($0) }
+        return (reader.diagnostics.hasErrors ? [] : read, reader.diagnostics)
+    }
+
     /// The checks `InputLoader.load` runs once every file is read.
     public static func crossChecks(manifests: [Manifest], environments: [EnvironmentConfig]) -> [Diagnostic] {
         CrossChecks(manifests: manifests, environments: environments, schemas: schemas, environmentsIncomplete: false).run()
     }
 
     /// A sandbox environment named `name` for the apinizer provider.
-    public static func fakeEnvironment(_ name: String) -> EnvironmentConfig {
+    public static func fakeEnvironment(_ name: String, provider: String = "apinizer") -> EnvironmentConfig {
         let location = SourceLocation(file: "environments/\(name).yaml", line: 1, column: 1)
-        return EnvironmentConfig(name: EnvironmentName(name), file: location.file, location: location, provider: "apinizer",
+        return EnvironmentConfig(name: EnvironmentName(name), file: location.file, location: location, provider: provider,
                                  endpoint: .sandbox(name), endpointLocation: location)
     }
 }

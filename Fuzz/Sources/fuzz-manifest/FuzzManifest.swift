@@ -1,5 +1,7 @@
 // fuzz-manifest: bytes -> YAMLComposer.compose -> ManifestParser and EnvironmentParser on the
-// composed documents (as InputLoader drives them, in memory) -> CrossChecks -> desired state.
+// composed documents (as InputLoader drives them, in memory) -> CrossChecks -> desired state;
+// the same documents as provider profiles (ProfileParser, then the profile's schema and a desired
+// state under it) and as policies (PolicyParser, then PolicyChecker on what loaded).
 //
 // Checks: nothing crashes (ASan included, libyaml is instrumented too), no input takes more than
 // 1 s (-timeout=1), every diagnostic points at a real position (line, column >= 1), and
@@ -54,6 +56,17 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
 
+    // As a provider profile (providers/) and as a policies file (policies/), each document as
+    // loadProfiles / loadPolicies read them.
+    let profiles = InMemoryLoader.profiles(documents, path: "providers/fuzz.yaml")
+    let policies = InMemoryLoader.policies(documents, path: "policies/fuzz.yaml")
+    for diagnostic in profiles.diagnostics + policies.diagnostics {
+        if let location = diagnostic.location {
+            fuzzCheck(location.line >= 1 && location.column >= 1, "diagnostic at \(location.line):\(location.column): \(diagnostic.message)")
+        }
+        _ = diagnostic.description
+    }
+
     // What InputLoader.load does next: cross checks against the environments, then the desired
     // state of each environment (defaults and overrides applied).
     var byName: [EnvironmentName: EnvironmentConfig] = [:]
@@ -70,6 +83,26 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                 _ = credential.resource.fields.count
             }
         }
+    }
+
+    // A profile that loaded becomes a schema: the manifests read under it, and their desired state.
+    var schemas = InMemoryLoader.schemas
+    for profile in profiles.profiles {
+        let schema = profile.schema
+        let names = schema.fields.map(\.name)
+        fuzzCheck(Set(names).count == names.count && !names.contains(schema.identifierField) && !schema.identifierField.isEmpty,
+                  "profile \(profile.name): fields \(names.map(visible)) beside the key \(visible(schema.identifierField))")
+        schemas[profile.name] = schema
+        let env = InMemoryLoader.fakeEnvironment("dev", provider: profile.name)
+        let (underProfile, _) = InMemoryLoader.manifests(documents, path: "fuzz.yaml", schemas: schemas)
+        let desired = Inputs(manifests: underProfile, environments: [env], files: [], skippedFiles: []).desired(for: env, schema: schema)
+        for project in desired.projects { _ = project.credentials.count }
+    }
+    // Policies that loaded are checked against what loaded.
+    if !policies.policies.isEmpty {
+        _ = PolicyChecker(policies: policies.policies, now: Date(timeIntervalSince1970: 1_750_000_000))
+            .check(inputs, environments: allEnvironments, schemas: schemas)
+        for env in allEnvironments { _ = PolicyChecker(policies: policies.policies).deleteLimit(for: env) }
     }
     return 0
 }

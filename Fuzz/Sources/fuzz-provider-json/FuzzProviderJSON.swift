@@ -1,4 +1,8 @@
-// fuzz-provider-json: bytes -> every reading of an Apinizer server's answer that credops does.
+// fuzz-provider-json: bytes -> every reading of a server's answer that credops does.
+//
+// Apinizer (below), LeadConduit and LeadVibe (their wire objects, ids and error texts), and the
+// profile providers (JSONDocument, JSON pointers into it, field values of every kind, ids); and
+// the server-text cleaning every provider's errors go through (`Redactor.serverText`).
 //
 // The whole input is the body of an answer: the list answers (credentials, access grants) and
 // their mapping to `Resource`, `errorBody`, `failedGateways`, the body's `retry_after`. Its
@@ -12,6 +16,8 @@
 import CCurl
 @testable import CredOps
 @testable import ApinizerProvider
+@testable import LeadConduitProvider
+@testable import LeadVibeProvider
 import FuzzSupport
 import Foundation
 
@@ -63,6 +69,62 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                   "retry after \(delay) for a 503")
     case .stop:
         fuzzCheck(false, "a first 503 of an idempotent request is not retried")
+    }
+
+    // LeadConduit: list and write answers; an id goes into a path only when isID says so.
+    if let items = try? JSONDecoder().decode([LeadConduitSession.Wire].self, from: body) {
+        for item in items where LeadConduitSession.isID(item.id) {
+            fuzzCheck(item.id.utf8.count == 24 && item.id.utf8.allSatisfy { $0 < 128 && Character(Unicode.Scalar($0)).isHexDigit }, "LeadConduit id \(visible(item.id))")
+        }
+    }
+    _ = try? JSONDecoder().decode(LeadConduitSession.Wire.self, from: body)
+    // LeadVibe: units, credentials (listed and created with their secret), error texts.
+    _ = try? JSONDecoder().decode([LeadVibeSession.Unit].self, from: body)
+    for item in (try? JSONDecoder().decode([LeadVibeSession.Wire].self, from: body)) ?? [] {
+        if LeadVibeSession.isSafeID(item.secretID) {
+            fuzzCheck(!item.secretID.contains("/") && !item.secretID.contains(".") && !item.secretID.contains("%"), "LeadVibe id \(visible(item.secretID))")
+        }
+        if let secret = item.clientSecret, LeadVibeSession.isUsableSecret(secret) {
+            fuzzCheck(!secret.utf8.contains(where: { $0 <= 32 || $0 >= 127 }), "usable secret \(visible(secret))")
+        }
+    }
+    if let message = LeadVibeSession.errorText(HTTPResponse(status: 400, body: body)) {
+        let shown = Redactor().serverText(message)
+        fuzzCheck(!shown.unicodeScalars.contains(where: TextSafety.isUnsafe), "server text left unsafe: \(visible(shown))")
+    }
+    // Any server text, cleaned for display: no control or invisible characters, bounded.
+    let shown = Redactor(secrets: [Secret(firstLine)]).serverText(text, limit: 300)
+    fuzzCheck(!shown.unicodeScalars.contains(where: TextSafety.isUnsafe), "server text left unsafe: \(visible(String(shown.prefix(200))))")
+    fuzzCheck(shown.count <= 400, "server text of \(shown.count) characters for a limit of 300")
+
+    // Profile providers: the answer as a JSON document, what pointers find in it, each field kind.
+    if let document = JSONDocument.parse(body) {
+        fuzzCheck(JSONDocument.parse(document.data) == document,
+                  "JSONDocument does not read back its own output: \(visible(String(decoding: document.data.prefix(200), as: UTF8.self)))")
+        var pointers: [JSONPointer] = []
+        if let pointer = JSONPointer(firstLine) { pointers.append(pointer) }
+        for key in (document.object?.keys).map(Array.init) ?? [] {
+            var pointer = JSONPointer("")!
+            pointer.tokens = [key]
+            pointers.append(pointer)
+        }
+        pointers.append(contentsOf: ["/0", "/items", "/data/0/id"].compactMap { JSONPointer($0) })
+        for pointer in pointers {
+            fuzzCheck(JSONPointer(pointer.description)?.tokens == pointer.tokens, "pointer \(visible(pointer.description)) does not read back")
+            let value = document[pointer]
+            for kind in [FieldSpec.Kind.string, .bool, .stringSet, .instant] {
+                if case .some(.some(let field)) = ProfileSession.fieldValue(value, kind: kind) {
+                    if case .set(let items) = field { fuzzCheck(items == Array(Set(items)).sorted(), "profile set not canonical") }
+                }
+            }
+            if let id = ProfileSession.idText(value) {
+                fuzzCheck(!id.isEmpty && id.utf8.count <= 200 && id.utf8.allSatisfy { $0 > 32 && $0 < 127 }, "profile id \(visible(id))")
+            }
+            if let text = value?.string, ProfileSession.isUsableSecret(text) { _ = Secret(text) }
+            var copy = document
+            copy.set(.string("x"), at: pointer)
+            fuzzCheck(copy[pointer] == .string("x"), "set at \(visible(pointer.description)) then read gives \(String(describing: copy[pointer]))")
+        }
     }
 
     // The raw header block curl collects.
