@@ -132,14 +132,16 @@ public final class PostgresStateStore: StateStore {
 
     /// The shared, portable SQL (with `?` placeholders) as a PostgreSQL query.
     static func query(_ sql: String, _ values: [StateCoding.Value?] = []) -> PostgresQuery {
-        var text = ""
+        var text: [UInt8] = []
+        text.reserveCapacity(sql.utf8.count + values.count * 4)
         var n = 0
-        for ch in sql {
-            if ch == "?" {
+        for byte in sql.utf8 {
+            if byte == UInt8(ascii: "?") {
                 n += 1
-                text += "$\(n)"
+                text.append(UInt8(ascii: "$"))
+                text.append(contentsOf: String(n).utf8)
             } else {
-                text.append(ch)
+                text.append(byte)
             }
         }
         var binds = PostgresBindings(capacity: values.count)
@@ -150,7 +152,7 @@ public final class PostgresStateStore: StateStore {
             case .some(.text(let s)): binds.append(s)
             }
         }
-        return PostgresQuery(unsafeSQL: text, binds: binds)
+        return PostgresQuery(unsafeSQL: String(decoding: text, as: UTF8.self), binds: binds)
     }
 
     /// Rows as the shared coding's values.
@@ -243,7 +245,7 @@ public final class PostgresStateStore: StateStore {
     }
 
     /// One transaction for `jobs`: each fence checked once (the row is held `FOR SHARE` until
-    /// the commit, so no force-unlock can slip in between), then every statement.
+    /// the commit, so no force-unlock can slip in between), then every statement, coalesced.
     private func commit(_ jobs: [Job]) async throws {
         let logger = self.logger
         try await client.withTransaction(logger: logger) { connection in
@@ -257,11 +259,51 @@ public final class PostgresStateStore: StateStore {
                     }
                     guard checked[env] == lockID else { throw StateError.fenced(env) }
                 }
-                for (sql, values) in job.statements {
-                    try await connection.query(Self.query(sql, values), logger: logger)
-                }
+            }
+            for (sql, values) in Self.coalesced(jobs.flatMap(\.statements)) {
+                try await connection.query(Self.query(sql, values), logger: logger)
             }
         }
+    }
+
+    /// The statements of one transaction in fewer round trips, with the same end state: runs of
+    /// upserts of managed credentials become multi-row upserts (a key's last row wins, as it
+    /// would one by one), and the intents it completes are deleted by one statement at the end
+    /// (an intent is recorded before its operation, so no statement after its delete can need
+    /// it). A group commit of N completed operations costs a few round trips, not 2N.
+    static func coalesced(_ statements: [(String, [StateCoding.Value?])]) -> [(String, [StateCoding.Value?])] {
+        var out: [(String, [StateCoding.Value?])] = []
+        var completed: [StateCoding.Value?] = []
+        var upserts: [[StateCoding.Value?]] = []
+        func flushUpserts() {
+            guard !upserts.isEmpty else { return }
+            // The last row of each key, in the order the keys first came.
+            var last: [[StateCoding.Value?]: Int] = [:]
+            for (i, row) in upserts.enumerated() { last[Array(row.prefix(3))] = i }
+            let rows = upserts.enumerated().filter { last[Array($0.element.prefix(3))] == $0.offset }.map(\.element)
+            // Well below PostgreSQL's 65,535 parameters a statement.
+            for start in stride(from: 0, to: rows.count, by: 2_000) {
+                let chunk = rows[start..<min(rows.count, start + 2_000)]
+                out.append((chunk.count == 1 ? StateSchema.upsertManaged : StateSchema.upsertManaged(rows: chunk.count), chunk.flatMap { $0 }))
+            }
+            upserts = []
+        }
+        for (sql, values) in statements {
+            if sql == StateSchema.deleteIntent {
+                completed += values
+            } else if sql == StateSchema.upsertManaged && values.count == StateSchema.upsertManagedColumns {
+                upserts.append(values)
+            } else {
+                flushUpserts()
+                out.append((sql, values))
+            }
+        }
+        flushUpserts()
+        for start in stride(from: 0, to: completed.count, by: 10_000) {
+            let chunk = Array(completed[start..<min(completed.count, start + 10_000)])
+            out.append(("DELETE FROM intents WHERE intent_id IN (" + Array(repeating: "?", count: chunk.count).joined(separator: ", ") + ")", chunk))
+        }
+        return out
     }
 
     static func stateError(_ error: any Error, _ location: PostgresLocation) -> any Error {
@@ -320,7 +362,7 @@ public final class PostgresStateStore: StateStore {
         case .forget: statements.append(Self.deleteManaged(intent.environment, intent.namespace, intent.key))
         case .unchanged: break
         }
-        statements.append(("DELETE FROM intents WHERE intent_id = ?", [.text(intent.id)]))
+        statements.append((StateSchema.deleteIntent, [.text(intent.id)]))
         try await write(environment: intent.environment, statements)
     }
 

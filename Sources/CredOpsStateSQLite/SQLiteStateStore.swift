@@ -181,7 +181,7 @@ public final class SQLiteStateStore: StateStore {
             case .forget: try Self.delete(intent.environment, intent.namespace, intent.key, db)
             case .unchanged: break
             }
-            try db.query("DELETE FROM intents WHERE intent_id = ?", [.text(intent.id)])
+            try db.query(StateSchema.deleteIntent, [.text(intent.id)])
         }
     }
 

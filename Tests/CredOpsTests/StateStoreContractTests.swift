@@ -1,5 +1,5 @@
 import CredOps
-import CredOpsStatePostgres
+@testable import CredOpsStatePostgres
 import CredOpsStateSQLite
 import CredOpsTestSupport
 import Foundation
@@ -166,6 +166,57 @@ import Testing
         #expect(try await o.store.managedCredentials(environment: "e").map(\.key) == ["u0"])
         #expect(try await o.store.environments() == ["e"])
         await o.store.close()
+    }
+
+    /// Thousands of operations completed at once land in group commits (PostgreSQL coalesces
+    /// each commit's statements): the end state is the one-by-one one.
+    @Test(arguments: Kind.allCases)
+    func operationsCompletedAllAtOnceLeaveTheOneByOneState(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        let store = o.store
+        let n = 3000
+        let intents = (0..<n).map { i in
+            Intent(id: "run2-\(i)", environment: "e", namespace: "p", key: CredentialKey("u\(i)"), action: .create, runID: "run2",
+                   secretFingerprint: nil, fieldsDigest: "d", grants: [], createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+        }
+        // Those to forget are there first; every third is left as it is.
+        for i in stride(from: 2, to: n, by: 3) { try await store.record(Self.credential("e", "p", "u\(i)")) }
+        try await store.recordIntents(intents)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (i, intent) in intents.enumerated() {
+                group.addTask {
+                    switch i % 3 {
+                    case 0: try await store.complete(intent, outcome: .record(Self.credential("e", "p", "u\(i)", fp: String(format: "%04x", i))))
+                    case 1: try await store.complete(intent, outcome: .unchanged)
+                    default: try await store.complete(intent, outcome: .forget)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.pendingIntents(environment: "e").isEmpty)
+        let managed = try await store.managedCredentials(environment: "e")
+        #expect(Set(managed.map(\.key.rawValue)) == Set(stride(from: 0, to: n, by: 3).map { "u\($0)" }))
+        #expect(managed.allSatisfy { $0.secretFingerprint?.hex == String(format: "%04x", Int($0.key.rawValue.dropFirst())!) })
+        await store.close()
+    }
+
+    /// A PostgreSQL group commit's statements, coalesced: a key's last upsert of a run wins, a
+    /// forget between two upserts keeps its place, completed intents go last in one statement.
+    @Test func aGroupCommitCoalescesWithoutReordering() {
+        func upsert(_ user: String, _ fp: String) -> (String, [StateCoding.Value?]) {
+            (StateSchema.upsertManaged, StateCoding.managedValues(Self.credential("e", "p", user, fp: fp)))
+        }
+        func done(_ id: String) -> (String, [StateCoding.Value?]) { (StateSchema.deleteIntent, [.text(id)]) }
+        let forget = PostgresStateStore.deleteManaged("e", "p", "b")
+        let out = PostgresStateStore.coalesced([upsert("a", "01"), done("i1"), upsert("b", "02"), done("i2"), upsert("a", "03"), forget,
+                                                upsert("b", "04"), done("i3")])
+        #expect(out.count == 4)
+        #expect(out[0].0 == StateSchema.upsertManaged(rows: 2))
+        #expect(out[0].1 == upsert("b", "02").1 + upsert("a", "03").1)
+        #expect(out[1].0 == forget.0 && out[1].1 == forget.1)
+        #expect(out[2].0 == StateSchema.upsertManaged && out[2].1 == upsert("b", "04").1)
+        #expect(out[3].0 == "DELETE FROM intents WHERE intent_id IN (?, ?, ?)" && out[3].1 == [.text("i1"), .text("i2"), .text("i3")])
     }
 
     @Test func sqliteFilesArePrivateAndTheDatabaseIsDurable() async throws {

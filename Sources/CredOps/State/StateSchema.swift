@@ -129,15 +129,29 @@ public enum StateSchema {
     public static let deleteManaged = "DELETE FROM managed_credentials WHERE environment = ? AND namespace = ? AND credential_key = ?"
 
     /// Parameters in the order of `StateCoding.managedValues`.
-    public static let upsertManaged = """
-        INSERT INTO managed_credentials (environment, \(managedColumns))
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    public static let upsertManaged = upsertManaged(rows: 1)
+
+    /// The columns of `upsertManaged`, the environment first.
+    public static let upsertManagedColumns = 13
+
+    /// One statement that upserts `rows` rows (no two of one key: PostgreSQL refuses to update a
+    /// row twice in one statement).
+    public static func upsertManaged(rows: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: upsertManagedColumns).joined(separator: ", ") + ")"
+        return "INSERT INTO managed_credentials (environment, \(managedColumns))\nVALUES "
+            + Array(repeating: row, count: rows).joined(separator: ", ") + "\n" + upsertManagedConflict
+    }
+
+    private static let upsertManagedConflict = """
         ON CONFLICT (environment, namespace, credential_key) DO UPDATE SET
             server_id = excluded.server_id, secret_fingerprint = excluded.secret_fingerprint, grants = excluded.grants,
             pending_redeploy = excluded.pending_redeploy, last_action = excluded.last_action,
             last_run_id = excluded.last_run_id, last_changed_at = excluded.last_changed_at,
             secret_delivery = excluded.secret_delivery, secret_created_at = excluded.secret_created_at, retiring = excluded.retiring
         """
+
+    /// Removes a completed intent.
+    public static let deleteIntent = "DELETE FROM intents WHERE intent_id = ?"
 
     public static let intentColumns = "intent_id, environment, namespace, credential_key, server_id, action, run_id, secret_fingerprint, fields_digest, grants, created_at"
     public static let lockColumns = "environment, lock_id, holder_user, holder_host, pid, command, since"
@@ -154,7 +168,7 @@ public enum StateSchema {
 
 /// Conversions between state values and their stored text, shared by the stores.
 public enum StateCoding {
-    public enum Value: Sendable, Equatable {
+    public enum Value: Sendable, Hashable {
         case integer(Int64)
         case text(String)
     }
