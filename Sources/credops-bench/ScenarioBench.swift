@@ -13,6 +13,9 @@ struct Scenario: Sendable {
     var concurrency: Int
     var grants = true
     var stateDir: String?
+    /// The state on PostgreSQL (a database of its own on a loopback server the bench starts,
+    /// as the tests do: fsync off) instead of SQLite.
+    var postgres = false
     /// The sandboxes run as `credops sandbox serve` processes of their own (as a user meets a
     /// server), not in this process.
     var external = false
@@ -119,6 +122,10 @@ struct Scenario: Sendable {
                            "BENCH_PASSWORD": "bench-password-1", "NO_COLOR": "1"]
         let stateHolder = stateDir.map { TemporaryDirectory(prefix: "credops-bench-state", in: $0) }
         if let stateHolder { environment["CREDOPS_STATE"] = "sqlite:\(stateHolder.url("state.db"))" }
+        if postgres {
+            environment["CREDOPS_STATE"] = try await PostgresServer.database()
+            environment["CREDOPS_STATE_KEY"] = String(repeating: "5e", count: 32)
+        }
 
         func sandboxCPU() -> Double {
             external ? sandboxes.compactMap { ($0 as? ExternalSandbox)?.cpuSeconds }.reduce(0, +) : ProcessUsage.now().cpu
@@ -180,10 +187,11 @@ struct ScenarioBench: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Give every credential one access grant.") var grants = true
     @Option(help: "Keep the state database in this directory (e.g. /dev/shm to leave fsync out).") var stateDir: String?
     @Flag(help: "Run the sandboxes as `credops sandbox serve` processes of their own.") var external = false
+    @Flag(help: "Keep the state on PostgreSQL: a loopback server the bench starts (fsync off).") var postgres = false
 
     func run() async throws {
         let scenario = Scenario(credentials: credentials, environments: environments, latencyMs: latencyMs, concurrency: concurrency,
-                                grants: grants, stateDir: stateDir, external: external)
+                                grants: grants, stateDir: stateDir, postgres: postgres, external: external)
         print(Table.header)
         for m in try await scenario.run() { print(Table.row(scenario, m)) }
     }
@@ -283,16 +291,18 @@ struct ExternalBench: AsyncParsableCommand {
         abstract: "Apply and plan against `credops sandbox serve` processes: wall against the bound, CPU per credential and environment, fixed cost.")
 
     @Option(help: "Keep the state database in this directory (e.g. /dev/shm to leave fsync out).") var stateDir: String?
+    @Flag(help: "Keep the state on PostgreSQL: a loopback server the bench starts (fsync off), a database per scenario.") var postgres = false
+    @Option(help: "Credential counts of the 20 ms rows (3 environments each).") var credentials: [Int] = [1_000, 200]
 
     func run() async throws {
-        print("Against sandboxes in processes of their own (credops sandbox serve), release build:")
+        print("Against sandboxes in processes of their own (credops sandbox serve), release build, state on \(postgres ? "PostgreSQL (loopback)" : "SQLite"):")
         print(Table.header)
-        for (n, e) in [(1_000, 3), (200, 3)] {
-            let s = Scenario(credentials: n, environments: e, latencyMs: 20, concurrency: 16, stateDir: stateDir, external: true)
+        for n in credentials {
+            let s = Scenario(credentials: n, environments: 3, latencyMs: 20, concurrency: 16, stateDir: stateDir, postgres: postgres, external: true)
             for m in try await s.run() { print(Table.row(s, m)) }
         }
         // Fixed cost: a small apply and a no-change plan at no latency, where start-up is all there is.
-        let small = Scenario(credentials: 10, environments: 1, latencyMs: 0, concurrency: 16, stateDir: stateDir, external: true)
+        let small = Scenario(credentials: 10, environments: 1, latencyMs: 0, concurrency: 16, stateDir: stateDir, postgres: postgres, external: true)
         for m in try await small.run() { print(Table.row(small, m)) }
     }
 }
