@@ -29,6 +29,12 @@ public enum Canary {
         forms.insert(escaped)
         forms.insert(secret.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;"))
+        // HTML numeric references, as escapers that write every special character by number do.
+        var numeric = ""
+        for scalar in secret.unicodeScalars {
+            numeric += "&<>\"'".unicodeScalars.contains(scalar) || !scalar.isASCII ? "&#\(scalar.value);" : String(scalar)
+        }
+        forms.insert(numeric)
         let bytes = Array(secret.utf8)
         for k in 0..<3 {
             let encoded = Array(Data([UInt8](repeating: 0, count: k) + bytes).base64EncodedString().utf8)

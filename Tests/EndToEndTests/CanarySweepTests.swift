@@ -20,6 +20,7 @@ import Testing
         "DB_PASSWORD": "cnry-DbPass-64Rr",
         "CREDOPS_STATE_KEY": "c0ffee" + String(repeating: "0d", count: 29),
         "LITERAL_PASSWORD": "cnry-Literal-12Mm",
+        "WEBHOOK_PATH": "cnry-WebhookPath-43Jj",
     ]
 
     @Test func noCanaryTurnsUpAnywhere() async throws {
@@ -63,7 +64,7 @@ import Testing
                 email: f@example.com
                 password: { fromFile: ../secrets/file-password.txt }
             """)
-        for (k, v) in c where k != "LITERAL_PASSWORD" && k != "DB_PASSWORD" { w.variables[k] = v }
+        for (k, v) in c where !["LITERAL_PASSWORD", "DB_PASSWORD", "WEBHOOK_PATH"].contains(k) { w.variables[k] = v }
 
         var outputs: [String: CLIRunner.Result] = [:]
         func run(_ name: String, _ arguments: [String], variables: [String: String] = [:]) async {
@@ -87,6 +88,12 @@ import Testing
         await run("export-adopt", ["export", "-e", "staging", "--project", "payments", "--out", "exported", "--adopt"])
         await run("state-list", ["state", "list"])
         await run("state-show", ["state", "show", "-e", "staging", "victim"])
+        await run("expiring-json", ["expiring", "manifests", "--format", "json"])
+        await run("expiring-markdown", ["expiring", "manifests", "--format", "markdown", "--within", "3650d"])
+        await run("rotate", ["rotate", "-e", "staging", "--project", "payments", "victim", "--manifests", "manifests", "--auto-approve"])
+        // One reconcile cycle; it fails (hostile, tls), so its webhook, whose URL is a secret, is called.
+        await run("reconcile-once", ["reconcile", "manifests", "--once", "--listen", "", "--no-watch", "--webhook-url-env", "WEBHOOK_URL"],
+                  variables: ["WEBHOOK_URL": "\(hostile.url)/hooks/\(c["WEBHOOK_PATH"]!)"])
 
         // A literal password in a manifest is refused without echoing it.
         w.dir.write("literal/m.yaml", """
@@ -131,6 +138,9 @@ import Testing
         let hits = Canary.hits(Array(c.values) + [c["LONG_PASSWORD"]! + "-v2"], in: documents)
         print("FIGURE canary sweep: \(outputs.count) runs, \(documents.count) places searched (outputs, files, state tables), \(c.count + 1) canaries in \(c.values.map { Canary.forms($0).count }.reduce(0, +)) forms, \(hits.count) hits")
         #expect(hits.isEmpty, "\(hits.joined(separator: "\n"))")
+        // Every run's two streams, the state, plan, reports and exports, four tables: a sweep
+        // that quietly searched less would pass on nothing.
+        #expect(outputs.count == 25 && documents.count >= 2 * outputs.count + 12, "\(documents.keys.sorted())")
 
         // The runs did what they were meant to, so the sweep saw real output.
         #expect(outputs["validate"]?.exitCode == 0, "\(outputs["validate"]!)")
@@ -140,6 +150,8 @@ import Testing
         #expect(outputs["validate-literal"]?.stderr.contains("is written in the file") == true, "\(outputs["validate-literal"]!)")
         #expect(outputs["locked"]?.stderr.contains("old1") == true, "\(outputs["locked"]!)")
         #expect(outputs["apply-text"]?.stdout.contains("(redacted)") == true, "\(outputs["apply-text"]!)")
+        #expect(outputs["reconcile-once"]?.exitCode != 0 && outputs["reconcile-once"]?.stderr.contains("cycle") == true, "\(outputs["reconcile-once"]!)")
+        #expect(outputs["expiring-json"]?.stdout.contains("\"failures\"") == true, "\(outputs["expiring-json"]!)")
         #expect(await staging.credentials()["victim"]?.password == c["LONG_PASSWORD"]! + "-v2")
         #expect(await staging.credentials()["filed"]?.password == c["FILE_PASSWORD"]!)
         #expect(await production.credentials()["patchme"]?.password == c["SHORT_PASSWORD"]!)
