@@ -96,11 +96,13 @@ public struct Applier: Sendable {
                                        runSecrets: prepared.runSecrets, shouldStop: shouldStop)
         setup.fingerprint = prepared.fingerprint
         for project in plan.projects {
-            for (key, ids) in project.namesakes { setup.namesakes[project.serverProject.rawValue + "\u{0}" + key.rawValue] = Set(ids) }
+            for (key, ids) in project.namesakes { setup.namesakes[CredentialJob.groupKey(project.serverProject, key)] = Set(ids) }
         }
         let worker = setup
-        let changes = plan.changes
-        let total = changes.count
+        // The plan's changes are grouped straight from its projects: no flattened copy of them
+        // all is kept for the whole apply.
+        let changes = plan.projects.lazy.flatMap(\.changes)
+        let total = plan.projects.reduce(0) { $0 + $1.changes.count }
         events(.environmentStarted(plan.environment, operations: total))
         let progress = ProgressCounter(total: total)
         let emit: @Sendable ([OperationResult]) -> Void = { results in
@@ -147,14 +149,14 @@ public struct Applier: Sendable {
 
         // Housekeeping: managed credentials gone from the server and no longer declared, and
         // replaced credentials that someone else already deleted.
-        let settled = Dictionary(prepared.managed.map { ($0.namespace.rawValue + "\u{0}" + $0.key.rawValue, $0) }, uniquingKeysWith: { a, _ in a })
-        let touched = Set(changes.map { $0.serverProject.rawValue + "\u{0}" + $0.key.rawValue })
+        let settled = Dictionary(prepared.managed.map { (CredentialJob.groupKey($0.namespace, $0.key), $0) }, uniquingKeysWith: { a, _ in a })
+        let touched = Set((jobs + deletes).map(\.groupKey))
         for project in plan.projects where !shouldStop() {
             for id in project.forgotten {
                 try? await store.forget(environment: plan.environment, namespace: project.serverProject, key: id)
             }
             for (key, gone) in project.retiredGone {
-                let index = project.serverProject.rawValue + "\u{0}" + key.rawValue
+                let index = CredentialJob.groupKey(project.serverProject, key)
                 // A record this run changed was written with what it knew; leave it to the next plan.
                 guard !touched.contains(index), var record = settled[index] else { continue }
                 record.retiring.removeAll { gone.contains($0.serverID) }
@@ -186,11 +188,11 @@ struct CredentialJob: Sendable {
     var changes: [Change]
 
     /// Groups consecutive changes by project and username, keeping plan order.
-    static func group(_ changes: [Change]) -> [CredentialJob] {
+    static func group(_ changes: some Sequence<Change>) -> [CredentialJob] {
         var jobs: [CredentialJob] = []
         var index: [String: Int] = [:]
         for change in changes {
-            let key = change.serverProject.rawValue + "\u{0}" + change.key.rawValue
+            let key = Self.groupKey(change)
             if let i = index[key] { jobs[i].changes.append(change) } else {
                 index[key] = jobs.count
                 jobs.append(CredentialJob(changes: [change]))
@@ -198,6 +200,14 @@ struct CredentialJob: Sendable {
         }
         return jobs
     }
+
+    /// The project (as the server names it) and the credential, as one text.
+    static func groupKey(_ project: ProjectName, _ key: CredentialKey) -> String { project.rawValue + "\u{0}" + key.rawValue }
+
+    static func groupKey(_ change: Change) -> String { groupKey(change.serverProject, change.key) }
+
+    /// The key every change of this job shares.
+    var groupKey: String { Self.groupKey(changes[0]) }
 }
 
 /// Counts finished operations across tasks.

@@ -60,7 +60,7 @@ struct EnvironmentWorker: Sendable {
     /// - Returns: each step's result with the id of its intent.
     func run(_ job: CredentialJob, intents: [Intent?], outcomes: OutcomeWriter) async -> [(OperationResult, String?)] {
         guard let first = job.changes.first else { return [] }
-        let key = first.serverProject.rawValue + "\u{0}" + first.key.rawValue
+        let key = CredentialJob.groupKey(first)
         var record = latest[key] ?? initialRecord(first)
         defer { latest[key] = .some(record) }
         var results: [(OperationResult, String?)] = []
@@ -356,7 +356,7 @@ struct EnvironmentWorker: Sendable {
 
     /// Ids a read-back must not take for a credential this step creates.
     private func known(_ change: Change, record: ManagedCredential?) -> Set<String> {
-        var ids = namesakes[change.serverProject.rawValue + "\u{0}" + change.key.rawValue] ?? []
+        var ids = namesakes[CredentialJob.groupKey(change)] ?? []
         if let id = change.serverID { ids.insert(id) }
         if let id = record?.serverID { ids.insert(id) }
         for old in record?.retiring ?? [] { ids.insert(old.serverID) }

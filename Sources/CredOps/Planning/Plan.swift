@@ -228,25 +228,29 @@ public enum SecretState: String, Sendable, Hashable, Codable {
 }
 
 /// What apply does to one credential. The type says what exists: a create has no "before".
+///
+/// The cases that carry credentials are `indirect`: a plan of 10,000 changes per environment
+/// keeps each payload once, in a box its copies share, instead of 144 bytes inline in every
+/// copy of every change (grants and secrets are small and stay inline).
 public enum Action: Sendable {
     /// Start managing a live credential (and/or live grants that are declared); state only.
-    case adopt(current: Resource, grants: [AccessGrant], credential: Bool)
+    indirect case adopt(current: Resource, grants: [AccessGrant], credential: Bool)
     /// `secret` is nil when the server generates it (then the change names its delivery).
-    case create(after: Resource, secret: Fingerprint?)
+    indirect case create(after: Resource, secret: Fingerprint?)
     /// A new credential in place of the live one, because a field that cannot change does (or
     /// its generated secret must be replaced): where the key is the server's id the live one is
     /// deleted first, else the new one is created (and its secret delivered) first; then its
     /// grants are given again. `fields` are every changed field; `forcedBy` names the immutable
     /// ones among them.
-    case replace(before: Resource, after: Resource, fields: [FieldChange], forcedBy: [String], secret: Fingerprint?)
+    indirect case replace(before: Resource, after: Resource, fields: [FieldChange], forcedBy: [String], secret: Fingerprint?)
     /// Every field is sent (the API needs them all, the secret too).
     /// `secret` is nil when the server generates it (nothing of it is sent).
-    case update(before: Resource, after: Resource, fields: [FieldChange], secret: Fingerprint?, secretChanged: Bool)
+    indirect case update(before: Resource, after: Resource, fields: [FieldChange], secret: Fingerprint?, secretChanged: Bool)
     /// nil: credops makes the secret at apply (`generate:`) and delivers it.
     case setSecret(Fingerprint?)
     case grant([AccessGrant])
     case revoke([AccessGrant])
-    case delete(before: Resource)
+    indirect case delete(before: Resource)
 
     public var kind: ActionKind {
         switch self {
