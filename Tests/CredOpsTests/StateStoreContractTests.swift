@@ -219,6 +219,20 @@ import Testing
         #expect(out[3].0 == "DELETE FROM intents WHERE intent_id IN (?, ?, ?)" && out[3].1 == [.text("i1"), .text("i2"), .text("i3")])
     }
 
+    /// Grant lists are written without JSONEncoder: what it wrote and what is written now read
+    /// back alike, whatever the names hold.
+    @Test func grantListsReadBackWhateverTheNames() throws {
+        let names = ["PaymentAPI", "a/b", "quote\"d", "back\\slash", "tab\there", "bell\u{07}", "del\u{7F}", "ünïcödé 🎉", ""]
+        let grants = names.map { AccessGrant(type: "API_PROXY", name: $0) } + [AccessGrant(type: "API_PROXY_GROUP", name: "g")]
+        let written = StateCoding.encodeGrants(grants.reversed())
+        #expect(StateCoding.decodeGrants(written) == grants.sorted())
+        let byEncoder = String(decoding: try JSONEncoder.sorted.encode(grants.sorted()), as: UTF8.self)
+        #expect(StateCoding.decodeGrants(byEncoder) == grants.sorted())
+        let plain = [AccessGrant(type: "API_PROXY", name: "PaymentAPI"), AccessGrant(type: "API_PROXY_GROUP", name: "Core")]
+        #expect(StateCoding.encodeGrants(plain) == String(decoding: try JSONEncoder.sorted.encode(plain.sorted()), as: UTF8.self))
+        #expect(StateCoding.encodeGrants([]) == "[]" && StateCoding.decodeGrants("[]").isEmpty)
+    }
+
     @Test func sqliteFilesArePrivateAndTheDatabaseIsDurable() async throws {
         let o = try await open(.sqlite)
         for i in 0..<20 { try await o.store.record(Self.credential("e", "p", "u\(i)")) }

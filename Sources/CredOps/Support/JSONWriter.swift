@@ -18,6 +18,19 @@ public struct JSONWriter {
         return Data(out)
     }
 
+    /// A top-level list of objects.
+    public static func array(_ objects: [[(String, Value)]]) -> Data {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 * max(1, objects.count))
+        out.append(UInt8(ascii: "["))
+        for (i, object) in objects.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            write(object, into: &out)
+        }
+        out.append(UInt8(ascii: "]"))
+        return Data(out)
+    }
+
     private static func write(_ fields: [(String, Value)], into out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
         for (i, (key, value)) in fields.enumerated() {
@@ -36,12 +49,7 @@ public struct JSONWriter {
                 }
                 out.append(UInt8(ascii: "]"))
             case .objects(let objects):
-                out.append(UInt8(ascii: "["))
-                for (j, object) in objects.enumerated() {
-                    if j > 0 { out.append(UInt8(ascii: ",")) }
-                    write(object, into: &out)
-                }
-                out.append(UInt8(ascii: "]"))
+                out += array(objects)
             }
         }
         out.append(UInt8(ascii: "}"))
