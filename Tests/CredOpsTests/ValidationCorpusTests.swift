@@ -131,3 +131,18 @@ import Testing
         #expect(Self.files("policies").count >= 20)
     }
 }
+
+/// The fuzzers' seeds must be what today's readers take, or a fuzzer spends its hours on
+/// refusals at the door (the saved-plan seeds of plan format 1 did, for a whole campaign, once
+/// format 2 came).
+@Suite struct FuzzSeedTests {
+    @Test func everySavedPlanSeedIsAPlanThisVersionReads() throws {
+        let directory = PackagePaths.path("Fuzz/Corpus/saved-plan")
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(seeds.count >= 5)
+        for seed in seeds {
+            let data = try Data(contentsOf: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(seed)))
+            #expect(throws: Never.self, "\(seed)") { _ = try SavedPlan.read(data) }
+        }
+    }
+}
