@@ -33,6 +33,12 @@ import Testing
 
         func said(_ message: String) -> Bool { lines.contains { ($0["message"] as? String)?.contains(message) == true } }
 
+        /// The log's last lines, for a failure message (the workspace is gone by the time one is read).
+        var tail: String {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            return "\(log):\n" + text.split(separator: "\n").suffix(15).joined(separator: "\n")
+        }
+
         var port: Int? {
             for line in lines {
                 if let url = line["url"] as? String, let port = url.split(separator: ":").last.flatMap({ Int($0) }) { return port }
@@ -169,7 +175,7 @@ import Testing
 
         // SIGTERM: the rest stop cleanly and let go.
         for r in replicas { r.process.signal(SIGTERM) }
-        for r in replicas { #expect(await r.process.wait(timeout: .seconds(60)) == 0, "\(r.log)") }
+        for r in replicas { #expect(await r.process.wait(timeout: .seconds(60)) == 0, "\(r.tail)") }
 
         // At no time did two replicas run: the shared history has no overlapping runs.
         let store = try await PostgresStateStore.open(try PostgresLocation(url: url, environment: [:]))
