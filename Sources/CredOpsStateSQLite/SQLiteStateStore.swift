@@ -107,7 +107,7 @@ public final class SQLiteStateStore: StateStore {
             // The write lock is held from BEGIN IMMEDIATE to COMMIT: no other process can take
             // a lock row away in between, so each environment's fence is read once (again after
             // an unfenced write, which may be this process's own lock change).
-            var holders: [EnvironmentName: String?] = [:]
+            var holders: [EnvironmentName: String] = [:]
             for job in jobs {
                 do {
                     // Prepared once and kept (query caches statements; exec parses every time).
@@ -115,9 +115,9 @@ public final class SQLiteStateStore: StateStore {
                     do {
                         if let (env, lockID) = job.fence {
                             if holders[env] == nil {
-                                holders[env] = .some(try db.query("SELECT lock_id FROM locks WHERE environment = ?", [.text(env.rawValue)]).first?.first?.text)
+                                holders[env] = try db.query("SELECT lock_id FROM locks WHERE environment = ?", [.text(env.rawValue)]).first?.first?.text ?? ""
                             }
-                            guard case .some(.some(let holder)) = holders[env], holder == lockID else { throw StateError.fenced(env) }
+                            guard holders[env] == lockID else { throw StateError.fenced(env) }
                         }
                         try job.body(db)
                         if job.fence == nil { holders.removeAll() }

@@ -100,9 +100,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     // Policies that loaded are checked against what loaded.
     if !policies.policies.isEmpty {
-        _ = PolicyChecker(policies: policies.policies, now: Date(timeIntervalSince1970: 1_750_000_000))
-            .check(inputs, environments: allEnvironments, schemas: schemas)
-        for env in allEnvironments { _ = PolicyChecker(policies: policies.policies).deleteLimit(for: env) }
+        let checker = PolicyChecker(policies: policies.policies, now: Date(timeIntervalSince1970: 1_750_000_000))
+        _ = checker.check(inputs, environments: allEnvironments, schemas: schemas)
+        for env in allEnvironments { _ = checker.deleteLimit(for: env) }
     }
     return 0
 }
