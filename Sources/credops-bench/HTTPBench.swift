@@ -12,12 +12,14 @@ struct HTTPBench: AsyncParsableCommand {
 
     @Option(help: "Requests to send.") var requests = 20_000
     @Option(help: "Requests in flight (the client's worker threads).") var concurrency = 16
+    @Option(help: "The sandbox's latency per request, in ms: at 0 answers come in bursts, above it one at a time, as from a real server.") var latencyMs = 0
+    @Flag(help: "Run the calling tasks on the client's own thread (as plan and apply do).") var onLoop = false
     @Flag(help: "Go through the Apinizer provider (auth header, retries, JSON decoding), reading an access list.") var provider = false
 
     func run() async throws {
         // The sandbox runs in its own process so that this process's CPU is the client's alone.
         let out = ChildProcess.pipe()
-        let sandbox = try ChildProcess(credopsBinary, ["sandbox", "serve", "--port", "0", "--token", "bench-token"], stdout: out.write)
+        let sandbox = try ChildProcess(credopsBinary, ["sandbox", "serve", "--port", "0", "--token", "bench-token", "--latency-ms", "\(latencyMs)"], stdout: out.write)
         close(out.write)
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
@@ -40,7 +42,7 @@ struct HTTPBench: AsyncParsableCommand {
 
         let before = ProcessUsage.now()
         let start = ContinuousClock.now
-        let failures = try await withThrowingTaskGroup(of: Int.self) { group in
+        let failures = try await withTaskExecutorPreference(onLoop ? client.taskExecutor : nil) { try await withThrowingTaskGroup(of: Int.self) { group in
             let perTask = requests / concurrency
             for _ in 0..<concurrency {
                 group.addTask {
@@ -50,12 +52,12 @@ struct HTTPBench: AsyncParsableCommand {
                 }
             }
             return try await group.reduce(0, +)
-        }
+        } }
         let wall = ContinuousClock.now - start
         let after = ProcessUsage.now()
         let seconds = wall.inSeconds
         let sent = (requests / concurrency) * concurrency
-        print("HTTP client against the sandbox (separate process), concurrency \(concurrency):")
+        print("HTTP client against the sandbox (separate process, \(latencyMs) ms), concurrency \(concurrency):")
         print(String(format: "  %d requests in %.2f s = %.0f requests/s; client CPU %.2f s (%.1f µs per request); %d failed",
                      sent, seconds, Double(sent) / seconds, after.cpu - before.cpu, (after.cpu - before.cpu) / Double(sent) * 1e6, failures))
     }
@@ -75,17 +77,17 @@ struct HTTPBench: AsyncParsableCommand {
         let before = ProcessUsage.now()
         let start = ContinuousClock.now
         let perTask = requests / concurrency
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        try await withTaskExecutorPreference(onLoop ? client.taskExecutor : nil) { try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask { for _ in 0..<perTask { _ = try await session.grants(of: benchUser) } }
             }
             try await group.waitForAll()
-        }
+        } }
         let wall = ContinuousClock.now - start
         let after = ProcessUsage.now()
         let seconds = wall.inSeconds
         let sent = perTask * concurrency
-        print("Provider calls (access list read) against the sandbox (separate process), concurrency \(concurrency):")
+        print("Provider calls (access list read) against the sandbox (separate process, \(latencyMs) ms), concurrency \(concurrency):")
         print(String(format: "  %d calls in %.2f s = %.0f calls/s; client CPU %.2f s (%.1f µs per call)",
                      sent, seconds, Double(sent) / seconds, after.cpu - before.cpu, (after.cpu - before.cpu) / Double(sent) * 1e6))
     }

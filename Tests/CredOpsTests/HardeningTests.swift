@@ -299,7 +299,10 @@ import Testing
             let job = CurlJob(request: request, target: RequestTarget(host: "127.0.0.1", port: server.port, isLoopback: true),
                               timeout: .seconds(5), maxBody: 1024)
             _ = job.start()
-            let response = try CurlTransfer(handle: handle, job: job, configuration: configuration).perform().get()
+            // The transfer thread's steps, with the easy interface in place of the multi one.
+            let transfer = CurlTransfer(handle: handle, job: job, configuration: configuration)
+            try transfer.prepare().get()
+            let response = try transfer.complete(curl_easy_perform(handle)).get()
             #expect(response.status == 200)
             // The transfer buffers, header list and error buffer belong to the job and go with it.
             #expect(ccurl_private(handle) == nil)

@@ -56,8 +56,11 @@ public struct Applier: Sendable {
         let reports = await withTaskGroup(of: EnvironmentReport.self) { group in
             for envPlan in plan.environments {
                 group.addTask {
-                    let report = await self.applyEnvironment(envPlan, prepared: prepared[envPlan.environment],
-                                                             schema: schemas[envPlan.provider])
+                    let environment = prepared[envPlan.environment]
+                    // On the HTTP client's own thread: no thread hand-off per request.
+                    let report = await withTaskExecutorPreference(environment?.http?.taskExecutor) {
+                        await self.applyEnvironment(envPlan, prepared: environment, schema: schemas[envPlan.provider])
+                    }
                     self.events(.environmentFinished(report))
                     return report
                 }

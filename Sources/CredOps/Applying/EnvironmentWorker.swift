@@ -36,11 +36,14 @@ struct EnvironmentWorker: Sendable {
     /// of it there (a create or grant that is not live, a delete whose credential still is) or
     /// leads to the same write the plan would make anyway (a password or an update).
     func intents(for jobs: [CredentialJob]) -> [[Intent?]] {
-        jobs.map { job in
+        // Ids are unique within the run (one random start, counted up), and the run id makes
+        // them unique across runs: one draw of the system's generator (a system call) in all.
+        var next = UInt64.random(in: .min ... .max)
+        return jobs.map { job in
             job.changes.map { change -> Intent? in
                 if case .adopt = change.action { return nil }
-                // One draw of the system's generator per intent, not one per byte.
-                let suffix = withUnsafeBytes(of: UInt64.random(in: .min ... .max)) { Hex.encode(Array($0)) }
+                next &+= 1
+                let suffix = withUnsafeBytes(of: next.bigEndian) { Hex.encode(Array($0)) }
                 var intent = Intent(id: "\(runID)-\(suffix)", environment: environment,
                                     namespace: change.serverProject, key: change.key,
                                     serverID: initialRecord(change)?.serverID ?? change.serverID, action: change.action.kind, runID: runID,

@@ -1,25 +1,18 @@
 import CCurl
 import Foundation
 
-/// One libcurl transfer on a worker's reused handle: options, perform, answer or error.
+/// One libcurl transfer on a reused easy handle: the job's options in, then its answer or error
+/// out. The multi loop runs it between `prepare` and `complete`.
 struct CurlTransfer {
     let handle: UnsafeMutableRawPointer
     let job: CurlJob
     let configuration: HTTPClientConfiguration
 
-    func perform() -> Result<HTTPResponse, HTTPClientError> {
+    /// Sets the job's options on the handle, which must be fresh or reset. The job keeps the
+    /// header list until `complete`; on failure the handle is reset again.
+    func prepare() -> Result<Void, HTTPClientError> {
         let request = job.request
-        // Reset options but keep the connection cache: the next request reuses the connection.
-        curl_easy_reset(handle)
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer {
-            // The handle outlives this job: reset it before the job's header list and transfer
-            // buffers are freed, so that it never holds a pointer to freed memory (its
-            // connection cache survives a reset).
-            curl_easy_reset(handle)
-            curl_slist_free_all(headerList)
-        }
-
         var ok = true
         func set(_ option: CURLoption, _ value: Int) { ok = ok && ccurl_setopt_long(handle, option, value) == CURLE_OK }
         func set(_ option: CURLoption, _ value: String) { ok = ok && ccurl_setopt_string(handle, option, value) == CURLE_OK }
@@ -69,11 +62,17 @@ struct CurlTransfer {
         }
         ok = ok && ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList) == CURLE_OK
         ok = ok && ccurl_transfer_attach(handle, job.transfer) == CURLE_OK
+        job.headerList = headerList
         guard ok else {
+            release()
             return .failure(HTTPClientError(.other, request: request.summary, message: "libcurl refused an option (is libcurl older than 7.85?)"))
         }
+        return .success(())
+    }
 
-        let code = curl_easy_perform(handle)
+    /// The answer of a transfer that ended with `code`; the handle is reset afterwards.
+    func complete(_ code: CURLcode) -> Result<HTTPResponse, HTTPClientError> {
+        defer { release() }
         let transfer = job.transfer.pointee
         guard code == CURLE_OK else {
             return .failure(error(for: code, transfer: transfer, target: job.target))
@@ -83,6 +82,15 @@ struct CurlTransfer {
         let body = transfer.body.data.map { Data(bytes: $0, count: transfer.body.length) } ?? Data()
         let headers = Self.parseHeaders(transfer.headers)
         return .success(HTTPResponse(status: status, headers: headers, body: body))
+    }
+
+    /// The handle outlives this job: reset it before the job's header list and transfer buffers
+    /// are freed, so that it never holds a pointer to freed memory. A reset keeps the
+    /// connection cache (it belongs to the multi handle), so the next job reuses the connection.
+    func release() {
+        curl_easy_reset(handle)
+        curl_slist_free_all(job.headerList)
+        job.headerList = nil
     }
 
     private func error(for code: CURLcode, transfer: ccurl_transfer, target: RequestTarget) -> HTTPClientError {

@@ -6,12 +6,13 @@ import Synchronization
 
 /// An HTTP client over libcurl for one environment, with async/await.
 ///
-/// A fixed pool of worker threads (one per allowed in-flight request) each keeps one easy
-/// handle, so connections are reused. Redirects are never followed, TLS is verified, answers
-/// are capped, and plain http goes only to loopback unless allowed.
+/// One thread drives libcurl's multi interface with at most `concurrency` transfers in flight;
+/// the multi handle's connection cache reuses connections across them. Redirects are never
+/// followed, TLS is verified, answers are capped, and plain http goes only to loopback unless
+/// allowed.
 public final class HTTPClient: Sendable {
     public let configuration: HTTPClientConfiguration
-    private let pool: CurlWorkerPool
+    private let pool: CurlMultiLoop
     /// Host → is it a loopback address; an environment talks to one or two hosts.
     private let loopbackHosts = Mutex<[String: Bool]>([:])
     /// Until when the server asked this client to hold off (a 429): every request waits for it.
@@ -35,12 +36,17 @@ public final class HTTPClient: Sendable {
     public init(configuration: HTTPClientConfiguration) {
         CurlGlobal.initializeOnce()
         self.configuration = configuration
-        self.pool = CurlWorkerPool(size: configuration.concurrency, configuration: configuration)
+        self.pool = CurlMultiLoop(maxInFlight: configuration.concurrency, configuration: configuration)
     }
 
     deinit { pool.shutdown() }
 
-    /// Stops the worker threads after the requests already queued.
+    /// The client's transfer thread as an executor: work that mostly sends requests through
+    /// this client runs cheapest there (`withTaskExecutorPreference(client.taskExecutor)`).
+    /// Keep blocking calls off it: they hold up every transfer of the client.
+    public var taskExecutor: any TaskExecutor { pool }
+
+    /// Stops the transfer thread after the requests already queued.
     public func shutdown() { pool.shutdown() }
 
     /// Sends one request and returns the answer, whatever its status.
@@ -59,7 +65,7 @@ public final class HTTPClient: Sendable {
                 if job.attach(continuation) { pool.submit(job) }
             }
         } onCancel: {
-            job.cancel()
+            if job.cancel() { pool.checkCancellations() }
         }
         configuration.requestTimer?.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
         if let logger = configuration.logger, logger.logLevel <= .debug {
@@ -150,6 +156,8 @@ final class CurlJob: @unchecked Sendable {
     let target: RequestTarget
     let timeout: Duration
     let transfer: UnsafeMutablePointer<ccurl_transfer>
+    /// The request's header list while its transfer runs; touched only by the transfer thread.
+    var headerList: UnsafeMutablePointer<curl_slist>?
 
     private let lock = NSLock()
     private var state = State.pending
@@ -179,7 +187,7 @@ final class CurlJob: @unchecked Sendable {
         return true
     }
 
-    /// Called by a worker; false when the job was cancelled while queued.
+    /// Called by the transfer thread; false when the job was cancelled while queued.
     func start() -> Bool {
         lock.lock()
         defer { lock.unlock() }
@@ -199,82 +207,25 @@ final class CurlJob: @unchecked Sendable {
         c?.resume(returning: result)
     }
 
-    func cancel() {
+    /// Ends a queued job at once, or flags a running one; true when a running transfer was
+    /// flagged (the transfer thread then has to look: see `CurlMultiLoop.checkCancellations`).
+    func cancel() -> Bool {
         lock.lock()
         switch state {
         case .pending:
             lock.unlock()
             finish(.failure(HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending")))
+            return false
         case .running:
-            // The progress callback sees the flag and aborts the transfer within a second.
+            // The transfer thread (or the progress callback) sees the flag and aborts the transfer.
             ccurl_transfer_cancel(transfer)
             lock.unlock()
+            return true
         case .finished:
             lock.unlock()
-        }
-    }
-}
-
-/// A fixed set of threads, each owning one reused curl easy handle.
-///
-/// Invariant: `queue`, `head` and `isShutdown` are touched only with `condition` locked.
-final class CurlWorkerPool: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var queue: [CurlJob] = []
-    private var head = 0
-    private var isShutdown = false
-    private let configuration: HTTPClientConfiguration
-
-    init(size: Int, configuration: HTTPClientConfiguration) {
-        self.configuration = configuration
-        for i in 0..<size {
-            let thread = Thread { [self] in self.run() }
-            thread.name = "credops-http-\(i)"
-            thread.stackSize = 512 * 1024
-            thread.start()
+            return false
         }
     }
 
-    func submit(_ job: CurlJob) {
-        condition.lock()
-        if isShutdown {
-            condition.unlock()
-            job.finish(.failure(HTTPClientError(.cancelled, request: job.request.summary, message: "the HTTP client was shut down")))
-            return
-        }
-        queue.append(job)
-        condition.signal()
-        condition.unlock()
-    }
-
-    func shutdown() {
-        condition.lock()
-        isShutdown = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    private func next() -> CurlJob? {
-        condition.lock()
-        defer { condition.unlock() }
-        while head >= queue.count && !isShutdown { condition.wait() }
-        guard head < queue.count else { return nil }
-        let job = queue[head]
-        head += 1
-        // Compact now and then so the array does not grow forever.
-        if head > 1024 && head * 2 > queue.count {
-            queue.removeFirst(head)
-            head = 0
-        }
-        return job
-    }
-
-    private func run() {
-        guard let handle = curl_easy_init() else { return }
-        defer { curl_easy_cleanup(handle) }
-        while let job = next() {
-            guard job.start() else { continue }
-            job.finish(CurlTransfer(handle: handle, job: job, configuration: configuration).perform())
-        }
-    }
+    var isCancelled: Bool { ccurl_transfer_is_cancelled(transfer) != 0 }
 }

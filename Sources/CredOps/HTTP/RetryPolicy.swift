@@ -22,22 +22,23 @@ public struct RetryPolicy: Sendable {
     /// - Parameters:
     ///   - retriesSoFar: how many retries were already made for this request.
     ///   - idempotent: whether sending the request again is safe.
-    ///   - jitter: a value in 0..<1 (random in use; fixed in tests).
+    ///   - jitter: a value in 0..<1 (random in use; fixed in tests), drawn only for a backoff:
+    ///     a draw is a system call, and most answers need none.
     public func decide(outcome: Result<HTTPResponse, HTTPClientError>, idempotent: Bool, retriesSoFar: Int,
-                       now: Date = Date(), jitter: Double = Double.random(in: 0..<1)) -> Decision {
+                       now: Date = Date(), jitter: @autoclosure () -> Double = Double.random(in: 0..<1)) -> Decision {
         guard retriesSoFar < settings.maxRetries else { return .stop }
         // 429 says the server did not process the request (RFC 6585): safe to send again, even a POST.
         if case .success(let response) = outcome, response.status == 429 {
-            return .retry(after: serverDelay(response, now: now) ?? backoff(retriesSoFar, jitter: jitter))
+            return .retry(after: serverDelay(response, now: now) ?? backoff(retriesSoFar, jitter: jitter()))
         }
         guard idempotent else { return .stop }
         switch outcome {
         case .failure(let error):
-            return error.isRetryable ? .retry(after: backoff(retriesSoFar, jitter: jitter)) : .stop
+            return error.isRetryable ? .retry(after: backoff(retriesSoFar, jitter: jitter())) : .stop
         case .success(let response):
             guard response.status == 429 || (500...599).contains(response.status) else { return .stop }
             if let wait = serverDelay(response, now: now) { return .retry(after: wait) }
-            return .retry(after: backoff(retriesSoFar, jitter: jitter))
+            return .retry(after: backoff(retriesSoFar, jitter: jitter()))
         }
     }
 

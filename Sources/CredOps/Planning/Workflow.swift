@@ -186,26 +186,29 @@ public struct Workflow: Sendable {
         // Without namespaces every project sees the whole account: what the others declare is theirs.
         let declaredByProject = Dictionary(desired.projects.map { ($0.serverProject, Set($0.credentials.map(\.key))) },
                                            uniquingKeysWith: { $0.union($1) })
-        for project in desired.projects {
-            do {
-                var (input, projectRepairs) = try await readProject(
-                    project, session: session, managed: byProject[project.serverProject] ?? [],
-                    intents: intentsByProject[project.serverProject] ?? [], resolver: resolver, book: book,
-                    concurrency: env.concurrency, runID: runID, stop: stop, rotate: options.rotate)
-                if provider.schema.capabilities.namespace == .none {
-                    input.declaredElsewhere = declaredByProject.filter { $0.key != project.serverProject }.values
-                        .reduce(into: Set<CredentialKey>()) { $0.formUnion($1) }
+        // The reads run on the HTTP client's own thread: no thread hand-off per request.
+        await withTaskExecutorPreference(http.taskExecutor) {
+            for project in desired.projects {
+                do {
+                    var (input, projectRepairs) = try await readProject(
+                        project, session: session, managed: byProject[project.serverProject] ?? [],
+                        intents: intentsByProject[project.serverProject] ?? [], resolver: resolver, book: book,
+                        concurrency: env.concurrency, runID: runID, stop: stop, rotate: options.rotate)
+                    if provider.schema.capabilities.namespace == .none {
+                        input.declaredElsewhere = declaredByProject.filter { $0.key != project.serverProject }.values
+                            .reduce(into: Set<CredentialKey>()) { $0.formUnion($1) }
+                    }
+                    plan.projects.append(planner.plan(input))
+                    expiring += planner.expiring(input, environment: env.name, within: options.expiryWindow)
+                    settled += input.managed.values
+                    repairs += projectRepairs
+                    liveResources[project.serverProject] = input.live
+                    liveGrants[project.serverProject] = input.liveGrants
+                    fingerprints += input.secrets.map { (project.serverProject, $0.key, $0.value) }
+                } catch {
+                    failure = runSecrets.redactor.redact("project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)")
+                    break
                 }
-                plan.projects.append(planner.plan(input))
-                expiring += planner.expiring(input, environment: env.name, within: options.expiryWindow)
-                settled += input.managed.values
-                repairs += projectRepairs
-                liveResources[project.serverProject] = input.live
-                liveGrants[project.serverProject] = input.liveGrants
-                fingerprints += input.secrets.map { (project.serverProject, $0.key, $0.value) }
-            } catch {
-                failure = runSecrets.redactor.redact("project \(project.project)\(project.serverProject != project.project ? " (\(project.serverProject) on this server)" : ""): \(error)")
-                break
             }
         }
         // Records of projects this run does not look at stay as they are.
