@@ -119,9 +119,10 @@ static int64_t now_ms(void) {
 }
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
-    (void)easy; (void)socketp;
+    (void)easy;
     ccurl_loop *loop = userp;
     if (what == CURL_POLL_REMOVE) {
+        // libcurl drops the socket's assignment with it.
         epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s, NULL);  // fails harmlessly if already gone
         return 0;
     }
@@ -129,9 +130,14 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     memset(&ev, 0, sizeof ev);
     ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
     ev.data.fd = s;
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
-        if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, s, &ev) != 0) return -1;
+    // A socket libcurl has not told us of yet carries no assignment: add it, else modify it
+    // (each falling back to the other, should the two ever disagree).
+    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(loop->epfd, op, s, &ev) != 0) {
+        int other = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if ((errno != EEXIST && errno != ENOENT) || epoll_ctl(loop->epfd, other, s, &ev) != 0) return -1;
     }
+    if (!socketp) curl_multi_assign(loop->multi, s, loop);
     return 0;
 }
 

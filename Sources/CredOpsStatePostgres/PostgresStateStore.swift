@@ -185,6 +185,8 @@ public final class PostgresStateStore: StateStore {
     /// A write waiting for the next group commit.
     private struct Job: Sendable {
         var fence: (EnvironmentName, String)?
+        /// False for an operation's outcome, which its intent covers (see `write`).
+        var durable: Bool
         var statements: [(String, [StateCoding.Value?])]
         var continuation: CheckedContinuation<Void, any Error>
     }
@@ -195,18 +197,24 @@ public final class PostgresStateStore: StateStore {
         var flushing = false
     }
 
-    /// Commits `statements` as one unit and returns once they are durable; fenced when this
+    /// Commits `statements` as one unit and returns once they are committed; fenced when this
     /// store holds `environment`'s lock.
+    ///
+    /// `durable: false` is for a write an intent covers (an operation's outcome): a transaction
+    /// of only such writes commits with `synchronous_commit` off, so the server does not wait
+    /// for its WAL flush. A crash of the server may take such a commit back (never half of it);
+    /// the intent, committed durably before the operation went out, is then still there and the
+    /// next run settles it from the live state.
     ///
     /// Group commit: writes that arrive while a transaction is being committed wait for the
     /// next one, which takes them all, so a busy apply pays a commit (and its round trips) per
     /// batch, not per operation. A batch that fails is retried one write per transaction, so a
     /// bad write fails alone.
-    private func write(environment: EnvironmentName?, _ statements: [(String, [StateCoding.Value?])]) async throws {
+    private func write(environment: EnvironmentName?, durable: Bool = true, _ statements: [(String, [StateCoding.Value?])]) async throws {
         let fence = environment.flatMap { env in held.withLock { $0[env]?.lockID }.map { (env, $0) } }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let startFlusher = pending.withLock { p -> Bool in
-                p.jobs.append(Job(fence: fence, statements: statements, continuation: continuation))
+                p.jobs.append(Job(fence: fence, durable: durable, statements: statements, continuation: continuation))
                 if p.flushing { return false }
                 p.flushing = true
                 return true
@@ -248,7 +256,9 @@ public final class PostgresStateStore: StateStore {
     /// the commit, so no force-unlock can slip in between), then every statement, coalesced.
     private func commit(_ jobs: [Job]) async throws {
         let logger = self.logger
+        let durable = jobs.contains { $0.durable }
         try await client.withTransaction(logger: logger) { connection in
+            if !durable { try await connection.query("SET LOCAL synchronous_commit TO off", logger: logger) }
             var checked: [EnvironmentName: String] = [:]
             for job in jobs {
                 if let (env, lockID) = job.fence {
@@ -363,7 +373,7 @@ public final class PostgresStateStore: StateStore {
         case .unchanged: break
         }
         statements.append((StateSchema.deleteIntent, [.text(intent.id)]))
-        try await write(environment: intent.environment, statements)
+        try await write(environment: intent.environment, durable: false, statements)
     }
 
     public func pendingIntents(environment: EnvironmentName) async throws -> [Intent] {

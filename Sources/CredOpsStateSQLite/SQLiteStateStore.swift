@@ -82,12 +82,18 @@ public final class SQLiteStateStore: StateStore {
 
     // MARK: Group commit
 
-    /// Queues `body` for the next transaction and returns once that transaction is durable.
-    /// - Parameter environment: the environment written; fenced when this store holds its lock.
-    private func write(environment: EnvironmentName?, _ body: @escaping @Sendable (SQLiteDatabase) throws -> Void) async throws {
+    /// Queues `body` for the next transaction and returns once that transaction is committed.
+    /// - Parameters:
+    ///   - environment: the environment written; fenced when this store holds its lock.
+    ///   - durable: false for a write an intent covers (an operation's outcome): its commit
+    ///     survives a crash of the process but need not survive a power loss, since the intent,
+    ///     committed durably before the operation went out, makes the next run settle it from
+    ///     the server. A transaction waits for the disk only when one of its writes needs it.
+    private func write(environment: EnvironmentName?, durable: Bool = true,
+                       _ body: @escaping @Sendable (SQLiteDatabase) throws -> Void) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let fence = environment.flatMap { env in held.lockID(env).map { (env, $0) } }
-            if batch.add(WriteBatch.Job(fence: fence, body: body, continuation: continuation)) {
+            if batch.add(WriteBatch.Job(fence: fence, durable: durable, body: body, continuation: continuation)) {
                 let db = database
                 let batch = self.batch
                 executor.execute { Self.flush(batch, db) }
@@ -102,6 +108,11 @@ public final class SQLiteStateStore: StateStore {
         let jobs = batch.takeAll()
         guard !jobs.isEmpty else { return }
         var results: [Result<Void, any Error>] = []
+        // WAL with synchronous NORMAL: the commit is in the WAL file (safe from a crash of this
+        // process) without waiting for the disk. The connection is back at FULL afterwards.
+        let durable = jobs.contains { $0.durable }
+        if !durable { _ = try? db.query("PRAGMA synchronous = NORMAL") }
+        defer { if !durable { _ = try? db.query("PRAGMA synchronous = FULL") } }
         do {
             try db.execute("BEGIN IMMEDIATE")
             // The write lock is held from BEGIN IMMEDIATE to COMMIT: no other process can take
@@ -185,7 +196,9 @@ public final class SQLiteStateStore: StateStore {
     }
 
     public func complete(_ intent: Intent, outcome: StateOutcome) async throws {
-        try await write(environment: intent.environment) { db in
+        // The intent is deleted in the same transaction: if a power loss takes this commit
+        // back, the intent is there again and the next run settles it.
+        try await write(environment: intent.environment, durable: false) { db in
             switch outcome {
             case .record(let credential): try Self.upsert(credential, db)
             case .forget: try Self.delete(intent.environment, intent.namespace, intent.key, db)
@@ -306,6 +319,7 @@ public final class SQLiteStateStore: StateStore {
 private final class WriteBatch: @unchecked Sendable {
     struct Job {
         var fence: (EnvironmentName, String)?
+        var durable: Bool
         var body: @Sendable (SQLiteDatabase) throws -> Void
         var continuation: CheckedContinuation<Void, any Error>
     }

@@ -149,6 +149,29 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(20))
     }
 
+    /// Plan and apply run an environment's tasks on its client's transfer thread.
+    @Test(.timeLimit(.minutes(1))) func tasksOnTheClientsThreadSendAndAreNotStrandedByShutdown() async throws {
+        let server = try RawHTTPServer { _ in RawHTTPServer.answer(status: 200) }
+        defer { server.stop() }
+        let http = client()
+        let statuses = try await withTaskExecutorPreference(http.taskExecutor) {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<50 { group.addTask { try await http.send(HTTPRequest(method: .get, url: server.url)).status } }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+        }
+        #expect(statuses == Array(repeating: 200, count: 50))
+        http.shutdown()
+        try await Task.sleep(for: .milliseconds(100))  // the thread has ended by now
+        // A task that still prefers the stopped thread runs elsewhere instead of hanging, and a
+        // request from it is refused.
+        let refused = await withTaskExecutorPreference(http.taskExecutor) { () async -> HTTPClientError? in
+            await Task.yield()
+            return await failure { () async throws(HTTPClientError) in try await http.send(HTTPRequest(method: .get, url: server.url)) }
+        }
+        #expect(refused?.kind == .cancelled)
+    }
+
     @Test func requestsBeyondThePoolSizeWaitTheirTurn() async throws {
         let server = try RawHTTPServer { _ in
             Thread.sleep(forTimeInterval: 0.2)  // on the server's own thread

@@ -243,9 +243,18 @@ import Testing
         }
         let dirMode = (try FileManager.default.attributesOfItem(atPath: o.dir.url(".credops"))[.posixPermissions] as? NSNumber)?.intValue
         #expect(dirMode == 0o700)
-        let settings = try await (o.store as! SQLiteStateStore).settings()
+        let sqlite = try #require(o.store as? SQLiteStateStore)
+        var settings = try await sqlite.settings()
         #expect(settings.journalMode == "wal")
         #expect(settings.synchronous == 2)  // FULL
+        // An outcome commits without waiting for the disk (its intent covers it); the
+        // connection is back at FULL for the next durable write.
+        let intent = Intent(id: "run1-x", environment: "e", namespace: "p", key: "u0", action: .create, runID: "run1")
+        try await o.store.recordIntents([intent])
+        try await o.store.complete(intent, outcome: .record(Self.credential("e", "p", "u0")))
+        settings = try await sqlite.settings()
+        #expect(settings.synchronous == 2)
+        #expect(try await o.store.pendingIntents(environment: "e").isEmpty)
         await o.store.close()
         // Reopening keeps everything (and migrating twice is harmless).
         let again = try await SQLiteStateStore.open(path: db)

@@ -125,7 +125,7 @@ public struct Applier: Sendable {
         } catch {
             return EnvironmentReport(environmentName: name, problem: .intentsNotRecorded(store: store.displayName, error: redactor.redact("\(error)")))
         }
-        let outcomes = OutcomeWriter(store: store)
+        let outcomes = OutcomeWriter(store: store, executor: prepared.http?.taskExecutor)
         let limit = Concurrently.pipelined(prepared.config.concurrency)
         func runPhase(_ range: Range<Int>) async -> [(OperationResult, String?)] {
             let all = jobs + deletes

@@ -11,8 +11,14 @@ final class OutcomeWriter: @unchecked Sendable {
     private var tails: [String: Task<Void, Never>] = [:]
     private var failures: [String: String] = [:]
     private var firstFailure: String?
+    /// Where the writing tasks run: the environment's HTTP thread, so that a write costs no
+    /// wake-up of another thread to start it.
+    private let executor: (any TaskExecutor)?
 
-    init(store: any StateStore) { self.store = store }
+    init(store: any StateStore, executor: (any TaskExecutor)? = nil) {
+        self.store = store
+        self.executor = executor
+    }
 
     /// The first write that failed, if any (then no new operation should start).
     var failure: String? { lock.withLock { firstFailure } }
@@ -33,7 +39,7 @@ final class OutcomeWriter: @unchecked Sendable {
         let store = self.store
         let write: Task<Result<Void, any Error>, Never> = lock.withLock {
             let previous = tails[key]
-            let task = Task { () -> Result<Void, any Error> in
+            let task = Task(executorPreference: executor) { () -> Result<Void, any Error> in
                 await previous?.value
                 do {
                     try await store.record(record)
@@ -42,7 +48,7 @@ final class OutcomeWriter: @unchecked Sendable {
                     return .failure(error)
                 }
             }
-            tails[key] = Task { _ = await task.value }
+            tails[key] = Task(executorPreference: executor) { _ = await task.value }
             return task
         }
         try await write.value.get()
@@ -52,7 +58,7 @@ final class OutcomeWriter: @unchecked Sendable {
         let store = self.store
         lock.withLock {
             let previous = tails[key]
-            tails[key] = Task {
+            tails[key] = Task(executorPreference: executor) {
                 await previous?.value
                 do {
                     try await write(store)
