@@ -168,6 +168,29 @@ import Testing
         await o.store.close()
     }
 
+    /// Outcomes passed together (as apply settles interrupted runs' intents) land per
+    /// environment, each under its own fence.
+    @Test(arguments: Kind.allCases)
+    func outcomesOfTwoEnvironmentsCompletedTogetherLandInTheirOwn(_ kind: Kind) async throws {
+        let o = try await open(kind)
+        let intents = ["e", "f"].flatMap { env in
+            (0..<30).map { i in
+                Intent(id: "run1-\(env)-\(i)", environment: EnvironmentName(env), namespace: "p", key: CredentialKey("u\(i)"),
+                       action: .create, runID: "run1")
+            }
+        }
+        try await o.store.recordIntents(intents.filter { $0.environment == "e" })
+        try await o.store.recordIntents(intents.filter { $0.environment == "f" })
+        try await o.store.complete(intents.map { intent in
+            (intent, intent.key == "u7" ? .unchanged : .record(Self.credential(intent.environment.rawValue, "p", intent.key.rawValue)))
+        })
+        for env: EnvironmentName in ["e", "f"] {
+            #expect(try await o.store.pendingIntents(environment: env).isEmpty)
+            #expect(try await o.store.managedCredentials(environment: env).count == 29)
+        }
+        await o.store.close()
+    }
+
     /// Thousands of operations completed at once land in group commits (PostgreSQL coalesces
     /// each commit's statements): the end state is the one-by-one one.
     @Test(arguments: Kind.allCases)

@@ -182,7 +182,8 @@ public struct Applier: Sendable {
 
     /// Writes what the plan settled about intents left by an interrupted run.
     public func settle(_ prepared: PreparedEnvironment) async throws {
-        for repair in prepared.repairs { try await store.complete(repair.intent, outcome: repair.outcome) }
+        // Together: one at a time, each would wait out the store's gathering of outcomes.
+        if !prepared.repairs.isEmpty { try await store.complete(prepared.repairs.map { ($0.intent, $0.outcome) }) }
     }
 }
 

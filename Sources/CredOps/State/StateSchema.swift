@@ -173,6 +173,19 @@ public enum StateCoding {
         case text(String)
     }
 
+    /// Outcomes grouped by environment, each group in the given order (a store fences and
+    /// commits per environment).
+    public static func byEnvironment(_ outcomes: [(intent: Intent, outcome: StateOutcome)])
+        -> [(EnvironmentName, [(intent: Intent, outcome: StateOutcome)])] {
+        var order: [EnvironmentName] = []
+        var groups: [EnvironmentName: [(intent: Intent, outcome: StateOutcome)]] = [:]
+        for item in outcomes {
+            if groups[item.intent.environment] == nil { order.append(item.intent.environment) }
+            groups[item.intent.environment, default: []].append(item)
+        }
+        return order.map { ($0, groups[$0]!) }
+    }
+
     public static func encodeGrants(_ grants: [AccessGrant]) -> String {
         // Most credentials have none: no encoder for them.
         if grants.isEmpty { return "[]" }

@@ -26,8 +26,13 @@ public protocol StateStore: Sendable {
     /// Records writes about to be sent, in one transaction.
     func recordIntents(_ intents: [Intent]) async throws
 
-    /// Writes an operation's outcome and removes its intent, in one transaction.
-    func complete(_ intent: Intent, outcome: StateOutcome) async throws
+    /// Writes operations' outcomes and removes their intents, in one transaction per
+    /// environment.
+    ///
+    /// An outcome's intent covers it, so its commit does not wait for the disk, and the store
+    /// may hold it back a few milliseconds to share a transaction with other outcomes: pass
+    /// many together rather than awaiting them one by one.
+    func complete(_ outcomes: [(intent: Intent, outcome: StateOutcome)]) async throws
 
     /// Intents left by runs that stopped between sending a write and recording its outcome.
     func pendingIntents(environment: EnvironmentName) async throws -> [Intent]
@@ -67,6 +72,11 @@ public protocol StateStore: Sendable {
 }
 
 extension StateStore {
+    /// Writes one operation's outcome and removes its intent (see `complete(_:)`).
+    public func complete(_ intent: Intent, outcome: StateOutcome) async throws {
+        try await complete([(intent, outcome)])
+    }
+
     /// Who holds `environment`'s lock, for the message of a run that found it taken. A holder
     /// records itself just after it takes the lock, so a run that lost the race by moments may
     /// find no record yet: it looks again for up to `settle` before saying "another run".
