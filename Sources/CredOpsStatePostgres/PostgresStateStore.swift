@@ -223,16 +223,8 @@ public final class PostgresStateStore: StateStore {
         }
     }
 
-    /// How long an outcome may wait for company before its commit.
-    static let gatherTime = Duration.milliseconds(10)
-
     private func flushAll() async {
         while true {
-            // A commit of outcomes only gathers company first: fewer commits, fewer round trips
-            // (a durable write that comes meanwhile waits at most as long).
-            if pending.withLock({ p in !p.jobs.isEmpty && !p.jobs.contains { $0.durable } }) {
-                try? await Task.sleep(for: Self.gatherTime)
-            }
             let jobs = pending.withLock { p -> [Job] in
                 let taken = p.jobs
                 p.jobs = []

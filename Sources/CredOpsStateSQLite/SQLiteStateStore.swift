@@ -88,22 +88,15 @@ public final class SQLiteStateStore: StateStore {
     ///   - durable: false for a write an intent covers (an operation's outcome): its commit
     ///     survives a crash of the process but need not survive a power loss, since the intent,
     ///     committed durably before the operation went out, makes the next run settle it from
-    ///     the server. A transaction waits for the disk only when one of its writes needs it,
-    ///     and a transaction of such writes only is held back a little to gather more.
+    ///     the server. A transaction waits for the disk only when one of its writes needs it.
     private func write(environment: EnvironmentName?, durable: Bool = true,
                        _ body: @escaping @Sendable (SQLiteDatabase) throws -> Void) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let fence = environment.flatMap { env in held.lockID(env).map { (env, $0) } }
-            let (db, batch, executor) = (database, self.batch, self.executor)
-            switch batch.add(WriteBatch.Job(fence: fence, durable: durable, body: body, continuation: continuation)) {
-            case .none:
-                break
-            case .now:
+            if batch.add(WriteBatch.Job(fence: fence, durable: durable, body: body, continuation: continuation)) {
+                let db = database
+                let batch = self.batch
                 executor.execute { Self.flush(batch, db) }
-            case .later:
-                DispatchQueue.global().asyncAfter(deadline: .now() + WriteBatch.gatherTime) {
-                    executor.execute { Self.flush(batch, db) }
-                }
             }
         }
     }
@@ -326,20 +319,8 @@ public final class SQLiteStateStore: StateStore {
 
 /// Writes waiting for the next group commit.
 ///
-/// A durable write is committed as soon as the executor thread is free; writes that need not
-/// wait for the disk (outcomes) are gathered for `gatherTime` first. Fewer, larger commits
-/// write each touched page once per commit instead of once per few operations: in an apply of
-/// 1,000 credentials × 3 environments at 20 ms, 1.44 s of CPU became 1.07 s.
-///
 /// Invariant: `jobs` and `scheduled` are touched only with `lock` held.
 private final class WriteBatch: @unchecked Sendable {
-    /// How long an outcome may wait for company before its commit.
-    static let gatherTime = DispatchTimeInterval.milliseconds(10)
-
-    /// The flush a caller must schedule after `add`.
-    enum Flush { case none, now, later }
-    private enum Scheduled { case none, later, now }
-
     struct Job {
         var fence: (EnvironmentName, String)?
         var durable: Bool
@@ -349,23 +330,15 @@ private final class WriteBatch: @unchecked Sendable {
 
     private let lock = NSLock()
     private var jobs: [Job] = []
-    private var scheduled = Scheduled.none
+    private var scheduled = false
 
-    /// Adds a job and says which flush to schedule: one that comes `.later` is overtaken by a
-    /// durable job's flush `.now` (the later one then finds nothing, or what came since).
-    func add(_ job: Job) -> Flush {
+    /// Adds a job; true when the caller must schedule a flush.
+    func add(_ job: Job) -> Bool {
         lock.withLock {
             jobs.append(job)
-            switch (scheduled, job.durable) {
-            case (.now, _), (.later, false):
-                return .none
-            case (_, true):
-                scheduled = .now
-                return .now
-            case (.none, false):
-                scheduled = .later
-                return .later
-            }
+            if scheduled { return false }
+            scheduled = true
+            return true
         }
     }
 
@@ -373,7 +346,7 @@ private final class WriteBatch: @unchecked Sendable {
         lock.withLock {
             let taken = jobs
             jobs = []
-            scheduled = .none
+            scheduled = false
             return taken
         }
     }

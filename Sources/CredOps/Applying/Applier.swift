@@ -182,7 +182,7 @@ public struct Applier: Sendable {
 
     /// Writes what the plan settled about intents left by an interrupted run.
     public func settle(_ prepared: PreparedEnvironment) async throws {
-        // Together: one at a time, each would wait out the store's gathering of outcomes.
+        // Together: one transaction, not one each.
         if !prepared.repairs.isEmpty { try await store.complete(prepared.repairs.map { ($0.intent, $0.outcome) }) }
     }
 }

@@ -91,12 +91,12 @@ struct EnvironmentWorker: Sendable {
             if let skipReason {
                 result.status = .skipped
                 result.skipReason = skipReason
-                if let intent { outcomes.submit(intent, .unchanged, key: key) }
+                if let intent { outcomes.submit(intent, .unchanged) }
                 results.append((result, intent?.id))
                 continue
             }
             do {
-                result.notes += try await execute(change, intent: intent, record: &record, outcomes: outcomes, key: key)
+                result.notes += try await execute(change, intent: intent, record: &record, outcomes: outcomes)
             } catch {
                 result.status = .failed
                 result.failure = error.failure
@@ -113,8 +113,8 @@ struct EnvironmentWorker: Sendable {
 
     /// Performs one change on the server and hands the state it leads to to `outcomes`.
     /// - Returns: a note for the report, if any.
-    private func execute(_ change: Change, intent: Intent?, record: inout ManagedCredential?, outcomes: OutcomeWriter,
-                         key: String) async throws(StepError) -> [OperationNote] {
+    private func execute(_ change: Change, intent: Intent?, record: inout ManagedCredential?,
+                         outcomes: OutcomeWriter) async throws(StepError) -> [OperationNote] {
         let project = change.serverProject
         let id = change.key
         // The server's id: from state once credops knows it, else from the live credential.
@@ -131,7 +131,7 @@ struct EnvironmentWorker: Sendable {
         }
         let declared = madeSecret ?? book.secret(project: project, id: id)
         if change.action.secretFingerprint != nil && declared == nil {
-            if let intent { outcomes.submit(intent, .unchanged, key: key) }
+            if let intent { outcomes.submit(intent, .unchanged) }
             throw StepError(failure: .noSecret)
         }
         let secret = declared ?? Secret("")
@@ -152,7 +152,7 @@ struct EnvironmentWorker: Sendable {
                 // Whoever made it holds its generated secret; credops has delivered none.
                 if credential && (planner.schema.capabilities.secret == .generated || change.delivery != nil) { next.delivery = .external }
             }
-            outcomes.submit(record: next, key: key)
+            outcomes.submit(record: next)
             record = next
             return []
         }
@@ -170,9 +170,9 @@ struct EnvironmentWorker: Sendable {
             var pending = next
             pending.delivery = .undelivered
             do {
-                try await outcomes.recordNow(pending, key: key)
+                try await outcomes.recordNow(pending)
             } catch {
-                outcomes.submit(intent, .unchanged, key: key)
+                outcomes.submit(intent, .unchanged)
                 throw StepError(failure: .stateNotWritten(store: store.displayName, error: runSecrets.redactor.redact("\(error)")))
             }
         }
@@ -245,14 +245,14 @@ struct EnvironmentWorker: Sendable {
             } else if oldOneDeleted && !error.outcomeUnknown {
                 // The old one is gone and the new one is not there: state forgets it, and the
                 // next plan creates it.
-                outcomes.submit(intent, .forget, key: key)
+                outcomes.submit(intent, .forget)
                 record = nil
                 throw StepError(failure: .provider(error.description))
             } else if error.outcomeUnknown {
                 // Whether the server applied it is unknown: the intent stays, and the next run settles it.
                 throw StepError(failure: .outcomeUnknown(error.description))
             } else {
-                outcomes.submit(intent, .unchanged, key: key)
+                outcomes.submit(intent, .unchanged)
                 throw StepError(failure: .provider(error.description))
             }
         }
@@ -262,7 +262,7 @@ struct EnvironmentWorker: Sendable {
                 next.secretFingerprint = fingerprint?(project, id, madeSecret)
             }
             do {
-                notes = try await finishCreate(made, change: change, next: &next, intent: intent, outcomes: outcomes, key: key)
+                notes = try await finishCreate(made, change: change, next: &next, intent: intent, outcomes: outcomes)
             } catch {
                 record = next
                 throw error
@@ -275,11 +275,11 @@ struct EnvironmentWorker: Sendable {
             next = current
             next.retiring.removeAll { $0.serverID == deleted }
             next.lastRunID = runID
-            outcomes.submit(intent, .record(next), key: key)
+            outcomes.submit(intent, .record(next))
             record = next
             return []
         }
-        outcomes.submit(intent, isDelete ? .forget : .record(next), key: key)
+        outcomes.submit(intent, isDelete ? .forget : .record(next))
         record = isDelete ? nil : next
         if let serverError { throw StepError(failure: .provider(serverError.description)) }
         return (note.map { [$0] } ?? []) + notes
@@ -290,7 +290,7 @@ struct EnvironmentWorker: Sendable {
     /// is delivered, and only then are the credentials it replaces deleted (at once, or after
     /// the overlap). A sink therefore never holds a secret the server does not accept.
     private func finishCreate(_ made: CreatedCredential, change: Change, next: inout ManagedCredential, intent: Intent,
-                              outcomes: OutcomeWriter, key: String) async throws(StepError) -> [OperationNote] {
+                              outcomes: OutcomeWriter) async throws(StepError) -> [OperationNote] {
         var notes: [OperationNote] = []
         if let delivery = change.delivery {
             next.delivery = .undelivered
@@ -298,7 +298,7 @@ struct EnvironmentWorker: Sendable {
             do {
                 // Durable before delivery: a run killed while the sink is written leaves a record
                 // that says which credential may be out there, never a delivered unknown.
-                try await outcomes.recordNow(next, key: key)
+                try await outcomes.recordNow(next)
             } catch {
                 throw StepError(failure: .stateNotWritten(store: store.displayName, error: runSecrets.redactor.redact("\(error)")))
             }
@@ -316,7 +316,7 @@ struct EnvironmentWorker: Sendable {
                 notes.append(.delivered(to: delivery.shown, serverID: made.serverID,
                                         output: output.map { runSecrets.redactor.serverText($0, limit: 2000) }))
             } catch {
-                outcomes.submit(intent, .record(next), key: key)
+                outcomes.submit(intent, .record(next))
                 throw StepError(failure: .notDelivered(runSecrets.redactor.serverText(error.description, limit: 2000)))
             }
             next.delivery = .delivered
@@ -339,7 +339,7 @@ struct EnvironmentWorker: Sendable {
                 // The new one is in place (and delivered); the old one stays listed and the next
                 // apply deletes it.
                 next.retiring.removeAll { retired.contains($0.serverID) }
-                outcomes.submit(intent, .record(next), key: key)
+                outcomes.submit(intent, .record(next))
                 throw StepError(failure: error.outcomeUnknown ? .outcomeUnknown(error.description) : .provider(error.description))
             }
         }

@@ -1,19 +1,42 @@
 import Foundation
 
 /// Writes operations' outcomes to state behind the operations, so that a durable commit never
-/// sits between two requests: each credential's writes stay in order (a chain per credential),
-/// different credentials' writes share group commits, and `drain()` waits for all of them.
+/// sits between two requests.
 ///
-/// Invariant: `tails`, `failures` and `firstFailure` are touched only with `lock` held.
+/// One writer task per environment takes everything submitted since its last write, in the
+/// order it was submitted (so each credential's writes stay in order), and hands the outcomes
+/// to the store together: one transaction for many. Before each batch it waits `gatherTime`
+/// for company, since a commit costs about the same for one outcome as for fifty; it does not
+/// wait once `drain()` has begun, or while a write someone awaits (`recordNow`) is queued.
+///
+/// A failed batch fails each of its outcomes: the store's errors (a lost lock, a full disk)
+/// are not about one outcome. The next run settles those operations from their intents.
+///
+/// Invariant: `queue`, `running`, `urgent`, `draining`, `wake`, `idle`, `failures` and
+/// `firstFailure` are touched only with `lock` held.
 final class OutcomeWriter: @unchecked Sendable {
+    /// How long a batch may wait for company before it is written.
+    static let gatherTime = Duration.milliseconds(10)
+
+    private enum Item {
+        case complete(Intent, StateOutcome)
+        /// A record written durably; `waiter` is resumed once it is.
+        case record(ManagedCredential, waiter: CheckedContinuation<Void, any Error>?)
+    }
+
     private let store: any StateStore
+    /// Where the writer task runs: the environment's HTTP thread, so that starting and
+    /// resuming it wakes no other thread.
+    private let executor: (any TaskExecutor)?
     private let lock = NSLock()
-    private var tails: [String: Task<Void, Never>] = [:]
+    private var queue: [Item] = []
+    private var running = false
+    private var urgent = false
+    private var draining = false
+    private var wake: CheckedContinuation<Void, Never>?
+    private var idle: [CheckedContinuation<Void, Never>] = []
     private var failures: [String: String] = [:]
     private var firstFailure: String?
-    /// Where the writing tasks run: the environment's HTTP thread, so that a write costs no
-    /// wake-up of another thread to start it.
-    private let executor: (any TaskExecutor)?
 
     init(store: any StateStore, executor: (any TaskExecutor)? = nil) {
         self.store = store
@@ -23,50 +46,132 @@ final class OutcomeWriter: @unchecked Sendable {
     /// The first write that failed, if any (then no new operation should start).
     var failure: String? { lock.withLock { firstFailure } }
 
-    /// Completes `intent` with `outcome` after the credential's earlier writes.
-    func submit(_ intent: Intent, _ outcome: StateOutcome, key: String) {
-        chain(key: key, id: intent.id) { store in try await store.complete(intent, outcome: outcome) }
+    /// Completes `intent` with `outcome` after the writes submitted before it.
+    func submit(_ intent: Intent, _ outcome: StateOutcome) {
+        enqueue(.complete(intent, outcome), urgent: false)
     }
 
-    /// Records a state-only change (adopt) after the credential's earlier writes.
-    func submit(record: ManagedCredential, key: String) {
-        chain(key: key, id: nil) { store in try await store.record(record) }
+    /// Records a state-only change (adopt) after the writes submitted before it.
+    func submit(record: ManagedCredential) {
+        enqueue(.record(record, waiter: nil), urgent: false)
     }
 
-    /// Records `record` after the credential's earlier writes and returns once it is stored:
+    /// Records `record` after the writes submitted before it and returns once it is stored:
     /// for a write that must be durable before the next step (a secret about to leave).
-    func recordNow(_ record: ManagedCredential, key: String) async throws {
-        let store = self.store
-        let write: Task<Result<Void, any Error>, Never> = lock.withLock {
-            let previous = tails[key]
-            let task = Task(executorPreference: executor) { () -> Result<Void, any Error> in
-                await previous?.value
+    func recordNow(_ record: ManagedCredential) async throws {
+        try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
+            enqueue(.record(record, waiter: waiter), urgent: true)
+        }
+    }
+
+    /// Writes what is queued without gathering more, and waits for it; returns the failed
+    /// outcomes by intent id.
+    func drain() async -> [String: String] {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let (ready, woken) = lock.withLock { () -> (Bool, CheckedContinuation<Void, Never>?) in
+                draining = true
+                if !running { return (true, nil) }
+                idle.append(done)
+                defer { wake = nil }
+                return (false, wake)
+            }
+            woken?.resume()
+            if ready { done.resume() }
+        }
+        return lock.withLock { failures }
+    }
+
+    private func enqueue(_ item: Item, urgent isUrgent: Bool) {
+        let (start, woken) = lock.withLock { () -> (Bool, CheckedContinuation<Void, Never>?) in
+            queue.append(item)
+            var woken: CheckedContinuation<Void, Never>?
+            if isUrgent {
+                urgent = true
+                woken = wake
+                wake = nil
+            }
+            if running { return (false, woken) }
+            running = true
+            return (true, woken)
+        }
+        woken?.resume()
+        if start { Task(executorPreference: executor) { await self.run() } }
+    }
+
+    private func run() async {
+        while true {
+            await gather()
+            let items = lock.withLock { () -> [Item] in
+                let taken = queue
+                queue.removeAll(keepingCapacity: true)
+                urgent = false
+                return taken
+            }
+            if items.isEmpty {
+                let waiting = lock.withLock { () -> [CheckedContinuation<Void, Never>]? in
+                    // Something may have come in since the take: write it first.
+                    guard queue.isEmpty else { return nil }
+                    running = false
+                    defer { idle.removeAll() }
+                    return idle
+                }
+                guard let waiting else { continue }
+                for done in waiting { done.resume() }
+                return
+            }
+            await write(items)
+        }
+    }
+
+    /// Waits up to `gatherTime` for more writes, unless one is awaited or a drain began.
+    private func gather() async {
+        await withCheckedContinuation { (woken: CheckedContinuation<Void, Never>) in
+            let waits = lock.withLock { () -> Bool in
+                guard !urgent, !draining, !queue.isEmpty else { return false }
+                wake = woken
+                return true
+            }
+            guard waits else { return woken.resume() }
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(Self.gatherTime.milliseconds))) { [self] in
+                // A wake-up meant for an earlier wait finds nothing or ends this one early:
+                // either is harmless.
+                let pending = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+                    defer { wake = nil }
+                    return wake
+                }
+                pending?.resume()
+            }
+        }
+    }
+
+    /// Writes `items` in order: runs of outcomes as one call, records one by one.
+    private func write(_ items: [Item]) async {
+        var outcomes: [(intent: Intent, outcome: StateOutcome)] = []
+        func writeOutcomes() async {
+            guard !outcomes.isEmpty else { return }
+            do {
+                try await store.complete(outcomes)
+            } catch {
+                for (intent, _) in outcomes { recordFailure(id: intent.id, "\(error)") }
+            }
+            outcomes.removeAll()
+        }
+        for item in items {
+            switch item {
+            case .complete(let intent, let outcome):
+                outcomes.append((intent, outcome))
+            case .record(let record, let waiter):
+                await writeOutcomes()
                 do {
                     try await store.record(record)
-                    return .success(())
+                    waiter?.resume()
                 } catch {
-                    return .failure(error)
-                }
-            }
-            tails[key] = Task(executorPreference: executor) { _ = await task.value }
-            return task
-        }
-        try await write.value.get()
-    }
-
-    private func chain(key: String, id: String?, _ write: @escaping @Sendable (any StateStore) async throws -> Void) {
-        let store = self.store
-        lock.withLock {
-            let previous = tails[key]
-            tails[key] = Task(executorPreference: executor) {
-                await previous?.value
-                do {
-                    try await write(store)
-                } catch {
-                    self.recordFailure(id: id, "\(error)")
+                    recordFailure(id: nil, "\(error)")
+                    waiter?.resume(throwing: error)
                 }
             }
         }
+        await writeOutcomes()
     }
 
     private func recordFailure(id: String?, _ message: String) {
@@ -74,12 +179,5 @@ final class OutcomeWriter: @unchecked Sendable {
             if firstFailure == nil { firstFailure = message }
             if let id { failures[id] = message }
         }
-    }
-
-    /// Waits for every write; returns the failed ones by intent id.
-    func drain() async -> [String: String] {
-        let pending = lock.withLock { Array(tails.values) }
-        for task in pending { await task.value }
-        return lock.withLock { failures }
     }
 }

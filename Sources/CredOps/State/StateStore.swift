@@ -29,9 +29,8 @@ public protocol StateStore: Sendable {
     /// Writes operations' outcomes and removes their intents, in one transaction per
     /// environment.
     ///
-    /// An outcome's intent covers it, so its commit does not wait for the disk, and the store
-    /// may hold it back a few milliseconds to share a transaction with other outcomes: pass
-    /// many together rather than awaiting them one by one.
+    /// An outcome's intent covers it, so its commit need not wait for the disk. Many passed
+    /// together share one transaction, which costs about what one outcome's does.
     func complete(_ outcomes: [(intent: Intent, outcome: StateOutcome)]) async throws
 
     /// Intents left by runs that stopped between sending a write and recording its outcome.
