@@ -16,7 +16,7 @@ import Foundation
 /// `firstFailure` are touched only with `lock` held.
 final class OutcomeWriter: @unchecked Sendable {
     /// How long a batch may wait for company before it is written.
-    static let gatherTime = Duration.milliseconds(10)
+    static let gatherTime = Duration.milliseconds(20)
 
     private enum Item {
         case complete(Intent, StateOutcome)
