@@ -109,11 +109,14 @@ public final class SQLiteStateStore: StateStore {
         guard !jobs.isEmpty else { return }
         var results: [Result<Void, any Error>] = []
         // WAL with synchronous NORMAL: the commit is in the WAL file (safe from a crash of this
-        // process) without waiting for the disk. The connection is back at FULL afterwards.
+        // process) without waiting for the disk. A durable commit makes sure of FULL before it
+        // begins (a failure fails it), and the connection goes back to FULL after an outcome
+        // commit, so that `settings()` tells the level durable writes get.
         let durable = jobs.contains { $0.durable }
-        if !durable { _ = try? db.query("PRAGMA synchronous = NORMAL") }
-        defer { if !durable { _ = try? db.query("PRAGMA synchronous = FULL") } }
+        defer { if !durable { try? batch.setSynchronous(full: true, db) } }
         do {
+            // Only FULL must hold: an outcome commit left at FULL is merely slower.
+            if durable { try batch.setSynchronous(full: true, db) } else { try? batch.setSynchronous(full: false, db) }
             try db.execute("BEGIN IMMEDIATE")
             // The write lock is held from BEGIN IMMEDIATE to COMMIT: no other process can take
             // a lock row away in between, so each environment's fence is read once (again after
@@ -331,6 +334,16 @@ private final class WriteBatch: @unchecked Sendable {
     private let lock = NSLock()
     private var jobs: [Job] = []
     private var scheduled = false
+    /// The connection's synchronous level as last set; only the executor thread touches it.
+    private var synchronousFull = true
+
+    /// Sets `PRAGMA synchronous` (exec, not a cached statement: a pragma takes effect when it
+    /// is prepared) when it differs; runs on the executor thread.
+    func setSynchronous(full: Bool, _ db: SQLiteDatabase) throws {
+        guard full != synchronousFull else { return }
+        try db.execute(full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+        synchronousFull = full
+    }
 
     /// Adds a job; true when the caller must schedule a flush.
     func add(_ job: Job) -> Bool {

@@ -1,4 +1,4 @@
-import CredOps
+@testable import CredOps
 import CredOpsTestSupport
 import Foundation
 import Testing
@@ -170,6 +170,22 @@ import Testing
             return await failure { () async throws(HTTPClientError) in try await http.send(HTTPRequest(method: .get, url: server.url)) }
         }
         #expect(refused?.kind == .cancelled)
+    }
+
+    /// An environment's work runs on its client's thread, answers' parsing included: a deeply
+    /// nested answer (as deep as Foundation's parser takes) must not run it out of stack.
+    @Test func theClientsThreadHasTheStackToParseADeeplyNestedAnswer() async throws {
+        let http = client()
+        defer { http.shutdown() }
+        let depth = 500
+        let body = Data((String(repeating: "[", count: depth) + String(repeating: "]", count: depth)).utf8)
+        let parsed = try await withTaskExecutorPreference(http.taskExecutor) {
+            try JSONDecoder().decode(JSONDocument.self, from: body)
+        }
+        var level = 0
+        var node = parsed
+        while case .array(let items) = node, let first = items.first { node = first; level += 1 }
+        #expect(level == depth - 1)
     }
 
     @Test func requestsBeyondThePoolSizeWaitTheirTurn() async throws {

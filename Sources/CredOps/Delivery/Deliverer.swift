@@ -30,7 +30,11 @@ public struct Deliverer: Sendable {
     public func deliver(_ payload: DeliveryPayload, to delivery: Delivery) async throws(DeliveryError) -> String? {
         switch delivery.sink {
         case .file(let path, let format, let roots):
-            try write(payload, to: path, format: format, roots: roots, shown: delivery.shown)
+            // Not on the caller's executor, which may be an environment's HTTP thread: the
+            // write ends with an fsync, and every transfer there would wait for the disk.
+            try await withTaskExecutorPreference(globalConcurrentExecutor) { () async throws(DeliveryError) in
+                try write(payload, to: path, format: format, roots: roots, shown: delivery.shown)
+            }
             return nil
         case .command(let argv, let timeout, let directory, let names):
             return try await run(argv, input: payload.json(), timeoutSeconds: timeout, directory: directory,

@@ -45,7 +45,9 @@ final class CurlMultiLoop: TaskExecutor, @unchecked Sendable {
         self.configuration = configuration
         let thread = Thread { [self] in self.run() }
         thread.name = "credops-http"
-        thread.stackSize = 512 * 1024
+        // The environment's Swift code runs here too (parsing answers is recursive: a deeply
+        // nested one needs the stack a pool thread has), not libcurl alone.
+        thread.stackSize = 8 * 1024 * 1024
         thread.start()
     }
 
@@ -117,8 +119,12 @@ final class CurlMultiLoop: TaskExecutor, @unchecked Sendable {
             jobs.append(queue[head])
             head += 1
         }
-        // Compact now and then so the array does not grow forever.
-        if head > 1024 && head * 2 > queue.count {
+        // Compact now and then so the array does not grow forever, nor keep finished jobs
+        // (and their answers) alive.
+        if head == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 1024 && head * 2 > queue.count {
             queue.removeFirst(head)
             head = 0
         }

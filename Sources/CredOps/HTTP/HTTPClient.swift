@@ -213,8 +213,14 @@ final class CurlJob: @unchecked Sendable {
         lock.lock()
         switch state {
         case .pending:
+            // Finished under the same lock: the transfer thread cannot start it in between.
+            let result: Result<HTTPResponse, HTTPClientError> = .failure(HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending"))
+            state = .finished
+            let c = continuation
+            continuation = nil
+            if c == nil { earlyResult = result }
             lock.unlock()
-            finish(.failure(HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending")))
+            c?.resume(returning: result)
             return false
         case .running:
             // The transfer thread (or the progress callback) sees the flag and aborts the transfer.
