@@ -79,8 +79,11 @@ public struct ExportUseCase: Sendable {
                 live = mine.filter { byName[$0.id]?.count == 1 }
             }
             let addresses = live.map { CredentialAddress(namespace: serverProject, key: $0.id, serverID: $0.serverID) }
-            grants = try await Concurrently.map(addresses, limit: env.concurrency) { (address: CredentialAddress) throws(ProviderError) in
-                (address.key, try await session.grants(of: address))
+            // On the HTTP client's own thread, as a plan reads them: no hand-off per request.
+            grants = try await withTaskExecutorPreference(http.taskExecutor) { () async throws(ProviderError) in
+                try await Concurrently.map(addresses, limit: env.concurrency) { (address: CredentialAddress) throws(ProviderError) in
+                    (address.key, try await session.grants(of: address))
+                }
             }
         } catch {
             throw .read(error)
