@@ -199,6 +199,11 @@ final class CurlJob: @unchecked Sendable {
     func finish(_ result: Result<HTTPResponse, HTTPClientError>) {
         lock.lock()
         guard state != .finished else { lock.unlock(); return }
+        finishLocked(result)
+    }
+
+    /// Marks the job finished and resumes its caller; called with `lock` held, returns without it.
+    private func finishLocked(_ result: Result<HTTPResponse, HTTPClientError>) {
         state = .finished
         let c = continuation
         continuation = nil
@@ -214,13 +219,7 @@ final class CurlJob: @unchecked Sendable {
         switch state {
         case .pending:
             // Finished under the same lock: the transfer thread cannot start it in between.
-            let result: Result<HTTPResponse, HTTPClientError> = .failure(HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending"))
-            state = .finished
-            let c = continuation
-            continuation = nil
-            if c == nil { earlyResult = result }
-            lock.unlock()
-            c?.resume(returning: result)
+            finishLocked(.failure(HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending")))
             return false
         case .running:
             // The transfer thread (or the progress callback) sees the flag and aborts the transfer.
