@@ -47,12 +47,6 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return n;
 }
 
-static int on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
-    (void)dltotal; (void)dlnow; (void)ultotal; (void)ulnow;
-    ccurl_transfer *t = clientp;
-    return atomic_load(&t->cancelled) ? 1 : 0;
-}
-
 ccurl_transfer *ccurl_transfer_create(size_t max_body, size_t max_headers) {
     ccurl_transfer *t = calloc(1, sizeof(ccurl_transfer));
     if (!t) return NULL;
@@ -78,9 +72,6 @@ CURLcode ccurl_transfer_attach(CURL *h, ccurl_transfer *t) {
     if ((rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, t)) != CURLE_OK) return rc;
     if ((rc = curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header)) != CURLE_OK) return rc;
     if ((rc = curl_easy_setopt(h, CURLOPT_HEADERDATA, t)) != CURLE_OK) return rc;
-    if ((rc = curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress)) != CURLE_OK) return rc;
-    if ((rc = curl_easy_setopt(h, CURLOPT_XFERINFODATA, t)) != CURLE_OK) return rc;
-    if ((rc = curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L)) != CURLE_OK) return rc;
     // Lets a test check that a handle between jobs points at no transfer (CURLINFO_PRIVATE).
     if ((rc = curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)t)) != CURLE_OK) return rc;
     t->error[0] = 0;

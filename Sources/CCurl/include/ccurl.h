@@ -22,7 +22,7 @@ typedef struct ccurl_transfer {
     /// Set when the body or the headers went over their cap; the transfer then ends with CURLE_WRITE_ERROR.
     int body_overflow;
     int headers_overflow;
-    /// Set from any thread to abort the transfer at the next progress callback.
+    /// Set from any thread; the thread that drives the transfer then ends it.
     atomic_int cancelled;
     char error[CURL_ERROR_SIZE];
 } ccurl_transfer;
@@ -34,7 +34,7 @@ void ccurl_transfer_destroy(ccurl_transfer *t);
 void ccurl_transfer_cancel(ccurl_transfer *t);
 /// Whether `ccurl_transfer_cancel` was called.
 int ccurl_transfer_is_cancelled(ccurl_transfer *t);
-/// Installs the write, header, progress and error-buffer options of `t` on `h`.
+/// Installs the write, header and error-buffer options of `t` on `h`.
 CURLcode ccurl_transfer_attach(CURL *h, ccurl_transfer *t);
 
 // Non-variadic wrappers for the variadic curl_easy_setopt / curl_easy_getinfo.

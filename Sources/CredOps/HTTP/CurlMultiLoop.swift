@@ -197,7 +197,8 @@ final class CurlMultiLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    /// Ends running transfers whose job was cancelled, as libcurl's progress callback would.
+    /// Ends running transfers whose job was cancelled, with the code `complete` reports as
+    /// "cancelled".
     private func endCancelled() {
         for (handle, job) in active.values where job.isCancelled {
             end(handle, CURLE_ABORTED_BY_CALLBACK)

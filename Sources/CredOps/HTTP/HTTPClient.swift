@@ -222,7 +222,7 @@ final class CurlJob: @unchecked Sendable {
             finishLocked(.failure(HTTPClientError(.cancelled, request: request.summary, message: "cancelled before sending")))
             return false
         case .running:
-            // The transfer thread (or the progress callback) sees the flag and aborts the transfer.
+            // The transfer thread sees the flag and ends the transfer.
             ccurl_transfer_cancel(transfer)
             lock.unlock()
             return true
