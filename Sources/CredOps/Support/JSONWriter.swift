@@ -22,13 +22,17 @@ public struct JSONWriter {
     public static func array(_ objects: [[(String, Value)]]) -> Data {
         var out: [UInt8] = []
         out.reserveCapacity(64 * max(1, objects.count))
+        write(objects, into: &out)
+        return Data(out)
+    }
+
+    private static func write(_ objects: [[(String, Value)]], into out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
         for (i, object) in objects.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             write(object, into: &out)
         }
         out.append(UInt8(ascii: "]"))
-        return Data(out)
     }
 
     private static func write(_ fields: [(String, Value)], into out: inout [UInt8]) {
@@ -49,7 +53,7 @@ public struct JSONWriter {
                 }
                 out.append(UInt8(ascii: "]"))
             case .objects(let objects):
-                out += array(objects)
+                write(objects, into: &out)
             }
         }
         out.append(UInt8(ascii: "}"))
