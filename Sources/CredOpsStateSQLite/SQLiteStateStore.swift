@@ -102,8 +102,8 @@ public final class SQLiteStateStore: StateStore {
     }
 
     /// Commits every queued write in one transaction (runs on the executor thread). Writes
-    /// that arrive while a commit runs wait for the next one (15-20 a commit in an apply of
-    /// 1,000 credentials × 3 environments).
+    /// that arrive while a commit runs wait for the next one (in an apply, each environment's
+    /// outcome writer already hands over its outcomes as one write).
     private static func flush(_ batch: WriteBatch, _ db: SQLiteDatabase) {
         let jobs = batch.takeAll()
         guard !jobs.isEmpty else { return }

@@ -25,10 +25,11 @@ struct CredOpsCommand: AsyncParsableCommand {
                       StateCommand.self, SchemaCommand.self, SandboxCommand.self])
 
     /// ArgumentParser's own entry point, after one process setting: glibc's malloc gives each
-    /// thread that allocates an arena of its own (up to 8 per core), and an apply runs an HTTP
-    /// thread per request in flight per environment, so freed memory stayed spread over a dozen
-    /// arenas. Two arenas held 10,000 credentials × 3 environments in 8-9 % less memory
-    /// (apply 260 -> 238 MB, plan 203 -> 185 MB peak RSS) at the same CPU.
+    /// thread that allocates an arena of its own (up to 8 per core), so freed memory stays
+    /// spread over as many arenas as an apply has threads (an HTTP thread per environment,
+    /// Swift's pool, the state's thread). Two arenas held 10,000 credentials × 3 environments
+    /// in 8-9 % less memory at the same CPU (apply 260 -> 238 MB, plan 203 -> 185 MB peak RSS,
+    /// measured when there was an HTTP thread per request in flight).
     static func main() async {
         #if canImport(Glibc)
         // mallopt(M_ARENA_MAX, 2); <malloc.h> is not in Glibc's module map, so it is looked up.
