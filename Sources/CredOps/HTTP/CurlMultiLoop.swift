@@ -22,7 +22,9 @@ import Foundation
 /// closes).
 final class CurlMultiLoop: TaskExecutor, @unchecked Sendable {
     private let lock = NSLock()
-    private var queue: [CurlJob] = []
+    /// Jobs waiting to start from `head` on; a started job's slot is emptied at once, so a
+    /// finished job (and its answer's buffers) is not kept alive by the queue.
+    private var queue: [CurlJob?] = []
     private var head = 0
     private var runnable: [UnownedJob] = []
     private var isShutdown = false
@@ -116,11 +118,11 @@ final class CurlMultiLoop: TaskExecutor, @unchecked Sendable {
         var jobs: [CurlJob] = []
         let room = maxInFlight - active.count
         while jobs.count < room, head < queue.count {
-            jobs.append(queue[head])
+            if let job = queue[head] { jobs.append(job) }
+            queue[head] = nil
             head += 1
         }
-        // Compact now and then so the array does not grow forever, nor keep finished jobs
-        // (and their answers) alive.
+        // Compact now and then so the array does not grow forever.
         if head == queue.count {
             queue.removeAll(keepingCapacity: true)
             head = 0
