@@ -66,7 +66,7 @@ extension Inputs {
             for credential in manifest.credentials where credential.applies(to: environment.name) {
                 let values = credential.overrides[environment.name].map { credential.values.overlaid(with: $0) } ?? credential.values
                 var fields = values.fields
-                for spec in schema.declarableFields where fields[spec.name] == nil { fields[spec.name] = spec.defaultValue }
+                for spec in schema.fields where spec.isDeclarable && fields[spec.name] == nil { fields[spec.name] = spec.defaultValue }
                 // Cross checks guarantee a password for every environment a credential applies to,
                 // and the parser a delivery for every generated secret.
                 let generated = schema.capabilities.secret == .generated || values.generateLength != nil
