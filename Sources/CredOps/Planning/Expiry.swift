@@ -44,11 +44,18 @@ extension Planner {
     /// order of `input.live`; the environment's plan sorts them, soonest first). An expiry is the provider's expiry field; a rotation is counted only for a
     /// generated secret credops made and delivered (whoever made another has its secret).
     public func expiring(_ input: ProjectInput, environment: EnvironmentName, within window: TimeInterval) -> [ExpiringCredential] {
-        let desired = Dictionary(input.desired.credentials.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        // Only what is needed: the credentials that rotate, and the declared keys where the
+        // server reports expiry (a dictionary of every declared credential held 2.5 MB per 10,000).
+        var rotating: [CredentialKey: DesiredCredential] = [:]
+        for credential in input.desired.credentials where credential.rotateAfter != nil && rotating[credential.key] == nil {
+            rotating[credential.key] = credential
+        }
+        guard schema.expiryField != nil || !rotating.isEmpty else { return [] }
+        let declared = schema.expiryField == nil ? [] : Set(input.desired.credentials.map(\.key))
         let project = input.desired.project
         let horizon = now.addingTimeInterval(window)
         var found: [ExpiringCredential] = []
-        for live in input.live where desired[live.id] != nil || input.managed[live.id] != nil {
+        for live in input.live where declared.contains(live.id) || rotating[live.id] != nil || input.managed[live.id] != nil {
             if let field = schema.expiryField, case .instant(let ms?)? = live[field] {
                 let due = Date(timeIntervalSince1970: Double(ms) / 1000)
                 if due <= horizon {
@@ -56,7 +63,7 @@ extension Planner {
                                                     daysLeft: Self.days(from: now, to: due)))
                 }
             }
-            if let credential = desired[live.id], let after = credential.rotateAfter,
+            if let credential = rotating[live.id], let after = credential.rotateAfter,
                let (made, due) = rotation(credential, live: live, managed: input.managed[live.id]), due <= horizon {
                 found.append(ExpiringCredential(environment: environment, project: project, key: live.id, kind: .rotationDue,
                                                 due: Int64((due.timeIntervalSince1970 * 1000).rounded()), daysLeft: Self.days(from: now, to: due),

@@ -174,7 +174,7 @@ public struct Workflow: Sendable {
 
         let planner = Planner(schema: provider.schema)
         let resolver = IntentResolver(schema: provider.schema)
-        let byProject = Dictionary(grouping: managed, by: \.namespace)
+        let byProject = Self.byNamespace(managed)
         let intentsByProject = Dictionary(grouping: intents, by: \.namespace)
         var settled: [ManagedCredential] = []
         var repairs: [IntentResolver.Repair] = []
@@ -226,6 +226,14 @@ public struct Workflow: Sendable {
         plan.secretsDigest = PlanDigest.secrets(fingerprints)
         plan.refusals = plan.guardRailRefusals(options: options, policyLimit: PolicyChecker(policies: inputs.policies).deleteLimit(for: env))
         return (plan, prepared)
+    }
+
+    /// State records by namespace. Records all of one namespace (the usual case) are kept as
+    /// they are, not copied (2 MB per 10,000 records).
+    static func byNamespace(_ records: [ManagedCredential]) -> [ProjectName: [ManagedCredential]] {
+        guard let first = records.first?.namespace else { return [:] }
+        if records.allSatisfy({ $0.namespace == first }) { return [first: records] }
+        return Dictionary(grouping: records, by: \.namespace)
     }
 
     /// The projects to look at: those declared for the environment, plus declared projects (for
@@ -286,9 +294,10 @@ public struct Workflow: Sendable {
                 throw error
             }
         }
-        let (settled, repairs) = resolver.resolve(intents, live: Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
-                                                  liveGrants: liveGrants, managed: recorded, runID: runID,
-                                                  namesakes: match.namesakeResources)
+        // Without intents to settle there is nothing to look up (and no index of the live list to build).
+        let (settled, repairs) = intents.isEmpty ? (recorded, []) : resolver.resolve(
+            intents, live: Dictionary(live.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
+            liveGrants: liveGrants, managed: recorded, runID: runID, namesakes: match.namesakeResources)
         var secrets: [CredentialKey: Fingerprint] = [:]
         for credential in project.credentials {
             secrets[credential.key] = book.fingerprint(project: project.serverProject, id: credential.key)
