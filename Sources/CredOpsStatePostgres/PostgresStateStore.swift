@@ -332,8 +332,9 @@ public final class PostgresStateStore: StateStore {
     }
 
     public func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential] {
-        try await read("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? \(StateSchema.managedOrder)",
-                       [.text(environment.rawValue)]).map { StateCoding.managed(from: $0, environment: environment) }
+        var shared = StateCoding.SharedValues()
+        return try await read("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? \(StateSchema.managedOrder)",
+                              [.text(environment.rawValue)]).map { StateCoding.managed(from: $0, environment: environment, shared: &shared) }
     }
 
     public func record(_ credential: ManagedCredential) async throws {

@@ -61,6 +61,12 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// Runs a statement with bound values; returns the rows (each a list of column values).
     @discardableResult
     func query(_ sql: String, _ values: [SQLiteValue] = []) throws(Failure) -> [[SQLiteValue]] {
+        try query(sql, values) { $0 }
+    }
+
+    /// Runs `sql` and makes each row into a `T` as it is read, so that a large result is not
+    /// also held as rows of column values (a third of a state read's peak at 10,000 records).
+    func query<T>(_ sql: String, _ values: [SQLiteValue] = [], row transform: ([SQLiteValue]) -> T) throws(Failure) -> [T] {
         let statement = try prepared(sql)
         defer {
             sqlite3_reset(statement)
@@ -84,13 +90,16 @@ final class SQLiteDatabase: @unchecked Sendable {
             }
             guard rc == SQLITE_OK else { throw Failure(description: "state database \(path): \(lastError)") }
         }
-        var rows: [[SQLiteValue]] = []
+        var rows: [T] = []
+        let columns = sqlite3_column_count(statement)
+        var row: [SQLiteValue] = []
+        row.reserveCapacity(Int(columns))
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
             guard rc == SQLITE_ROW else { throw Failure(description: "state database \(path): \(lastError)") }
-            var row: [SQLiteValue] = []
-            for column in 0..<sqlite3_column_count(statement) {
+            row.removeAll(keepingCapacity: true)
+            for column in 0..<columns {
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_NULL: row.append(.null)
                 case SQLITE_INTEGER: row.append(.integer(sqlite3_column_int64(statement, column)))
@@ -103,7 +112,7 @@ final class SQLiteDatabase: @unchecked Sendable {
                     row.append(.text(text))
                 }
             }
-            rows.append(row)
+            rows.append(transform(row))
         }
         return rows
     }

@@ -165,8 +165,9 @@ public final class SQLiteStateStore: StateStore {
 
     public func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential] {
         try await read { db in
-            try db.query("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? \(StateSchema.managedOrder)",
-                         [.text(environment.rawValue)]).map { StateCoding.managed(from: $0.map(\.codingValue), environment: environment) }
+            var shared = StateCoding.SharedValues()
+            return try db.query("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? \(StateSchema.managedOrder)",
+                                [.text(environment.rawValue)]) { StateCoding.managed(from: $0.map(\.codingValue), environment: environment, shared: &shared) }
         }
     }
 

@@ -229,13 +229,43 @@ public enum StateCoding {
 
     /// A row of `managedColumns` for `environment`.
     public static func managed(from row: [Value?], environment: EnvironmentName) -> ManagedCredential {
+        var shared = SharedValues()
+        return managed(from: row, environment: environment, shared: &shared)
+    }
+
+    /// As `managed(from:environment:)`, for many rows: values that rows repeat (one access
+    /// list, a run's id) are decoded once and held once by all of them.
+    public static func managed(from row: [Value?], environment: EnvironmentName, shared: inout SharedValues) -> ManagedCredential {
         func text(_ i: Int) -> String? { if case .text(let s)? = row[i] { return s } else { return nil } }
         return ManagedCredential(environment: environment, namespace: ProjectName(text(0) ?? ""), key: CredentialKey(text(1) ?? ""),
                                  serverID: text(2), secretFingerprint: text(3).map(Fingerprint.init(hex:)),
-                                 grants: decodeGrants(text(4) ?? "[]"), pendingRedeploy: text(5),
+                                 grants: shared.grants(text(4) ?? "[]"), pendingRedeploy: text(5),
                                  delivery: text(9).flatMap(SecretDelivery.init(rawValue:)), secretCreatedAt: date(text(10)), lastAction: text(6) ?? "",
-                                 lastRunID: text(7) ?? "", lastChangedAt: date(text(8)) ?? Date(timeIntervalSince1970: 0),
+                                 lastRunID: shared.text(text(7) ?? ""), lastChangedAt: date(text(8)) ?? Date(timeIntervalSince1970: 0),
                                  retiring: decodeRetiring(text(11) ?? "[]"))
+    }
+
+    /// Values decoded once per read of many rows. Holds at most `limit` of each kind, so rows
+    /// that all differ cost a lookup each and nothing more.
+    public struct SharedValues {
+        private var grantLists: [String: [AccessGrant]] = [:]
+        private var texts: [String: String] = [:]
+        private static let limit = 256
+
+        public init() {}
+
+        mutating func grants(_ text: String) -> [AccessGrant] {
+            if let known = grantLists[text] { return known }
+            let decoded = decodeGrants(text)
+            if grantLists.count < Self.limit { grantLists[text] = decoded }
+            return decoded
+        }
+
+        mutating func text(_ value: String) -> String {
+            if let known = texts[value] { return known }
+            if texts.count < Self.limit { texts[value] = value }
+            return value
+        }
     }
 
     /// `[{"deleteAfter": "ISO 8601", "serverID": "..."}]`.
