@@ -37,7 +37,7 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
         hmac.update(data: Array(context.utf8))
         hmac.update(data: [0])
         hmac.update(data: Array(value.utf8))
-        return Fingerprint(hex: Hex.encode(hmac.finalize()))
+        return Fingerprint(digest: hmac.finalize())
     }
 
     /// Constant-time comparison, for tokens checked by the sandbox and the like: the time taken
@@ -59,19 +59,85 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
 
 /// The HMAC-SHA256 fingerprint of a password as applied; never the password itself.
 public struct Fingerprint: Hashable, Sendable, Codable, CustomStringConvertible {
-    public let hex: String
+    /// A digest as four words, with no allocation (state and plans hold one per credential,
+    /// where its 64-digit text cost a 96-byte allocation each); any other text, as an older
+    /// or damaged state may hold, as it is.
+    private enum Storage: Hashable, Sendable {
+        case digest(UInt64, UInt64, UInt64, UInt64)
+        case text(String)
+    }
 
-    public init(hex: String) { self.hex = hex }
+    private let storage: Storage
+
+    public init(hex: String) {
+        storage = Self.words(hex).map { .digest($0.0, $0.1, $0.2, $0.3) } ?? .text(hex)
+    }
+
+    /// The fingerprint of a 32-byte digest.
+    init<D: Sequence>(digest: D) where D.Element == UInt8 {
+        var w: [UInt64] = [0, 0, 0, 0]
+        var count = 0
+        for byte in digest {
+            if count < 32 { w[count / 8] = w[count / 8] << 8 | UInt64(byte) }
+            count += 1
+        }
+        storage = count == 32 ? .digest(w[0], w[1], w[2], w[3]) : .text(Hex.encode(digest))
+    }
+
+    /// Lowercase hex, as state stores it.
+    public var hex: String {
+        switch storage {
+        case .text(let text): return text
+        case .digest(let a, let b, let c, let d):
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(32)
+            for word in [a, b, c, d] { for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) } }
+            return Hex.encode(bytes)
+        }
+    }
 
     /// Shown to people: the first 8 hex digits only.
     public var description: String { "hmac:" + hex.prefix(8) + "…" }
 
     /// Constant-time equality: fingerprints are compared without leaking how many leading bytes matched.
     public func matches(_ other: Fingerprint) -> Bool {
+        if case .digest(let a0, let a1, let a2, let a3) = storage, case .digest(let b0, let b1, let b2, let b3) = other.storage {
+            return (a0 ^ b0) | (a1 ^ b1) | (a2 ^ b2) | (a3 ^ b3) == 0
+        }
         let a = Array(hex.utf8), b = Array(other.hex.utf8)
         guard a.count == b.count else { return false }
         var diff: UInt8 = 0
         for i in 0..<a.count { diff |= a[i] ^ b[i] }
         return diff == 0
+    }
+
+    /// 64 lowercase hex digits as four words; nil for anything else.
+    private static func words(_ text: String) -> (UInt64, UInt64, UInt64, UInt64)? {
+        var w: [UInt64] = [0, 0, 0, 0]
+        var count = 0
+        for c in text.utf8 {
+            let v: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            guard count < 64 else { return nil }
+            w[count / 16] = w[count / 16] << 4 | UInt64(v)
+            count += 1
+        }
+        return count == 64 ? (w[0], w[1], w[2], w[3]) : nil
+    }
+
+    private enum CodingKeys: String, CodingKey { case hex }
+
+    /// Coded as `{"hex": "…"}`, as before the words.
+    public init(from decoder: any Decoder) throws {
+        self.init(hex: try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .hex))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(hex, forKey: .hex)
     }
 }
