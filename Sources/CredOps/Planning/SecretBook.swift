@@ -56,9 +56,11 @@ extension SecretResolver {
         problems += authProblems
         var book = SecretBook(auth: auth)
         book.reserveCapacity(desired.projects.reduce(0) { $0 + $1.credentials.count })
+        var resolved: [String: (secret: Secret, warnings: [String])] = [:]
         for project in desired.projects {
             for credential in project.credentials {
-                guard let reference = credential.secret, let secret = value(reference, use: .body, environment: env, problems: &problems) else { continue }
+                guard let reference = credential.secret,
+                      let secret = value(reference, environment: env, problems: &problems, resolved: &resolved) else { continue }
                 book.add(project: project.serverProject, id: credential.key, secret: secret,
                          fingerprint: SecretBook.fingerprint(secret, key: key, environment: env.name, project: project.serverProject,
                                                              id: credential.key))
@@ -89,6 +91,34 @@ extension SecretResolver {
                 .map { .basic(username: Connection.Credentials.apiKeyUser, password: $0) }, problems)
         case nil:
             return (nil, problems)
+        }
+    }
+
+    /// A password's value. One variable or file that thousands of credentials name is read
+    /// once, and its value held once (not once per credential); its warnings are still given
+    /// at every place that names it. Failures are not kept: each place reports its own.
+    private func value(_ ref: SecretReference, environment env: EnvironmentConfig, problems: inout [Diagnostic],
+                       resolved: inout [String: (secret: Secret, warnings: [String])]) -> Secret? {
+        let source: String
+        switch ref.source {
+        case .environment(let name): source = "env\u{0}" + name
+        case .file(_, let resolvedPath): source = "file\u{0}" + resolvedPath
+        case .literal: return value(ref, use: .body, environment: env, problems: &problems)
+        }
+        if let known = resolved[source] {
+            problems += known.warnings.map { .warning($0, at: ref.location, address: env.name.rawValue) }
+            return known.secret
+        }
+        var warnings: [String] = []
+        do {
+            let secret = try self.resolve(ref, use: .body, warnings: &warnings)
+            resolved[source] = (secret, warnings)
+            problems += warnings.map { .warning($0, at: ref.location, address: env.name.rawValue) }
+            return secret
+        } catch {
+            problems.append(.error("\(error)", at: ref.location, address: env.name.rawValue))
+            problems += warnings.map { .warning($0, at: ref.location, address: env.name.rawValue) }
+            return nil
         }
     }
 
