@@ -466,6 +466,43 @@ import Testing
         #expect(refusedSteps == ["planned"])
         #expect(w2.server.credentials(project: "payments").count == 3)
     }
+
+    /// One variable or file named by many credentials is read once and its value shared, while
+    /// each place that names it still gets its own warning or error, at its own line.
+    @Test func aSecretSourceNamedTwiceIsReadOnceAndReportedAtEachPlace() async throws {
+        let w = Workspace()
+        w.secrets["SHARED"] = "shared-secret-1"
+        let file = w.dir.write("m/pw.txt", "file-secret-12")
+        chmod(file, 0o644)
+        w.manifest("""
+              - name: a
+                secret: { fromEnv: SHARED }
+              - name: b
+                secret: { fromEnv: SHARED }
+              - name: c
+                secret: { fromFile: pw.txt }
+              - name: d
+                secret: { fromFile: pw.txt }
+              - name: e
+                secret: { fromEnv: MISSING }
+              - name: f
+                secret: { fromEnv: MISSING }
+            """)
+        let (workflow, loaded, _) = try await w.workflow()
+        let (books, problems) = workflow.resolveSecrets(for: loaded.environments)
+        let book = try #require(books["dev"])
+        #expect(book.secret(project: "payments", id: "a")?.reveal() == "shared-secret-1")
+        #expect(book.secret(project: "payments", id: "b")?.reveal() == "shared-secret-1")
+        #expect(book.secret(project: "payments", id: "d")?.reveal() == "file-secret-12")
+        // Fingerprints stay per credential: one password on two credentials gives two.
+        #expect(book.fingerprint(project: "payments", id: "a") != book.fingerprint(project: "payments", id: "b"))
+        let warnings = problems.filter { $0.severity == .warning }.map { "\($0.location?.line ?? 0) \($0.message)" }
+        #expect(warnings.count == 2 && warnings.allSatisfy { $0.contains("can be read by other users") }, "\(warnings)")
+        #expect(Set(warnings.map { $0.prefix(2) }).count == 2)
+        let errors = problems.filter { $0.severity == .error }.map { "\($0.location?.line ?? 0) \($0.message)" }
+        #expect(errors.count == 2 && errors.allSatisfy { $0.contains("MISSING is not set") }, "\(errors)")
+        #expect(Set(errors.map { $0.prefix(2) }).count == 2)
+    }
 }
 
 extension ApplyEngineTests {
