@@ -44,6 +44,27 @@ import Testing
         await store.close()
     }
 
+    /// Operations wait for room once the writer is `backlogLimit` writes behind, and go on as
+    /// soon as it has taken them; with room, they do not wait at all.
+    @Test(.timeLimit(.minutes(1))) func aWriterFarBehindMakesNewOperationsWaitUntilItCatchesUp() async throws {
+        let dir = TemporaryDirectory()
+        let store = try await SQLiteStateStore.open(path: dir.url(".credops/state.db"))
+        let writer = OutcomeWriter(store: store)
+        await writer.waitForRoom()
+        let count = OutcomeWriter.backlogLimit * 3
+        let intents = Self.intents(count, step: 0)
+        try await store.recordIntents(intents)
+        // Submitted without a suspension point between them: the writer cannot have taken any.
+        for intent in intents { writer.submit(intent, .record(Self.record(intent.key.rawValue, fp: "01"))) }
+        #expect(writer.queued == count)
+        await writer.waitForRoom()
+        #expect(writer.queued < OutcomeWriter.backlogLimit)
+        #expect(await writer.drain().isEmpty)
+        #expect(try await store.managedCredentials(environment: "e").count == count)
+        #expect(try await store.pendingIntents(environment: "e").isEmpty)
+        await store.close()
+    }
+
     /// Outcomes a store refuses (the lock was taken away) are reported by intent, and stop new
     /// operations; a drain with nothing queued returns at once.
     @Test(.timeLimit(.minutes(1))) func refusedOutcomesAreReportedByIntent() async throws {

@@ -8,7 +8,8 @@ struct EnvironmentWorker: Sendable {
     let book: SecretBook
     let planner: Planner
     let runID: String
-    let managed: [ManagedCredential]
+    /// The state records as the plan settled them.
+    let managed: ManagedRecords
     /// Every secret of the run; secrets a server generates are added as they arrive.
     let runSecrets: RunSecrets
     let shouldStop: @Sendable () -> Bool
@@ -25,7 +26,7 @@ struct EnvironmentWorker: Sendable {
     var fingerprint: (@Sendable (ProjectName, CredentialKey, Secret) -> Fingerprint)?
 
     private func initialRecord(_ change: Change) -> ManagedCredential? {
-        managed.first { $0.namespace == change.serverProject && $0.key == change.key }
+        managed[change.serverProject, change.key]
     }
 
     /// The intent of every server write of `jobs` (nil for state-only steps), recorded in one
@@ -62,13 +63,15 @@ struct EnvironmentWorker: Sendable {
     /// to state through `outcomes`, in the background and in order.
     /// - Returns: each step's result with the id of its intent.
     func run(_ job: CredentialJob, intents: [Intent?], outcomes: OutcomeWriter) async -> [(OperationResult, String?)] {
-        guard let first = job.changes.first else { return [] }
+        let changes = job.changes
+        guard let first = changes.first else { return [] }
         let key = CredentialJob.groupKey(first)
         var record = latest[key] ?? initialRecord(first)
         defer { latest[key] = .some(record) }
         var results: [(OperationResult, String?)] = []
+        results.reserveCapacity(changes.count)
         var failedStep: ActionKind?
-        for (index, change) in job.changes.enumerated() {
+        for (index, change) in changes.enumerated() {
             let intent = intents[index]
             var result = OperationResult(project: change.serverProject.rawValue, key: change.key.rawValue,
                                          action: change.action.kind, status: .applied)
@@ -79,6 +82,8 @@ struct EnvironmentWorker: Sendable {
                 if secretChanged { result.notes.append(.secretChanged) }
             default: break
             }
+            // Before the checks: the writer's state may change while this waits.
+            await outcomes.waitForRoom()
             let skipReason: SkipReason? = if let failedStep {
                 .earlierStepFailed(failedStep)
             } else if shouldStop() {
@@ -447,6 +452,33 @@ struct EnvironmentWorker: Sendable {
 }
 
 /// The records a run left, by namespace NUL key (`.some(nil)`: forgotten).
+/// State records found by project and key. A search of the list for each change made an
+/// apply that touched every one of 10,000 records quadratic (a third of its CPU).
+struct ManagedRecords: Sendable {
+    private struct Key: Hashable {
+        var namespace: ProjectName
+        var key: CredentialKey
+    }
+
+    let all: [ManagedCredential]
+    private let positions: [Key: Int]
+
+    init(_ records: [ManagedCredential]) {
+        all = records
+        var positions: [Key: Int] = [:]
+        positions.reserveCapacity(records.count)
+        // The first record of a key wins, as the search it replaces found.
+        for (i, record) in records.enumerated() where positions[Key(namespace: record.namespace, key: record.key)] == nil {
+            positions[Key(namespace: record.namespace, key: record.key)] = i
+        }
+        self.positions = positions
+    }
+
+    subscript(namespace: ProjectName, key: CredentialKey) -> ManagedCredential? {
+        positions[Key(namespace: namespace, key: key)].map { all[$0] }
+    }
+}
+
 final class LatestRecords: @unchecked Sendable {
     private let lock = NSLock()
     private var records: [String: ManagedCredential?] = [:]

@@ -18,6 +18,12 @@ final class OutcomeWriter: @unchecked Sendable {
     /// How long a batch may wait for company before it is written.
     static let gatherTime = Duration.milliseconds(20)
 
+    /// Queued writes beyond which new operations wait for the writer (`waitForRoom`). A fast
+    /// server answers quicker than state commits; unchecked, the queue held 9 MB of outcomes
+    /// per environment in an apply of 10,000 credentials at 0 ms. Waiting costs no time
+    /// overall: the apply ends only once every outcome is written anyway.
+    static let backlogLimit = 1024
+
     private enum Item {
         case complete(Intent, StateOutcome)
         /// A record written durably; `waiter` is resumed once it is.
@@ -35,6 +41,7 @@ final class OutcomeWriter: @unchecked Sendable {
     private var draining = false
     private var wake: CheckedContinuation<Void, Never>?
     private var idle: [CheckedContinuation<Void, Never>] = []
+    private var roomWaiters: [CheckedContinuation<Void, Never>] = []
     private var failures: [String: String] = [:]
     private var firstFailure: String?
 
@@ -61,6 +68,23 @@ final class OutcomeWriter: @unchecked Sendable {
     func recordNow(_ record: ManagedCredential) async throws {
         try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<Void, any Error>) in
             enqueue(.record(record, waiter: waiter), urgent: true)
+        }
+    }
+
+    /// Writes queued and not yet taken by the writer.
+    var queued: Int { lock.withLock { queue.count } }
+
+    /// Returns once fewer than `backlogLimit` writes are queued: called before an operation
+    /// starts, so that the writes waiting for state stay bounded.
+    func waitForRoom() async {
+        guard lock.withLock({ queue.count >= Self.backlogLimit }) else { return }
+        await withCheckedContinuation { (room: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                guard queue.count >= Self.backlogLimit else { return true }
+                roomWaiters.append(room)
+                return false
+            }
+            if now { room.resume() }
         }
     }
 
@@ -101,12 +125,16 @@ final class OutcomeWriter: @unchecked Sendable {
     private func run() async {
         while true {
             await gather()
-            let items = lock.withLock { () -> [Item] in
-                let taken = queue
-                queue.removeAll(keepingCapacity: true)
+            let (items, room) = lock.withLock { () -> ([Item], [CheckedContinuation<Void, Never>]) in
+                // Moved out, not copied: emptying a shared array "keeping capacity" would
+                // allocate a second one of the largest batch's size.
+                var taken: [Item] = []
+                swap(&taken, &queue)
                 urgent = false
-                return taken
+                defer { roomWaiters.removeAll() }
+                return (taken, roomWaiters)
             }
+            for waiter in room { waiter.resume() }
             if items.isEmpty {
                 let waiting = lock.withLock { () -> [CheckedContinuation<Void, Never>]? in
                     // Something may have come in since the take: write it first.
