@@ -83,7 +83,9 @@ public struct Delivery: Sendable, Codable, Hashable {
         case json
     }
 
-    public enum Sink: Sendable, Codable, Hashable {
+    /// Boxed (`indirect`): every change and desired credential holds an optional delivery,
+    /// and most have none; inline, its largest case made each of them 32 bytes larger.
+    public indirect enum Sink: Sendable, Codable, Hashable {
         /// An absolute path, which must resolve (links followed) inside one of `roots`.
         case file(path: String, format: FileFormat, roots: [String])
         /// Runs in `directory` (the manifest's) with the basic variables and those `environment` names.

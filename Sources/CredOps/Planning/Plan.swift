@@ -247,7 +247,7 @@ public enum Action: Sendable {
     /// `secret` is nil when the server generates it (nothing of it is sent).
     indirect case update(before: Resource, after: Resource, fields: [FieldChange], secret: Fingerprint?, secretChanged: Bool)
     /// nil: credops makes the secret at apply (`generate:`) and delivers it.
-    case setSecret(Fingerprint?)
+    indirect case setSecret(Fingerprint?)
     case grant([AccessGrant])
     case revoke([AccessGrant])
     indirect case delete(before: Resource)
