@@ -102,6 +102,12 @@ public struct Applier: Sendable {
         for project in plan.projects {
             for (key, ids) in project.namesakes { setup.namesakes[CredentialJob.groupKey(project.serverProject, key)] = Set(ids) }
         }
+        // Phase 1: every credential's steps, credentials side by side; phase 2: deletes.
+        let jobs = CredentialJob.group(plan.projects) { $0.action.kind != .delete }
+        // Deletes of one key (a credential and those it replaced) run in order, one job each key.
+        let deletes = CredentialJob.group(plan.projects) { $0.action.kind == .delete }
+        // A delete starts from the record its credential's earlier steps left.
+        setup.laterPhases = Set(deletes.map(\.groupKey))
         let worker = setup
         let total = plan.projects.reduce(0) { $0 + $1.changes.count }
         events(.environmentStarted(plan.environment, operations: total))
@@ -113,10 +119,6 @@ public struct Applier: Sendable {
             }
         }
 
-        // Phase 1: every credential's steps, credentials side by side; phase 2: deletes.
-        let jobs = CredentialJob.group(plan.projects) { $0.action.kind != .delete }
-        // Deletes of one key (a credential and those it replaced) run in order, one job each key.
-        let deletes = CredentialJob.group(plan.projects) { $0.action.kind == .delete }
         let all = jobs + deletes
         let intents = IntentSlots(worker.intents(for: all))
         do {
