@@ -35,6 +35,15 @@ public enum Concurrently {
         return try shared.result()
     }
 
+    /// Calls `body` for each of `items` with at most `limit` calls in flight, as `map` does,
+    /// keeping no results: for work that stores its own as it goes.
+    public static func forEach<T: Sendable>(_ items: [T], limit: Int, _ body: @escaping @Sendable (T) async -> Void) async {
+        _ = await map(items, limit: limit) { (item: T) async -> Bool in
+            await body(item)
+            return true
+        }
+    }
+
     /// The next index, the results and the first error, behind one lock.
     private final class Shared<R: Sendable, E: Error>: Sendable {
         private struct State {
