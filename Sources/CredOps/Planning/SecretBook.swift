@@ -4,11 +4,18 @@
 /// before anything changes.
 public struct SecretBook: Sendable {
     public var auth: Connection.Credentials?
-    private var secrets: [String: (Secret, Fingerprint)] = [:]
+    private var secrets: [Key: (Secret, Fingerprint)] = [:]
 
     public init(auth: Connection.Credentials?) { self.auth = auth }
 
-    static func key(_ project: ProjectName, _ id: CredentialKey) -> String { project.rawValue + "\u{0}" + id.rawValue }
+    /// A credential by project and name: the two names, not one joined text allocated for
+    /// each credential.
+    private struct Key: Hashable {
+        var project: ProjectName
+        var id: CredentialKey
+    }
+
+    private static func key(_ project: ProjectName, _ id: CredentialKey) -> Key { Key(project: project, id: id) }
 
     mutating func reserveCapacity(_ n: Int) { secrets.reserveCapacity(n) }
 
