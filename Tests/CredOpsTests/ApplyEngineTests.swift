@@ -1,4 +1,4 @@
-import CredOps
+@testable import CredOps
 import CredOpsRender
 import CredOpsStateSQLite
 import CredOpsTestSupport
@@ -465,6 +465,76 @@ import Testing
         #expect(refusedPlan.environments.first?.refusals == [.massDelete(project: "payments", deletes: 3, live: 3)])
         #expect(refusedSteps == ["planned"])
         #expect(w2.server.credentials(project: "payments").count == 3)
+    }
+
+    /// Plans `count` credentials on a fresh workspace and returns what an apply of them works
+    /// with: the store, a worker and the jobs.
+    func jobsOfAFreshPlan(_ count: Int, workspace w: Workspace) async throws -> (any StateStore, EnvironmentWorker, [CredentialJob]) {
+        for i in 0..<count { w.secrets["P\(i)"] = "secret-\(i)-long" }
+        w.manifest((0..<count).map { "  - name: c\($0)\n    secret: { fromEnv: P\($0) }" }.joined(separator: "\n"))
+        let (workflow, loaded, store) = try await w.workflow()
+        let (books, _) = workflow.resolveSecrets(for: loaded.environments)
+        let (plan, prepared) = await workflow.plan(environments: loaded.environments, books: books, options: PlanOptions())
+        let env = try #require(prepared["dev"])
+        let worker = EnvironmentWorker(environment: "dev", session: try #require(env.session), store: store, book: env.book,
+                                       planner: Planner(schema: w.schema), runID: "r1", managed: ManagedRecords(env.managed),
+                                       runSecrets: env.runSecrets, shouldStop: { false })
+        return (store, worker, CredentialJob.group(try #require(plan.environments.first).projects) { _ in true })
+    }
+
+    /// Intents are recorded a chunk of jobs at a time: a job's own are durable when it gets
+    /// them, and the recorder never runs more than two chunks past the jobs asked for.
+    @Test(.timeLimit(.minutes(1))) func intentsAreRecordedAChunkAheadOfTheJobsThatNeedThem() async throws {
+        let w = Workspace()
+        let (store, worker, jobs) = try await jobsOfAFreshPlan(9, workspace: w)
+        #expect(jobs.count == 9)
+        let feed = IntentFeed(jobs: jobs, chunkSize: 2)
+        let recorder = Task { await feed.record(worker: worker, store: store, shouldStop: { false }, redact: { $0 }) }
+        #expect(await feed.firstChunk() == nil)
+        var ids = Set<String>()
+        for i in 0..<jobs.count {
+            guard case .intents(let intents) = await feed.take(i) else { Issue.record("job \(i) got no intents"); return }
+            let pending = Set(try await store.pendingIntents(environment: "dev").map(\.id))
+            let own = intents.compactMap { $0?.id }
+            #expect(!own.isEmpty && own.allSatisfy(pending.contains), "job \(i)")
+            #expect(pending.count <= (i + 1) + 2 * 2, "job \(i): \(pending.count) recorded")
+            ids.formUnion(own)
+            // Handed out once.
+            if case .intents(let again) = await feed.take(i) { #expect(again.isEmpty) }
+        }
+        await recorder.value
+        #expect(ids.count == 9)
+        #expect(Set(try await store.pendingIntents(environment: "dev").map(\.id)) == ids)
+    }
+
+    /// A chunk the store refuses (the lock was taken away) stops the feed: the jobs of that
+    /// chunk and every later one are told their intents were not recorded, and never run.
+    @Test(.timeLimit(.minutes(1))) func aChunkThatCannotBeRecordedStopsEveryLaterJob() async throws {
+        let w = Workspace()
+        let (store, worker, jobs) = try await jobsOfAFreshPlan(9, workspace: w)
+        let info = LockInfo(environment: "dev", lockID: "abc123", user: "ci", host: "runner-1", pid: 1, command: "credops apply", since: Date())
+        try await store.acquireLock(info, timeout: .seconds(5), shouldStop: { false })
+        let feed = IntentFeed(jobs: jobs, chunkSize: 2)
+        let other = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
+        // The lock goes once the first chunk is in, before the jobs ask for the third.
+        let recorder = Task { await feed.record(worker: worker, store: store, shouldStop: { false }, redact: { $0 }) }
+        #expect(await feed.firstChunk() == nil)
+        try await other.forceUnlock(environment: "dev", lockID: "abc123")
+        var refusedFrom: Int?
+        for i in 0..<jobs.count {
+            switch await feed.take(i) {
+            case .intents(let intents):
+                #expect(refusedFrom == nil, "job \(i) got intents after job \(refusedFrom ?? -1) was refused")
+                #expect(!intents.isEmpty)
+            case .notRecorded(let failure):
+                #expect(!failure.isEmpty)
+                refusedFrom = refusedFrom ?? i
+            }
+        }
+        await recorder.value
+        let first = try #require(refusedFrom)
+        #expect(first >= 2 && first <= 4, "refused from job \(first)")
+        await other.close()
     }
 
     /// One variable or file named by many credentials is read once and its value shared, while

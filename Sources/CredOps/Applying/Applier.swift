@@ -120,24 +120,37 @@ public struct Applier: Sendable {
         }
 
         let all = jobs + deletes
-        let intents = IntentSlots(worker.intents(for: all))
-        do {
-            try await store.recordIntents(intents.all)
-        } catch {
-            return EnvironmentReport(environmentName: name, problem: .intentsNotRecorded(store: store.displayName, error: redactor.redact("\(error)")))
+        // Intents are recorded a chunk of jobs ahead of the jobs (see `IntentFeed`). A first
+        // chunk that cannot be recorded stops the environment before anything is sent, as the
+        // whole set did when it was recorded at once.
+        let feed = IntentFeed(jobs: all)
+        let store = store, shouldStop = shouldStop
+        let recorder = Task(executorPreference: prepared.http?.taskExecutor) {
+            await feed.record(worker: worker, store: store, shouldStop: shouldStop, redact: { redactor.redact($0) })
+        }
+        if let failure = await feed.firstChunk() {
+            await recorder.value
+            return EnvironmentReport(environmentName: name, problem: .intentsNotRecorded(store: store.displayName, error: failure))
         }
         let outcomes = OutcomeWriter(store: store, executor: prepared.http?.taskExecutor)
         let limit = Concurrently.pipelined(prepared.config.concurrency)
         func runPhase(_ range: Range<Int>) async -> [[(OperationResult, String?)]] {
             await Concurrently.map(Array(range), limit: limit) { (i: Int) -> [(OperationResult, String?)] in
                 // Taken, not read: a job's intents are let go once it has run.
-                let r = await worker.run(all[i], intents: intents.take(i), outcomes: outcomes)
+                let r: [(OperationResult, String?)]
+                switch await feed.take(i) {
+                case .intents(let intents):
+                    r = await worker.run(all[i], intents: intents, outcomes: outcomes)
+                case .notRecorded(let failure):
+                    r = worker.skipped(all[i], because: shouldStop() ? .interrupted : .stateNotWritable(failure))
+                }
                 emit(r.map(\.0))
                 return r
             }
         }
         var byJob = await runPhase(0..<jobs.count)
         byJob += await runPhase(jobs.count..<all.count)
+        await recorder.value
         // Every outcome is in state before the run is reported; a write that failed makes its
         // operation a failure (the next run settles it from the intent).
         let stateFailures = await outcomes.drain()
@@ -234,30 +247,150 @@ struct CredentialJob: Sendable {
     var groupKey: String { Self.groupKey(projects[Int(steps[0].project)].changes[Int(steps[0].change)]) }
 }
 
-/// Each job's intents, handed out once: a job takes its own when it runs, and they are let go
-/// after it (an apply of 10,000 credentials held 14 MB of them per environment to its end).
-final class IntentSlots: @unchecked Sendable {
+/// The intents of an apply's jobs, made and recorded a chunk of jobs at a time, ahead of the
+/// jobs that need them: a job starts only once its own intents are durable, and the intents
+/// of the jobs that have not started yet stay few (all of them, made and recorded at once,
+/// held 15 MB per environment of 10,000 credentials, and their encoding for PostgreSQL 20 MB
+/// more for a moment).
+///
+/// The recorder stays at most one chunk ahead of the jobs that have started. A chunk that
+/// cannot be recorded stops the feed: its jobs, and all later ones, are never sent.
+///
+/// Invariant: every `var` is touched only with `lock` held.
+final class IntentFeed: @unchecked Sendable {
+    /// Jobs per chunk: one transaction each.
+    static let chunkSize = 1000
+
+    enum Take {
+        case intents([Intent?])
+        /// The job's intents were not recorded (the store's error, redacted): it must not run.
+        case notRecorded(String)
+    }
+
     private let lock = NSLock()
-    private var slots: [[Intent?]]
+    private let jobs: [CredentialJob]
+    private let chunkSize: Int
+    private var slots: [[Intent?]] = []
+    /// Jobs below this index have durable intents in `slots` (or had, until taken).
+    private var recorded = 0
+    /// One more than the highest job index asked for.
+    private var asked = 0
+    private var failure: String?
+    private var waiting: [(index: Int, continuation: CheckedContinuation<Take, Never>)] = []
+    private var recorderWaits: CheckedContinuation<Void, Never>?
+    private var firstWaiters: [CheckedContinuation<String?, Never>] = []
 
-    init(_ slots: [[Intent?]]) { self.slots = slots }
+    init(jobs: [CredentialJob], chunkSize: Int = IntentFeed.chunkSize) {
+        self.jobs = jobs
+        self.chunkSize = max(1, chunkSize)
+        slots = Array(repeating: [], count: jobs.count)
+    }
 
-    /// Every intent of every job, in job order.
-    var all: [Intent] {
-        lock.withLock {
-            var all: [Intent] = []
-            all.reserveCapacity(slots.reduce(0) { $0 + $1.count })
-            for slot in slots { for case let intent? in slot { all.append(intent) } }
-            return all
+    /// Makes and records the intents chunk by chunk, each once the jobs have reached the one
+    /// before it; returns after the last chunk, or the first that failed. `redact` words a
+    /// store's error for the report.
+    func record(worker: EnvironmentWorker, store: any StateStore, shouldStop: @Sendable () -> Bool,
+                redact: (String) -> String) async {
+        // One draw of the system's generator (a system call) for the whole apply.
+        var next = UInt64.random(in: .min ... .max)
+        var start = 0
+        while start < jobs.count {
+            await waitForJobs(reaching: max(0, start - chunkSize))
+            let range = start..<min(jobs.count, start + chunkSize)
+            let made = worker.intents(for: jobs[range], next: &next)
+            var flat: [Intent] = []
+            flat.reserveCapacity(made.reduce(0) { $0 + $1.count })
+            for slot in made { for case let intent? in slot { flat.append(intent) } }
+            let problem: String?
+            if start > 0 && shouldStop() {
+                // Stopping: jobs not started yet will be skipped; their intents need not exist.
+                problem = "the run was stopped"
+            } else {
+                do {
+                    try await store.recordIntents(flat)
+                    problem = nil
+                } catch {
+                    problem = redact("\(error)")
+                }
+            }
+            let (ready, first) = lock.withLock { () -> ([(CheckedContinuation<Take, Never>, Take)], [CheckedContinuation<String?, Never>]) in
+                if let problem {
+                    failure = problem
+                } else {
+                    for (offset, slot) in made.enumerated() { slots[range.lowerBound + offset] = slot }
+                    recorded = range.upperBound
+                }
+                defer { firstWaiters = [] }
+                return (takeReadyLocked(), firstWaiters)
+            }
+            for (continuation, take) in ready { continuation.resume(returning: take) }
+            for continuation in first { continuation.resume(returning: problem) }
+            if problem != nil { return }
+            start = range.upperBound
         }
     }
 
-    /// Job `index`'s intents, step by step (nil for a state-only step); empty after the first take.
-    func take(_ index: Int) -> [Intent?] {
-        lock.withLock {
+    /// Job `index`'s intents, once recorded; each job's are handed out once, and let go after.
+    func take(_ index: Int) async -> Take {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Take, Never>) in
+            let (now, recorder) = lock.withLock { () -> (Take?, CheckedContinuation<Void, Never>?) in
+                asked = max(asked, index + 1)
+                let recorder = recorderWaits
+                recorderWaits = nil
+                if let now = takeLocked(index) { return (now, recorder) }
+                waiting.append((index, continuation))
+                return (nil, recorder)
+            }
+            recorder?.resume()
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    /// The first chunk's fate: nil once it is recorded, else the store's error.
+    func firstChunk() async -> String? {
+        guard !jobs.isEmpty else { return nil }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            let now = lock.withLock { () -> String?? in
+                if recorded > 0 { return .some(nil) }
+                if let failure { return .some(failure) }
+                firstWaiters.append(continuation)
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    private func takeLocked(_ index: Int) -> Take? {
+        if index < recorded {
             let taken = slots[index]
             slots[index] = []
-            return taken
+            return .intents(taken)
+        }
+        if let failure { return .notRecorded(failure) }
+        return nil
+    }
+
+    private func takeReadyLocked() -> [(CheckedContinuation<Take, Never>, Take)] {
+        var ready: [(CheckedContinuation<Take, Never>, Take)] = []
+        waiting.removeAll { entry in
+            guard let take = takeLocked(entry.index) else { return false }
+            ready.append((entry.continuation, take))
+            return true
+        }
+        return ready
+    }
+
+    private func waitForJobs(reaching index: Int) async {
+        // Woken by every take; looks again each time.
+        while lock.withLock({ !(index == 0 || asked >= index) }) {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = lock.withLock { () -> Bool in
+                    if index == 0 || asked >= index { return true }
+                    recorderWaits = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
         }
     }
 }

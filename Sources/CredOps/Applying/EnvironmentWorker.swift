@@ -32,18 +32,17 @@ struct EnvironmentWorker: Sendable {
         managed[change.serverProject, change.key]
     }
 
-    /// The intent of every server write of `jobs` (nil for state-only steps), recorded in one
-    /// transaction before anything is sent.
+    /// The intent of every server write of `jobs` (nil for state-only steps), step by step;
+    /// `IntentFeed` records them before any of the jobs starts.
     ///
     /// Recording a credential's later steps before its first one is sent is safe: an intent
     /// whose write never went out is settled from the server by the next run, and finds nothing
     /// of it there (a create or grant that is not live, a delete whose credential still is) or
     /// leads to the same write the plan would make anyway (a password or an update).
-    func intents(for jobs: [CredentialJob]) -> [[Intent?]] {
-        // Ids are unique within the run (one random start, counted up), and the run id makes
-        // them unique across runs: one draw of the system's generator (a system call) in all.
-        var next = UInt64.random(in: .min ... .max)
-        return jobs.map { job in
+    /// - Parameter next: the last intent number used; ids are unique within the run (one
+    ///   random start, counted up), and the run id makes them unique across runs.
+    func intents(for jobs: ArraySlice<CredentialJob>, next: inout UInt64) -> [[Intent?]] {
+        jobs.map { job in
             job.changes.map { change -> Intent? in
                 if case .adopt = change.action { return nil }
                 next &+= 1
@@ -76,15 +75,7 @@ struct EnvironmentWorker: Sendable {
         var failedStep: ActionKind?
         for (index, change) in changes.enumerated() {
             let intent = intents[index]
-            var result = OperationResult(project: change.serverProject.rawValue, key: change.key.rawValue,
-                                         action: change.action.kind, status: .applied)
-            switch change.action {
-            case .grant(let g), .revoke(let g): result.grants = g
-            case .update(_, _, let fields, _, let secretChanged):
-                result.fields = fields.map(\.field)
-                if secretChanged { result.notes.append(.secretChanged) }
-            default: break
-            }
+            var result = Self.result(of: change)
             // Before the checks: the writer's state may change while this waits.
             await outcomes.waitForRoom()
             let skipReason: SkipReason? = if let failedStep {
@@ -113,6 +104,31 @@ struct EnvironmentWorker: Sendable {
             results.append((result, intent?.id))
         }
         return results
+    }
+
+    /// A step's result before it runs: applied, with what the report says of it.
+    private static func result(of change: Change) -> OperationResult {
+        var result = OperationResult(project: change.serverProject.rawValue, key: change.key.rawValue,
+                                     action: change.action.kind, status: .applied)
+        switch change.action {
+        case .grant(let g), .revoke(let g): result.grants = g
+        case .update(_, _, let fields, _, let secretChanged):
+            result.fields = fields.map(\.field)
+            if secretChanged { result.notes.append(.secretChanged) }
+        default: break
+        }
+        return result
+    }
+
+    /// The results of a job none of whose steps is sent, because its intents could not be
+    /// recorded (or the run was stopped before they were).
+    func skipped(_ job: CredentialJob, because reason: SkipReason) -> [(OperationResult, String?)] {
+        job.changes.map { change in
+            var result = Self.result(of: change)
+            result.status = .skipped
+            result.skipReason = reason
+            return (result, nil)
+        }
     }
 
     struct StepError: Error {
