@@ -177,8 +177,9 @@ public struct OperationResult: Sendable {
     }
 }
 
-/// Why an operation failed.
-public enum OperationFailure: Sendable, Hashable {
+/// Why an operation failed. Boxed (`indirect`), as is `SkipReason`: every operation's result
+/// holds one of each, and few have either (inline they made each result 48 bytes larger).
+public indirect enum OperationFailure: Sendable, Hashable {
     /// The provider's error: the request and what the server said, redacted.
     case provider(String)
     /// The answer was lost: whether the server applied the change is unknown, and the next run
@@ -194,7 +195,7 @@ public enum OperationFailure: Sendable, Hashable {
 }
 
 /// Why an operation was not tried.
-public enum SkipReason: Sendable, Hashable {
+public indirect enum SkipReason: Sendable, Hashable {
     /// An earlier step of the same credential failed.
     case earlierStepFailed(ActionKind)
     /// The user asked to stop (Ctrl-C).

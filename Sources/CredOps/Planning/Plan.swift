@@ -181,7 +181,8 @@ public struct Change: Sendable, Codable {
 }
 
 /// Why a change is planned, as a value: the renderers word it. It explains; it never decides.
-public enum ChangeReason: Sendable, Hashable, Codable {
+/// Boxed (`indirect`): every change holds one, and most have none.
+public indirect enum ChangeReason: Sendable, Hashable, Codable {
     /// Adopt: the credential exists on the server and credops does not manage it yet.
     case notYetManaged
     /// Adopt: the credential credops managed under this name (its id given) is gone from the
