@@ -1,5 +1,6 @@
 import Crypto
 @testable import CredOps
+import CredOpsTestSupport
 import Foundation
 import Testing
 
@@ -57,6 +58,24 @@ import Testing
             whole += piece
         }
         #expect(digester.finish() == PlanDigest.hex(whole))
+    }
+
+    /// A file is read into a buffer of its own size, not of the limit (a zeroed 4 MiB buffer
+    /// per file read, kept by the bytes returned); the limit still holds to the byte.
+    @Test func aFileIsReadIntoABufferOfItsOwnSize() throws {
+        let dir = TemporaryDirectory()
+        let small = dir.write("small.yaml", "project: payments\n")
+        guard case .success(let read) = SecureFiles.readRegularFile(small, limit: 4 << 20) else { Issue.record("not read"); return }
+        #expect(String(decoding: read.bytes, as: UTF8.self) == "project: payments\n")
+        #expect(read.bytes.capacity < 4096)
+        let exact = dir.write("exact.bin", data: Data(repeating: 65, count: 1000))
+        guard case .success(let whole) = SecureFiles.readRegularFile(exact, limit: 1000) else { Issue.record("not read"); return }
+        #expect(whole.bytes.count == 1000)
+        guard case .failure(.tooLarge(let size)) = SecureFiles.readRegularFile(exact, limit: 999) else { Issue.record("not refused"); return }
+        #expect(size == 1000)
+        let empty = dir.write("empty.yaml", "")
+        guard case .success(let none) = SecureFiles.readRegularFile(empty, limit: 10) else { Issue.record("not read"); return }
+        #expect(none.bytes.isEmpty)
     }
 
     /// Rows that repeat an access list or a run's id share one decoded value; rows that differ

@@ -108,9 +108,16 @@ public enum SecureFiles {
         guard fstat(fd, &info) == 0 else { return .failure(.system(errno)) }
         guard info.st_mode & S_IFMT == S_IFREG else { return .failure(.notRegular) }
         guard info.st_size <= limit else { return .failure(.tooLarge(Int(info.st_size))) }
-        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        // Sized by the file, one byte more to see it end (not by the limit: a buffer of the
+        // limit, zeroed, cost 4 MiB of fresh pages for every file read); grown, up to one byte
+        // past the limit, if the file grew since fstat.
+        var bytes = [UInt8](repeating: 0, count: min(limit, Int(info.st_size)) + 1)
         var count = 0
-        while count < bytes.count {
+        while true {
+            if count == bytes.count {
+                guard bytes.count <= limit else { break }
+                bytes += [UInt8](repeating: 0, count: min(limit + 1, bytes.count * 2) - bytes.count)
+            }
             let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { return .failure(.system(errno)) }
