@@ -157,9 +157,16 @@ public final class PostgresStateStore: StateStore {
 
     /// Rows as the shared coding's values.
     static func rows(_ sequence: PostgresRowSequence) async throws -> [[StateCoding.Value?]] {
-        var result: [[StateCoding.Value?]] = []
+        try await rows(sequence) { $0 }
+    }
+
+    /// Makes each row into a `T` as it arrives, so that a large result is not also held as
+    /// rows of column values.
+    static func rows<T>(_ sequence: PostgresRowSequence, _ transform: ([StateCoding.Value?]) -> T) async throws -> [T] {
+        var result: [T] = []
+        var values: [StateCoding.Value?] = []
         for try await row in sequence {
-            var values: [StateCoding.Value?] = []
+            values.removeAll(keepingCapacity: true)
             for cell in row {
                 if cell.bytes == nil {
                     values.append(nil)
@@ -169,14 +176,18 @@ public final class PostgresStateStore: StateStore {
                     values.append(.text(try cell.decode(String.self)))
                 }
             }
-            result.append(values)
+            result.append(transform(values))
         }
         return result
     }
 
     private func read(_ sql: String, _ values: [StateCoding.Value?] = []) async throws -> [[StateCoding.Value?]] {
+        try await read(sql, values) { $0 }
+    }
+
+    private func read<T>(_ sql: String, _ values: [StateCoding.Value?] = [], row transform: ([StateCoding.Value?]) -> T) async throws -> [T] {
         do {
-            return try await Self.rows(try await client.query(Self.query(sql, values), logger: logger))
+            return try await Self.rows(try await client.query(Self.query(sql, values), logger: logger), transform)
         } catch {
             throw StateError.storage("state \(location): \(Self.describe(error))")
         }
@@ -334,7 +345,7 @@ public final class PostgresStateStore: StateStore {
     public func managedCredentials(environment: EnvironmentName) async throws -> [ManagedCredential] {
         var shared = StateCoding.SharedValues()
         return try await read("SELECT \(StateSchema.managedColumns) FROM managed_credentials WHERE environment = ? \(StateSchema.managedOrder)",
-                              [.text(environment.rawValue)]).map { StateCoding.managed(from: $0, environment: environment, shared: &shared) }
+                              [.text(environment.rawValue)]) { StateCoding.managed(from: $0, environment: environment, shared: &shared) }
     }
 
     public func record(_ credential: ManagedCredential) async throws {
