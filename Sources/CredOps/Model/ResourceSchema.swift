@@ -212,13 +212,44 @@ public struct Resource: Hashable, Sendable, Codable {
     /// For an API that returns secrets in reads (LeadConduit): the fingerprint of the live
     /// secret, made by the provider through `Connection.fingerprintSecret` the moment it read
     /// it. The secret itself never leaves the provider.
-    public var secretFingerprint: Fingerprint?
+    public var secretFingerprint: Fingerprint? {
+        get { fingerprintBox?.value }
+        set { fingerprintBox = newValue.map(FingerprintBox.init) }
+    }
+
+    /// Boxed: most resources have none, and a plan holds tens of thousands of resources
+    /// (inline, it made each 24 bytes larger).
+    private var fingerprintBox: FingerprintBox?
+
+    private final class FingerprintBox: Hashable, Sendable {
+        let value: Fingerprint
+        init(_ value: Fingerprint) { self.value = value }
+        static func == (a: FingerprintBox, b: FingerprintBox) -> Bool { a.value == b.value }
+        func hash(into hasher: inout Hasher) { hasher.combine(value) }
+    }
 
     public init(id: CredentialKey, fields: FieldMap, serverID: String? = nil, secretFingerprint: Fingerprint? = nil) {
         self.id = id
         self.fields = fields
         self.serverID = serverID
         self.secretFingerprint = secretFingerprint
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, fields, serverID, secretFingerprint }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(id: try c.decode(CredentialKey.self, forKey: .id), fields: try c.decode(FieldMap.self, forKey: .fields),
+                  serverID: try c.decodeIfPresent(String.self, forKey: .serverID),
+                  secretFingerprint: try c.decodeIfPresent(Fingerprint.self, forKey: .secretFingerprint))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(fields, forKey: .fields)
+        try c.encodeIfPresent(serverID, forKey: .serverID)
+        try c.encodeIfPresent(secretFingerprint, forKey: .secretFingerprint)
     }
 
     public init(id: CredentialKey, fields: [String: FieldValue], serverID: String? = nil) {
