@@ -144,7 +144,7 @@ public struct Workflow: Sendable {
         }
         if let described = provider as? ProfileProvider { plan.providerSource = "profile \(described.profile.location.file)" }
         var desired = inputs.desired(for: env, schema: provider.schema)
-        let managed: [ManagedCredential]
+        var managed: [ManagedCredential]
         let intents: [Intent]
         do {
             managed = try await store.managedCredentials(environment: env.name)
@@ -175,9 +175,19 @@ public struct Workflow: Sendable {
 
         let planner = Planner(schema: provider.schema)
         let resolver = IntentResolver(schema: provider.schema)
-        let byProject = Self.byNamespace(managed)
-        let intentsByProject = Dictionary(grouping: intents, by: \.namespace)
+        // Records of projects this run does not look at stay as they are.
+        let looked = Set(desired.projects.map(\.serverProject))
+        let unlooked = managed.filter { !looked.contains($0.namespace) }
         var settled: [ManagedCredential] = []
+        settled.reserveCapacity(managed.count)
+        // Each project's records are handed over (and let go of) as its turn comes: they and
+        // what planning makes of them are not held side by side to the end.
+        var byProject = Self.byNamespace(managed)
+        managed = []
+        // (Cross checks refuse two projects that are one on the server; should two come here
+        // anyway, both see the records.)
+        let turns = Dictionary(desired.projects.map { ($0.serverProject, 1) }, uniquingKeysWith: +)
+        let intentsByProject = Dictionary(grouping: intents, by: \.namespace)
         var repairs: [IntentResolver.Repair] = []
         var failure: String?
         var liveResources: [ProjectName: [Resource]] = [:]
@@ -192,7 +202,8 @@ public struct Workflow: Sendable {
             for project in desired.projects {
                 do {
                     var (input, projectRepairs) = try await readProject(
-                        project, session: session, managed: byProject[project.serverProject] ?? [],
+                        project, session: session,
+                        managed: (turns[project.serverProject] == 1 ? byProject.removeValue(forKey: project.serverProject) : byProject[project.serverProject]) ?? [],
                         intents: intentsByProject[project.serverProject] ?? [], resolver: resolver, book: book,
                         concurrency: env.concurrency, runID: runID, stop: stop, rotate: options.rotate)
                     if provider.schema.capabilities.namespace == .none {
@@ -212,9 +223,7 @@ public struct Workflow: Sendable {
                 }
             }
         }
-        // Records of projects this run does not look at stay as they are.
-        let looked = Set(desired.projects.map(\.serverProject))
-        settled += managed.filter { !looked.contains($0.namespace) }
+        settled += unlooked
         let prepared = PreparedEnvironment(config: env, desired: desired, book: book, session: session, http: http,
                                            managed: settled, repairs: repairs, runSecrets: runSecrets, fingerprint: fingerprint)
         if let failure {
