@@ -482,9 +482,9 @@ import Testing
         return (store, worker, CredentialJob.group(try #require(plan.environments.first).projects) { _ in true })
     }
 
-    /// Intents are recorded a chunk of jobs at a time: a job's own are durable when it gets
+    /// Intents are recorded a chunk of jobs at a time: a job's own are recorded when it gets
     /// them, and the recorder never runs more than two chunks past the jobs asked for.
-    @Test(.timeLimit(.minutes(1))) func intentsAreRecordedAChunkAheadOfTheJobsThatNeedThem() async throws {
+    @Test(.timeLimit(.minutes(1))) func intentsAreRecordedInChunksAheadOfTheJobsThatNeedThem() async throws {
         let w = Workspace()
         let (store, worker, jobs) = try await jobsOfAFreshPlan(9, workspace: w)
         #expect(jobs.count == 9)

@@ -54,9 +54,9 @@ import Testing
         let count = OutcomeWriter.backlogLimit * 3
         let intents = Self.intents(count, step: 0)
         try await store.recordIntents(intents)
-        // Submitted without a suspension point between them: the writer cannot have taken any.
+        // The writer gathers 20 ms before its first take: these are all queued by then, unless
+        // this thread is held up that long (then the test proves less, and still holds).
         for intent in intents { writer.submit(intent, .record(Self.record(intent.key.rawValue, fp: "01"))) }
-        #expect(writer.queued == count)
         await writer.waitForRoom()
         #expect(writer.queued < OutcomeWriter.backlogLimit)
         #expect(await writer.drain().isEmpty)

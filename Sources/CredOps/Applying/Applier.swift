@@ -108,6 +108,10 @@ public struct Applier: Sendable {
         let deletes = CredentialJob.group(plan.projects) { $0.action.kind == .delete }
         // A delete starts from the record its credential's earlier steps left.
         setup.laterPhases = Set(deletes.map(\.groupKey))
+        let all = jobs + deletes
+        // Intents are recorded a chunk of jobs ahead of the jobs (see `IntentFeed`).
+        let feed = IntentFeed(jobs: all)
+        setup.intentFailure = { feed.failure }
         let worker = setup
         let total = plan.projects.reduce(0) { $0 + $1.changes.count }
         events(.environmentStarted(plan.environment, operations: total))
@@ -119,11 +123,8 @@ public struct Applier: Sendable {
             }
         }
 
-        let all = jobs + deletes
-        // Intents are recorded a chunk of jobs ahead of the jobs (see `IntentFeed`). A first
-        // chunk that cannot be recorded stops the environment before anything is sent, as the
-        // whole set did when it was recorded at once.
-        let feed = IntentFeed(jobs: all)
+        // A first chunk that cannot be recorded stops the environment before anything is
+        // sent, as the whole set did when it was recorded at once.
         let store = store, shouldStop = shouldStop
         let recorder = Task(executorPreference: prepared.http?.taskExecutor) {
             await feed.record(worker: worker, store: store, shouldStop: shouldStop, redact: { redactor.redact($0) })
@@ -157,8 +158,9 @@ public struct Applier: Sendable {
         let finalRedactor = redactor
         var results: [OperationResult] = []
         results.reserveCapacity(total)
-        for jobResults in consume byJob {
-            for (result, id) in jobResults {
+        // Each job's results are let go as they are copied: the two lists never both hold all.
+        for i in byJob.indices {
+            for (result, id) in byJob[i] {
                 var r = result
                 if let id, let failure = stateFailures[id], result.status == .applied {
                     r.status = .failed
@@ -166,6 +168,7 @@ public struct Applier: Sendable {
                 }
                 results.append(r)
             }
+            byJob[i] = []
         }
 
         // Housekeeping: managed credentials gone from the server and no longer declared, and
@@ -253,8 +256,10 @@ struct CredentialJob: Sendable {
 /// held 15 MB per environment of 10,000 credentials, and their encoding for PostgreSQL 20 MB
 /// more for a moment).
 ///
-/// The recorder stays at most one chunk ahead of the jobs that have started. A chunk that
-/// cannot be recorded stops the feed: its jobs, and all later ones, are never sent.
+/// The recorder records a chunk once the jobs have started on the one two before it, so at
+/// most two chunks of intents wait for their jobs. A chunk that cannot be recorded stops the
+/// feed: its jobs, and all later ones, are never sent, and jobs already given their intents
+/// send nothing more either (`failure`).
 ///
 /// Invariant: every `var` is touched only with `lock` held.
 final class IntentFeed: @unchecked Sendable {
@@ -275,10 +280,15 @@ final class IntentFeed: @unchecked Sendable {
     private var recorded = 0
     /// One more than the highest job index asked for.
     private var asked = 0
-    private var failure: String?
+    private var failed: String?
     private var waiting: [(index: Int, continuation: CheckedContinuation<Take, Never>)] = []
     private var recorderWaits: CheckedContinuation<Void, Never>?
+    /// How many jobs must have asked before the waiting recorder goes on.
+    private var recorderThreshold = 0
     private var firstWaiters: [CheckedContinuation<String?, Never>] = []
+
+    /// Why a chunk could not be recorded, once one could not: no later job runs.
+    var failure: String? { lock.withLock { failed } }
 
     init(jobs: [CredentialJob], chunkSize: Int = IntentFeed.chunkSize) {
         self.jobs = jobs
@@ -297,15 +307,16 @@ final class IntentFeed: @unchecked Sendable {
         while start < jobs.count {
             await waitForJobs(reaching: max(0, start - chunkSize))
             let range = start..<min(jobs.count, start + chunkSize)
-            let made = worker.intents(for: jobs[range], next: &next)
-            var flat: [Intent] = []
-            flat.reserveCapacity(made.reduce(0) { $0 + $1.count })
-            for slot in made { for case let intent? in slot { flat.append(intent) } }
+            var made: [[Intent?]] = []
             let problem: String?
             if start > 0 && shouldStop() {
                 // Stopping: jobs not started yet will be skipped; their intents need not exist.
                 problem = "the run was stopped"
             } else {
+                made = worker.intents(for: jobs[range], next: &next)
+                var flat: [Intent] = []
+                flat.reserveCapacity(made.reduce(0) { $0 + $1.count })
+                for slot in made { for case let intent? in slot { flat.append(intent) } }
                 do {
                     try await store.recordIntents(flat)
                     problem = nil
@@ -315,7 +326,7 @@ final class IntentFeed: @unchecked Sendable {
             }
             let (ready, first) = lock.withLock { () -> ([(CheckedContinuation<Take, Never>, Take)], [CheckedContinuation<String?, Never>]) in
                 if let problem {
-                    failure = problem
+                    failed = problem
                 } else {
                     for (offset, slot) in made.enumerated() { slots[range.lowerBound + offset] = slot }
                     recorded = range.upperBound
@@ -335,8 +346,12 @@ final class IntentFeed: @unchecked Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Take, Never>) in
             let (now, recorder) = lock.withLock { () -> (Take?, CheckedContinuation<Void, Never>?) in
                 asked = max(asked, index + 1)
-                let recorder = recorderWaits
-                recorderWaits = nil
+                // The recorder is woken only once the jobs reached what it waits for.
+                var recorder: CheckedContinuation<Void, Never>?
+                if asked >= recorderThreshold {
+                    recorder = recorderWaits
+                    recorderWaits = nil
+                }
                 if let now = takeLocked(index) { return (now, recorder) }
                 waiting.append((index, continuation))
                 return (nil, recorder)
@@ -352,7 +367,7 @@ final class IntentFeed: @unchecked Sendable {
         return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
             let now = lock.withLock { () -> String?? in
                 if recorded > 0 { return .some(nil) }
-                if let failure { return .some(failure) }
+                if let failed { return .some(failed) }
                 firstWaiters.append(continuation)
                 return nil
             }
@@ -366,7 +381,7 @@ final class IntentFeed: @unchecked Sendable {
             slots[index] = []
             return .intents(taken)
         }
-        if let failure { return .notRecorded(failure) }
+        if let failed { return .notRecorded(failed) }
         return nil
     }
 
@@ -387,6 +402,7 @@ final class IntentFeed: @unchecked Sendable {
                 let now = lock.withLock { () -> Bool in
                     if index == 0 || asked >= index { return true }
                     recorderWaits = continuation
+                    recorderThreshold = index
                     return false
                 }
                 if now { continuation.resume() }

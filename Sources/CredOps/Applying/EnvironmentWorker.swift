@@ -23,6 +23,9 @@ struct EnvironmentWorker: Sendable {
     /// The credentials (namespace NUL key) a later phase works on again: only their records
     /// are kept in `latest` (all of them held 6 MB per 10,000 credentials to the end).
     var laterPhases: Set<String> = []
+    /// Why the intents of later jobs could not be recorded, once that happened: state is not
+    /// writable, so no further write is sent (even one whose own intent is recorded).
+    var intentFailure: (@Sendable () -> String?)?
     /// Deletes and read-back listings take turns (see `ListingGate`).
     let gate = ListingGate()
     /// Fingerprints a secret credops made, for state (as declared secrets are).
@@ -33,7 +36,7 @@ struct EnvironmentWorker: Sendable {
     }
 
     /// The intent of every server write of `jobs` (nil for state-only steps), step by step;
-    /// `IntentFeed` records them before any of the jobs starts.
+    /// `IntentFeed` records them before the first of these jobs starts.
     ///
     /// Recording a credential's later steps before its first one is sent is safe: an intent
     /// whose write never went out is settled from the server by the next run, and finds nothing
@@ -82,7 +85,7 @@ struct EnvironmentWorker: Sendable {
                 .earlierStepFailed(failedStep)
             } else if shouldStop() {
                 .interrupted
-            } else if let stateFailure = outcomes.failure {
+            } else if let stateFailure = outcomes.failure ?? intentFailure?() {
                 .stateNotWritable(stateFailure)
             } else {
                 nil

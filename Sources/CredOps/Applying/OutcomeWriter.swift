@@ -155,7 +155,8 @@ final class OutcomeWriter: @unchecked Sendable {
     private func gather() async {
         await withCheckedContinuation { (woken: CheckedContinuation<Void, Never>) in
             let waits = lock.withLock { () -> Bool in
-                guard !urgent, !draining, !queue.isEmpty else { return false }
+                // Not while operations wait for room either: they wait for this batch.
+                guard !urgent, !draining, !queue.isEmpty, queue.count < Self.backlogLimit else { return false }
                 wake = woken
                 return true
             }
