@@ -537,6 +537,53 @@ import Testing
         await other.close()
     }
 
+    /// Through the applier: the state stops taking writes (its lock taken away) while the first
+    /// credentials are sent. Credentials whose intents could not be recorded are never sent,
+    /// and are reported skipped because state is not writable; the next apply converges.
+    @Test(.timeLimit(.minutes(1))) func anApplyWhoseIntentsStopBeingRecordedSendsNothingMore() async throws {
+        let w = Workspace()
+        w.dir.write("environments/dev.yaml", "provider: memory\nurl: https://memory.invalid\nconcurrency: 1\nauth:\n  bearer: { fromEnv: TOKEN }\n")
+        for i in 0..<9 { w.secrets["P\(i)"] = "secret-\(i)-long" }
+        w.manifest((0..<9).map { "  - name: c\($0)\n    secret: { fromEnv: P\($0) }" }.joined(separator: "\n"))
+        let (workflow, loaded, store) = try await w.workflow()
+        let info = LockInfo(environment: "dev", lockID: "abc123", user: "ci", host: "runner-1", pid: 1, command: "credops apply", since: Date())
+        try await store.acquireLock(info, timeout: .seconds(5), shouldStop: { false })
+        let other = try await SQLiteStateStore.open(path: w.dir.url("state.db"))
+        // At the first create, the lock goes. With two jobs at a time (concurrency 1, pipelined)
+        // and chunks of two, the third chunk (jobs 4-5) cannot be recorded before then.
+        w.server.before(.create) {
+            let done = DispatchSemaphore(value: 0)
+            Task {
+                try? await other.forceUnlock(environment: "dev", lockID: "abc123")
+                done.signal()
+            }
+            done.wait()
+        }
+        let (books, _) = workflow.resolveSecrets(for: loaded.environments)
+        let (plan, prepared) = await workflow.plan(environments: loaded.environments, books: books, options: PlanOptions())
+        var applier = Applier(store: store, run: RunInfo(runID: "r1", command: "test", user: "t", host: "h", pid: 1),
+                              describe: ReportWording.message)
+        applier.intentChunkSize = 2
+        let report = await applier.apply(plan, prepared: prepared, schemas: w.schemas)
+        let operations = w.operations(report)
+        #expect(operations.count == 9)
+        let created = w.server.calls.filter { $0.hasPrefix("create") }
+        #expect(created.count <= 4, "\(created)")
+        for operation in operations where !created.contains("create payments/\(operation.key)") {
+            #expect(operation.status == .skipped, "\(operation.key): \(operation.status)")
+            guard case .stateNotWritable? = operation.skipReason else { Issue.record("\(operation.key): \(String(describing: operation.skipReason))"); continue }
+        }
+        for key in ["c4", "c5", "c6", "c7", "c8"] { #expect(!created.contains("create payments/\(key)")) }
+        await other.close()
+
+        // Once the state takes writes again, the next run settles what was sent and makes the rest.
+        let (_, again, _) = try await w.run()
+        #expect(again?.success == true, "\(w.operations(again))")
+        #expect(w.server.credentials(project: "payments").count == 9)
+        let (after, _, _) = try await w.run(apply: false)
+        #expect(after.environments.first?.hasChanges == false)
+    }
+
     /// One variable or file named by many credentials is read once and its value shared, while
     /// each place that names it still gets its own warning or error, at its own line.
     @Test func aSecretSourceNamedTwiceIsReadOnceAndReportedAtEachPlace() async throws {

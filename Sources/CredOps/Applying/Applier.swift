@@ -41,6 +41,8 @@ public struct Applier: Sendable {
     /// Words an environment's outcome for the state history (the engine writes no prose; the
     /// CLI passes the renderer's wording). The result is redacted before it is stored.
     private let describe: @Sendable (EnvironmentReport) -> String
+    /// Jobs whose intents are recorded together (see `IntentFeed`); smaller in tests.
+    var intentChunkSize = IntentFeed.chunkSize
 
     public init(store: any StateStore, run: RunInfo, shouldStop: @escaping @Sendable () -> Bool = { false },
                 events: @escaping @Sendable (ApplyEvent) -> Void = { _ in },
@@ -110,7 +112,7 @@ public struct Applier: Sendable {
         setup.laterPhases = Set(deletes.map(\.groupKey))
         let all = jobs + deletes
         // Intents are recorded a chunk of jobs ahead of the jobs (see `IntentFeed`).
-        let feed = IntentFeed(jobs: all)
+        let feed = IntentFeed(jobs: all, chunkSize: intentChunkSize)
         setup.intentFailure = { feed.failure }
         let worker = setup
         let total = plan.projects.reduce(0) { $0 + $1.changes.count }

@@ -62,6 +62,7 @@ public final class MemoryServer: @unchecked Sendable {
     private var projects: [ProjectName: [String: Stored]] = [:]
     private var nextID = 0
     private var faults: [Call: [Fault]] = [:]
+    private var hooks: [Call: [@Sendable () -> Void]] = [:]
     private var log: [String] = []
 
     public init(assignsIDs: Bool = false) {
@@ -77,6 +78,12 @@ public final class MemoryServer: @unchecked Sendable {
     /// The next `times` calls of `call` fail with `fault` (after any already queued).
     public func inject(_ fault: Fault, on call: Call, times: Int = 1) {
         locked { faults[call, default: []] += Array(repeating: fault, count: times) }
+    }
+
+    /// Runs `action` once, just before the next `call` is handled (for a test to change the
+    /// world at that moment: take a lock away, say).
+    public func before(_ call: Call, _ action: @escaping @Sendable () -> Void) {
+        locked { hooks[call, default: []].append(action) }
     }
 
     /// A new id: 24 hex digits, like a MongoDB ObjectId (the key itself when ids are keys).
@@ -132,6 +139,8 @@ public final class MemoryServer: @unchecked Sendable {
     /// Runs one call: logs it, applies its fault (if one is queued) around `change`.
     func handle<T>(_ call: Call, _ target: String, _ change: (inout [ProjectName: [String: Stored]]) throws(ProviderError) -> T)
         throws(ProviderError) -> T {
+        let hook = locked { hooks[call]?.isEmpty == false ? hooks[call]!.removeFirst() : nil }
+        hook?()
         lock.lock()
         defer { lock.unlock() }
         log.append("\(call.rawValue) \(target)")
