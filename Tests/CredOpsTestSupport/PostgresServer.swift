@@ -67,11 +67,8 @@ public final class PostgresServer: @unchecked Sendable {
         } else {
             runAs = []
         }
-        let probe = try RawHTTPServer { _ in nil }
-        port = probe.port
-        probe.stop()
         _ = try Self.run(["\(bin)/initdb", "-D", dataDirectory, "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"], runAs: runAs)
-        var options = "-p \(port) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(root) -c fsync=off -c max_connections=400"
+        var options = "-c listen_addresses=127.0.0.1 -c unix_socket_directories=\(root) -c fsync=off -c max_connections=400"
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") {
             let cert = root + "/server.crt", key = root + "/server.key"
             _ = try Self.run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
@@ -83,7 +80,26 @@ public final class PostgresServer: @unchecked Sendable {
         } else {
             caFile = nil
         }
-        _ = try Self.run(["\(bin)/pg_ctl", "-D", dataDirectory, "-o", options, "-l", root + "/log", "-w", "-t", "60", "start"], runAs: runAs)
+        // A free port, found by binding to port 0 and letting go: another process (an outgoing
+        // connection of a parallel test takes its port from the same range) may take it before
+        // the server binds it, so a start that finds it taken tries another.
+        var started: Int?
+        for attempt in 1...5 {
+            let probe = try RawHTTPServer { _ in nil }
+            let candidate = probe.port
+            probe.stop()
+            do {
+                _ = try Self.run(["\(bin)/pg_ctl", "-D", dataDirectory, "-o", "-p \(candidate) " + options, "-l", root + "/log", "-w", "-t", "60", "start"],
+                                 runAs: runAs)
+                started = candidate
+                break
+            } catch {
+                let log = (try? String(contentsOfFile: root + "/log", encoding: .utf8)) ?? ""
+                guard attempt < 5, log.contains("Address already in use") else { throw error }
+            }
+        }
+        guard let started else { throw PostgresServerError(description: "PostgreSQL found no free port") }
+        port = started
         let stop = (runAs + ["\(bin)/pg_ctl", "-D", dataDirectory, "-m", "immediate", "-w", "stop"]).map { "'\($0)'" }.joined(separator: " ")
         let watchdog = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(stop) >/dev/null 2>&1; rm -rf '\(root)'"
         self.watchdog = try ChildProcess("/bin/sh", ["-c", watchdog])
