@@ -397,18 +397,16 @@ final class IntentFeed: @unchecked Sendable {
         return ready
     }
 
+    /// Returns once `index` jobs have asked for their intents (`take` wakes it then).
     private func waitForJobs(reaching index: Int) async {
-        // Woken by every take; looks again each time.
-        while lock.withLock({ !(index == 0 || asked >= index) }) {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = lock.withLock { () -> Bool in
-                    if index == 0 || asked >= index { return true }
-                    recorderWaits = continuation
-                    recorderThreshold = index
-                    return false
-                }
-                if now { continuation.resume() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if asked >= index { return true }
+                recorderWaits = continuation
+                recorderThreshold = index
+                return false
             }
+            if now { continuation.resume() }
         }
     }
 }

@@ -473,34 +473,21 @@ struct EnvironmentWorker: Sendable {
     }
 }
 
-/// The records a run left, by namespace NUL key (`.some(nil)`: forgotten).
 /// State records found by project and key. A search of the list for each change made an
 /// apply that touched every one of 10,000 records quadratic (a third of its CPU).
 struct ManagedRecords: Sendable {
-    private struct Key: Hashable {
-        var namespace: ProjectName
-        var key: CredentialKey
-    }
-
-    let all: [ManagedCredential]
-    private let positions: [Key: Int]
+    private let records: FirstByKey<ProjectCredential, ManagedCredential>
 
     init(_ records: [ManagedCredential]) {
-        all = records
-        var positions: [Key: Int] = [:]
-        positions.reserveCapacity(records.count)
-        // The first record of a key wins, as the search it replaces found.
-        for (i, record) in records.enumerated() where positions[Key(namespace: record.namespace, key: record.key)] == nil {
-            positions[Key(namespace: record.namespace, key: record.key)] = i
-        }
-        self.positions = positions
+        self.records = FirstByKey(records) { ProjectCredential(project: $0.namespace, key: $0.key) }
     }
 
     subscript(namespace: ProjectName, key: CredentialKey) -> ManagedCredential? {
-        positions[Key(namespace: namespace, key: key)].map { all[$0] }
+        records[ProjectCredential(project: namespace, key: key)]
     }
 }
 
+/// The records a run left, by namespace NUL key (`.some(nil)`: forgotten).
 final class LatestRecords: @unchecked Sendable {
     private let lock = NSLock()
     private var records: [String: ManagedCredential?] = [:]

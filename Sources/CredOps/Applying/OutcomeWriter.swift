@@ -12,8 +12,8 @@ import Foundation
 /// A failed batch fails each of its outcomes: the store's errors (a lost lock, a full disk)
 /// are not about one outcome. The next run settles those operations from their intents.
 ///
-/// Invariant: `queue`, `running`, `urgent`, `draining`, `wake`, `idle`, `failures` and
-/// `firstFailure` are touched only with `lock` held.
+/// Invariant: `queue`, `running`, `urgent`, `draining`, `wake`, `idle`, `roomWaiters`,
+/// `failures` and `firstFailure` are touched only with `lock` held.
 final class OutcomeWriter: @unchecked Sendable {
     /// How long a batch may wait for company before it is written.
     static let gatherTime = Duration.milliseconds(20)

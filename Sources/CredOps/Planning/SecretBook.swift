@@ -4,18 +4,12 @@
 /// before anything changes.
 public struct SecretBook: Sendable {
     public var auth: Connection.Credentials?
-    private var secrets: [Key: (Secret, Fingerprint)] = [:]
+    /// By project and name: the two names, not one joined text allocated per credential.
+    private var secrets: [ProjectCredential: (Secret, Fingerprint)] = [:]
 
     public init(auth: Connection.Credentials?) { self.auth = auth }
 
-    /// A credential by project and name: the two names, not one joined text allocated for
-    /// each credential.
-    private struct Key: Hashable {
-        var project: ProjectName
-        var id: CredentialKey
-    }
-
-    private static func key(_ project: ProjectName, _ id: CredentialKey) -> Key { Key(project: project, id: id) }
+    private static func key(_ project: ProjectName, _ id: CredentialKey) -> ProjectCredential { ProjectCredential(project: project, key: id) }
 
     mutating func reserveCapacity(_ n: Int) { secrets.reserveCapacity(n) }
 
@@ -63,7 +57,7 @@ extension SecretResolver {
         problems += authProblems
         var book = SecretBook(auth: auth)
         book.reserveCapacity(desired.projects.reduce(0) { $0 + $1.credentials.count })
-        var resolved: [String: (secret: Secret, warnings: [String])] = [:]
+        var resolved: [String: (secret: Secret, warnings: [Diagnostic])] = [:]
         for project in desired.projects {
             for credential in project.credentials {
                 guard let reference = credential.secret,
@@ -105,7 +99,7 @@ extension SecretResolver {
     /// once, and its value held once (not once per credential); its warnings are still given
     /// at every place that names it. Failures are not kept: each place reports its own.
     private func value(_ ref: SecretReference, environment env: EnvironmentConfig, problems: inout [Diagnostic],
-                       resolved: inout [String: (secret: Secret, warnings: [String])]) -> Secret? {
+                       resolved: inout [String: (secret: Secret, warnings: [Diagnostic])]) -> Secret? {
         let source: String
         switch ref.source {
         case .environment(let name): source = "env\u{0}" + name
@@ -113,20 +107,17 @@ extension SecretResolver {
         case .literal: return value(ref, use: .body, environment: env, problems: &problems)
         }
         if let known = resolved[source] {
-            problems += known.warnings.map { .warning($0, at: ref.location, address: env.name.rawValue) }
+            problems += known.warnings.map { warning in
+                var here = warning
+                here.location = ref.location
+                return here
+            }
             return known.secret
         }
-        var warnings: [String] = []
-        do {
-            let secret = try self.resolve(ref, use: .body, warnings: &warnings)
-            resolved[source] = (secret, warnings)
-            problems += warnings.map { .warning($0, at: ref.location, address: env.name.rawValue) }
-            return secret
-        } catch {
-            problems.append(.error("\(error)", at: ref.location, address: env.name.rawValue))
-            problems += warnings.map { .warning($0, at: ref.location, address: env.name.rawValue) }
-            return nil
-        }
+        let before = problems.count
+        guard let secret = value(ref, use: .body, environment: env, problems: &problems) else { return nil }
+        resolved[source] = (secret, Array(problems[before...]))
+        return secret
     }
 
     private func value(_ ref: SecretReference, use: SecretUse, environment env: EnvironmentConfig, problems: inout [Diagnostic]) -> Secret? {
